@@ -1,0 +1,38 @@
+"""hpo: hyperparameter optimization with every trial in a database.
+
+    import hpo
+    study = hpo.create_study(space=[{"name": "x", "type": "float", "low": -5, "high": 5}])
+    study.optimize(lambda trial: (trial.params["x"] - 1) ** 2, n_trials=50)
+    study.best_params
+"""
+
+from __future__ import annotations
+
+from hpo.errors import (
+    DuplicateStudyError,
+    HpoError,
+    NoCompletedTrialsError,
+    ObjectiveError,
+    SamplerError,
+    SamplerExhausted,
+    SchemaVersionError,
+    SpaceError,
+    StorageError,
+    StudyFileError,
+    StudyNotFoundError,
+    TrialPruned,
+)
+from hpo.space import Space
+from hpo.storage import Storage, StudyInfo, StudySummary
+from hpo.study import Study, create_study, delete_study, load_study, studies
+from hpo.trial import FrozenTrial, Trial, TrialState
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DuplicateStudyError", "FrozenTrial", "HpoError", "NoCompletedTrialsError",
+    "ObjectiveError", "SamplerError", "SamplerExhausted", "SchemaVersionError", "Space",
+    "SpaceError", "Storage", "StorageError", "Study", "StudyFileError", "StudyInfo",
+    "StudyNotFoundError", "StudySummary", "Trial", "TrialPruned", "TrialState",
+    "__version__", "create_study", "delete_study", "load_study", "studies",
+]

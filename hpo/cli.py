@@ -1,0 +1,366 @@
+"""The `hpo` command: a thin layer over the Python API (hpo.runner, hpo.study).
+
+Bad input of any kind (file, space, sampler, objective, study name, storage)
+prints one line on stderr and exits with code 2, before anything is written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from hpo import __version__, runner
+from hpo.display import (
+    Progress,
+    fmt_duration,
+    fmt_time,
+    fmt_value,
+    study_summary,
+    table,
+    trials_table,
+)
+from hpo.errors import HpoError, SpaceError
+from hpo.export import FORMATS, export, study_dict
+from hpo.space import Branch, Categorical, Numeric, Param
+from hpo.study import Callback, Study, delete_study, load_study, studies
+from hpo.studyfile import load_study_file
+from hpo.trial import FrozenTrial, TrialState
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class UserError(click.ClickException):
+    """One line on stderr, exit code 2."""
+
+    exit_code = EXIT_USAGE
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"hpo: error: {self.message}", err=True)
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except HpoError as exc:
+            raise UserError(str(exc)) from None
+
+
+storage_option = click.option(
+    "--storage", envvar="HPO_STORAGE", metavar="URL",
+    help="SQLAlchemy URL or SQLite file path [default: $HPO_STORAGE, else ./hpo.db]")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="hpo")
+def cli() -> None:
+    """hpo: hyperparameter optimization with every trial kept in a database.
+
+    Start with `hpo run STUDY.toml`, then inspect with `hpo studies`,
+    `hpo trials NAME` and `hpo best NAME`.
+    """
+
+
+@cli.command()
+@click.argument("study_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--name", help="Study name [default: the file's name, else its stem].")
+@click.option("--sampler", help="Sampler name, overriding the file's.")
+@click.option("--trials", type=click.IntRange(min=1), help="Budget: total trials.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True),
+              help="Stop starting trials after this many seconds.")
+@click.option("--seed", type=click.IntRange(min=0), help="Random seed.")
+@storage_option
+@json_option
+def run(study_file: Path, name: str | None, sampler: str | None, trials: int | None,
+        timeout: float | None, seed: int | None, storage: str | None, as_json: bool) -> None:
+    """Create the study STUDY_FILE describes and run it to its budget."""
+    config = load_study_file(study_file).with_overrides(
+        name=name, sampler=sampler, trials=trials, timeout=timeout, seed=seed)
+    chosen = storage or config.storage or runner.DEFAULT_STORAGE
+    _run_with_progress(lambda callbacks: runner.run(config, storage=chosen,
+                                                    callbacks=callbacks),
+                       config.name, chosen, as_json)
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--trials", type=click.IntRange(min=1), help="Raise the budget to this total.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True),
+              help="Stop starting trials after this many seconds.")
+@click.option("--sampler", help="Switch to this sampler for the trials to come.")
+@storage_option
+@json_option
+def resume(name: str, trials: int | None, timeout: float | None, sampler: str | None,
+           storage: str | None, as_json: bool) -> None:
+    """Continue study NAME until its budget is met.
+
+    Trials left RUNNING by a process that died are marked FAIL and their
+    points are evaluated again first.
+    """
+    chosen = storage or runner.default_storage()
+    _run_with_progress(lambda callbacks: runner.resume(
+        name, chosen, trials=trials, timeout=timeout, sampler=sampler, callbacks=callbacks),
+        name, chosen, as_json)
+
+
+@cli.command(name="studies")
+@storage_option
+@json_option
+def studies_command(storage: str | None, as_json: bool) -> None:
+    """List the studies in the storage."""
+    summaries = studies(_storage(storage))
+    if as_json:
+        _echo_json([{"name": s.info.name, "direction": s.info.direction,
+                     "sampler": s.info.sampler, "objective": s.info.objective,
+                     "budget": s.info.budget, "seed": s.info.seed,
+                     "created_at": s.info.created_at, "counts": s.counts,
+                     "best_value": s.best_value} for s in summaries])
+        return
+    if not summaries:
+        click.echo("No studies.")
+        return
+    rows = [[s.info.name, s.info.direction, s.info.sampler,
+             f"{s.counts.get('COMPLETE', 0)}/{sum(s.counts.values())}",
+             s.info.budget or "-", fmt_value(s.best_value), fmt_time(s.info.created_at)]
+            for s in summaries]
+    click.echo(table(["name", "direction", "sampler", "complete/trials", "budget", "best",
+                      "created"], rows))
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--state", "states", multiple=True,
+              type=click.Choice([s.value for s in TrialState], case_sensitive=False),
+              help="Only trials in this state (repeatable).")
+@click.option("--sort", type=click.Choice(["number", "value", "duration"]), default="number",
+              show_default=True, help="Order; value puts the best first.")
+@click.option("--limit", type=click.IntRange(min=1), help="Show at most this many trials.")
+@storage_option
+@json_option
+def trials(name: str, states: tuple[str, ...], sort: str, limit: int | None,
+           storage: str | None, as_json: bool) -> None:
+    """List the trials of study NAME."""
+    study = load_study(name, _storage(storage))
+    selected = [t for t in study.trials if not states or t.state.value in
+                {s.upper() for s in states}]
+    selected = _sorted(selected, sort, study.direction)[:limit]
+    if as_json:
+        _echo_json([t.to_dict() for t in selected])
+    elif selected:
+        click.echo(trials_table(selected))
+    else:
+        click.echo("No trials.")
+
+
+@cli.command()
+@click.argument("name")
+@storage_option
+@json_option
+def best(name: str, storage: str | None, as_json: bool) -> None:
+    """Show the best completed trial of study NAME."""
+    trial = load_study(name, _storage(storage)).best_trial
+    if as_json:
+        _echo_json(trial.to_dict())
+        return
+    click.echo(f"trial {trial.number}: value {fmt_value(trial.value)}")
+    for key, value in trial.params.items():
+        click.echo(f"  {key} = {fmt_value(value)}")
+
+
+@cli.command()
+@click.argument("name")
+@click.argument("number", type=click.IntRange(min=0))
+@storage_option
+@json_option
+def show(name: str, number: int, storage: str | None, as_json: bool) -> None:
+    """Show trial NUMBER of study NAME in full."""
+    trial = load_study(name, _storage(storage)).trial(number)
+    if as_json:
+        _echo_json(trial.to_dict())
+    else:
+        click.echo(_trial_details(name, trial))
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--param", "-p", "pairs", multiple=True, required=True, metavar="KEY=VALUE",
+              help="A parameter value (repeatable); left-out ones are drawn at random.")
+@storage_option
+@json_option
+def enqueue(name: str, pairs: tuple[str, ...], storage: str | None, as_json: bool) -> None:
+    """Queue a point of study NAME to be evaluated before any sampled one."""
+    study = load_study(name, _storage(storage))
+    record = study.enqueue(dict(_parse_pair(study, pair) for pair in pairs))
+    if as_json:
+        _echo_json(record.to_dict())
+    else:
+        click.echo(f"queued trial {record.number}: {record.params}")
+
+
+@cli.command(name="export")
+@click.argument("name")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="csv", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write to this file instead of stdout.")
+@storage_option
+def export_command(name: str, fmt: str, output: Path | None, storage: str | None) -> None:
+    """Export the trials of study NAME as CSV or JSON."""
+    text = export(load_study(name, _storage(storage)), fmt)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"cannot write {output}: {exc.strerror}") from None
+    click.echo(f"wrote {output}", err=True)
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@storage_option
+def delete(name: str, yes: bool, storage: str | None) -> None:
+    """Delete study NAME and all its trials."""
+    chosen = _storage(storage)
+    study = load_study(name, chosen)  # fails clearly if there is no such study
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UserError(f"refusing to delete study {name!r} without --yes")
+        click.confirm(f"Delete study {name!r} and its {len(study.trials)} trials?", abort=True)
+    delete_study(name, study.storage)
+    click.echo(f"deleted study {name!r}")
+
+
+# -- helpers ----------------------------------------------------------------------
+
+
+def _storage(storage: str | None) -> str:
+    return storage or runner.default_storage()
+
+
+def _run_with_progress(action: Callable[[list[Callback]], Study], name: str,
+                       storage: str, as_json: bool) -> None:
+    progress = Progress(sys.stderr if as_json else sys.stdout)
+    start = time.monotonic()
+    try:
+        study = action([progress])
+    except KeyboardInterrupt:
+        progress.close()
+        click.echo(f"\ninterrupted: the running trial is stored as FAIL and will run again "
+                   f"first; continue with: hpo resume {name}", err=True)
+        _print_summary_if_exists(name, storage, time.monotonic() - start)
+        sys.exit(EXIT_INTERRUPTED)
+    progress.close()
+    if as_json:
+        data = study_dict(study)
+        data["counts"] = {s.value: sum(t.state == s for t in study.trials) for s in TrialState}
+        data["best_trial"] = _best_or_none(study)
+        _echo_json(data)
+    else:
+        click.echo(study_summary(study, time.monotonic() - start))
+
+
+def _print_summary_if_exists(name: str, storage: str, elapsed: float) -> None:
+    with contextlib.suppress(HpoError):
+        click.echo(study_summary(load_study(name, storage), elapsed), err=True)
+
+
+def _best_or_none(study: Study) -> dict[str, Any] | None:
+    try:
+        return study.best_trial.to_dict()
+    except HpoError:
+        return None
+
+
+def _sorted(trials: list[FrozenTrial], key: str, direction: str) -> list[FrozenTrial]:
+    if key == "number":
+        return trials
+    sign = 1.0 if direction == "minimize" else -1.0
+
+    def order(trial: FrozenTrial) -> tuple[bool, float]:
+        value = trial.value if key == "value" else trial.duration
+        if value is None:
+            return True, 0.0
+        return False, sign * value if key == "value" else -value
+
+    return sorted(trials, key=order)
+
+
+def _parse_pair(study: Study, pair: str) -> tuple[str, Any]:
+    """'lr=0.01' -> ('lr', 0.01), typed by the parameter's kind in the study."""
+    key, sep, text = pair.partition("=")
+    if not sep or not key:
+        raise UserError(f"--param {pair!r}: expected KEY=VALUE")
+    params = [d.param for d in study.space.dims if d.param.name == key]
+    params += [study.suggested_params[key]] if key in study.suggested_params else []
+    if not params:
+        return key, text  # the study reports the unknown name, with a suggestion
+    return key, _typed(params[0], text, pair)
+
+
+def _typed(param: Param, text: str, pair: str) -> Any:
+    if isinstance(param, Numeric):
+        try:
+            number = float(text)
+        except ValueError:
+            raise UserError(f"--param {pair!r}: {text!r} is not a number") from None
+        return int(number) if param.type == "int" and number.is_integer() else number
+    if isinstance(param, Branch):
+        return text
+    assert isinstance(param, Categorical)
+    for choice in param.choices:
+        if text == str(choice) or text == json.dumps(choice):
+            return choice
+    raise SpaceError(f"parameter {param.name!r}: {text!r} is not one of {list(param.choices)}")
+
+
+def _trial_details(name: str, trial: FrozenTrial) -> str:
+    lines = [f"study {name!r}, trial {trial.number}: {trial.state}",
+             f"value     {fmt_value(trial.value)}",
+             f"started   {fmt_time(trial.started_at)}",
+             f"finished  {fmt_time(trial.finished_at)}",
+             f"duration  {fmt_duration(trial.duration)}",
+             f"worker    {trial.worker or '-'}", "params:"]
+    lines += [f"  {k} = {fmt_value(v)}" for k, v in trial.params.items()] or ["  (none)"]
+    if trial.intermediate:
+        lines.append("intermediate values (step: value):")
+        lines += [f"  {step}: {fmt_value(v)}" for step, v in sorted(trial.intermediate.items())]
+    if trial.user_attrs:
+        lines.append("user attributes:")
+        lines += [f"  {k} = {json.dumps(v)}" for k, v in trial.user_attrs.items()]
+    for key in ("retry_of", "requeued_as"):
+        if key in trial.system_attrs:
+            lines.append(f"{key.replace('_', ' ')} trial {trial.system_attrs[key]}")
+    if trial.error:
+        lines.append("error:")
+        lines += [f"  {line}" for line in trial.error.rstrip().splitlines()]
+    return "\n".join(lines)
+
+
+def _echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2))
+
+
+def _raise_interrupt(signum: int, frame: Any) -> NoReturn:
+    raise KeyboardInterrupt
+
+
+def main() -> None:
+    """Entry point of the `hpo` command."""
+    signal.signal(signal.SIGTERM, _raise_interrupt)  # `kill` is handled like Ctrl-C
+    cli()
+
+
+if __name__ == "__main__":
+    main()

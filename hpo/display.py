@@ -1,0 +1,171 @@
+"""Text for people: numbers, durations, tables, progress lines, study summaries."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from hpo.errors import NoCompletedTrialsError
+from hpo.study import Study
+from hpo.trial import FrozenTrial, TrialState
+
+
+def fmt_value(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def fmt_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.2f}s" if seconds < 10 else f"{seconds:.1f}s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def fmt_time(epoch: float | None) -> str:
+    if epoch is None:
+        return "-"
+    return dt.datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """Left-aligned columns separated by two spaces, with a header rule."""
+    cells = [[str(c) for c in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+             for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def error_summary(error: str | None) -> str:
+    """The last line of a stored traceback: what went wrong, in one line."""
+    if not error:
+        return ""
+    lines = [line for line in error.strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else ""
+
+
+def param_names(trials: Sequence[FrozenTrial]) -> list[str]:
+    """Every parameter name seen, in first-seen order."""
+    names: dict[str, None] = {}
+    for trial in trials:
+        names.update(dict.fromkeys(trial.params))
+    return list(names)
+
+
+def trials_table(trials: Sequence[FrozenTrial], now: float | None = None) -> str:
+    names = param_names(trials)
+    headers = ["#", "state", "value", "duration", *names, "note"]
+    rows = []
+    for trial in trials:
+        rows.append([trial.number, trial.state, fmt_value(trial.value),
+                     fmt_duration(trial.duration),
+                     *(fmt_value(trial.params.get(n)) for n in names), _note(trial, now)])
+    return table(headers, rows)
+
+
+def _note(trial: FrozenTrial, now: float | None) -> str:
+    if trial.state == TrialState.PRUNED and trial.last_step is not None:
+        return f"pruned at step {trial.last_step}"
+    if trial.state == TrialState.FAIL:
+        return error_summary(trial.error)[:80]
+    if trial.state == TrialState.RUNNING and trial.heartbeat_at is not None:
+        age = (now or time.time()) - trial.heartbeat_at
+        return f"heartbeat {age:.0f}s ago ({trial.worker})"
+    if "retry_of" in trial.system_attrs:
+        return f"retry of #{trial.system_attrs['retry_of']}"
+    return ""
+
+
+def state_counts(trials: Sequence[FrozenTrial]) -> dict[str, int]:
+    counts = {state.value: 0 for state in TrialState}
+    for trial in trials:
+        counts[trial.state.value] += 1
+    return counts
+
+
+def study_summary(study: Study, elapsed: float | None = None) -> str:
+    """What a finished run prints: counts, the best trial, where to look next."""
+    trials = study.trials
+    counts = state_counts(trials)
+    parts = [f"{counts[s]} {s.lower()}" for s in ("COMPLETE", "PRUNED", "FAIL") if counts[s]]
+    took = f" in {fmt_duration(elapsed)}" if elapsed is not None else ""
+    budget = f" of a budget of {study.budget}" if study.budget else ""
+    lines = [f"Study {study.name!r}: {len(trials)} trials{budget} "
+             f"({', '.join(parts) or 'none finished'}){took}, stored in "
+             f"{study.storage.display_url}"]
+    try:
+        best = study.best_trial
+    except NoCompletedTrialsError:
+        lines.append("No trial completed.")
+    else:
+        lines.append(f"Best value {fmt_value(best.value)} at trial {best.number}:")
+        lines += [f"  {name} = {fmt_value(value)}" for name, value in best.params.items()]
+        lines.append(f"Inspect: hpo trials {study.name} --sort value --limit 10   "
+                     f"hpo show {study.name} {best.number}")
+    return "\n".join(lines)
+
+
+class Progress:
+    """A study callback that shows progress.
+
+    On a terminal: one live line (trial n/N, elapsed, ETA, best so far),
+    rewritten in place. Otherwise: one line per finished trial.
+    """
+
+    def __init__(self, stream: TextIO | None = None, live: bool | None = None) -> None:
+        self._stream = stream or sys.stdout
+        self._live = self._stream.isatty() if live is None else live
+        self._start = time.monotonic()
+        self._done_before: int | None = None
+        self._best: FrozenTrial | None = None
+
+    def __call__(self, study: Study, trial: FrozenTrial) -> None:
+        if self._done_before is None:  # first trial: learn what was there before
+            self._done_before = study.n_counted - 1
+            try:
+                self._best = study.best_trial
+            except NoCompletedTrialsError:
+                self._best = None
+        sign = 1.0 if study.direction == "minimize" else -1.0
+        if trial.state == TrialState.COMPLETE and (
+                self._best is None or sign * trial.value < sign * self._best.value):
+            self._best = trial
+        best = (f"best {fmt_value(self._best.value)} (#{self._best.number})"
+                if self._best else "best -")
+        if self._live:
+            self._stream.write("\r" + self._live_line(study, best) + "\033[K")
+        else:
+            detail = (fmt_value(trial.value) if trial.state != TrialState.FAIL
+                      else error_summary(trial.error)[:100])
+            self._stream.write(f"trial {trial.number} {trial.state} {detail}  {best}  "
+                               f"[{fmt_duration(trial.duration)}]\n")
+        self._stream.flush()
+
+    def _live_line(self, study: Study, best: str) -> str:
+        elapsed = time.monotonic() - self._start
+        done = study.n_counted
+        total = study.budget
+        if total is None:
+            return f"trial {done} | {fmt_duration(elapsed)} | {best}"
+        ran = done - (self._done_before or 0)
+        eta = elapsed / ran * max(total - done, 0) if ran > 0 else None
+        return (f"trial {done}/{total} | {fmt_duration(elapsed)} elapsed | "
+                f"ETA {fmt_duration(eta)} | {best}")
+
+    def close(self) -> None:
+        if self._live and self._done_before is not None:
+            self._stream.write("\n")
+            self._stream.flush()

@@ -1,0 +1,67 @@
+"""The exceptions hpo raises: one class per kind of problem, all under HpoError.
+
+The CLI turns any HpoError into one line on stderr and exit code 2, so every
+message here must name the problem on its own, without a traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class HpoError(Exception):
+    """Base class: a problem with the user's input or environment."""
+
+
+class SpaceError(HpoError, ValueError):
+    """An invalid search space or a point that does not belong to it."""
+
+
+class StorageError(HpoError):
+    """The database cannot be opened, read or written."""
+
+
+class SchemaVersionError(StorageError):
+    """The database was written by a newer hpo; it is left untouched."""
+
+
+class StudyNotFoundError(HpoError, KeyError):
+    """No study of that name in the storage."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class DuplicateStudyError(HpoError):
+    """A study of that name already exists."""
+
+
+class SamplerError(HpoError, ValueError):
+    """An unknown sampler or a bad sampler option."""
+
+
+class SamplerExhausted(HpoError):  # noqa: N818 - a signal, not a failure
+    """The sampler has no new point to propose (a grid was fully evaluated)."""
+
+
+class ObjectiveError(HpoError):
+    """The objective cannot be found or loaded."""
+
+
+class StudyFileError(HpoError):
+    """A study file that cannot be read or has invalid content."""
+
+
+class NoCompletedTrialsError(HpoError, ValueError):
+    """A best trial was asked for, but no trial has completed."""
+
+
+class TrialPruned(Exception):  # noqa: N818 - Optuna's name, kept for compatibility
+    """Raised by an objective to stop its trial early; stored as PRUNED."""
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """' (did you mean 'x'?)' when a close match exists, else ''."""
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""

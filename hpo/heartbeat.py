@@ -1,0 +1,97 @@
+"""Liveness of running trials: a background heartbeat, and the test for a lost one.
+
+While a trial runs, a daemon thread refreshes its heartbeat in storage every
+`interval` seconds. A RUNNING trial is lost when its heartbeat is older than
+the grace period, or at once when it ran on this machine in a process that
+no longer exists (kill -9, out of memory), so resuming after a crash does not
+wait out the grace period.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from types import TracebackType
+
+from hpo.errors import StorageError
+from hpo.storage import Storage
+from hpo.trial import FrozenTrial, TrialState
+
+HEARTBEAT_INTERVAL_S = 10.0
+GRACE_PERIOD_S = 60.0
+
+log = logging.getLogger("hpo")
+
+
+def worker_id() -> str:
+    """This process as "host:pid" (computed each time: a fork changes the pid)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def is_lost(trial: FrozenTrial, now: float, grace_period: float = GRACE_PERIOD_S) -> bool:
+    if trial.state != TrialState.RUNNING:
+        return False
+    host, _, pid = (trial.worker or "").rpartition(":")
+    if (host == socket.gethostname() and pid.isdigit() and int(pid) != os.getpid()
+            and not _process_alive(int(pid))):
+        return True
+    return trial.heartbeat_at is not None and now - trial.heartbeat_at > grace_period
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    try:  # a killed child its parent has not reaped yet is a zombie: dead
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+class Heartbeat:
+    """Context manager: while open, keeps the watched trials' heartbeats fresh."""
+
+    def __init__(self, storage: Storage, interval: float = HEARTBEAT_INTERVAL_S) -> None:
+        self._storage = storage
+        self._interval = interval
+        self._watched: set[int] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, trial_id: int) -> None:
+        with self._lock:
+            self._watched.add(trial_id)
+
+    def unwatch(self, trial_id: int) -> None:
+        with self._lock:
+            self._watched.discard(trial_id)
+
+    def __enter__(self) -> Heartbeat:
+        # An in-memory database is private to this process: nobody to tell.
+        if not self._storage.is_memory:
+            self._thread = threading.Thread(target=self._beat, name="hpo-heartbeat",
+                                            daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self._interval):
+            with self._lock:
+                watched = list(self._watched)
+            try:
+                self._storage.heartbeat(watched)
+            except StorageError as exc:  # keep beating; the next one may get through
+                log.warning("heartbeat failed: %s", exc)

@@ -1,0 +1,23 @@
+"""Uniform random search over the space's unit-cube encoding."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from hpo.space import Space
+from hpo.trial import FrozenTrial
+
+
+class RandomSampler:
+    """Each coordinate uniform on [0, 1); the space maps it to a value.
+
+    Log-scaled parameters are therefore log-uniform, integers and steps
+    equally likely, categoricals and branches uniform over their choices.
+    """
+
+    def ask(self, space: Space, trials: Sequence[FrozenTrial], rng: np.random.Generator,
+            direction: str = "minimize") -> dict[str, Any]:
+        return space.decode(rng.random(len(space)))

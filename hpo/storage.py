@@ -1,0 +1,618 @@
+"""Persistence of studies and trials through SQLAlchemy: the only module with SQL.
+
+Any SQLAlchemy URL works; a bare path means an SQLite file and None an
+in-memory database. Everything is stored as JSON text, never pickle.
+
+Durability: every state change of a trial is one committed transaction.
+SQLite runs in WAL mode with ``synchronous=NORMAL``: a committed transaction
+survives the process being killed at any instant (it is in the WAL file,
+which the OS writes back); only a power cut can lose the last few.
+Write transactions on SQLite start with ``BEGIN IMMEDIATE`` so that two
+processes never deadlock upgrading a read lock, and wait up to
+``BUSY_TIMEOUT_S`` for the lock.
+
+Loading a study costs one query per table, however many trials it has; a
+running study refreshes only the trials it has not seen finish.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError
+from sqlalchemy.pool import StaticPool
+
+from hpo.errors import (
+    DuplicateStudyError,
+    SchemaVersionError,
+    StorageError,
+    StudyNotFoundError,
+)
+from hpo.trial import FrozenTrial, TrialState
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_S = 60.0
+_NUMBER_RETRIES = 20  # concurrent inserts racing for the next trial number
+
+_metadata = sa.MetaData()
+
+
+class _JSON(sa.TypeDecorator):
+    """A JSON document stored as text (LONGTEXT on MySQL, TEXT elsewhere)."""
+
+    impl = sa.Text
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: sa.Dialect) -> sa.types.TypeEngine:
+        if dialect.name in ("mysql", "mariadb"):
+            from sqlalchemy.dialects.mysql import LONGTEXT
+            return dialect.type_descriptor(LONGTEXT())
+        return dialect.type_descriptor(sa.Text())
+
+    def process_bind_param(self, value: Any, dialect: sa.Dialect) -> str | None:
+        return None if value is None else json.dumps(value, allow_nan=False)
+
+    def process_result_value(self, value: str | None, dialect: sa.Dialect) -> Any:
+        return None if value is None else json.loads(value)
+
+
+class _Loss(sa.TypeDecorator):
+    """An intermediate value: NULL stands for NaN, which not every database stores."""
+
+    impl = sa.Double
+    cache_ok = True
+
+    def process_bind_param(self, value: float | None, dialect: sa.Dialect) -> float | None:
+        if value is None or math.isnan(value):
+            return None
+        return max(min(value, _FLOAT_MAX), -_FLOAT_MAX)  # MySQL has no infinity
+
+    def process_result_value(self, value: float | None, dialect: sa.Dialect) -> float:
+        return math.nan if value is None else value
+
+
+_FLOAT_MAX = 1.7976931348623157e308
+
+meta_table = sa.Table(
+    "hpo_meta", _metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(255), nullable=False),
+)
+studies_table = sa.Table(
+    "hpo_studies", _metadata,
+    sa.Column("study_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("direction", sa.String(8), nullable=False),
+    sa.Column("space", _JSON, nullable=False),
+    sa.Column("sampler", sa.String(64), nullable=False),
+    sa.Column("sampler_options", _JSON, nullable=False),
+    sa.Column("objective", sa.String(1024)),
+    sa.Column("objective_options", _JSON, nullable=False),
+    sa.Column("budget", sa.Integer),
+    sa.Column("seed", sa.BigInteger, nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("user_attrs", _JSON, nullable=False),
+)
+suggested_table = sa.Table(
+    "hpo_suggested_params", _metadata,
+    sa.Column("study_id", sa.ForeignKey("hpo_studies.study_id"), primary_key=True),
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("spec", _JSON, nullable=False),
+)
+trials_table = sa.Table(
+    "hpo_trials", _metadata,
+    sa.Column("trial_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("study_id", sa.ForeignKey("hpo_studies.study_id"), nullable=False),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("state", sa.String(8), nullable=False),
+    sa.Column("params", _JSON, nullable=False),
+    sa.Column("value", sa.Double),
+    sa.Column("error", sa.Text),
+    sa.Column("started_at", sa.Double),
+    sa.Column("finished_at", sa.Double),
+    sa.Column("heartbeat_at", sa.Double),
+    sa.Column("worker", sa.String(255)),
+    sa.Column("user_attrs", _JSON, nullable=False),
+    sa.Column("system_attrs", _JSON, nullable=False),
+    sa.UniqueConstraint("study_id", "number", name="uq_hpo_trials_study_number"),
+    sa.Index("ix_hpo_trials_study_state", "study_id", "state"),
+)
+values_table = sa.Table(
+    "hpo_intermediate_values", _metadata,
+    sa.Column("trial_id", sa.ForeignKey("hpo_trials.trial_id"), primary_key=True),
+    sa.Column("step", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("value", _Loss),
+)
+
+
+@dataclass(frozen=True)
+class StudyInfo:
+    """A study's definition as stored."""
+
+    study_id: int
+    name: str
+    direction: str  # "minimize" or "maximize"
+    space: list[dict[str, Any]]  # the neutral spec of the declared space
+    sampler: str
+    sampler_options: dict[str, Any]
+    objective: str | None  # a built-in name or "module:function" / "file.py:function"
+    objective_options: dict[str, Any]
+    budget: int | None  # total trials the study aims for; None: no limit
+    seed: int
+    created_at: float
+    user_attrs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StudySummary:
+    """A study with its trial counts per state and its best value."""
+
+    info: StudyInfo
+    counts: dict[str, int]
+    best_value: float | None
+
+
+class Storage:
+    """A database of studies. `url`: SQLAlchemy URL, SQLite path, or None (memory).
+
+    With `create=False` a missing SQLite file or an empty database is an
+    error instead of being initialized (commands that only read).
+    """
+
+    def __init__(self, url: str | None = None, *, create: bool = True) -> None:
+        self.url = normalize_url(url)
+        self._engine = _make_engine(self.url)
+        try:
+            _check_sqlite_file(self._engine, create)
+            self._init_schema(create)
+        except BaseException:
+            self._engine.dispose()
+            raise
+
+    @property
+    def display_url(self) -> str:
+        """The URL with any password hidden, for messages."""
+        return self._engine.url.render_as_string(hide_password=True)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self._engine.dialect.name == "sqlite"
+
+    @property
+    def is_memory(self) -> bool:
+        return self.is_sqlite and self._engine.url.database in (None, "", ":memory:")
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    # -- transactions ------------------------------------------------------
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with _translated_errors(self), self._engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """One transaction: commit on success, roll back on error, always close."""
+        with _translated_errors(self), self._engine.connect() as conn:
+            conn.execution_options(hpo_write=True)
+            with conn.begin():
+                yield conn
+
+    def _init_schema(self, create: bool) -> None:
+        with self._read() as conn:
+            tables = set(sa.inspect(conn).get_table_names())
+            version = (conn.execute(sa.select(meta_table.c.value).where(
+                meta_table.c.key == "schema_version")).scalar()
+                if "hpo_meta" in tables else None)
+        if version is not None:
+            if int(version) > SCHEMA_VERSION:
+                raise SchemaVersionError(
+                    f"{self.display_url} was written by a newer hpo (schema version "
+                    f"{version}; this hpo reads up to {SCHEMA_VERSION}); upgrade hpo to use "
+                    "it. The database was not modified.")
+            return
+        if not create:
+            raise StorageError(f"{self.display_url} holds no hpo studies")
+        if self.is_sqlite and tables:
+            raise StorageError(f"{self.display_url} is an SQLite database of another "
+                               f"application (tables: {', '.join(sorted(tables)[:5])}); "
+                               "refusing to write hpo tables into it")
+        try:
+            with self._write() as conn:
+                _metadata.create_all(conn)
+                conn.execute(sa.insert(meta_table).values(
+                    key="schema_version", value=str(SCHEMA_VERSION)))
+        except IntegrityError:
+            pass  # another process initialized it at the same moment
+        if self.is_sqlite and not self.is_memory:
+            self._set_wal()
+
+    def _set_wal(self) -> None:
+        """WAL is a property of the file: set once, outside any transaction."""
+        with _translated_errors(self):
+            raw = self._engine.raw_connection()
+            try:
+                raw.cursor().execute("PRAGMA journal_mode=WAL")
+            finally:
+                raw.close()
+
+    # -- studies -------------------------------------------------------------
+
+    def create_study(self, info: StudyInfo) -> StudyInfo:
+        """Insert a study (its study_id is ignored); return it with its new id."""
+        row = {c.name: getattr(info, c.name) for c in studies_table.c if c.name != "study_id"}
+        try:
+            with self._write() as conn:
+                study_id = conn.execute(sa.insert(studies_table).values(**row)) \
+                    .inserted_primary_key[0]
+        except IntegrityError:
+            raise DuplicateStudyError(f"a study named {info.name!r} already exists in "
+                                      f"{self.display_url}") from None
+        return StudyInfo(**{**info.__dict__, "study_id": study_id})
+
+    def get_study(self, name: str) -> StudyInfo:
+        with self._read() as conn:
+            row = conn.execute(sa.select(studies_table).where(
+                studies_table.c.name == name)).mappings().first()
+        if row is None:
+            raise StudyNotFoundError(f"no study named {name!r} in {self.display_url}"
+                                     f"{self._near_names(name)}")
+        return StudyInfo(**row)
+
+    def _near_names(self, name: str) -> str:
+        from hpo.errors import did_you_mean
+        return did_you_mean(name, [s.info.name for s in self.list_studies()])
+
+    def list_studies(self) -> list[StudySummary]:
+        """Every study with its counts per state: two queries in all."""
+        t = trials_table
+        with self._read() as conn:
+            infos = [StudyInfo(**row) for row in conn.execute(
+                sa.select(studies_table).order_by(studies_table.c.study_id)).mappings()]
+            stats = conn.execute(sa.select(
+                t.c.study_id, t.c.state, sa.func.count(), sa.func.min(t.c.value),
+                sa.func.max(t.c.value)).group_by(t.c.study_id, t.c.state)).all()
+        summaries = []
+        for info in infos:
+            counts, best = {}, None
+            for study_id, state, count, low, high in stats:
+                if study_id != info.study_id:
+                    continue
+                counts[state] = count
+                if state == TrialState.COMPLETE:
+                    best = low if info.direction == "minimize" else high
+            summaries.append(StudySummary(info, counts, best))
+        return summaries
+
+    def update_study(self, study_id: int, **values: Any) -> None:
+        """Change stored fields of a study (budget, sampler, sampler_options)."""
+        with self._write() as conn:
+            conn.execute(sa.update(studies_table)
+                         .where(studies_table.c.study_id == study_id).values(**values))
+
+    def delete_study(self, name: str) -> None:
+        """Remove a study and all its trials in one transaction."""
+        study_id = self.get_study(name).study_id
+        trial_ids = sa.select(trials_table.c.trial_id).where(
+            trials_table.c.study_id == study_id).scalar_subquery()
+        with self._write() as conn:
+            conn.execute(sa.delete(values_table).where(values_table.c.trial_id.in_(trial_ids)))
+            for table in (trials_table, suggested_table, studies_table):
+                conn.execute(sa.delete(table).where(table.c.study_id == study_id))
+
+    def load_suggested(self, study_id: int) -> dict[str, dict[str, Any]]:
+        """Parameters added by `trial.suggest_*`: name -> spec."""
+        with self._read() as conn:
+            rows = conn.execute(sa.select(suggested_table.c.name, suggested_table.c.spec)
+                                .where(suggested_table.c.study_id == study_id))
+            return {name: spec for name, spec in rows}
+
+    def add_suggested(self, study_id: int, spec: dict[str, Any]) -> dict[str, Any]:
+        """Persist a new parameter's spec; if another worker added it first, return theirs."""
+        try:
+            with self._write() as conn:
+                conn.execute(sa.insert(suggested_table).values(
+                    study_id=study_id, name=spec["name"], spec=spec))
+            return spec
+        except IntegrityError:
+            return self.load_suggested(study_id)[spec["name"]]
+
+    # -- trials ----------------------------------------------------------------
+
+    def load_trials(self, study_id: int, after: int = -1,
+                    numbers: Collection[int] = ()) -> list[FrozenTrial]:
+        """Trials numbered above `after` or listed in `numbers`, by number.
+
+        The defaults load the whole study: one query for trials, one for
+        intermediate values.
+        """
+        incremental = after >= 0 or bool(numbers)
+        query = _TRIALS_SINCE if incremental else _TRIALS_ALL
+        binds = {"b_study_id": study_id, "b_after": after, "b_numbers": list(numbers)}
+        with self._read() as conn:
+            rows = conn.execute(query[0], binds).mappings().all()
+            values = conn.execute(query[1], binds).all() if rows else []
+        per_trial: dict[int, dict[int, float]] = {}
+        for trial_id, step, value in values:
+            per_trial.setdefault(trial_id, {})[step] = value
+        return [_trial_from_row(row, per_trial.get(row["trial_id"], {})) for row in rows]
+
+    def create_trial(self, study_id: int, state: TrialState, params: dict[str, Any],
+                     worker: str | None = None, system_attrs: dict[str, Any] | None = None,
+                     number: int | None = None) -> FrozenTrial | None:
+        """Insert a WAITING or RUNNING trial.
+
+        With `number`, the trial takes exactly that number, or None is returned
+        when another worker took it first (the caller refreshes and asks
+        again). Without it, the trial takes the next free number.
+        """
+        if number is not None:
+            try:
+                with self._write() as conn:
+                    return _insert_trial(conn, study_id, state, params, worker,
+                                         system_attrs or {}, number)
+            except IntegrityError:
+                return None
+        for _ in range(_NUMBER_RETRIES):
+            try:
+                with self._write() as conn:
+                    return _insert_trial(conn, study_id, state, params, worker,
+                                         system_attrs or {})
+            except IntegrityError:
+                time.sleep(0.001)  # another worker took that number; take the next
+        raise StorageError(f"could not allocate a trial number in {self.display_url} "
+                           f"after {_NUMBER_RETRIES} attempts")
+
+    def claim_trial(self, trial: FrozenTrial, worker: str,
+                    params: dict[str, Any]) -> FrozenTrial | None:
+        """WAITING -> RUNNING with the given (completed) params; None if taken first."""
+        now = time.time()
+        values = {"state": TrialState.RUNNING, "started_at": now, "heartbeat_at": now,
+                  "worker": worker, "params": params}
+        with self._write() as conn:
+            result = conn.execute(
+                sa.update(trials_table)
+                .where(trials_table.c.trial_id == trial.trial_id,
+                       trials_table.c.state == TrialState.WAITING).values(**values))
+        return replace(trial, **values) if result.rowcount == 1 else None
+
+    def finish_trial(self, trial_id: int, state: TrialState, params: dict[str, Any],
+                     finished_at: float, value: float | None = None,
+                     error: str | None = None) -> bool:
+        """RUNNING -> a finished state. False if the trial was no longer RUNNING.
+
+        The guard on RUNNING is what keeps a finished trial from ever being
+        rewritten (say, by a worker that was wrongly presumed dead).
+        """
+        with self._write() as conn:
+            return _finish(conn, trial_id, state, params, finished_at, value, error) == 1
+
+    def fail_and_requeue(self, study_id: int, trial: FrozenTrial, error: str, requeue: bool,
+                         params: dict[str, Any] | None = None,
+                         expect_heartbeat: float | None = None) -> FrozenTrial | None:
+        """Mark a RUNNING trial FAIL and, with `requeue`, enqueue its point again.
+
+        One transaction. With `expect_heartbeat`, nothing happens unless the
+        heartbeat is still that value (another worker reaped it, or it came
+        back to life). Returns the new WAITING trial, if any.
+        """
+        params = trial.params if params is None else params
+        for _ in range(_NUMBER_RETRIES):
+            try:
+                with self._write() as conn:
+                    changed = _finish(conn, trial.trial_id, TrialState.FAIL, params,
+                                      time.time(), error=error, heartbeat=expect_heartbeat)
+                    if changed != 1 or not requeue:
+                        return None
+                    retry = _insert_trial(conn, study_id, TrialState.WAITING, params, None,
+                                          {"retry_of": trial.number, "retry_reason": error})
+                    conn.execute(sa.update(trials_table)
+                                 .where(trials_table.c.trial_id == trial.trial_id)
+                                 .values(system_attrs={**trial.system_attrs,
+                                                       "requeued_as": retry.number}))
+                    return retry
+            except IntegrityError:
+                time.sleep(0.001)  # the retry's number was taken; the whole step again
+        raise StorageError(f"could not re-queue trial {trial.number} in {self.display_url}")
+
+    def add_intermediate(self, trial_id: int, step: int, value: float) -> bool:
+        """Store one intermediate value; False if that step was already reported."""
+        try:
+            with self._write() as conn:
+                conn.execute(sa.insert(values_table).values(trial_id=trial_id, step=step,
+                                                            value=value))
+            return True
+        except IntegrityError:
+            return False
+
+    def set_user_attrs(self, trial_id: int, attrs: dict[str, Any]) -> None:
+        with self._write() as conn:
+            conn.execute(sa.update(trials_table).where(trials_table.c.trial_id == trial_id)
+                         .values(user_attrs=attrs))
+
+    def heartbeat(self, trial_ids: Sequence[int]) -> None:
+        """Refresh the heartbeat of these trials while they run."""
+        if not trial_ids:
+            return
+        with self._write() as conn:
+            conn.execute(sa.update(trials_table)
+                         .where(trials_table.c.trial_id.in_(list(trial_ids)),
+                                trials_table.c.state == TrialState.RUNNING)
+                         .values(heartbeat_at=time.time()))
+
+
+# -- helpers (module level so that both public methods and retries share them) --
+
+
+# Statements of the per-trial path, built once: building and hashing a
+# statement costs more than SQLite takes to run it.
+_t, _v = trials_table, values_table
+_MAX_NUMBER = sa.select(sa.func.max(_t.c.number)).where(_t.c.study_id == sa.bindparam("b_sid"))
+_INSERT_TRIAL = sa.insert(_t)
+_FINISHED_COLUMNS = ("state", "params", "value", "error", "finished_at")
+_FINISH = (sa.update(_t)
+           .where(_t.c.trial_id == sa.bindparam("b_trial_id"),
+                  _t.c.state == TrialState.RUNNING.value)
+           .values({name: sa.bindparam(f"b_{name}") for name in _FINISHED_COLUMNS}))
+_FINISH_IF_HEARTBEAT = _FINISH.where(_t.c.heartbeat_at == sa.bindparam("b_heartbeat"))
+
+
+def _selection(where: Any) -> tuple[sa.Select, sa.Select]:
+    """The trials matching `where`, and their intermediate values."""
+    return (sa.select(_t).where(where).order_by(_t.c.number),
+            sa.select(_v).join(_t, _t.c.trial_id == _v.c.trial_id).where(where)
+            .order_by(_v.c.trial_id, _v.c.step))
+
+
+_TRIALS_ALL = _selection(_t.c.study_id == sa.bindparam("b_study_id"))
+_TRIALS_SINCE = _selection(sa.and_(
+    _t.c.study_id == sa.bindparam("b_study_id"),
+    sa.or_(_t.c.number > sa.bindparam("b_after"),
+           _t.c.number.in_(sa.bindparam("b_numbers", expanding=True)))))
+
+
+def _insert_trial(conn: Connection, study_id: int, state: TrialState, params: dict[str, Any],
+                  worker: str | None, system_attrs: dict[str, Any],
+                  number: int | None = None) -> FrozenTrial:
+    if number is None:
+        last = conn.execute(_MAX_NUMBER, {"b_sid": study_id}).scalar()
+        number = 0 if last is None else last + 1
+    now = time.time() if state == TrialState.RUNNING else None
+    row = {"study_id": study_id, "number": number, "state": state.value, "params": params,
+           "started_at": now, "heartbeat_at": now, "worker": worker, "user_attrs": {},
+           "system_attrs": system_attrs, "value": None, "error": None, "finished_at": None}
+    trial_id = conn.execute(_INSERT_TRIAL, row).inserted_primary_key[0]
+    return _trial_from_row({**row, "trial_id": trial_id}, {})
+
+
+def _finish(conn: Connection, trial_id: int, state: TrialState, params: dict[str, Any],
+            finished_at: float, value: float | None = None, error: str | None = None,
+            heartbeat: float | None = None) -> int:
+    """RUNNING -> `state`, guarded (optionally also on the heartbeat seen); rows changed."""
+    binds = {"b_trial_id": trial_id, "b_state": state.value, "b_params": params,
+             "b_value": value, "b_error": error, "b_finished_at": finished_at,
+             "b_heartbeat": heartbeat}
+    statement = _FINISH if heartbeat is None else _FINISH_IF_HEARTBEAT
+    return conn.execute(statement, binds).rowcount
+
+
+def _trial_from_row(row: Any, intermediate: dict[int, float]) -> FrozenTrial:
+    return FrozenTrial(
+        trial_id=row["trial_id"], number=row["number"], state=TrialState(row["state"]),
+        params=row["params"], value=row["value"], intermediate=intermediate,
+        started_at=row["started_at"], finished_at=row["finished_at"],
+        heartbeat_at=row["heartbeat_at"], worker=row["worker"], error=row["error"],
+        user_attrs=row["user_attrs"], system_attrs=row["system_attrs"])
+
+
+def normalize_url(url: str | None) -> str:
+    """None -> in-memory SQLite; a path without '://' -> an SQLite file URL."""
+    if url is None:
+        return "sqlite://"
+    url = str(url)
+    if "://" not in url:
+        return f"sqlite:///{url}"
+    return url
+
+
+def sqlite_path(url: str) -> str | None:
+    """The file path of an SQLite URL, or None for memory and other databases."""
+    try:
+        parsed = sa.engine.make_url(url)
+    except ArgumentError:
+        return None
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return parsed.database
+
+
+def _make_engine(url: str) -> Engine:
+    try:
+        parsed = sa.engine.make_url(url)
+        if parsed.get_backend_name() != "sqlite":
+            return sa.create_engine(parsed, pool_pre_ping=True)
+        memory = parsed.database in (None, "", ":memory:")
+        engine = sa.create_engine(
+            parsed, connect_args={"timeout": BUSY_TIMEOUT_S, "check_same_thread": False},
+            poolclass=StaticPool if memory else None)
+    except ArgumentError as exc:
+        raise StorageError(f"invalid storage URL {url!r}: {exc}") from None
+    except NoSuchModuleError:
+        raise StorageError(f"unknown database in storage URL {url!r}") from None
+    except ModuleNotFoundError as exc:
+        raise StorageError(f"storage URL {url!r} needs the Python package {exc.name!r}; "
+                           "install the matching extra, e.g. pip install 'hpo[postgres]' "
+                           "or 'hpo[mysql]'") from None
+    sa.event.listen(engine, "connect", _on_sqlite_connect)
+    sa.event.listen(engine, "begin", _on_sqlite_begin)
+    return engine
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # SQLAlchemy's "begin" event emits BEGIN
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _on_sqlite_begin(conn: Connection) -> None:
+    write = conn.get_execution_options().get("hpo_write", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _check_sqlite_file(engine: Engine, create: bool) -> None:
+    """Fail clearly, before SQLite creates or touches anything."""
+    if engine.dialect.name != "sqlite":
+        return
+    path = engine.url.database
+    if path in (None, "", ":memory:") or path.startswith("file:"):
+        return
+    if os.path.isdir(path):
+        raise StorageError(f"storage {path!r} is a directory, not an SQLite file")
+    if os.path.exists(path):
+        return
+    if not create:
+        raise StorageError(f"no hpo database at {path!r} (run a study first, or give "
+                           "--storage / HPO_STORAGE)")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise StorageError(f"cannot create SQLite database {path!r}: folder {folder!r} "
+                           "does not exist")
+
+
+@contextmanager
+def _translated_errors(storage: Storage) -> Iterator[None]:
+    """Database errors -> StorageError with one readable line (IntegrityError passes)."""
+    try:
+        yield
+    except IntegrityError:
+        raise
+    except DBAPIError as exc:
+        raise StorageError(_describe_db_error(storage, exc)) from exc
+
+
+def _describe_db_error(storage: Storage, exc: DBAPIError) -> str:
+    original = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+    where = storage.display_url
+    lowered = original.lower()
+    if "file is not a database" in lowered:
+        return f"{where} is not an SQLite database"
+    if "readonly" in lowered or "read-only" in lowered:
+        return f"cannot write to {where}: the database is read-only"
+    if "unable to open database file" in lowered:
+        return f"cannot open {where}: unable to open the database file"
+    if exc.connection_invalidated or "connect" in lowered or "connection" in lowered:
+        return f"cannot connect to {where}: {original}"
+    return f"database error on {where}: {original}"
