@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from hpo.errors import NoCompletedTrialsError
@@ -118,6 +119,9 @@ def study_summary(study: Study, elapsed: float | None = None) -> str:
     return "\n".join(lines)
 
 
+_LIVE_REFRESH_S = 0.1
+
+
 class Progress:
     """A study callback that shows progress.
 
@@ -131,6 +135,8 @@ class Progress:
         self._start = time.monotonic()
         self._done_before: int | None = None
         self._best: FrozenTrial | None = None
+        self._last_write = -math.inf
+        self._redraw: Callable[[], str] | None = None  # the latest live line, if unshown
 
     def __call__(self, study: Study, trial: FrozenTrial) -> None:
         if self._done_before is None:  # first trial: learn what was there before
@@ -146,7 +152,13 @@ class Progress:
         best = (f"best {fmt_value(self._best.value)} (#{self._best.number})"
                 if self._best else "best -")
         if self._live:
-            self._stream.write("\r" + self._live_line(study, best) + "\033[K")
+            self._redraw = lambda: self._live_line(study, best)
+            now = time.monotonic()
+            if now - self._last_write < _LIVE_REFRESH_S:
+                return  # fast trials: redraw a few times a second, not every trial
+            self._last_write = now
+            self._stream.write("\r" + self._redraw() + "\033[K")
+            self._redraw = None
         else:
             detail = (fmt_value(trial.value) if trial.state != TrialState.FAIL
                       else error_summary(trial.error)[:100])
@@ -167,5 +179,7 @@ class Progress:
 
     def close(self) -> None:
         if self._live and self._done_before is not None:
+            if self._redraw is not None:
+                self._stream.write("\r" + self._redraw() + "\033[K")
             self._stream.write("\n")
             self._stream.flush()

@@ -546,10 +546,10 @@ def _make_engine(url: str) -> Engine:
         engine = sa.create_engine(
             parsed, connect_args={"timeout": BUSY_TIMEOUT_S, "check_same_thread": False},
             poolclass=StaticPool if memory else None)
+    except NoSuchModuleError:  # a subclass of ArgumentError: test it first
+        raise StorageError(f"unknown database in storage URL {url!r}") from None
     except ArgumentError as exc:
         raise StorageError(f"invalid storage URL {url!r}: {exc}") from None
-    except NoSuchModuleError:
-        raise StorageError(f"unknown database in storage URL {url!r}") from None
     except ModuleNotFoundError as exc:
         raise StorageError(f"storage URL {url!r} needs the Python package {exc.name!r}; "
                            "install the matching extra, e.g. pip install 'hpo[postgres]' "

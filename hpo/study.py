@@ -244,7 +244,6 @@ class Study:
         if isinstance(self.sampler, GridSampler) and len(self.space) == 0:
             raise SamplerError("the grid sampler needs a declared space")
         deadline = None if timeout is None else time.monotonic() + timeout
-        self._refresh()
         self.reap_lost_trials()
         ran = 0
         with Heartbeat(self._storage, self.heartbeat_interval) as heartbeat:
@@ -270,6 +269,7 @@ class Study:
         A point is re-queued once: a retry that is lost again (a point that
         crashes its worker, say by exhausting memory) stays failed.
         """
+        self._refresh()
         now = time.time()
         lost = [t for t in self._cache.in_state(TrialState.RUNNING)
                 if t.trial_id not in self._running and is_lost(t, now, self.grace_period)]

@@ -1,0 +1,387 @@
+"""The `hpo` command, through click's CliRunner and as a real subprocess.
+
+Bad input must give one line on stderr, exit code 2, no traceback and no
+half-created study; a killed process must lose no completed trial.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import hpo
+from hpo.cli import cli
+from hpo.trial import TrialState
+
+HPO = str(Path(sys.executable).parent / "hpo")
+
+STUDY = """
+name = "demo"
+objective = "mixed_nn"
+trials = 20
+seed = 0
+"""
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    """An empty current directory, so the default ./hpo.db lands in tmp_path."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HPO_STORAGE", raising=False)
+    return tmp_path
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def assert_user_error(result, *fragments: str) -> None:
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("hpo: error: ")
+    assert "Traceback" not in result.output
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+# -- a study from start to finish --------------------------------------------------------
+
+
+def test_run_shows_one_line_per_trial_and_a_summary(workdir):
+    write(workdir / "demo.toml", STUDY)
+    result = invoke("run", "demo.toml")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert sum(line.startswith("trial ") and " COMPLETE " in line for line in lines) == 20
+    assert "Best value" in result.stdout and "hpo trials demo" in result.stdout
+    study = hpo.load_study("demo", "hpo.db")
+    assert len(study.trials) == 20 and study.budget == 20
+
+
+def test_flags_override_the_study_file(workdir):
+    write(workdir / "demo.toml", STUDY)
+    result = invoke("run", "demo.toml", "--name", "other", "--trials", "5", "--seed", "3",
+                    "--sampler", "grid", "--storage", "x.db")
+    assert result.exit_code == 0, result.output
+    study = hpo.load_study("other", "x.db")
+    assert (len(study.trials), study.seed, study.info.sampler) == (5, 3, "grid")
+
+
+def test_inspection_commands(workdir):
+    write(workdir / "demo.toml", STUDY)
+    assert invoke("run", "demo.toml").exit_code == 0
+    values = [t.value for t in hpo.load_study("demo", "hpo.db").trials]
+
+    listing = json.loads(invoke("studies", "--json").stdout)
+    assert listing[0]["name"] == "demo" and listing[0]["counts"] == {"COMPLETE": 20}
+    assert listing[0]["best_value"] == min(values)
+    assert "demo" in invoke("studies").stdout
+
+    best = json.loads(invoke("best", "demo", "--json").stdout)
+    assert best["value"] == min(values)
+    assert f"trial {best['number']}" in invoke("best", "demo").stdout
+
+    top = json.loads(invoke("trials", "demo", "--sort", "value", "--limit", "3",
+                            "--json").stdout)
+    assert [t["value"] for t in top] == sorted(values)[:3]
+    table = invoke("trials", "demo", "--state", "complete").stdout
+    assert len(table.strip().splitlines()) == 22  # header, rule, 20 rows
+    assert invoke("trials", "demo", "--state", "FAIL").stdout.strip() == "No trials."
+
+    shown = invoke("show", "demo", "4").stdout
+    assert "trial 4: COMPLETE" in shown and "params:" in shown and "activation" in shown
+    assert json.loads(invoke("show", "demo", "4", "--json").stdout)["number"] == 4
+
+
+def test_export_csv_and_json(workdir):
+    write(workdir / "demo.toml", STUDY)
+    invoke("run", "demo.toml")
+    rows = list(csv.DictReader(io.StringIO(invoke("export", "demo").stdout)))
+    assert len(rows) == 20
+    assert {"number", "state", "value", "params_lr", "params_activation"} <= set(rows[0])
+    result = invoke("export", "demo", "--format", "json", "-o", "out.json")
+    assert result.exit_code == 0
+    data = json.loads((workdir / "out.json").read_text())
+    assert data["name"] == "demo" and len(data["trials"]) == 20
+    assert data["space"][0]["name"] == "lr"
+
+
+def test_enqueue_then_resume_runs_the_point_first(workdir):
+    write(workdir / "demo.toml", STUDY)
+    invoke("run", "demo.toml", "--trials", "3")
+    result = invoke("enqueue", "demo", "--param", "lr=0.01", "-p", "batch_size=64",
+                    "-p", "activation=relu", "-p", "units=450", "-p", "dropout=0.2")
+    assert result.exit_code == 0 and "queued trial 3" in result.stdout
+    assert "WAITING" in invoke("trials", "demo", "--state", "waiting").stdout
+    result = invoke("resume", "demo", "--trials", "5")
+    assert result.exit_code == 0, result.output
+    trials = hpo.load_study("demo", "hpo.db").trials
+    assert len(trials) == 5 and trials[3].value == pytest.approx(0.0)
+    assert trials[3].params["batch_size"] == 64 and isinstance(trials[3].params["units"], int)
+
+
+def test_delete(workdir):
+    write(workdir / "demo.toml", STUDY)
+    invoke("run", "demo.toml")
+    assert_user_error(invoke("delete", "demo"), "without --yes")
+    assert invoke("delete", "demo", "--yes").exit_code == 0
+    assert invoke("studies").stdout.strip() == "No studies."
+
+
+def test_every_command_has_help():
+    for command in ["run", "resume", "studies", "trials", "best", "show", "enqueue", "export",
+                    "delete"]:
+        result = invoke(command, "--help")
+        assert result.exit_code == 0 and "Usage:" in result.stdout
+
+
+# -- bad input: one line, exit 2, nothing created --------------------------------------------
+
+
+BAD_FILES = {
+    "malformed TOML": ('name = "x\nobjective = "branin"', "invalid TOML"),
+    "invalid space": ('objective = "branin"\ntrials = 3\n[[space]]\nname = "a"\n'
+                      'type = "float"\nlow = 2.0\nhigh = 1.0', "low (2.0) must be less than"),
+    "unknown sampler": ('objective = "branin"\ntrials = 3\nsampler = "tpee"',
+                        "unknown sampler 'tpee'"),
+    "unknown objective": ('objective = "branni"\ntrials = 3', "did you mean 'branin'"),
+    "missing objective file": ('objective = "nope.py:f"\ntrials = 3', "not found"),
+    "unknown key": ('objective = "branin"\ntrails = 3', "did you mean 'trials'"),
+    "no budget": ('objective = "branin"', "no budget"),
+    "bad sampler option": ('objective = "branin"\ntrials = 3\n[sampler]\nname = "grid"\n'
+                           'pionts = 3', "no option 'pionts'"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_FILES))
+def test_bad_study_files(workdir, case):
+    text, fragment = BAD_FILES[case]
+    write(workdir / "bad.toml", text)
+    assert_user_error(invoke("run", "bad.toml"), fragment)
+    assert not (workdir / "hpo.db").exists()
+
+
+def test_import_error_inside_the_objective_module(workdir):
+    write(workdir / "obj.py", "import numpy\nimport no_such_module\n\ndef f(trial):\n"
+                              "    return 1.0\n")
+    write(workdir / "bad.toml", 'objective = "obj.py:f"\ntrials = 3')
+    assert_user_error(invoke("run", "bad.toml"), "no_such_module", "line 2")
+    assert not (workdir / "hpo.db").exists()
+
+
+def test_missing_study_file(workdir):
+    assert_user_error(invoke("run", "nope.toml"), "not found")
+
+
+def test_unknown_study_and_trial(workdir):
+    write(workdir / "demo.toml", STUDY)
+    invoke("run", "demo.toml")
+    assert_user_error(invoke("trials", "dmeo"), "no study named 'dmeo'", "did you mean 'demo'")
+    assert_user_error(invoke("show", "demo", "99"), "no trial 99")
+    assert_user_error(invoke("resume", "nope"), "no study named 'nope'")
+
+
+def test_run_of_an_existing_study_is_refused(workdir):
+    write(workdir / "demo.toml", STUDY)
+    invoke("run", "demo.toml")
+    assert_user_error(invoke("run", "demo.toml"), "already exists")
+    assert len(hpo.load_study("demo", "hpo.db").trials) == 20
+
+
+def test_bad_enqueue_leaves_nothing(workdir):
+    write(workdir / "demo.toml", STUDY)
+    invoke("run", "demo.toml")
+    assert_user_error(invoke("enqueue", "demo", "-p", "lr=5"), "'lr'")
+    assert_user_error(invoke("enqueue", "demo", "-p", "lr=fast"), "not a number")
+    assert_user_error(invoke("enqueue", "demo", "-p", "activation=swish"), "not one of")
+    assert_user_error(invoke("enqueue", "demo", "-p", "lrr=0.1"), "did you mean 'lr'")
+    assert len(hpo.load_study("demo", "hpo.db").trials) == 20
+
+
+def test_reading_commands_do_not_create_a_database(workdir):
+    assert_user_error(invoke("studies"), "no hpo database")
+    assert_user_error(invoke("trials", "x"), "no hpo database")
+    assert not (workdir / "hpo.db").exists()
+
+
+def test_storage_that_is_not_a_database(workdir):
+    junk = write(workdir / "junk.db", "this is not a database\n" * 100)
+    write(workdir / "demo.toml", STUDY)
+    assert_user_error(invoke("run", "demo.toml", "--storage", str(junk)),
+                      "not an SQLite database")
+    assert junk.read_text() == "this is not a database\n" * 100
+
+
+def test_read_only_storage(workdir):
+    write(workdir / "demo.toml", STUDY)
+    invoke("run", "demo.toml", "--trials", "2")
+    before = (workdir / "hpo.db").read_bytes()
+    read_only = f"sqlite:///file:{workdir / 'hpo.db'}?mode=ro&uri=true"
+    assert_user_error(invoke("run", "demo.toml", "--name", "two", "--storage", read_only),
+                      "read-only")
+    assert "demo" in invoke("studies", "--storage", read_only).stdout
+    assert_user_error(invoke("resume", "demo", "--trials", "4", "--storage", read_only),
+                      "read-only")
+    assert [s.info.name for s in hpo.studies("hpo.db")] == ["demo"]
+    assert len(hpo.load_study("demo", "hpo.db").trials) == 2
+    assert (workdir / "hpo.db").read_bytes() == before
+
+
+def test_unreachable_server(workdir):
+    write(workdir / "demo.toml", STUDY)
+    result = invoke("run", "demo.toml", "--storage",
+                    "postgresql+psycopg://postgres@127.0.0.1:1/test")
+    assert_user_error(result, "cannot connect")
+
+
+def test_unknown_database_kind(workdir):
+    write(workdir / "demo.toml", STUDY)
+    assert_user_error(invoke("run", "demo.toml", "--storage", "nosuchdb://x/y"),
+                      "unknown database")
+
+
+def test_storage_from_the_environment(workdir, monkeypatch):
+    write(workdir / "demo.toml", STUDY)
+    monkeypatch.setenv("HPO_STORAGE", str(workdir / "env.db"))
+    assert invoke("run", "demo.toml", "--trials", "2").exit_code == 0
+    assert (workdir / "env.db").exists() and not (workdir / "hpo.db").exists()
+    assert "demo" in invoke("studies").stdout
+
+
+# -- real processes --------------------------------------------------------------------------
+
+
+OBJECTIVES = '''
+import os, pathlib, time
+
+def hang_on_3(trial):
+    if trial.number == 3:
+        pathlib.Path(os.environ["HPO_TEST_READY"]).touch()
+        time.sleep(120)
+    return trial.params["x"] ** 2
+
+def fast(trial):
+    time.sleep(0.002)
+    return trial.params["x"] ** 2
+'''
+
+SPACE_TOML = '[[space]]\nname = "x"\ntype = "float"\nlow = -1.0\nhigh = 1.0\n'
+
+
+def hpo_process(*args: str, cwd: Path, **kwargs) -> subprocess.Popen:
+    env = {**os.environ, "HPO_TEST_READY": str(cwd / "ready")}
+    env.pop("HPO_STORAGE", None)
+    return subprocess.Popen([HPO, *args], cwd=cwd, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def wait_for(path: Path, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.02)
+
+
+def integrity(db: Path) -> str:
+    with sqlite3.connect(db) as conn:
+        return conn.execute("PRAGMA integrity_check").fetchone()[0]
+
+
+@pytest.mark.slow
+def test_real_command_runs_and_prints_json(tmp_path):
+    write(tmp_path / "objectives.py", OBJECTIVES)
+    write(tmp_path / "s.toml", f'name = "s"\nobjective = "objectives.py:fast"\ntrials = 10\n'
+                               f'seed = 1\n{SPACE_TOML}')
+    out, err = hpo_process("run", "s.toml", cwd=tmp_path).communicate(timeout=60)
+    assert out.count(" COMPLETE ") == 10, err
+    listed = subprocess.run([HPO, "trials", "s", "--json"], cwd=tmp_path, capture_output=True,
+                            text=True, check=True)
+    assert [t["number"] for t in json.loads(listed.stdout)] == list(range(10))
+    bad = subprocess.run([HPO, "trials", "nope"], cwd=tmp_path, capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
+
+
+@pytest.mark.slow
+def test_kill_9_mid_trial_then_resume(tmp_path):
+    write(tmp_path / "objectives.py", OBJECTIVES)
+    write(tmp_path / "s.toml", f'name = "s"\nobjective = "objectives.py:hang_on_3"\n'
+                               f'trials = 6\nseed = 2\n{SPACE_TOML}')
+    process = hpo_process("run", "s.toml", cwd=tmp_path)
+    wait_for(tmp_path / "ready")
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=10)
+    db = tmp_path / "hpo.db"
+    assert integrity(db) == "ok"
+    trials = hpo.load_study("s", str(db)).trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 3 + [TrialState.RUNNING]
+    lost = trials[3].params
+
+    out, err = hpo_process("resume", "s", cwd=tmp_path).communicate(timeout=60)
+    assert "Best value" in out, err
+    trials = hpo.load_study("s", str(db)).trials
+    assert trials[3].state == TrialState.FAIL and "worker lost" in trials[3].error
+    assert trials[4].params == lost and trials[4].state == TrialState.COMPLETE
+    assert sum(t.state == TrialState.COMPLETE for t in trials) == 6
+    assert integrity(db) == "ok"
+
+
+@pytest.mark.slow
+def test_ctrl_c_stores_the_trial_as_interrupted(tmp_path):
+    write(tmp_path / "objectives.py", OBJECTIVES)
+    write(tmp_path / "s.toml", f'name = "s"\nobjective = "objectives.py:hang_on_3"\n'
+                               f'trials = 5\nseed = 2\n{SPACE_TOML}')
+    process = hpo_process("run", "s.toml", cwd=tmp_path)
+    wait_for(tmp_path / "ready")
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 130
+    assert "interrupted" in err and "hpo resume s" in err and "Traceback" not in err
+    trials = hpo.load_study("s", str(tmp_path / "hpo.db")).trials
+    assert trials[3].state == TrialState.FAIL and trials[3].error.startswith("interrupted")
+    assert trials[4].state == TrialState.WAITING and trials[4].params == trials[3].params
+
+
+@pytest.mark.slow
+def test_no_completed_trial_is_lost_to_kill_9_at_random_moments(tmp_path):
+    write(tmp_path / "objectives.py", OBJECTIVES)
+    write(tmp_path / "s.toml", f'name = "s"\nobjective = "objectives.py:fast"\n'
+                               f'trials = 400\nseed = 3\n{SPACE_TOML}')
+    db, rng, reported = tmp_path / "hpo.db", random.Random(0), set()
+    command = ("run", "s.toml")
+    for _ in range(6):
+        process = hpo_process(*command, cwd=tmp_path)
+        time.sleep(rng.uniform(0.4, 1.2))
+        process.send_signal(signal.SIGKILL)
+        out, _ = process.communicate(timeout=10)
+        # a line is printed only after its trial's transaction committed
+        reported |= {int(line.split()[1]) for line in out.splitlines()
+                     if line.startswith("trial ") and " COMPLETE " in line}
+        assert integrity(db) == "ok"
+        command = ("resume", "s")
+    stored = {t.number: t for t in hpo.load_study("s", str(db)).trials}
+    assert reported and all(stored[n].state == TrialState.COMPLETE for n in reported)
+
+    out, err = hpo_process("resume", "s", cwd=tmp_path).communicate(timeout=120)
+    trials = hpo.load_study("s", str(db)).trials
+    assert [t.number for t in trials] == list(range(len(trials)))
+    assert sum(t.counts_toward_budget for t in trials) == 400, err
+    assert all(t.state != TrialState.RUNNING for t in trials)
+    assert integrity(db) == "ok"
