@@ -18,6 +18,7 @@ from hpo.errors import (
     SchemaVersionError,
     SpaceError,
     StorageError,
+    StudyConfigError,
     StudyFileError,
     StudyNotFoundError,
     TrialPruned,
@@ -32,7 +33,7 @@ __version__ = "0.1.0"
 __all__ = [
     "DuplicateStudyError", "FrozenTrial", "HpoError", "NoCompletedTrialsError",
     "ObjectiveError", "SamplerError", "SamplerExhausted", "SchemaVersionError", "Space",
-    "SpaceError", "Storage", "StorageError", "Study", "StudyFileError", "StudyInfo",
-    "StudyNotFoundError", "StudySummary", "Trial", "TrialPruned", "TrialState",
+    "SpaceError", "Storage", "StorageError", "Study", "StudyConfigError", "StudyFileError",
+    "StudyInfo", "StudyNotFoundError", "StudySummary", "Trial", "TrialPruned", "TrialState",
     "__version__", "create_study", "delete_study", "load_study", "studies",
 ]

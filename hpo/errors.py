@@ -49,6 +49,10 @@ class ObjectiveError(HpoError):
     """The objective cannot be found or loaded."""
 
 
+class StudyConfigError(HpoError, ValueError):
+    """An invalid study setting: name, direction, budget, seed, trial count, timeout."""
+
+
 class StudyFileError(HpoError):
     """A study file that cannot be read or has invalid content."""
 

@@ -106,6 +106,10 @@ class Numeric:
         step = self.grid_step
         return step is None or _is_multiple(value - self.low, step)
 
+    def coerce(self, value: Any) -> float | int:
+        """A contained value in this parameter's own type (int or float)."""
+        return int(value) if self.type == "int" else float(value)
+
     def grid_values(self, points: int) -> list[float | int]:
         """`points` values evenly spaced (in log space if log) over [low, high].
 
@@ -161,6 +165,9 @@ class Categorical:
         except TypeError:
             return False
 
+    def coerce(self, value: Any) -> Any:
+        return self.choices[self.index(value)]
+
     def grid_values(self, points: int) -> list[Any]:
         return list(self.choices)
 
@@ -199,6 +206,9 @@ class Branch:
 
     def contains(self, value: Any) -> bool:
         return isinstance(value, str) and value in self.labels
+
+    def coerce(self, value: Any) -> str:
+        return value
 
     def to_spec(self) -> dict[str, Any]:
         return {"name": self.name, "type": "branch",
@@ -336,9 +346,8 @@ class Space:
         """
         if points < 2:
             raise SpaceError(f"grid points must be at least 2, got {points}")
-        values = dict(values or {})
-        for name, given in values.items():
-            _check_grid_values(self, name, given)
+        values = {name: _grid_values_given(self, name, given)
+                  for name, given in (values or {}).items()}
         size = self.grid_size(points, values)
         if size > MAX_GRID_POINTS:
             raise SpaceError(f"the grid has {size:,} points, more than {MAX_GRID_POINTS:,}; "
@@ -362,6 +371,8 @@ def _parse_param(spec: Any, where: str) -> Param:
     name = spec.get("name")
     if not isinstance(name, str) or not name.strip():
         raise SpaceError(f"{where} needs a 'name' (a non-empty string)")
+    if name != name.strip():
+        raise SpaceError(f"{where}: name {name!r} starts or ends with whitespace")
     label = f"parameter {name!r}"
     kind = spec.get("type")
     if kind not in KINDS:
@@ -519,8 +530,7 @@ def _validate_nodes(nodes: tuple[_Node, ...], params: Mapping[str, Any], partial
         if not param.contains(value):
             raise SpaceError(f"parameter {param.name!r}: {value!r} is not in "
                              f"{_describe(param)}")
-        if isinstance(param, Numeric):
-            value = int(value) if param.type == "int" else float(value)
+        value = param.coerce(value)
         out[param.name] = value
         if node.children:
             _validate_nodes(node.children[value], params, partial, out)
@@ -540,7 +550,8 @@ def _describe(param: Param) -> str:
 # -- grids -----------------------------------------------------------------------
 
 
-def _check_grid_values(space: Space, name: str, given: Sequence[Any]) -> None:
+def _grid_values_given(space: Space, name: str, given: Sequence[Any]) -> list[Any]:
+    """Explicit grid values, checked, in the parameter's type, without repeats."""
     params = [dim.param for dim in space.dims if dim.param.name == name]
     if not params:
         names = {dim.param.name for dim in space.dims}
@@ -553,6 +564,8 @@ def _check_grid_values(space: Space, name: str, given: Sequence[Any]) -> None:
             if not param.contains(value):
                 raise SpaceError(f"grid value {value!r} for {name!r} is not in "
                                  f"{_describe(param)}")
+    coerced = [params[0].coerce(value) for value in given]
+    return list({_choice_key(value): value for value in coerced}.values())
 
 
 def _values_of(param: Param, points: int, values: Mapping[str, Sequence[Any]]) -> list[Any]:

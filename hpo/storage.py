@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import time
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
@@ -44,6 +45,13 @@ BUSY_TIMEOUT_S = 60.0
 _NUMBER_RETRIES = 20  # concurrent inserts racing for the next trial number
 
 _metadata = sa.MetaData()
+
+
+def _name_type() -> sa.types.TypeEngine:
+    """Names compare exactly: MySQL's default collation ignores case and trailing spaces."""
+    from sqlalchemy.dialects import mysql
+    exact = mysql.VARCHAR(255, charset="utf8mb4", collation="utf8mb4_bin")
+    return sa.String(255).with_variant(exact, "mysql", "mariadb")
 
 
 class _JSON(sa.TypeDecorator):
@@ -74,7 +82,9 @@ class _Loss(sa.TypeDecorator):
     def process_bind_param(self, value: float | None, dialect: sa.Dialect) -> float | None:
         if value is None or math.isnan(value):
             return None
-        return max(min(value, _FLOAT_MAX), -_FLOAT_MAX)  # MySQL has no infinity
+        if dialect.name in ("mysql", "mariadb"):  # no infinity there: the largest double
+            return max(min(value, _FLOAT_MAX), -_FLOAT_MAX)
+        return value
 
     def process_result_value(self, value: float | None, dialect: sa.Dialect) -> float:
         return math.nan if value is None else value
@@ -90,7 +100,7 @@ meta_table = sa.Table(
 studies_table = sa.Table(
     "hpo_studies", _metadata,
     sa.Column("study_id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("name", _name_type(), nullable=False, unique=True),
     sa.Column("direction", sa.String(8), nullable=False),
     sa.Column("space", _JSON, nullable=False),
     sa.Column("sampler", sa.String(64), nullable=False),
@@ -105,7 +115,7 @@ studies_table = sa.Table(
 suggested_table = sa.Table(
     "hpo_suggested_params", _metadata,
     sa.Column("study_id", sa.ForeignKey("hpo_studies.study_id"), primary_key=True),
-    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("name", _name_type(), primary_key=True),
     sa.Column("spec", _JSON, nullable=False),
 )
 trials_table = sa.Table(
@@ -169,8 +179,7 @@ class Storage:
     """
 
     def __init__(self, url: str | None = None, *, create: bool = True) -> None:
-        self.url = normalize_url(url)
-        self._engine = _make_engine(self.url)
+        self._engine = _make_engine(parse_url(url))
         try:
             _check_sqlite_file(self._engine, create)
             self._init_schema(create)
@@ -233,10 +242,15 @@ class Storage:
                 _metadata.create_all(conn)
                 conn.execute(sa.insert(meta_table).values(
                     key="schema_version", value=str(SCHEMA_VERSION)))
-        except IntegrityError:
-            pass  # another process initialized it at the same moment
+        except (IntegrityError, StorageError):
+            if not self._has_schema():  # else another process created it at the same moment
+                raise
         if self.is_sqlite and not self.is_memory:
             self._set_wal()
+
+    def _has_schema(self) -> bool:
+        with self._read() as conn:
+            return "hpo_meta" in sa.inspect(conn).get_table_names()
 
     def _set_wal(self) -> None:
         """WAL is a property of the file: set once, outside any transaction."""
@@ -516,42 +530,39 @@ def _trial_from_row(row: Any, intermediate: dict[int, float]) -> FrozenTrial:
         user_attrs=row["user_attrs"], system_attrs=row["system_attrs"])
 
 
-def normalize_url(url: str | None) -> str:
-    """None -> in-memory SQLite; a path without '://' -> an SQLite file URL."""
+def parse_url(url: str | None) -> sa.URL:
+    """None -> in-memory SQLite; a path without '://' -> that SQLite file; else a URL."""
     if url is None:
-        return "sqlite://"
-    url = str(url)
-    if "://" not in url:
-        return f"sqlite:///{url}"
-    return url
-
-
-def sqlite_path(url: str) -> str | None:
-    """The file path of an SQLite URL, or None for memory and other databases."""
+        return sa.URL.create("sqlite")
+    text = str(url)
+    if "://" not in text:
+        return sa.URL.create("sqlite", database=text)  # no parsing: '?' stays in the name
     try:
-        parsed = sa.engine.make_url(url)
-    except ArgumentError:
-        return None
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
-        return None
-    return parsed.database
+        return sa.engine.make_url(text)
+    except (ArgumentError, ValueError) as exc:
+        raise StorageError(f"invalid storage URL {_masked(text)!r}: {exc}") from None
 
 
-def _make_engine(url: str) -> Engine:
+def _masked(url: str) -> str:
+    """The URL with its password replaced by ***, for messages."""
+    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
+
+
+def _make_engine(url: sa.URL) -> Engine:
+    shown = url.render_as_string(hide_password=True)
     try:
-        parsed = sa.engine.make_url(url)
-        if parsed.get_backend_name() != "sqlite":
-            return sa.create_engine(parsed, pool_pre_ping=True)
-        memory = parsed.database in (None, "", ":memory:")
+        if url.get_backend_name() != "sqlite":
+            return sa.create_engine(url, pool_pre_ping=True)
+        memory = url.database in (None, "", ":memory:")
         engine = sa.create_engine(
-            parsed, connect_args={"timeout": BUSY_TIMEOUT_S, "check_same_thread": False},
+            url, connect_args={"timeout": BUSY_TIMEOUT_S, "check_same_thread": False},
             poolclass=StaticPool if memory else None)
     except NoSuchModuleError:  # a subclass of ArgumentError: test it first
-        raise StorageError(f"unknown database in storage URL {url!r}") from None
+        raise StorageError(f"unknown database in storage URL {shown!r}") from None
     except ArgumentError as exc:
-        raise StorageError(f"invalid storage URL {url!r}: {exc}") from None
+        raise StorageError(f"invalid storage URL {shown!r}: {exc}") from None
     except ModuleNotFoundError as exc:
-        raise StorageError(f"storage URL {url!r} needs the Python package {exc.name!r}; "
+        raise StorageError(f"storage URL {shown!r} needs the Python package {exc.name!r}; "
                            "install the matching extra, e.g. pip install 'hpo[postgres]' "
                            "or 'hpo[mysql]'") from None
     sa.event.listen(engine, "connect", _on_sqlite_connect)
@@ -601,6 +612,8 @@ def _translated_errors(storage: Storage) -> Iterator[None]:
         raise
     except DBAPIError as exc:
         raise StorageError(_describe_db_error(storage, exc)) from exc
+    except OverflowError as exc:  # sqlite3 refuses integers beyond 64 bits itself
+        raise StorageError(f"value too large for {storage.display_url}: {exc}") from exc
 
 
 def _describe_db_error(storage: Storage, exc: DBAPIError) -> str:

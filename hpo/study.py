@@ -33,6 +33,7 @@ from hpo.errors import (
     SamplerError,
     SamplerExhausted,
     SpaceError,
+    StudyConfigError,
     TrialPruned,
 )
 from hpo.heartbeat import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S, Heartbeat, is_lost, worker_id
@@ -239,7 +240,7 @@ class Study:
         fn = self._objective_function(objective)
         _check_count(n_trials, "n_trials")
         if timeout is not None and (not isinstance(timeout, numbers.Real) or timeout <= 0):
-            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+            raise StudyConfigError(f"timeout must be a positive number of seconds, got {timeout!r}")
         catch = catch if isinstance(catch, tuple) else (catch,)
         if isinstance(self.sampler, GridSampler) and len(self.space) == 0:
             raise SamplerError("the grid sampler needs a declared space")
@@ -447,11 +448,15 @@ def create_study(name: str | None = None, storage: str | Storage | None = None,
     every study can be replayed.
     """
     if direction not in DIRECTIONS:
-        raise ValueError(f"direction must be 'minimize' or 'maximize', got {direction!r}")
+        raise StudyConfigError(f"direction must be 'minimize' or 'maximize', got {direction!r}")
     _check_budget(budget)
+    if name is not None and (not isinstance(name, str) or not name.strip()
+                             or name != name.strip() or len(name) > 255):
+        raise StudyConfigError(f"study name must be a non-empty string of at most 255 characters "
+                         f"without outer whitespace, got {name!r}")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
-                             or seed < 0):
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+                             or not 0 <= seed < 2**63):
+        raise StudyConfigError(f"seed must be an integer in [0, 2**63), got {seed!r}")
     loaded = (objective if isinstance(objective, Objective) or objective is None
               else load_objective(objective, objective_options))
     if space is None and loaded is not None:
@@ -503,6 +508,6 @@ def _check_budget(budget: int | None) -> None:
 def _check_count(value: int | None, what: str) -> None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral)
                               or value < 1):
-        raise ValueError(f"{what} must be a positive integer, got {value!r}")
+        raise StudyConfigError(f"{what} must be a positive integer, got {value!r}")
 
 

@@ -117,8 +117,10 @@ def _named_table(value: Any, key: str, source: str) -> tuple[str, dict[str, Any]
 
 
 def _check_scalars(config: StudyConfig, source: str) -> None:
-    if not isinstance(config.name, str) or not config.name.strip():
-        raise StudyFileError(f"{source}: 'name' must be a non-empty string")
+    if (not isinstance(config.name, str) or not config.name.strip()
+            or config.name != config.name.strip() or len(config.name) > 255):
+        raise StudyFileError(f"{source}: 'name' must be a non-empty string of at most 255 "
+                             f"characters without outer whitespace, got {config.name!r}")
     if config.direction not in ("minimize", "maximize"):
         raise StudyFileError(f"{source}: direction must be 'minimize' or 'maximize', got "
                              f"{config.direction!r}")
@@ -130,12 +132,16 @@ def _check_scalars(config: StudyConfig, source: str) -> None:
             and math.isfinite(config.timeout) and config.timeout > 0):
         raise StudyFileError(f"{source}: timeout must be a positive number of seconds, got "
                              f"{config.timeout!r}")
-    if config.seed is not None and not (_positive_int(config.seed) or config.seed == 0):
-        raise StudyFileError(f"{source}: seed must be a non-negative integer, got "
+    if config.seed is not None and not (_is_int(config.seed) and 0 <= config.seed < 2**63):
+        raise StudyFileError(f"{source}: seed must be an integer in [0, 2**63), got "
                              f"{config.seed!r}")
     if config.storage is not None and not isinstance(config.storage, str):
         raise StudyFileError(f"{source}: storage must be a URL or path string")
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _positive_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+    return _is_int(value) and value > 0

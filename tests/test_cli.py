@@ -351,7 +351,7 @@ def test_ctrl_c_stores_the_trial_as_interrupted(tmp_path):
     process = hpo_process("run", "s.toml", cwd=tmp_path)
     wait_for(tmp_path / "ready")
     process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=30)
+    _, err = process.communicate(timeout=30)
     assert process.returncode == 130
     assert "interrupted" in err and "hpo resume s" in err and "Traceback" not in err
     trials = hpo.load_study("s", str(tmp_path / "hpo.db")).trials

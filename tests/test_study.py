@@ -39,13 +39,19 @@ def params_of(study: hpo.Study, state: TrialState = TrialState.COMPLETE) -> list
 def test_create_validates_everything_before_writing(db_path):
     with pytest.raises(ValueError, match="direction"):
         hpo.create_study("s", str(db_path), SPACE, direction="up")
-    with pytest.raises(SamplerError, match="unknown sampler 'randm'.*'random'"):
+    with pytest.raises(SamplerError, match=r"unknown sampler 'randm'.*'random'"):
         hpo.create_study("s", str(db_path), SPACE, sampler="randm")
     with pytest.raises(SpaceError):
         hpo.create_study("s", str(db_path), [{"name": "x", "type": "float", "low": 1, "high": 0}])
     with pytest.raises(ValueError, match="budget"):
         hpo.create_study("s", str(db_path), SPACE, budget=0)
     assert not db_path.exists()
+
+
+@pytest.mark.parametrize("name", ["", " padded", "padded ", "x" * 256])
+def test_bad_study_names(name):
+    with pytest.raises(ValueError, match="study name"):
+        hpo.create_study(name, None, SPACE)
 
 
 def test_duplicate_name_and_load_if_exists(db_path):

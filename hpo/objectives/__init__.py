@@ -85,18 +85,20 @@ def load_objective(ref: str, options: Mapping[str, Any] | None = None,
         raise ObjectiveError(f"{location} has {what} {func_name!r}"
                              f"{did_you_mean(func_name, names)}")
     if options:
-        _check_accepts(fn, options, f"objective {ref!r}")
+        _check_accepts(fn, options, f"objective {ref!r}", takes_trial=True)
         fn = functools.partial(fn, **options)
     return Objective(stored, fn)
 
 
 def _call_with_options(factory: Callable[..., Objective], options: dict[str, Any],
                        what: str) -> Objective:
-    _check_accepts(factory, options, what)
+    _check_accepts(factory, options, what, takes_trial=False)
     return factory(**options)
 
 
-def _check_accepts(fn: Callable[..., Any], options: Mapping[str, Any], what: str) -> None:
+def _check_accepts(fn: Callable[..., Any], options: Mapping[str, Any], what: str,
+                   takes_trial: bool) -> None:
+    """Every option must be a keyword parameter of fn (other than the trial)."""
     try:
         parameters = inspect.signature(fn).parameters
     except (TypeError, ValueError):
@@ -105,6 +107,10 @@ def _check_accepts(fn: Callable[..., Any], options: Mapping[str, Any], what: str
         return
     names = [n for n, p in parameters.items() if p.kind in (p.KEYWORD_ONLY,
                                                             p.POSITIONAL_OR_KEYWORD)]
+    positional = [n for n, p in parameters.items() if p.kind in (p.POSITIONAL_ONLY,
+                                                                 p.POSITIONAL_OR_KEYWORD)]
+    if takes_trial and positional and positional[0] in names:
+        names.remove(positional[0])  # the trial itself, not an option
     for key in options:
         if key not in names:
             accepted = ", ".join(n for n in names if n != "trial") or "none"
@@ -121,9 +127,18 @@ def _import_module(name: str) -> ModuleType:
         if exc.name and (name == exc.name or name.startswith(exc.name + ".")):
             raise ObjectiveError(f"cannot import objective module {name!r}: no module "
                                  f"named {exc.name!r}") from None
-        raise ObjectiveError(_import_failure(name, exc, None)) from None
+        raise ObjectiveError(_import_failure(name, exc, _module_file(name))) from None
     except Exception as exc:  # noqa: BLE001 - any error in the user's module
-        raise ObjectiveError(_import_failure(name, exc, None)) from None
+        raise ObjectiveError(_import_failure(name, exc, _module_file(name))) from None
+
+
+def _module_file(name: str) -> Path | None:
+    """Where module `name` lives, to point at the user's line in an import error."""
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    return Path(spec.origin).resolve() if spec and spec.origin else None
 
 
 def _import_file(path: Path) -> ModuleType:
@@ -150,14 +165,16 @@ def _import_file(path: Path) -> ModuleType:
 def _import_failure(what: str, exc: BaseException, path: Path | None) -> str:
     """One line: the exception and the line of the user's code that raised it."""
     where = ""
-    if isinstance(exc, SyntaxError) and exc.lineno:
-        where = f" (line {exc.lineno})"
+    if isinstance(exc, SyntaxError):
+        message = exc.msg or ""
+        if exc.lineno:
+            where = f" ({Path(exc.filename or what).name}, line {exc.lineno})"
     else:
+        message = str(exc).splitlines()[0] if str(exc) else ""
         frames = traceback.extract_tb(exc.__traceback__)
-        own = [f for f in frames if path is None or Path(f.filename) == path]
+        own = [f for f in frames if path is None or Path(f.filename).resolve() == path]
         if own:
             where = f" ({Path(own[-1].filename).name}, line {own[-1].lineno})"
-    message = str(exc).splitlines()[0] if str(exc) else ""
     return f"error while importing {what}: {type(exc).__name__}: {message}{where}"
 
 
