@@ -203,8 +203,11 @@ def enqueue(name: str, pairs: tuple[str, ...], storage: str | None, as_json: boo
     record = study.enqueue(dict(_parse_pair(study, pair) for pair in pairs))
     if as_json:
         _echo_json(record.to_dict())
-    else:
-        click.echo(f"queued trial {record.number}: {record.params}")
+        return
+    click.echo(f"queued trial {record.number}: {record.params}")
+    if study.budget_met():
+        click.echo(f"note: the budget of {study.budget} trials is met; to run this point, "
+                   f"raise it: hpo resume {name} --trials {study.budget + 1}", err=True)
 
 
 @cli.command(name="export")

@@ -64,11 +64,12 @@ def resume(name: str, storage: str | Storage | None = None, *, trials: int | Non
         raise HpoError(f"study {name!r} was created without a stored objective; resume it "
                        "from Python with study.optimize(objective)")
     objective = load_objective(study.info.objective, study.info.objective_options)
+    budget = trials if trials is not None else study.budget
+    if budget is None and timeout is None and (sampler or study.info.sampler) != "grid":
+        raise HpoError(f"study {name!r} has no budget: pass --trials or --timeout")
     if sampler is not None and sampler != study.info.sampler:
-        study.set_sampler(sampler)
+        study.set_sampler(sampler)  # validated before anything is written
     if trials is not None:
         study.set_budget(trials)
-    if study.budget is None and timeout is None and study.info.sampler != "grid":
-        raise HpoError(f"study {name!r} has no budget: pass --trials or --timeout")
     study.optimize(objective, timeout=timeout, callbacks=callbacks)
     return study

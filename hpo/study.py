@@ -76,7 +76,10 @@ class _TrialCache:
 
     def put(self, record: FrozenTrial) -> None:
         number = record.number
-        while len(self.records) <= number:  # numbers are gapless; this is a guard
+        while len(self.records) <= number:
+            # Numbers are gapless once committed; a hole seen mid-commit stays
+            # "unfinished" so that the next refresh reads it.
+            self.unfinished.add(len(self.records))
             self.records.append(FrozenTrial(-1, len(self.records), TrialState.WAITING, {}))
         old = self.records[number]
         self.n_counted += record.counts_toward_budget - old.counts_toward_budget
