@@ -23,6 +23,7 @@ from hpo.errors import (
     StudyNotFoundError,
     TrialPruned,
 )
+from hpo.runner import resume, run
 from hpo.space import Space
 from hpo.storage import Storage, StudyInfo, StudySummary
 from hpo.study import Study, create_study, delete_study, load_study, studies
@@ -35,5 +36,5 @@ __all__ = [
     "ObjectiveError", "SamplerError", "SamplerExhausted", "SchemaVersionError", "Space",
     "SpaceError", "Storage", "StorageError", "Study", "StudyConfigError", "StudyFileError",
     "StudyInfo", "StudyNotFoundError", "StudySummary", "Trial", "TrialPruned", "TrialState",
-    "__version__", "create_study", "delete_study", "load_study", "studies",
+    "__version__", "create_study", "delete_study", "load_study", "resume", "run", "studies",
 ]

@@ -20,9 +20,11 @@ import click
 from hpo import __version__, runner
 from hpo.display import (
     Progress,
+    command,
     fmt_duration,
     fmt_time,
     fmt_value,
+    state_counts,
     study_summary,
     table,
     trials_table,
@@ -30,6 +32,7 @@ from hpo.display import (
 from hpo.errors import HpoError, SpaceError
 from hpo.export import FORMATS, export, study_dict
 from hpo.space import Branch, Categorical, Numeric, Param
+from hpo.storage import parse_url
 from hpo.study import Callback, Study, delete_study, load_study, studies
 from hpo.studyfile import load_study_file
 from hpo.trial import FrozenTrial, TrialState
@@ -39,20 +42,37 @@ EXIT_INTERRUPTED = 130
 
 
 class UserError(click.ClickException):
-    """One line on stderr, exit code 2."""
+    """Bad input: one line on stderr, exit code 2."""
 
     exit_code = EXIT_USAGE
 
-    def show(self, file: Any = None) -> None:
-        click.echo(f"hpo: error: {self.message}", err=True)
-
 
 class _Group(click.Group):
+    """Every error, click's own usage errors included, as one line on stderr."""
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except HpoError as exc:
             raise UserError(str(exc)) from None
+
+    def main(self, args: Any = None, prog_name: str | None = None, **extra: Any) -> NoReturn:
+        extra.pop("standalone_mode", None)
+        try:
+            result = super().main(args, prog_name, standalone_mode=False, **extra)
+        except click.exceptions.Abort:
+            click.echo("hpo: aborted", err=True)
+            sys.exit(1)
+        except click.exceptions.NoArgsIsHelpError as exc:  # plain `hpo`: the help
+            click.echo(exc.format_message())
+            sys.exit(0)
+        except click.ClickException as exc:
+            message = " ".join(exc.format_message().split())
+            if isinstance(exc, click.UsageError) and exc.ctx is not None:
+                message += f" (see: {exc.ctx.command_path} --help)"
+            click.echo(f"hpo: error: {message}", err=True)
+            sys.exit(exc.exit_code)
+        sys.exit(result if isinstance(result, int) else 0)
 
 
 storage_option = click.option(
@@ -86,7 +106,7 @@ def run(study_file: Path, name: str | None, sampler: str | None, trials: int | N
     """Create the study STUDY_FILE describes and run it to its budget."""
     config = load_study_file(study_file).with_overrides(
         name=name, sampler=sampler, trials=trials, timeout=timeout, seed=seed)
-    chosen = storage or config.storage or runner.DEFAULT_STORAGE
+    chosen = runner.storage_for(config, storage)
     _run_with_progress(lambda callbacks: runner.run(config, storage=chosen,
                                                     callbacks=callbacks),
                        config.name, chosen, as_json)
@@ -206,8 +226,10 @@ def enqueue(name: str, pairs: tuple[str, ...], storage: str | None, as_json: boo
         return
     click.echo(f"queued trial {record.number}: {record.params}")
     if study.budget_met():
+        hint = command(study.storage.display_url, "resume", name, "--trials",
+                       str(study.budget + 1))
         click.echo(f"note: the budget of {study.budget} trials is met; to run this point, "
-                   f"raise it: hpo resume {name} --trials {study.budget + 1}", err=True)
+                   f"raise it: {hint}", err=True)
 
 
 @cli.command(name="export")
@@ -260,14 +282,15 @@ def _run_with_progress(action: Callable[[list[Callback]], Study], name: str,
         study = action([progress])
     except KeyboardInterrupt:
         progress.close()
+        hint = command(parse_url(storage).render_as_string(hide_password=True), "resume", name)
         click.echo(f"\ninterrupted: the running trial is stored as FAIL and will run again "
-                   f"first; continue with: hpo resume {name}", err=True)
+                   f"first; continue with: {hint}", err=True)
         _print_summary_if_exists(name, storage, time.monotonic() - start)
         sys.exit(EXIT_INTERRUPTED)
     progress.close()
     if as_json:
         data = study_dict(study)
-        data["counts"] = {s.value: sum(t.state == s for t in study.trials) for s in TrialState}
+        data["counts"] = state_counts(study.trials)
         data["best_trial"] = _best_or_none(study)
         _echo_json(data)
     else:

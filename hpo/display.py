@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import shlex
 import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from hpo.errors import NoCompletedTrialsError
+from hpo.runner import default_storage
+from hpo.storage import parse_url
 from hpo.study import Study
 from hpo.trial import FrozenTrial, TrialState
 
@@ -114,12 +117,22 @@ def study_summary(study: Study, elapsed: float | None = None) -> str:
     else:
         lines.append(f"Best value {fmt_value(best.value)} at trial {best.number}:")
         lines += [f"  {name} = {fmt_value(value)}" for name, value in best.params.items()]
-        lines.append(f"Inspect: hpo trials {study.name} --sort value --limit 10   "
-                     f"hpo show {study.name} {best.number}")
+        url = study.storage.display_url
+        lines.append(f"Inspect: {command(url, 'trials', study.name, '--sort', 'value')}   "
+                     f"{command(url, 'show', study.name, str(best.number))}")
     return "\n".join(lines)
 
 
 _LIVE_REFRESH_S = 0.1
+
+
+def command(storage_url: str, *words: str) -> str:
+    """An `hpo` command line for the user to type, with --storage when not the default."""
+    parts = ["hpo", *words]
+    default = parse_url(default_storage()).render_as_string(hide_password=True)
+    if storage_url != default:
+        parts += ["--storage", storage_url]
+    return " ".join(shlex.quote(part) for part in parts)
 
 
 class Progress:

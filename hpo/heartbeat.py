@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import threading
+from collections.abc import Callable
 from types import TracebackType
 
 from hpo.errors import StorageError
@@ -55,23 +56,15 @@ def _process_alive(pid: int) -> bool:
 
 
 class Heartbeat:
-    """Context manager: while open, keeps the watched trials' heartbeats fresh."""
+    """Context manager: while open, keeps the heartbeats of `running()` trials fresh."""
 
-    def __init__(self, storage: Storage, interval: float = HEARTBEAT_INTERVAL_S) -> None:
+    def __init__(self, storage: Storage, running: Callable[[], list[int]],
+                 interval: float = HEARTBEAT_INTERVAL_S) -> None:
         self._storage = storage
+        self._running = running  # the ids of the trials this process is evaluating
         self._interval = interval
-        self._watched: set[int] = set()
-        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-
-    def watch(self, trial_id: int) -> None:
-        with self._lock:
-            self._watched.add(trial_id)
-
-    def unwatch(self, trial_id: int) -> None:
-        with self._lock:
-            self._watched.discard(trial_id)
 
     def __enter__(self) -> Heartbeat:
         # An in-memory database is private to this process: nobody to tell.
@@ -89,9 +82,7 @@ class Heartbeat:
 
     def _beat(self) -> None:
         while not self._stop.wait(self._interval):
-            with self._lock:
-                watched = list(self._watched)
             try:
-                self._storage.heartbeat(watched)
+                self._storage.heartbeat(self._running())
             except StorageError as exc:  # keep beating; the next one may get through
                 log.warning("heartbeat failed: %s", exc)

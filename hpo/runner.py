@@ -1,7 +1,8 @@
 """What `hpo run` and `hpo resume` do, as Python functions of the same names.
 
 Everything is validated — study file, space, sampler, objective, storage —
-before the study is created, so bad input leaves no half-made study behind.
+before the study is created or changed, so bad input leaves the database as
+it was.
 """
 
 from __future__ import annotations
@@ -10,12 +11,11 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from hpo.errors import HpoError, StudyFileError
+from hpo.errors import DuplicateStudyError, HpoError, StudyFileError
 from hpo.objectives import load_objective
 from hpo.samplers import make_sampler
-from hpo.space import Space
 from hpo.storage import Storage
-from hpo.study import Callback, Study, create_study, load_study, open_storage
+from hpo.study import Callback, Study, create_study, load_study
 from hpo.studyfile import StudyConfig, load_study_file
 
 DEFAULT_STORAGE = "hpo.db"  # an SQLite file in the current directory
@@ -26,28 +26,36 @@ def default_storage() -> str:
     return os.environ.get("HPO_STORAGE") or DEFAULT_STORAGE
 
 
+def storage_for(config: StudyConfig, storage: str | None = None) -> str:
+    """The argument, else HPO_STORAGE, else the file's `storage`, else hpo.db."""
+    return storage or os.environ.get("HPO_STORAGE") or config.storage or DEFAULT_STORAGE
+
+
 def run(study: str | Path | StudyConfig, *, name: str | None = None,
         sampler: str | None = None, trials: int | None = None, timeout: float | None = None,
         seed: int | None = None, storage: str | Storage | None = None,
         callbacks: Iterable[Callback] = ()) -> Study:
     """Create the study a study file describes and run it to its budget.
 
-    Keyword arguments override the file (as the CLI flags do). Storage: the
-    argument, else HPO_STORAGE, else the file's `storage`, else hpo.db.
+    Keyword arguments override the file, as the CLI flags do.
     """
     config = study if isinstance(study, StudyConfig) else load_study_file(study)
     config = config.with_overrides(name=name, sampler=sampler, trials=trials, timeout=timeout,
                                    seed=seed)
-    objective = load_objective(config.objective, config.objective_options, config.base_dir)
-    space = Space.from_spec(config.space if config.space is not None else objective.space)
-    make_sampler(config.sampler, config.sampler_options)
     if config.trials is None and config.timeout is None and config.sampler != "grid":
         raise StudyFileError(f"study {config.name!r} has no budget: set trials (or timeout) "
                              "in the study file, or pass --trials / --timeout")
-    chosen = storage or os.environ.get("HPO_STORAGE") or config.storage or DEFAULT_STORAGE
-    created = create_study(config.name, open_storage(chosen), space, config.sampler,
-                           config.seed, config.direction, sampler_options=config.sampler_options,
-                           objective=objective, budget=config.trials)
+    objective = load_objective(config.objective, config.objective_options, config.base_dir)
+    # create_study validates everything before it opens the storage
+    store = storage if isinstance(storage, Storage) else storage_for(config, storage)
+    try:
+        created = create_study(config.name, store, config.space, config.sampler, config.seed,
+                               config.direction, sampler_options=config.sampler_options,
+                               objective=objective, objective_options=config.objective_options,
+                               budget=config.trials)
+    except DuplicateStudyError as exc:
+        raise DuplicateStudyError(f"{exc}; continue it with `hpo resume {config.name}`, or "
+                                  "choose another name with --name") from None
     created.optimize(objective, timeout=config.timeout, callbacks=callbacks)
     return created
 
@@ -55,20 +63,27 @@ def run(study: str | Path | StudyConfig, *, name: str | None = None,
 def resume(name: str, storage: str | Storage | None = None, *, trials: int | None = None,
            timeout: float | None = None, sampler: str | None = None,
            callbacks: Iterable[Callback] = ()) -> Study:
-    """Continue a stored study until its budget is met (`trials` raises the budget).
+    """Continue a stored study until its budget is met.
 
-    Trials whose worker died are marked FAIL and their points evaluated first.
+    `trials` raises the budget (the total number of trials); `sampler`
+    switches sampler for the trials to come. Trials whose worker died are
+    marked FAIL and their points evaluated first.
     """
     study = load_study(name, storage or default_storage())
     if study.info.objective is None:
-        raise HpoError(f"study {name!r} was created without a stored objective; resume it "
+        raise HpoError(f"study {name!r} was created without a stored objective; continue it "
                        "from Python with study.optimize(objective)")
     objective = load_objective(study.info.objective, study.info.objective_options)
+    if sampler is not None:
+        make_sampler(sampler).check(study.space)
+    if trials is not None and trials < study.n_counted:
+        raise HpoError(f"study {name!r} already has {study.n_counted} trials; --trials is the "
+                       f"total budget and cannot be below that")
     budget = trials if trials is not None else study.budget
     if budget is None and timeout is None and (sampler or study.info.sampler) != "grid":
         raise HpoError(f"study {name!r} has no budget: pass --trials or --timeout")
     if sampler is not None and sampler != study.info.sampler:
-        study.set_sampler(sampler)  # validated before anything is written
+        study.set_sampler(sampler)
     if trials is not None:
         study.set_budget(trials)
     study.optimize(objective, timeout=timeout, callbacks=callbacks)

@@ -399,6 +399,8 @@ def _parse_numeric(spec: Mapping[str, Any], name: str, kind: str, label: str) ->
     step = spec.get("step")
     if low >= high:
         raise SpaceError(f"{label}: low ({low}) must be less than high ({high})")
+    if not math.isfinite(high - low):
+        raise SpaceError(f"{label}: the range {low}..{high} is too wide to represent")
     if log and low <= 0:
         raise SpaceError(f"{label}: low ({low}) must be > 0 when log is true")
     if step is not None:
@@ -456,18 +458,47 @@ def _parse_branch(choices: Any, name: str, label: str, where: str) -> Branch:
 
 
 def _check_unique_names(space: Space, taken: set[str], where: str) -> None:
-    """No name twice on one active path; sibling branches may reuse names."""
-    names = set(taken)
-    for param in space.params:
-        if param.name in names:
-            raise SpaceError(f"parameter {param.name!r} appears twice on one active path "
-                             f"({where}); names must be unique among parameters that can "
-                             "be active together")
-        names.add(param.name)
-    for param in space.params:
+    """No name twice among parameters that can be active together.
+
+    Labels of one branch are never active together, so they may reuse names;
+    everything else at one level (each parameter with all it can activate)
+    and above it (`taken`) can be.
+    """
+    seen = set(taken)
+    subtrees = [_subtree_names(param) for param in space.params]
+    for param, names in zip(space.params, subtrees, strict=True):
+        clash = sorted(seen & names)
+        if clash:
+            raise SpaceError(f"parameter {clash[0]!r} appears twice on one active path "
+                             f"({_where_in(param, clash[0], where)}); names must be unique "
+                             "among parameters that can be active together")
+        seen |= names
+    for param, names in zip(space.params, subtrees, strict=True):
         if isinstance(param, Branch):
+            outside = (seen - names) | {param.name}
             for label, sub in param.branches:
-                _check_unique_names(sub, names, f"{where} -> {param.name}={label}")
+                _check_unique_names(sub, outside, f"{where} -> {param.name}={label}")
+
+
+def _where_in(param: Param, name: str, where: str) -> str:
+    """The path to the first parameter called `name` in param's subtree."""
+    if param.name == name or not isinstance(param, Branch):
+        return where
+    for label, sub in param.branches:
+        for child in sub.params:
+            if name in _subtree_names(child):
+                return _where_in(child, name, f"{where} -> {param.name}={label}")
+    return where
+
+
+def _subtree_names(param: Param) -> set[str]:
+    """The parameter's name and every name any of its labels can activate."""
+    names = {param.name}
+    if isinstance(param, Branch):
+        for _, sub in param.branches:
+            for child in sub.params:
+                names |= _subtree_names(child)
+    return names
 
 
 def _choice_key(value: Any) -> str:

@@ -22,6 +22,7 @@ import math
 import os
 import re
 import time
+import warnings
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -202,6 +203,12 @@ class Storage:
 
     def close(self) -> None:
         self._engine.dispose()
+
+    def __enter__(self) -> Storage:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     # -- transactions ------------------------------------------------------
 
@@ -414,7 +421,8 @@ class Storage:
 
     def fail_and_requeue(self, study_id: int, trial: FrozenTrial, error: str, requeue: bool,
                          params: dict[str, Any] | None = None,
-                         expect_heartbeat: float | None = None) -> FrozenTrial | None:
+                         expect_heartbeat: float | None = None,
+                         retry_attrs: dict[str, Any] | None = None) -> FrozenTrial | None:
         """Mark a RUNNING trial FAIL and, with `requeue`, enqueue its point again.
 
         One transaction. With `expect_heartbeat`, nothing happens unless the
@@ -430,7 +438,8 @@ class Storage:
                     if changed != 1 or not requeue:
                         return None
                     retry = _insert_trial(conn, study_id, TrialState.WAITING, params, None,
-                                          {"retry_of": trial.number, "retry_reason": error})
+                                          {"retry_of": trial.number, "retry_reason": error,
+                                           **(retry_attrs or {})})
                     conn.execute(sa.update(trials_table)
                                  .where(trials_table.c.trial_id == trial.trial_id)
                                  .values(system_attrs={**trial.system_attrs,
@@ -439,6 +448,14 @@ class Storage:
             except IntegrityError:
                 time.sleep(0.001)  # the retry's number was taken; the whole step again
         raise StorageError(f"could not re-queue trial {trial.number} in {self.display_url}")
+
+    def set_params(self, trial_id: int, params: dict[str, Any]) -> None:
+        """Store a running trial's parameters as they grow (define-by-run)."""
+        with self._write() as conn:
+            conn.execute(sa.update(trials_table)
+                         .where(trials_table.c.trial_id == trial_id,
+                                trials_table.c.state == TrialState.RUNNING)
+                         .values(params=params))
 
     def add_intermediate(self, trial_id: int, step: int, value: float) -> bool:
         """Store one intermediate value; False if that step was already reported."""
@@ -551,12 +568,19 @@ def _masked(url: str) -> str:
 def _make_engine(url: sa.URL) -> Engine:
     shown = url.render_as_string(hide_password=True)
     try:
-        if url.get_backend_name() != "sqlite":
-            return sa.create_engine(url, pool_pre_ping=True)
-        memory = url.database in (None, "", ":memory:")
-        engine = sa.create_engine(
-            url, connect_args={"timeout": BUSY_TIMEOUT_S, "check_same_thread": False},
-            poolclass=StaticPool if memory else None)
+        with warnings.catch_warnings():  # SQLAlchemy warns of URL options it ignores
+            warnings.simplefilter("error", sa.exc.SAWarning)
+            if url.get_backend_name() != "sqlite":
+                return sa.create_engine(url, pool_pre_ping=True)
+            memory = url.database in (None, "", ":memory:")
+            engine = sa.create_engine(
+                url, connect_args={"timeout": BUSY_TIMEOUT_S, "check_same_thread": False},
+                poolclass=StaticPool if memory else None)
+    except sa.exc.SAWarning as exc:
+        raise StorageError(f"storage URL {shown!r}: {str(exc).split(' (Background')[0]}") \
+            from None
+    except (ValueError, TypeError) as exc:  # a URL option of the wrong type
+        raise StorageError(f"invalid storage URL {shown!r}: {exc}") from None
     except NoSuchModuleError:  # a subclass of ArgumentError: test it first
         raise StorageError(f"unknown database in storage URL {shown!r}") from None
     except ArgumentError as exc:
@@ -623,7 +647,8 @@ def _describe_db_error(storage: Storage, exc: DBAPIError) -> str:
     if "file is not a database" in lowered:
         return f"{where} is not an SQLite database"
     if "readonly" in lowered or "read-only" in lowered:
-        return f"cannot write to {where}: the database is read-only"
+        return (f"cannot write to {where}: the database is read-only (SQLite also needs "
+                "to write beside the file, in its folder)")
     if "unable to open database file" in lowered:
         return f"cannot open {where}: unable to open the database file"
     if exc.connection_invalidated or "connect" in lowered or "connection" in lowered:

@@ -14,23 +14,23 @@ objective give the same points, across stops and resumes too.
 from __future__ import annotations
 
 import logging
-import numbers
 import secrets
 import time
 import traceback
 import uuid
 import zlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
+from hpo.checks import check_count, check_direction, check_name, check_seed, check_timeout
 from hpo.errors import (
     DuplicateStudyError,
     HpoError,
     NoCompletedTrialsError,
-    SamplerError,
     SamplerExhausted,
     SpaceError,
     StudyConfigError,
@@ -45,8 +45,8 @@ from hpo.space import Branch, Param, Space
 from hpo.storage import Storage, StudyInfo, StudySummary
 from hpo.trial import FrozenTrial, Trial, TrialState, as_objective_value
 
-DIRECTIONS = ("minimize", "maximize")
 _SAMPLED = "sample"  # system attribute: the index of a sampled trial among sampled ones
+_SEED_INDEX = "seed_index"  # system attribute of a retry: the seed index of the original
 
 log = logging.getLogger("hpo")
 
@@ -71,20 +71,23 @@ class _TrialCache:
             fresh = storage.load_trials(study_id, len(self.records) - 1, self.unfinished)
         else:
             fresh = storage.load_trials(study_id)
-        for record in fresh:
+        for record in fresh:  # by number: updates first, then new trials
+            if record.number > len(self.records):
+                break  # a number below it is not committed yet: read on, next time
             self.put(record)
 
     def put(self, record: FrozenTrial) -> None:
+        """Add the next trial, or replace a known one with a newer record of it."""
         number = record.number
-        while len(self.records) <= number:
-            # Numbers are gapless once committed; a hole seen mid-commit stays
-            # "unfinished" so that the next refresh reads it.
-            self.unfinished.add(len(self.records))
-            self.records.append(FrozenTrial(-1, len(self.records), TrialState.WAITING, {}))
-        old = self.records[number]
-        self.n_counted += record.counts_toward_budget - old.counts_toward_budget
-        self.n_sampled += (_SAMPLED in record.system_attrs) - (_SAMPLED in old.system_attrs)
-        self.records[number] = record
+        if number == len(self.records):
+            self.records.append(record)
+            old = None
+        else:
+            old = self.records[number]
+            self.records[number] = record
+        self.n_counted += record.counts_toward_budget - bool(old and old.counts_toward_budget)
+        self.n_sampled += (_SAMPLED in record.system_attrs) - bool(
+            old and _SAMPLED in old.system_attrs)
         if record.state.is_finished:
             self.unfinished.discard(number)
         else:
@@ -147,7 +150,7 @@ class Study:
         return dict(self._suggested)
 
     def set_budget(self, budget: int | None) -> None:
-        _check_budget(budget)
+        check_count(budget, "budget")
         self._storage.update_study(self._info.study_id, budget=budget)
         self._info = replace(self._info, budget=budget)
 
@@ -241,28 +244,26 @@ class Study:
         and re-raises KeyboardInterrupt.
         """
         fn = self._objective_function(objective)
-        _check_count(n_trials, "n_trials")
-        if timeout is not None and (not isinstance(timeout, numbers.Real) or timeout <= 0):
-            raise StudyConfigError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        check_count(n_trials, "n_trials")
+        check_timeout(timeout)
         catch = catch if isinstance(catch, tuple) else (catch,)
-        if isinstance(self.sampler, GridSampler) and len(self.space) == 0:
-            raise SamplerError("the grid sampler needs a declared space")
+        self.sampler.check(self.space)
         deadline = None if timeout is None else time.monotonic() + timeout
         self.reap_lost_trials()
         ran = 0
-        with Heartbeat(self._storage, self.heartbeat_interval) as heartbeat:
+        with Heartbeat(self._storage, lambda: list(self._running), self.heartbeat_interval):
             while n_trials is None or ran < n_trials:
                 if deadline is not None and time.monotonic() >= deadline:
                     break
                 self._refresh()
-                if self._budget_met():
-                    break
+                if self._budget_met() and not self.reap_lost_trials():
+                    break  # (a trial lost meanwhile frees its place in the budget)
                 try:
                     record = self._next_trial()
                 except SamplerExhausted as exc:
                     log.info("study %s: %s", self.name, exc)
                     break
-                finished = self._run_trial(fn, record, catch, heartbeat)
+                finished = self._run_trial(fn, record, catch)
                 ran += 1
                 for callback in callbacks:
                     callback(self, finished)
@@ -283,7 +284,8 @@ class Study:
             requeue = not str(trial.system_attrs.get("retry_reason", "")).startswith(
                 "worker lost")
             self._storage.fail_and_requeue(self._info.study_id, trial, reason, requeue,
-                                           expect_heartbeat=trial.heartbeat_at)
+                                           expect_heartbeat=trial.heartbeat_at,
+                                           retry_attrs={_SEED_INDEX: _seed_index(trial)})
             log.warning("study %s: trial %d %s%s", self.name, trial.number, reason,
                         "; its point is queued again" if requeue else "")
         if lost:
@@ -344,10 +346,9 @@ class Study:
         return {**filled, **waiting.params}
 
     def _run_trial(self, fn: Callable[[Trial], Any], record: FrozenTrial,
-                   catch: tuple[type[BaseException], ...], heartbeat: Heartbeat) -> FrozenTrial:
+                   catch: tuple[type[BaseException], ...]) -> FrozenTrial:
         trial = Trial(self, record)
-        self._running.add(record.trial_id)
-        heartbeat.watch(record.trial_id)
+        self._running.add(record.trial_id)  # the heartbeat thread reads this set
         try:
             result = fn(trial)
         except TrialPruned:
@@ -361,7 +362,6 @@ class Study:
             self._finish(trial, record, TrialState.FAIL, error=traceback.format_exc())
             raise
         finally:
-            heartbeat.unwatch(record.trial_id)
             self._running.discard(record.trial_id)
         try:
             value = as_objective_value(result)
@@ -391,27 +391,30 @@ class Study:
 
     def _interrupt(self, trial: Trial, record: FrozenTrial) -> None:
         self._storage.fail_and_requeue(self._info.study_id, record, "interrupted (Ctrl-C)",
-                                       requeue=True, params=trial.params)
+                                       requeue=True, params=trial.params,
+                                       retry_attrs={_SEED_INDEX: _seed_index(record)})
         self._refresh()
 
     # -- define-by-run support for Trial ---------------------------------------
 
     def _sample_new_param(self, spec: dict[str, Any], record: FrozenTrial) -> Any:
-        """Sample a parameter first met in `trial.suggest_*`; register it in storage."""
+        """Sample a parameter met in `trial.suggest_*`; register its first definition.
+
+        An objective may change a parameter's range from trial to trial (Optuna
+        allows it): the trial then samples within the range it asked for, and
+        the sampler learns from the trials whose value lies inside it.
+        """
         param = _param_from_spec(spec)
-        known = self._suggested.get(param.name)
-        if known is None:
+        if param.name not in self._suggested:
             stored = self._storage.add_suggested(self._info.study_id, param.to_spec())
-            known = self._suggested[param.name] = _param_from_spec(stored)
-        if known != param:
-            raise SpaceError(f"parameter {param.name!r} was first suggested as "
-                             f"{known.to_spec()}, now as {param.to_spec()}; a parameter "
-                             "keeps one definition in a study")
-        seed = [self.seed, record.system_attrs.get(_SAMPLED, (1 << 32) + record.number),
-                zlib.crc32(param.name.encode())]
+            self._suggested[param.name] = _param_from_spec(stored)
+        history: Sequence[FrozenTrial] = self._cache.records
+        if self._suggested[param.name] != param:
+            history = [t for t in history if param.contains(t.params.get(param.name))]
+        rng = np.random.default_rng([self.seed, _seed_index(record),
+                                     zlib.crc32(param.name.encode())])
         sampler = RandomSampler() if isinstance(self.sampler, GridSampler) else self.sampler
-        return sampler.ask(Space((known,)), self._cache.records, np.random.default_rng(seed),
-                           self.direction)[param.name]
+        return sampler.ask(Space((param,)), history, rng, self.direction)[param.name]
 
     def _check_suggest_kind(self, name: str, kind: str) -> None:
         params = [dim.param for dim in self.space.dims if dim.param.name == name]
@@ -450,22 +453,19 @@ def create_study(name: str | None = None, storage: str | Storage | None = None,
     trials the study aims for. `seed`: None draws one, which is stored, so
     every study can be replayed.
     """
-    if direction not in DIRECTIONS:
-        raise StudyConfigError(f"direction must be 'minimize' or 'maximize', got {direction!r}")
-    _check_budget(budget)
-    if name is not None and (not isinstance(name, str) or not name.strip()
-                             or name != name.strip() or len(name) > 255):
-        raise StudyConfigError(f"study name must be a non-empty string of at most 255 characters "
-                         f"without outer whitespace, got {name!r}")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
-                             or not 0 <= seed < 2**63):
-        raise StudyConfigError(f"seed must be an integer in [0, 2**63), got {seed!r}")
+    check_direction(direction)
+    check_count(budget, "budget")
+    if name is not None:
+        check_name(name)
+    check_seed(seed)
     loaded = (objective if isinstance(objective, Objective) or objective is None
               else load_objective(objective, objective_options))
     if space is None and loaded is not None:
         space = loaded.space
     space = space if isinstance(space, Space) else Space.from_spec(space)
-    make_sampler(sampler, sampler_options)  # fail before writing anything
+    if loaded is not None and loaded.space is not None:
+        _check_builtin_names(loaded, space)
+    make_sampler(sampler, sampler_options).check(space)  # fail before writing anything
     info = StudyInfo(
         study_id=-1, name=name or f"study-{uuid.uuid4().hex[:8]}", direction=direction,
         space=space.to_spec(), sampler=sampler, sampler_options=dict(sampler_options or {}),
@@ -488,29 +488,49 @@ def load_study(name: str, storage: str | Storage) -> Study:
 
 
 def delete_study(name: str, storage: str | Storage) -> None:
-    open_storage(storage, create=False).delete_study(name)
+    with _borrowed(storage) as store:
+        store.delete_study(name)
 
 
 def studies(storage: str | Storage) -> list[StudySummary]:
     """Every study in the storage with its trial counts and best value."""
-    return open_storage(storage, create=False).list_studies()
+    with _borrowed(storage) as store:
+        return store.list_studies()
+
+
+@contextmanager
+def _borrowed(storage: str | Storage) -> Iterator[Storage]:
+    """A Storage for one call: opened (and closed) here unless the caller gave one."""
+    store = open_storage(storage, create=False)
+    try:
+        yield store
+    finally:
+        if store is not storage:
+            store.close()
 
 
 def open_storage(storage: str | Storage | None, create: bool = True) -> Storage:
     return storage if isinstance(storage, Storage) else Storage(storage, create=create)
 
 
+def _seed_index(record: FrozenTrial) -> int:
+    """What seeds a trial's define-by-run draws; a retry keeps its original's."""
+    attrs = record.system_attrs
+    if _SAMPLED in attrs:
+        return attrs[_SAMPLED]
+    return attrs.get(_SEED_INDEX, (1 << 32) + record.number)  # enqueued by hand
+
+
 def _param_from_spec(spec: Mapping[str, Any]) -> Param:
     return Space.from_spec([spec]).params[0]
 
 
-def _check_budget(budget: int | None) -> None:
-    _check_count(budget, "budget")
-
-
-def _check_count(value: int | None, what: str) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral)
-                              or value < 1):
-        raise StudyConfigError(f"{what} must be a positive integer, got {value!r}")
+def _check_builtin_names(objective: Objective, space: Space) -> None:
+    """A built-in objective reads its own parameter names: the space must have them."""
+    needed = {dim.param.name for dim in Space.from_spec(objective.space).dims}
+    missing = sorted(needed - {dim.param.name for dim in space.dims})
+    if missing:
+        raise StudyConfigError(f"objective {objective.ref!r} reads parameters "
+                               f"{sorted(needed)}; the space lacks {missing}")
 
 

@@ -20,15 +20,14 @@ Relative file paths in ``objective`` are relative to the study file.
 from __future__ import annotations
 
 import json
-import math
-import numbers
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from hpo.errors import StudyFileError, did_you_mean
+from hpo.checks import check_count, check_direction, check_name, check_seed, check_timeout
+from hpo.errors import StudyConfigError, StudyFileError, did_you_mean
 
 KEYS = ("name", "objective", "direction", "space", "sampler", "trials", "timeout", "seed",
         "storage")
@@ -117,31 +116,21 @@ def _named_table(value: Any, key: str, source: str) -> tuple[str, dict[str, Any]
 
 
 def _check_scalars(config: StudyConfig, source: str) -> None:
-    if (not isinstance(config.name, str) or not config.name.strip()
-            or config.name != config.name.strip() or len(config.name) > 255):
-        raise StudyFileError(f"{source}: 'name' must be a non-empty string of at most 255 "
-                             f"characters without outer whitespace, got {config.name!r}")
-    if config.direction not in ("minimize", "maximize"):
-        raise StudyFileError(f"{source}: direction must be 'minimize' or 'maximize', got "
-                             f"{config.direction!r}")
-    if config.trials is not None and not _positive_int(config.trials):
-        raise StudyFileError(f"{source}: trials must be a positive integer, got "
-                             f"{config.trials!r}")
-    if config.timeout is not None and not (
-            isinstance(config.timeout, numbers.Real) and not isinstance(config.timeout, bool)
-            and math.isfinite(config.timeout) and config.timeout > 0):
-        raise StudyFileError(f"{source}: timeout must be a positive number of seconds, got "
-                             f"{config.timeout!r}")
-    if config.seed is not None and not (_is_int(config.seed) and 0 <= config.seed < 2**63):
-        raise StudyFileError(f"{source}: seed must be an integer in [0, 2**63), got "
-                             f"{config.seed!r}")
+    try:
+        check_name(config.name)
+        check_direction(config.direction)
+        check_count(config.trials, "trials")
+        check_timeout(config.timeout)
+        check_seed(config.seed)
+    except StudyConfigError as exc:
+        raise StudyFileError(f"{source}: {exc}") from None
     if config.storage is not None and not isinstance(config.storage, str):
         raise StudyFileError(f"{source}: storage must be a URL or path string")
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _positive_int(value: Any) -> bool:
-    return _is_int(value) and value > 0
+    for what, options in (("objective", config.objective_options),
+                          ("sampler", config.sampler_options)):
+        try:
+            json.dumps(options, allow_nan=False)
+        except (TypeError, ValueError):
+            raise StudyFileError(f"{source}: the {what} options must be plain values "
+                                 f"(strings, numbers, booleans, lists, tables), got "
+                                 f"{options!r}") from None

@@ -78,7 +78,8 @@ class FrozenTrial:
         return {"number": self.number, "state": str(self.state), "value": self.value,
                 "params": self.params, "started_at": self.started_at,
                 "finished_at": self.finished_at, "duration": self.duration,
-                "intermediate": {str(k): v for k, v in sorted(self.intermediate.items())},
+                "intermediate": {str(k): v if math.isfinite(v) else None
+                                 for k, v in sorted(self.intermediate.items())},
                 "heartbeat_at": self.heartbeat_at, "worker": self.worker,
                 "error": self.error, "user_attrs": self.user_attrs,
                 "system_attrs": self.system_attrs}
@@ -129,6 +130,7 @@ class Trial:
         spec = {"name": name, "type": "float", "low": low, "high": high, "log": log}
         if step is not None:
             spec["step"] = step
+            spec["high"] = _divisible_high(name, low, high, step)
         return self._suggest(spec)
 
     def suggest_int(self, name: str, low: int, high: int, step: int = 1,
@@ -136,6 +138,7 @@ class Trial:
         spec = {"name": name, "type": "int", "low": low, "high": high, "log": log}
         if step != 1:
             spec["step"] = step
+            spec["high"] = _divisible_high(name, low, high, step)
         return self._suggest(spec)
 
     def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any:
@@ -149,8 +152,13 @@ class Trial:
         if name in self._study.space:
             raise SpaceError(f"parameter {name!r} is declared in the study's space but is "
                              "not active in this trial (its branch was not chosen)")
-        value = self._study._sample_new_param(spec, self._record)
+        if spec["type"] != "categorical" and spec["low"] == spec["high"]:
+            value = spec["low"]  # a range of one value, as Optuna allows
+        else:
+            value = self._study._sample_new_param(spec, self._record)
         self._params[name] = value
+        # stored at once, so that a retry after a crash evaluates the same point
+        self._study.storage.set_params(self._record.trial_id, self._params)
         return value
 
     # -- reports and attributes ----------------------------------------------
@@ -181,12 +189,38 @@ class Trial:
         self._study.storage.set_user_attrs(self._record.trial_id, self._user_attrs)
 
 
+def _divisible_high(name: str, low: float, high: float, step: float) -> float:
+    """Optuna's rule: a step that does not divide the range shortens the range."""
+    if step <= 0 or high < low:
+        return high  # the space reports the problem
+    count = math.floor((high - low) / step + 1e-9)
+    new_high = low + count * step
+    if isinstance(low, int) and isinstance(step, int):
+        new_high = int(new_high)
+    elif not math.isclose(new_high, high, rel_tol=1e-9, abs_tol=1e-12):
+        new_high = float(f"{new_high:.15g}")
+    else:
+        return high
+    if new_high != high:
+        warnings.warn(f"parameter {name!r}: step {step} does not divide [{low}, {high}]; "
+                      f"the range becomes [{low}, {new_high}]", stacklevel=4)
+    return new_high
+
+
 def as_objective_value(result: Any) -> float:
-    """Check what an objective returned: a finite number, else ValueError."""
-    if isinstance(result, bool) or not isinstance(result, numbers.Real):
+    """Check what an objective returned: a finite number, else ValueError.
+
+    Anything float() takes that is not text or a boolean counts as a number:
+    NumPy and PyTorch scalars, 0-d arrays, Decimal.
+    """
+    if isinstance(result, bool | str | bytes) or not hasattr(result, "__float__"):
         raise ValueError(f"objective returned {type(result).__name__} {result!r:.80}, "
                          "expected a number")
-    value = float(result)
+    try:
+        value = float(result)
+    except (TypeError, ValueError):
+        raise ValueError(f"objective returned {type(result).__name__} {result!r:.80}, "
+                         "expected a single number") from None
     if not math.isfinite(value):
         raise ValueError(f"objective returned {value}, expected a finite number")
     return value

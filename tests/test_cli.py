@@ -385,3 +385,91 @@ def test_no_completed_trial_is_lost_to_kill_9_at_random_moments(tmp_path):
     assert sum(t.counts_toward_budget for t in trials) == 400, err
     assert all(t.state != TrialState.RUNNING for t in trials)
     assert integrity(db) == "ok"
+
+
+# -- regressions found in review -------------------------------------------------------------
+
+
+def test_objective_options_are_stored_and_used_on_resume(workdir):
+    write(workdir / "opt.py", "def f(trial, scale):\n    return trial.params['x'] * scale\n")
+    write(workdir / "s.toml", f'name = "s"\ntrials = 2\nseed = 0\n[objective]\n'
+                              f'name = "opt.py:f"\nscale = 1000\n{SPACE_TOML}')
+    assert invoke("run", "s.toml").exit_code == 0
+    assert invoke("resume", "s", "--trials", "4").exit_code == 0
+    trials = hpo.load_study("s", "hpo.db").trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 4
+    assert all(t.value == pytest.approx(t.params["x"] * 1000) for t in trials)
+
+
+@pytest.mark.parametrize(("sampler", "fragment"), [
+    ('[sampler]\nname = "grid"\nvalues = { nope = [1, 2] }', "unknown parameter 'nope'"),
+    ('[sampler]\nname = "grid"\npoints = 2000', "more than 1,000,000"),
+])
+def test_a_bad_grid_creates_nothing(workdir, sampler, fragment):
+    write(workdir / "g.toml", f'objective = "hartmann6"\n{sampler}')
+    assert_user_error(invoke("run", "g.toml"), fragment)
+    assert not (workdir / "hpo.db").exists()
+
+
+def test_grid_on_an_objective_without_a_space_creates_nothing(workdir):
+    write(workdir / "opt.py", "def f(trial):\n    return trial.suggest_float('x', 0, 1)\n")
+    write(workdir / "g.toml", 'objective = "opt.py:f"\nsampler = "grid"')
+    assert_user_error(invoke("run", "g.toml"), "needs a declared space")
+    assert not (workdir / "hpo.db").exists()
+
+
+def test_a_failed_resume_changes_nothing(workdir):
+    write(workdir / "opt.py", "def f(trial):\n    return trial.suggest_float('x', 0, 1)\n")
+    write(workdir / "s.toml", 'name = "s"\nobjective = "opt.py:f"\ntrials = 2')
+    invoke("run", "s.toml")
+    assert_user_error(invoke("resume", "s", "--sampler", "grid", "--trials", "5"),
+                      "needs a declared space")
+    assert_user_error(invoke("resume", "s", "--trials", "1"), "cannot be below")
+    study = hpo.load_study("s", "hpo.db")
+    assert (study.info.sampler, study.budget) == ("random", 2)
+
+
+def test_a_builtin_objective_needs_its_parameter_names(workdir):
+    write(workdir / "s.toml", 'objective = "branin"\ntrials = 2\n[[space]]\nname = "x"\n'
+                              'type = "float"\nlow = 0.0\nhigh = 1.0')
+    assert_user_error(invoke("run", "s.toml"), "lacks ['x1', 'x2']")
+
+
+@pytest.mark.parametrize("args", [["run", "/"], ["trials", "x", "--state", "bogus"],
+                                  ["run", "x.toml", "--trials", "0"], ["nosuch"], ["show"]])
+def test_usage_errors_are_one_line(workdir, args):
+    assert_user_error(invoke(*args), "--help")
+
+
+def test_an_objective_calling_sys_exit_on_import(workdir):
+    write(workdir / "opt.py", "import sys\nsys.exit(3)\n")
+    write(workdir / "s.toml", 'objective = "opt.py:f"\ntrials = 2')
+    assert_user_error(invoke("run", "s.toml"), "SystemExit")
+
+
+def test_options_that_are_not_plain_values(workdir):
+    write(workdir / "s.toml", 'trials = 2\n[objective]\nname = "branin"\nwhen = 2024-01-01')
+    assert_user_error(invoke("run", "s.toml"), "options must be plain values")
+
+
+def test_json_output_has_no_nan(workdir):
+    write(workdir / "opt.py", "def f(trial):\n    trial.report(float('nan'), 0)\n"
+                              "    return trial.params['x']\n")
+    write(workdir / "s.toml", f'name = "s"\nobjective = "opt.py:f"\ntrials = 1\n{SPACE_TOML}')
+    invoke("run", "s.toml")
+    shown = json.loads(invoke("show", "s", "0", "--json").stdout)
+    assert shown["intermediate"] == {"0": None}
+    assert "NaN" not in invoke("export", "s", "--format", "json").stdout
+
+
+def test_hints_name_the_storage_when_it_is_not_the_default(workdir):
+    write(workdir / "demo.toml", STUDY)
+    result = invoke("run", "demo.toml", "--trials", "2", "--storage", "my runs.db")
+    assert "--storage 'sqlite:///my runs.db'" in result.stdout
+    assert "--storage" not in invoke("run", "demo.toml", "--trials", "2").stdout
+
+
+def test_running_twice_suggests_resume(workdir):
+    write(workdir / "demo.toml", STUDY)
+    invoke("run", "demo.toml", "--trials", "2")
+    assert_user_error(invoke("run", "demo.toml"), "hpo resume demo", "--name")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import decimal
 import math
 import socket
 import subprocess
@@ -132,12 +133,14 @@ def test_bad_results_are_failures_with_a_reason(result, reason):
     assert trial.value is None
 
 
-def test_numpy_and_int_results_are_accepted():
+def test_numbers_of_any_kind_are_accepted():
     np = pytest.importorskip("numpy")
     study = hpo.create_study(space=SPACE)
-    study.optimize(lambda trial: np.float32(0.25), n_trials=1)
-    study.optimize(lambda trial: 3, n_trials=1)
-    assert [t.value for t in study.trials] == [0.25, 3.0]
+    for result in (np.float32(0.25), 3, np.array(1.5), decimal.Decimal("2.5")):
+        study.optimize(lambda trial, result=result: result, n_trials=1)
+    assert [t.value for t in study.trials] == [0.25, 3.0, 1.5, 2.5]
+    study.optimize(lambda trial: np.array([1.0, 2.0]), n_trials=1)
+    assert "expected a single number" in study.trials[-1].error
 
 
 def test_uncaught_exception_is_stored_then_raised():
@@ -341,6 +344,24 @@ def test_suggest_is_reproducible_by_seed():
     assert runs[0] == runs[1]
 
 
+def test_define_by_run_points_survive_an_interruption(tmp_path):
+    def objective(trial):
+        y = trial.suggest_float("y", 0, 1)
+        if trial.number == 2 and not (tmp_path / "done").exists():
+            (tmp_path / "done").touch()
+            raise KeyboardInterrupt
+        return y
+
+    straight = hpo.create_study("a", str(tmp_path / "a.db"), seed=3, budget=5)
+    straight.optimize(lambda trial: trial.suggest_float("y", 0, 1))
+    cut = hpo.create_study("b", str(tmp_path / "b.db"), seed=3, budget=5)
+    with pytest.raises(KeyboardInterrupt):
+        cut.optimize(objective)
+    assert cut.trials[2].params == cut.trials[3].params  # stored before the interruption
+    cut.optimize(objective)
+    assert params_of(cut) == params_of(straight)
+
+
 def test_suggest_of_a_declared_parameter_returns_its_value():
     seen = []
 
@@ -358,12 +379,27 @@ def test_suggest_with_the_wrong_kind_fails_the_trial():
     assert "float parameter" in study.trials[0].error
 
 
-def test_suggest_with_a_new_definition_fails_the_trial():
-    study = hpo.create_study()
-    study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=1)
-    study.optimize(lambda trial: trial.suggest_float("x", 0, 2), n_trials=1)
-    assert study.trials[1].state == TrialState.FAIL
-    assert "first suggested as" in study.trials[1].error
+def test_a_range_may_change_between_trials_as_in_optuna():
+    study = hpo.create_study(seed=0)
+    study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=5)
+    study.optimize(lambda trial: trial.suggest_float("x", 10, 20), n_trials=5)
+    values = [t.params["x"] for t in study.trials]
+    assert all(0 <= v <= 1 for v in values[:5]) and all(10 <= v <= 20 for v in values[5:])
+    assert study.suggested_params["x"].high == 1  # the first definition is the one stored
+
+
+def test_suggest_follows_optuna_on_steps_and_single_values():
+    def objective(trial):
+        with pytest.warns(UserWarning, match=r"the range becomes \[32, 480\]"):
+            units = trial.suggest_int("units", 32, 500, step=32)
+        assert units % 32 == 0 and units <= 480
+        assert trial.suggest_float("fixed", 0.5, 0.5) == 0.5
+        assert trial.suggest_int("one", 3, 3) == 3
+        return float(units)
+
+    study = hpo.create_study(seed=1)
+    study.optimize(objective, n_trials=5, catch=())
+    assert all(t.params["fixed"] == 0.5 and t.params["one"] == 3 for t in study.trials)
 
 
 def test_suggest_of_an_inactive_branch_parameter_fails_the_trial():
@@ -473,6 +509,19 @@ def test_trial_with_a_fresh_heartbeat_on_another_host_is_left_alone(db_path):
     assert sum(t.state == TrialState.COMPLETE for t in study.trials) == 2
 
 
+def test_a_trial_lost_during_a_run_is_reaped_and_the_budget_met(db_path):
+    study = hpo.create_study("s", str(db_path), SPACE, seed=0, budget=5)
+    dead = f"{socket.gethostname()}:{_dead_pid()}"
+
+    def lose_one(study, trial):
+        if trial.number == 1:
+            _running_trial(study, dead, {"x": 0.5, "n": 2, "kind": "b"}, heartbeat_age=1)
+
+    study.optimize(quadratic, callbacks=[lose_one])
+    assert study.n_counted == 5
+    assert sum(t.state == TrialState.COMPLETE for t in study.trials) == 5
+
+
 def test_a_lost_retry_is_not_requeued_again(db_path):
     study = hpo.create_study("s", str(db_path), SPACE, seed=0, budget=2)
     point = {"x": 0.5, "n": 2, "kind": "b"}
@@ -503,3 +552,30 @@ def test_grid_study_stops_when_exhausted():
 def test_grid_needs_a_declared_space():
     with pytest.raises(SamplerError, match="declared space"):
         hpo.create_study(sampler="grid").optimize(optuna_style, n_trials=1)
+
+
+def test_the_heartbeat_is_refreshed_while_a_trial_runs(db_path):
+    seen = []
+
+    def objective(trial):
+        time.sleep(0.4)
+        with Storage(str(db_path), create=False) as other:  # what another process sees
+            (record,) = other.load_trials(trial.study.info.study_id)
+        seen.append(record.heartbeat_at - record.started_at)
+        return 0.0
+
+    study = hpo.create_study("s", str(db_path), SPACE)
+    study.heartbeat_interval = 0.05
+    study.optimize(objective, n_trials=1)
+    assert seen[0] > 0.2
+
+
+def test_the_python_api_of_the_readme(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.toml").write_text('name = "q"\nobjective = "mixed_nn"\ntrials = 5\nseed = 0\n')
+    study = hpo.run("s.toml", trials=3)
+    assert len(study.trials) == 3
+    assert len(hpo.resume("q", "hpo.db", trials=6).trials) == 6
+    assert [s.info.name for s in hpo.studies("hpo.db")] == ["q"]
+    hpo.delete_study("q", "hpo.db")
+    assert hpo.studies("hpo.db") == []

@@ -149,7 +149,7 @@ def test_objective_and_sampler_as_plain_names(tmp_path):
 def test_config_from_dict_without_a_file():
     config = config_from_dict({"objective": "branin", "trials": 3}, "inline", "dflt")
     assert config == StudyConfig(name="dflt", objective="branin", trials=3)
-    with pytest.raises(StudyFileError, match="inline: 'name' must be a non-empty string"):
+    with pytest.raises(StudyFileError, match="inline: study name must be a non-empty string"):
         config_from_dict({"objective": "branin"}, "inline")
 
 
@@ -189,7 +189,7 @@ def test_with_overrides_other_sampler_drops_the_files_options(tmp_path):
     ({"timeout": -1.0}, "command line: timeout must be a positive number"),
     ({"seed": -2}, "command line: seed must be an integer in [0, 2**63), got -2"),
     ({"direction": "up"}, "command line: direction must be 'minimize' or 'maximize'"),
-    ({"name": ""}, "command line: 'name' must be a non-empty string"),
+    ({"name": ""}, "command line: study name must be a non-empty string"),
 ])
 def test_with_overrides_validates(tmp_path, overrides, fragment):
     config = load_study_file(write(tmp_path / "full.toml", FULL_TOML))
@@ -289,8 +289,8 @@ INVALID_FILES = [
                  id="sampler-table-without-name"),
     pytest.param(BASE + "sampler = 3\n", ["'sampler' must be a name or a table"],
                  id="sampler-not-a-name"),
-    pytest.param(BASE + 'name = ""\n', ["'name' must be a non-empty string"], id="empty-name"),
-    pytest.param(BASE + "name = 3\n", ["'name' must be a non-empty string"],
+    pytest.param(BASE + 'name = ""\n', ["study name must be a non-empty string"], id="empty-name"),
+    pytest.param(BASE + "name = 3\n", ["study name must be a non-empty string"],
                  id="name-not-a-string"),
     pytest.param(BASE + "storage = 5\n", ["storage must be a URL or path string"],
                  id="storage-not-a-string"),

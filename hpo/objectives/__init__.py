@@ -128,7 +128,7 @@ def _import_module(name: str) -> ModuleType:
             raise ObjectiveError(f"cannot import objective module {name!r}: no module "
                                  f"named {exc.name!r}") from None
         raise ObjectiveError(_import_failure(name, exc, _module_file(name))) from None
-    except Exception as exc:  # noqa: BLE001 - any error in the user's module
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - anything the user's module does
         raise ObjectiveError(_import_failure(name, exc, _module_file(name))) from None
 
 
@@ -156,7 +156,7 @@ def _import_file(path: Path) -> ModuleType:
     sys.modules[module_name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:  # noqa: BLE001 - any error in the user's file
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - anything the user's file does
         del sys.modules[module_name]
         raise ObjectiveError(_import_failure(str(path), exc, resolved)) from None
     return module

@@ -4,7 +4,8 @@ A sampler is pure: ``sampler.ask(space, trials, rng, direction) -> params``
 reads the space, the study's trials (finished and running, as FrozenTrial
 records) and a ``numpy.random.Generator``, and returns the active parameters
 of one point. It never touches storage, so the same inputs give the same
-point. Adding a sampler is adding an entry to ``SAMPLERS``.
+point. ``sampler.check(space)`` refuses a space it cannot work on, before a
+study is created. Adding a sampler is adding an entry to ``SAMPLERS``.
 """
 
 from __future__ import annotations
@@ -23,8 +24,12 @@ from hpo.trial import FrozenTrial
 
 
 class Sampler(Protocol):
+    def check(self, space: Space) -> None:
+        """Raise SamplerError if the sampler cannot work on this space."""
+
     def ask(self, space: Space, trials: Sequence[FrozenTrial], rng: np.random.Generator,
-            direction: str = "minimize") -> dict[str, Any]: ...
+            direction: str = "minimize") -> dict[str, Any]:
+        """The next point: the active parameters of `space`."""
 
 
 SAMPLERS: dict[str, Callable[..., Sampler]] = {

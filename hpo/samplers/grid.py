@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -13,8 +13,15 @@ from hpo.space import Space
 from hpo.trial import FrozenTrial
 
 
+@dataclass(frozen=True)
+class _Grid:
+    points: list[dict[str, Any]]
+    index: dict[tuple[Any, ...], int]  # a point's key -> its position in `points`
+    names: frozenset[str]
+
+
 class GridSampler:
-    """Proposes grid points not yet tried (by any trial, in any state).
+    """Proposes grid points no trial has tried yet (in any state).
 
     `points`: values per float (and per int with more values than that);
     `values`: explicit values by parameter name; `shuffle`: visit the
@@ -33,27 +40,42 @@ class GridSampler:
         self.points = points
         self.values = dict(values or {})
         self.shuffle = shuffle
-        self._cache: dict[Space, list[dict[str, Any]]] = {}
+        self._grids: dict[Space, _Grid] = {}
+
+    def check(self, space: Space) -> None:
+        if len(space) == 0:
+            raise SamplerError("the grid sampler needs a declared space")
+        self._grid(space)
 
     def grid(self, space: Space) -> list[dict[str, Any]]:
-        if space not in self._cache:
-            try:
-                self._cache[space] = space.grid(self.points, self.values)
-            except SpaceError as exc:
-                raise SamplerError(f"grid: {exc}") from None
-        return self._cache[space]
+        return self._grid(space).points
 
     def ask(self, space: Space, trials: Sequence[FrozenTrial], rng: np.random.Generator,
             direction: str = "minimize") -> dict[str, Any]:
-        grid = self.grid(space)
-        names = {dim.param.name for dim in space.dims}
-        seen = {_key(trial.params, names) for trial in trials}
-        remaining = [point for point in grid if _key(point, names) not in seen]
-        if not remaining:
-            raise SamplerExhausted(f"all {len(grid)} grid points have been evaluated")
-        return dict(remaining[int(rng.integers(len(remaining)))] if self.shuffle
-                    else remaining[0])
+        grid = self._grid(space)
+        tried = np.zeros(len(grid.points), dtype=bool)  # (n_points,)
+        for trial in trials:
+            position = grid.index.get(_key(trial.params, grid.names))
+            if position is not None:
+                tried[position] = True
+        remaining = np.flatnonzero(~tried)
+        if remaining.size == 0:
+            raise SamplerExhausted(f"all {len(grid.points)} grid points have been evaluated")
+        pick = remaining[int(rng.integers(remaining.size))] if self.shuffle else remaining[0]
+        return dict(grid.points[pick])
+
+    def _grid(self, space: Space) -> _Grid:
+        if space not in self._grids:
+            try:
+                points = space.grid(self.points, self.values)
+            except SpaceError as exc:
+                raise SamplerError(f"grid: {exc}") from None
+            names = frozenset(dim.param.name for dim in space.dims)
+            index = {_key(point, names): i for i, point in enumerate(points)}
+            self._grids[space] = _Grid(points, index, names)
+        return self._grids[space]
 
 
-def _key(params: Mapping[str, Any], names: set[str]) -> str:
-    return json.dumps({k: v for k, v in params.items() if k in names}, sort_keys=True)
+def _key(params: Mapping[str, Any], names: frozenset[str]) -> tuple[Any, ...]:
+    """A point as a hashable key; the type is kept so that 1, 1.0 and True differ."""
+    return tuple(sorted((k, type(v).__name__, v) for k, v in params.items() if k in names))

@@ -18,6 +18,9 @@ class RandomSampler:
     equally likely, categoricals and branches uniform over their choices.
     """
 
+    def check(self, space: Space) -> None:
+        """Any space will do."""
+
     def ask(self, space: Space, trials: Sequence[FrozenTrial], rng: np.random.Generator,
             direction: str = "minimize") -> dict[str, Any]:
         return space.decode(rng.random(len(space)))
