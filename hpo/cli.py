@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 import click
 
 from hpo import __version__, runner
+from hpo.connection import parse_url
 from hpo.display import (
     Progress,
     command,
@@ -32,7 +33,6 @@ from hpo.display import (
 from hpo.errors import HpoError, SpaceError
 from hpo.export import FORMATS, export, study_dict
 from hpo.space import Branch, Categorical, Numeric, Param
-from hpo.storage import parse_url
 from hpo.study import Callback, Study, delete_study, load_study, studies
 from hpo.studyfile import load_study_file
 from hpo.trial import FrozenTrial, TrialState

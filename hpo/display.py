@@ -10,9 +10,9 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
+from hpo.connection import parse_url
 from hpo.errors import NoCompletedTrialsError
 from hpo.runner import default_storage
-from hpo.storage import parse_url
 from hpo.study import Study
 from hpo.trial import FrozenTrial, TrialState
 

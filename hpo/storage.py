@@ -7,9 +7,8 @@ Durability: every state change of a trial is one committed transaction.
 SQLite runs in WAL mode with ``synchronous=NORMAL``: a committed transaction
 survives the process being killed at any instant (it is in the WAL file,
 which the OS writes back); only a power cut can lose the last few.
-Write transactions on SQLite start with ``BEGIN IMMEDIATE`` so that two
-processes never deadlock upgrading a read lock, and wait up to
-``BUSY_TIMEOUT_S`` for the lock.
+Write transactions on SQLite start with ``BEGIN IMMEDIATE`` and wait for the
+lock (see `hpo.connection`).
 
 Loading a study costs one query per table, however many trials it has; a
 running study refreshes only the trials it has not seen finish.
@@ -19,20 +18,17 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import re
 import time
-import warnings
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
+from hpo.connection import check_sqlite_file, make_engine, parse_url, translated_errors
 from hpo.errors import (
     DuplicateStudyError,
     SchemaVersionError,
@@ -42,7 +38,6 @@ from hpo.errors import (
 from hpo.trial import FrozenTrial, TrialState
 
 SCHEMA_VERSION = 1
-BUSY_TIMEOUT_S = 60.0
 _NUMBER_RETRIES = 20  # concurrent inserts racing for the next trial number
 
 _metadata = sa.MetaData()
@@ -180,9 +175,9 @@ class Storage:
     """
 
     def __init__(self, url: str | None = None, *, create: bool = True) -> None:
-        self._engine = _make_engine(parse_url(url))
+        self._engine = make_engine(parse_url(url))
         try:
-            _check_sqlite_file(self._engine, create)
+            check_sqlite_file(self._engine, create)
             self._init_schema(create)
         except BaseException:
             self._engine.dispose()
@@ -214,13 +209,13 @@ class Storage:
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
-        with _translated_errors(self), self._engine.connect() as conn, conn.begin():
+        with translated_errors(self.display_url), self._engine.connect() as conn, conn.begin():
             yield conn
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
         """One transaction: commit on success, roll back on error, always close."""
-        with _translated_errors(self), self._engine.connect() as conn:
+        with translated_errors(self.display_url), self._engine.connect() as conn:
             conn.execution_options(hpo_write=True)
             with conn.begin():
                 yield conn
@@ -261,7 +256,7 @@ class Storage:
 
     def _set_wal(self) -> None:
         """WAL is a property of the file: set once, outside any transaction."""
-        with _translated_errors(self):
+        with translated_errors(self.display_url):
             raw = self._engine.raw_connection()
             try:
                 raw.cursor().execute("PRAGMA journal_mode=WAL")
@@ -545,112 +540,3 @@ def _trial_from_row(row: Any, intermediate: dict[int, float]) -> FrozenTrial:
         started_at=row["started_at"], finished_at=row["finished_at"],
         heartbeat_at=row["heartbeat_at"], worker=row["worker"], error=row["error"],
         user_attrs=row["user_attrs"], system_attrs=row["system_attrs"])
-
-
-def parse_url(url: str | None) -> sa.URL:
-    """None -> in-memory SQLite; a path without '://' -> that SQLite file; else a URL."""
-    if url is None:
-        return sa.URL.create("sqlite")
-    text = str(url)
-    if "://" not in text:
-        return sa.URL.create("sqlite", database=text)  # no parsing: '?' stays in the name
-    try:
-        return sa.engine.make_url(text)
-    except (ArgumentError, ValueError) as exc:
-        raise StorageError(f"invalid storage URL {_masked(text)!r}: {exc}") from None
-
-
-def _masked(url: str) -> str:
-    """The URL with its password replaced by ***, for messages."""
-    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
-
-
-def _make_engine(url: sa.URL) -> Engine:
-    shown = url.render_as_string(hide_password=True)
-    try:
-        with warnings.catch_warnings():  # SQLAlchemy warns of URL options it ignores
-            warnings.simplefilter("error", sa.exc.SAWarning)
-            if url.get_backend_name() != "sqlite":
-                return sa.create_engine(url, pool_pre_ping=True)
-            memory = url.database in (None, "", ":memory:")
-            engine = sa.create_engine(
-                url, connect_args={"timeout": BUSY_TIMEOUT_S, "check_same_thread": False},
-                poolclass=StaticPool if memory else None)
-    except sa.exc.SAWarning as exc:
-        raise StorageError(f"storage URL {shown!r}: {str(exc).split(' (Background')[0]}") \
-            from None
-    except (ValueError, TypeError) as exc:  # a URL option of the wrong type
-        raise StorageError(f"invalid storage URL {shown!r}: {exc}") from None
-    except NoSuchModuleError:  # a subclass of ArgumentError: test it first
-        raise StorageError(f"unknown database in storage URL {shown!r}") from None
-    except ArgumentError as exc:
-        raise StorageError(f"invalid storage URL {shown!r}: {exc}") from None
-    except ModuleNotFoundError as exc:
-        raise StorageError(f"storage URL {shown!r} needs the Python package {exc.name!r}; "
-                           "install the matching extra, e.g. pip install 'hpo[postgres]' "
-                           "or 'hpo[mysql]'") from None
-    sa.event.listen(engine, "connect", _on_sqlite_connect)
-    sa.event.listen(engine, "begin", _on_sqlite_begin)
-    return engine
-
-
-def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
-    dbapi_connection.isolation_level = None  # SQLAlchemy's "begin" event emits BEGIN
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
-
-
-def _on_sqlite_begin(conn: Connection) -> None:
-    write = conn.get_execution_options().get("hpo_write", False)
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
-
-
-def _check_sqlite_file(engine: Engine, create: bool) -> None:
-    """Fail clearly, before SQLite creates or touches anything."""
-    if engine.dialect.name != "sqlite":
-        return
-    path = engine.url.database
-    if path in (None, "", ":memory:") or path.startswith("file:"):
-        return
-    if os.path.isdir(path):
-        raise StorageError(f"storage {path!r} is a directory, not an SQLite file")
-    if os.path.exists(path):
-        return
-    if not create:
-        raise StorageError(f"no hpo database at {path!r} (run a study first, or give "
-                           "--storage / HPO_STORAGE)")
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise StorageError(f"cannot create SQLite database {path!r}: folder {folder!r} "
-                           "does not exist")
-
-
-@contextmanager
-def _translated_errors(storage: Storage) -> Iterator[None]:
-    """Database errors -> StorageError with one readable line (IntegrityError passes)."""
-    try:
-        yield
-    except IntegrityError:
-        raise
-    except DBAPIError as exc:
-        raise StorageError(_describe_db_error(storage, exc)) from exc
-    except OverflowError as exc:  # sqlite3 refuses integers beyond 64 bits itself
-        raise StorageError(f"value too large for {storage.display_url}: {exc}") from exc
-
-
-def _describe_db_error(storage: Storage, exc: DBAPIError) -> str:
-    original = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-    where = storage.display_url
-    lowered = original.lower()
-    if "file is not a database" in lowered:
-        return f"{where} is not an SQLite database"
-    if "readonly" in lowered or "read-only" in lowered:
-        return (f"cannot write to {where}: the database is read-only (SQLite also needs "
-                "to write beside the file, in its folder)")
-    if "unable to open database file" in lowered:
-        return f"cannot open {where}: unable to open the database file"
-    if exc.connection_invalidated or "connect" in lowered or "connection" in lowered:
-        return f"cannot connect to {where}: {original}"
-    return f"database error on {where}: {original}"

@@ -9,6 +9,7 @@ sets both) and skip otherwise, saying how to enable them:
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +24,14 @@ SERVER_URLS = {
     "postgres": ("HPO_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
     "mysql": ("HPO_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test"),
 }
+
+
+def bench_problems() -> dict:
+    """The public benchmark problems, from the verbatim copy in bench/problems.py."""
+    spec = importlib.util.spec_from_file_location("bench_problems", REPO / "bench" / "problems.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.PROBLEMS
 
 
 def server_url(kind: str) -> str:

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from conftest import REPO
+from conftest import REPO, bench_problems
 
 from hpo.errors import ObjectiveError
 from hpo.objectives import BUILTIN, Objective, load_objective, objective_names, synthetic
@@ -21,15 +21,7 @@ from hpo.space import Space
 USER_PREFIXES = ("objtest_", "hpo_objective_")  # modules these tests create
 
 
-def _load_bench_problems() -> dict:
-    spec = importlib.util.spec_from_file_location("bench_problems_for_objectives",
-                                                  REPO / "bench" / "problems.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.PROBLEMS
-
-
-BENCH = _load_bench_problems()
+BENCH = bench_problems()
 
 
 @pytest.fixture(autouse=True)

@@ -3,12 +3,11 @@ seed, purity, and grid exhaustion."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import numpy as np
 import pytest
-from conftest import REPO
+from conftest import bench_problems
 
 from hpo.errors import SamplerError, SamplerExhausted
 from hpo.samplers import SAMPLERS, make_sampler, sampler_names
@@ -17,16 +16,7 @@ from hpo.samplers.random import RandomSampler
 from hpo.space import Space
 from hpo.trial import FrozenTrial, TrialState
 
-
-def _load_bench_problems() -> dict:
-    spec = importlib.util.spec_from_file_location("bench_problems_for_samplers",
-                                                  REPO / "bench" / "problems.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.PROBLEMS
-
-
-PROBLEMS = _load_bench_problems()
+PROBLEMS = bench_problems()
 
 SMALL = Space.from_spec([
     {"name": "x", "type": "float", "low": 0.0, "high": 1.0},

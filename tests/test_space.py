@@ -7,28 +7,18 @@ exactly.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 
 import numpy as np
 import pytest
-from conftest import REPO
+from conftest import bench_problems
 from scipy import stats
 
 from hpo.errors import SpaceError
 from hpo.space import MAX_GRID_POINTS, Branch, Categorical, Numeric, Space
 
-
-def _load_bench_problems() -> dict:
-    spec = importlib.util.spec_from_file_location("bench_problems_for_space",
-                                                  REPO / "bench" / "problems.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.PROBLEMS
-
-
-PROBLEMS = _load_bench_problems()
+PROBLEMS = bench_problems()
 
 # Every feature of the spec: log, step, int step, int log, categorical with
 # mixed JSON scalars (1, 1.0 and True are distinct choices), nested branches,
