@@ -223,11 +223,13 @@ class Dim:
     """One coordinate of the unit-cube encoding.
 
     `conditions` are the (branch name, label) pairs that must all hold for the
-    parameter to be active; empty for a top-level parameter.
+    parameter to be active; empty for a top-level parameter. `parents` says the
+    same by position: (coordinate of the branch, index of the label) pairs.
     """
 
     param: Param
     conditions: tuple[tuple[str, str], ...]
+    parents: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -300,6 +302,16 @@ class Space:
         x = np.full(len(self), np.nan)
         _encode_nodes(self._nodes, params, x)
         return x
+
+    def active(self, u: np.ndarray) -> np.ndarray:
+        """Which coordinates of points u (m, d) are active, as their branches decode: (m, d)."""
+        mask = np.ones(u.shape, dtype=bool)
+        for j, dim in enumerate(self.dims):
+            for branch, label in dim.parents:
+                n_labels = len(self.dims[branch].param.labels)
+                chosen = np.minimum((u[:, branch] * n_labels).astype(int), n_labels - 1)
+                mask[:, j] &= chosen == label
+        return mask
 
     def encode_many(self, points: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """Many points -> an array of shape (n, d); NaN where inactive."""
@@ -514,17 +526,18 @@ def _is_multiple(value: float, step: float) -> bool:
 # -- tree walks -----------------------------------------------------------------
 
 
-def _layout(space: Space, conditions: tuple[tuple[str, str], ...],
-            dims: list[Dim]) -> tuple[_Node, ...]:
+def _layout(space: Space, conditions: tuple[tuple[str, str], ...], dims: list[Dim],
+            parents: tuple[tuple[int, int], ...] = ()) -> tuple[_Node, ...]:
     """Assign coordinates depth-first; append one Dim per parameter to dims."""
     nodes = []
     for param in space.params:
         index = len(dims)
-        dims.append(Dim(param, conditions))
+        dims.append(Dim(param, conditions, parents))
         children: dict[str, tuple[_Node, ...]] = {}
         if isinstance(param, Branch):
-            for label, sub in param.branches:
-                children[label] = _layout(sub, (*conditions, (param.name, label)), dims)
+            for position, (label, sub) in enumerate(param.branches):
+                children[label] = _layout(sub, (*conditions, (param.name, label)), dims,
+                                          (*parents, (index, position)))
         nodes.append(_Node(param, index, children))
     return tuple(nodes)
 

@@ -43,9 +43,8 @@ from hpo.samplers.grid import GridSampler
 from hpo.samplers.random import RandomSampler
 from hpo.space import Branch, Param, Space
 from hpo.storage import Storage, StudyInfo, StudySummary
-from hpo.trial import FrozenTrial, Trial, TrialState, as_objective_value
+from hpo.trial import SAMPLE_INDEX, FrozenTrial, Trial, TrialState, as_objective_value
 
-_SAMPLED = "sample"  # system attribute: the index of a sampled trial among sampled ones
 _SEED_INDEX = "seed_index"  # system attribute of a retry: the seed index of the original
 
 log = logging.getLogger("hpo")
@@ -86,8 +85,8 @@ class _TrialCache:
             old = self.records[number]
             self.records[number] = record
         self.n_counted += record.counts_toward_budget - bool(old and old.counts_toward_budget)
-        self.n_sampled += (_SAMPLED in record.system_attrs) - bool(
-            old and _SAMPLED in old.system_attrs)
+        self.n_sampled += (SAMPLE_INDEX in record.system_attrs) - bool(
+            old and SAMPLE_INDEX in old.system_attrs)
         if record.state.is_finished:
             self.unfinished.discard(number)
         else:
@@ -105,7 +104,7 @@ class Study:
         self._storage = storage
         self._info = info
         self.space = Space.from_spec(info.space)
-        self.sampler: Sampler = make_sampler(info.sampler, info.sampler_options)
+        self.sampler: Sampler = make_sampler(info.sampler, info.sampler_options, info.seed)
         self._suggested: dict[str, Param] = {
             name: _param_from_spec(spec)
             for name, spec in storage.load_suggested(info.study_id).items()}
@@ -156,7 +155,7 @@ class Study:
 
     def set_sampler(self, name: str, options: Mapping[str, Any] | None = None) -> None:
         """Switch sampler (for the trials to come); the past trials stay."""
-        self.sampler = make_sampler(name, options)
+        self.sampler = make_sampler(name, options, self.seed)
         options = dict(options or {})
         self._storage.update_study(self._info.study_id, sampler=name, sampler_options=options)
         self._info = replace(self._info, sampler=name, sampler_options=options)
@@ -332,7 +331,7 @@ class Study:
                                       np.random.default_rng([self.seed, index]),
                                       self.direction)
             record = self._storage.create_trial(self._info.study_id, TrialState.RUNNING,
-                                                params, me, {_SAMPLED: index}, number=number)
+                                                params, me, {SAMPLE_INDEX: index}, number=number)
             if record is not None:
                 self._cache.put(record)
                 return record
@@ -465,7 +464,7 @@ def create_study(name: str | None = None, storage: str | Storage | None = None,
     space = space if isinstance(space, Space) else Space.from_spec(space)
     if loaded is not None and loaded.space is not None:
         _check_builtin_names(loaded, space)
-    make_sampler(sampler, sampler_options).check(space)  # fail before writing anything
+    make_sampler(sampler, sampler_options, seed or 0).check(space)  # before writing anything
     info = StudyInfo(
         study_id=-1, name=name or f"study-{uuid.uuid4().hex[:8]}", direction=direction,
         space=space.to_spec(), sampler=sampler, sampler_options=dict(sampler_options or {}),
@@ -516,8 +515,8 @@ def open_storage(storage: str | Storage | None, create: bool = True) -> Storage:
 def _seed_index(record: FrozenTrial) -> int:
     """What seeds a trial's define-by-run draws; a retry keeps its original's."""
     attrs = record.system_attrs
-    if _SAMPLED in attrs:
-        return attrs[_SAMPLED]
+    if SAMPLE_INDEX in attrs:
+        return attrs[SAMPLE_INDEX]
     return attrs.get(_SEED_INDEX, (1 << 32) + record.number)  # enqueued by hand
 
 

@@ -24,6 +24,9 @@ if TYPE_CHECKING:
     from hpo.study import Study
 
 
+SAMPLE_INDEX = "sample"  # system attribute: a sampled trial's index among sampled trials
+
+
 class TrialState(StrEnum):
     WAITING = "WAITING"  # enqueued, not yet claimed by a worker
     RUNNING = "RUNNING"
@@ -63,6 +66,11 @@ class FrozenTrial:
     @property
     def last_step(self) -> int | None:
         return max(self.intermediate) if self.intermediate else None
+
+    @property
+    def sample_index(self) -> int | None:
+        """n for the n-th trial whose point the sampler chose; None if enqueued or a retry."""
+        return self.system_attrs.get(SAMPLE_INDEX)
 
     @property
     def counts_toward_budget(self) -> bool:

@@ -17,8 +17,11 @@ from typing import Any, Protocol
 import numpy as np
 
 from hpo.errors import SamplerError, did_you_mean
+from hpo.samplers.gp import GPSampler
 from hpo.samplers.grid import GridSampler
+from hpo.samplers.qmc import HaltonSampler, SobolSampler
 from hpo.samplers.random import RandomSampler
+from hpo.samplers.tpe import TPESampler
 from hpo.space import Space
 from hpo.trial import FrozenTrial
 
@@ -35,22 +38,47 @@ class Sampler(Protocol):
 SAMPLERS: dict[str, Callable[..., Sampler]] = {
     "random": RandomSampler,
     "grid": GridSampler,
+    "sobol": SobolSampler,
+    "halton": HaltonSampler,
+    "tpe": TPESampler,
+    "gp": GPSampler,
 }
 
+_STUDY_SEED = "seed"  # a factory parameter of this name receives the study's seed
 
-def make_sampler(name: str, options: Mapping[str, Any] | None = None) -> Sampler:
-    """Build a sampler by name; unknown names and options raise SamplerError."""
+
+def make_sampler(name: str, options: Mapping[str, Any] | None = None,
+                 seed: int = 0) -> Sampler:
+    """Build a sampler by name for a study with this seed.
+
+    Unknown names and options raise SamplerError, and so do bad option values
+    (each sampler checks its own).
+    """
     if name not in SAMPLERS:
         raise SamplerError(f"unknown sampler {name!r}{did_you_mean(name, SAMPLERS)}; "
                            f"available: {', '.join(SAMPLERS)}")
     factory = SAMPLERS[name]
-    accepted = list(inspect.signature(factory).parameters)
+    accepted = [option for option, _ in sampler_options(name)]
     for key in options or {}:
         if key not in accepted:
             listed = ", ".join(accepted) if accepted else "none"
             raise SamplerError(f"sampler {name!r} has no option {key!r}"
                                f"{did_you_mean(key, accepted)}; its options: {listed}")
-    return factory(**(options or {}))
+    extra = {_STUDY_SEED: seed} if _STUDY_SEED in inspect.signature(factory).parameters else {}
+    return factory(**(options or {}), **extra)
+
+
+def sampler_options(name: str) -> list[tuple[str, Any]]:
+    """A sampler's options and their defaults, as the study file sets them."""
+    parameters = inspect.signature(SAMPLERS[name]).parameters.values()
+    return [(p.name, None if p.default is p.empty else p.default) for p in parameters
+            if p.name != _STUDY_SEED and p.kind is not p.VAR_KEYWORD]
+
+
+def sampler_summary(name: str) -> str:
+    """The first line of the sampler's docstring."""
+    doc = inspect.getdoc(SAMPLERS[name]) or ""
+    return doc.splitlines()[0] if doc else ""
 
 
 def sampler_names() -> list[str]:

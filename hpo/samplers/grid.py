@@ -21,7 +21,9 @@ class _Grid:
 
 
 class GridSampler:
-    """Proposes grid points no trial has tried yet (in any state).
+    """Every point of a grid, each once, then the study stops.
+
+    Proposes grid points no trial has tried yet (in any state).
 
     `points`: values per float (and per int with more values than that);
     `values`: explicit values by parameter name; `shuffle`: visit the

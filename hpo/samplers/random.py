@@ -12,7 +12,9 @@ from hpo.trial import FrozenTrial
 
 
 class RandomSampler:
-    """Each coordinate uniform on [0, 1); the space maps it to a value.
+    """Uniform random search.
+
+    Each coordinate uniform on [0, 1); the space maps it to a value.
 
     Log-scaled parameters are therefore log-uniform, integers and steps
     equally likely, categoricals and branches uniform over their choices.

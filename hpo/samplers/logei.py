@@ -1,0 +1,61 @@
+"""Logarithm of expected improvement, stable far into the tails.
+
+For minimization with posterior mean mu, standard deviation sigma and best
+value f*, z = (f* - mu) / sigma and
+
+    EI = sigma * h(z),   h(z) = phi(z) + z * Phi(z),
+
+so log EI = log h(z) + log sigma. Computing h directly underflows to 0 for
+z below about -38 (and loses all precision well before), after which EI
+gives an optimizer no gradient to follow. log h follows Ament, Daulton,
+Eriksson, Balandat & Bakshy (2023), "Unexpected Improvements to Expected
+Improvement for Bayesian Optimization", eq. (9):
+
+    log h(z) = log(phi(z) + z Phi(z))                            z > -1
+             = -z^2/2 - c1 + log1mexp(log(erfcx(-z/√2) |z|) + c2)   -1/√eps < z <= -1
+             = -z^2/2 - c1 - 2 log|z|                              z <= -1/√eps
+
+with c1 = log(2π)/2 and c2 = log(π/2)/2. Its derivative is
+d log h / dz = Phi(z) / h(z) (since h'(z) = Phi(z)), taken in log space.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import special
+
+_C1 = 0.5 * np.log(2 * np.pi)
+_C2 = 0.5 * np.log(np.pi / 2)
+_TAIL = -1.0 / np.sqrt(np.finfo(float).eps)
+
+
+def log_h(z: np.ndarray) -> np.ndarray:
+    """log(phi(z) + z Phi(z)), elementwise, for any real z."""
+    z = np.asarray(z, dtype=float)
+    out = np.empty_like(z)
+    upper = z > -1.0
+    zu = z[upper]
+    out[upper] = np.log(np.exp(-0.5 * zu * zu - _C1) + zu * special.ndtr(zu))
+    middle = ~upper & (z > _TAIL)
+    zm = z[middle]
+    out[middle] = -0.5 * zm * zm - _C1 + _log1mexp(
+        np.log(special.erfcx(-zm / np.sqrt(2)) * np.abs(zm)) + _C2)
+    lower = z <= _TAIL
+    zl = z[lower]
+    out[lower] = -0.5 * zl * zl - _C1 - 2.0 * np.log(np.abs(zl))
+    return out
+
+
+def log_h_slope(z: np.ndarray, log_h_z: np.ndarray) -> np.ndarray:
+    """d log h / dz = Phi(z) / h(z), given log h(z)."""
+    return np.exp(special.log_ndtr(z) - log_h_z)
+
+
+def log_ei(mean: np.ndarray, std: np.ndarray, best: float) -> np.ndarray:
+    """log EI of points with posterior mean and std (m,), for minimization."""
+    return log_h((best - mean) / std) + np.log(std)
+
+
+def _log1mexp(x: np.ndarray) -> np.ndarray:
+    """log(1 - exp(x)) for x < 0 (Mächler, 2012: two branches for accuracy)."""
+    return np.where(x > -np.log(2), np.log(-np.expm1(x)), np.log1p(-np.exp(x)))

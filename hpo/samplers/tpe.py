@@ -1,0 +1,142 @@
+"""Tree-structured Parzen estimators (TPE).
+
+Bergstra, Bardenet, Bengio & Kégl (2011), "Algorithms for Hyper-Parameter
+Optimization"; defaults and refinements after Watanabe (2023), "Tree-Structured
+Parzen Estimator: Understanding Its Algorithm Components and Their Roles for
+Better Empirical Performance", as Optuna implements them. One ask:
+
+    split the finished trials into good and bad by gamma
+    -> fit l(x) to the good and g(x) to the bad (Parzen estimators, hpo.samplers.parzen)
+    -> draw candidates from l
+    -> keep the candidate with the largest l(x) / g(x)
+
+Tree-structured spaces: each coordinate (or, multivariate, each group of
+coordinates that are active together) is modelled only over the trials where
+it was active. Running trials count as bad ("constant liar"), so parallel
+workers do not all propose the same point.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from hpo.errors import SamplerError
+from hpo.samplers.history import History, HistoryEncoder
+from hpo.samplers.parzen import Parzen
+from hpo.space import Branch, Categorical, Space
+from hpo.trial import FrozenTrial
+
+FLAT_WEIGHTS = 25  # the newest trials weigh 1; older ones ramp down (Optuna's default_weights)
+
+
+class TPESampler:
+    """Tree-structured Parzen estimators: models good and bad regions of the space.
+
+    gamma: fraction of finished trials that form the good group, at most
+    `max_good` trials (None: no cap); n_startup: random trials first;
+    n_ei_candidates: candidates drawn from the good density per step;
+    prior_weight: weight of the prior kernel; multivariate: model the
+    coordinates that are active together jointly (the default, as in Optuna
+    5) rather than one by one; constant_liar: count running trials as bad.
+    """
+
+    def __init__(self, gamma: float = 0.1, max_good: int | None = 25, n_startup: int = 10,
+                 n_ei_candidates: int = 24, prior_weight: float = 1.0,
+                 multivariate: bool = True, constant_liar: bool = True) -> None:
+        _check_number(gamma, "gamma", low=0.0, high=1.0)
+        if max_good is not None:
+            _check_int(max_good, "max_good", minimum=1)
+        _check_int(n_startup, "n_startup", minimum=1)
+        _check_int(n_ei_candidates, "n_ei_candidates", minimum=1)
+        _check_number(prior_weight, "prior_weight", low=0.0, high=math.inf)
+        for name, flag in (("multivariate", multivariate), ("constant_liar", constant_liar)):
+            if not isinstance(flag, bool):
+                raise SamplerError(f"tpe: {name} must be true or false, got {flag!r}")
+        self.gamma, self.max_good, self.n_startup = gamma, max_good, n_startup
+        self.n_ei_candidates, self.prior_weight = n_ei_candidates, prior_weight
+        self.multivariate, self.constant_liar = multivariate, constant_liar
+        self._encode = HistoryEncoder()
+
+    def check(self, space: Space) -> None:
+        """Any space will do."""
+
+    def ask(self, space: Space, trials: Sequence[FrozenTrial], rng: np.random.Generator,
+            direction: str = "minimize") -> dict[str, Any]:
+        history = self._encode(space, trials, direction)
+        u = rng.random(len(space))  # (d,)
+        if len(history) < self.n_startup:
+            return space.decode(u)
+        good, bad, good_weights, bad_weights = self._split(history)
+        choices = [_n_choices(dim.param) for dim in space.dims]
+        for group in _groups(space, self.multivariate):
+            u[group] = self._best_candidate(good, bad, good_weights, bad_weights, group,
+                                            [choices[j] for j in group], rng)
+        return space.decode(u)
+
+    def _split(self, history: History) -> tuple[np.ndarray, ...]:
+        """Good and bad points (older first) and their weights."""
+        n_good = max(1, math.ceil(self.gamma * len(history)))
+        if self.max_good is not None:
+            n_good = min(n_good, self.max_good)
+        ranked = np.argsort(history.loss, kind="stable")
+        good = np.sort(ranked[:n_good])  # back to trial order, for the weights
+        bad = np.sort(ranked[n_good:])
+        bad_x = history.x[bad]
+        if self.constant_liar and len(history.pending):
+            bad_x = np.vstack([bad_x, history.pending])  # running: assumed bad
+        return (history.x[good], bad_x, _recency_weights(len(good)),
+                _recency_weights(len(bad_x)))
+
+    def _best_candidate(self, good: np.ndarray, bad: np.ndarray, good_weights: np.ndarray,
+                        bad_weights: np.ndarray, group: list[int], choices: list[int],
+                        rng: np.random.Generator) -> np.ndarray:
+        """The candidate with the largest l(x) / g(x) for these coordinates, shape (g,)."""
+        models = []
+        for x, weights in ((good, good_weights), (bad, bad_weights)):
+            active = ~np.isnan(x[:, group]).any(axis=1)  # trials where the group was active
+            models.append(Parzen.fit(x[active][:, group], weights[active], choices,
+                                     self.prior_weight))
+        below, above = models
+        candidates = below.sample(rng, self.n_ei_candidates)  # (m, g)
+        score = below.log_pdf(candidates) - above.log_pdf(candidates)
+        return candidates[int(np.argmax(score))]
+
+
+def _groups(space: Space, multivariate: bool) -> list[list[int]]:
+    """Coordinates modelled together: each alone, or those active together."""
+    if not multivariate:
+        return [[j] for j in range(len(space))]
+    groups: dict[tuple[tuple[str, str], ...], list[int]] = {}
+    for j, dim in enumerate(space.dims):
+        groups.setdefault(dim.conditions, []).append(j)
+    return list(groups.values())
+
+
+def _n_choices(param: Any) -> int:
+    if isinstance(param, Categorical):
+        return len(param.choices)
+    if isinstance(param, Branch):
+        return len(param.labels)
+    return 0
+
+
+def _recency_weights(n: int) -> np.ndarray:
+    """Weights (n,) of trials in trial order: the newest 25 weigh 1, older ones less."""
+    if n < FLAT_WEIGHTS:
+        return np.ones(n)
+    return np.concatenate([np.linspace(1.0 / n, 1.0, n - FLAT_WEIGHTS), np.ones(FLAT_WEIGHTS)])
+
+
+def _check_number(value: Any, name: str, low: float, high: float) -> None:
+    if (isinstance(value, bool) or not isinstance(value, int | float)
+            or not low < value < high):
+        raise SamplerError(f"tpe: {name} must be a number in ({low}, {high}), got {value!r}")
+
+
+def _check_int(value: Any, name: str, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise SamplerError(f"tpe: {name} must be an integer >= {minimum}, got {value!r}")
