@@ -32,6 +32,7 @@ from hpo.display import (
 )
 from hpo.errors import HpoError, SpaceError
 from hpo.export import FORMATS, export, study_dict
+from hpo.samplers import sampler_names, sampler_options, sampler_summary
 from hpo.space import Branch, Categorical, Numeric, Param
 from hpo.study import Callback, Study, delete_study, load_study, studies
 from hpo.studyfile import load_study_file
@@ -131,6 +132,21 @@ def resume(name: str, trials: int | None, timeout: float | None, sampler: str | 
     _run_with_progress(lambda callbacks: runner.resume(
         name, chosen, trials=trials, timeout=timeout, sampler=sampler, callbacks=callbacks),
         name, chosen, as_json)
+
+
+@cli.command(name="samplers")
+@json_option
+def samplers_command(as_json: bool) -> None:
+    """List the samplers, their options and defaults."""
+    listing = [{"name": name, "summary": sampler_summary(name),
+                "options": dict(sampler_options(name))} for name in sampler_names()]
+    if as_json:
+        _echo_json(listing)
+        return
+    for entry in listing:
+        click.echo(f"{entry['name']:14s} {entry['summary']}")
+        for option, default in entry["options"].items():
+            click.echo(f"{'':16s}{option} = {json.dumps(default)}")
 
 
 @cli.command(name="studies")

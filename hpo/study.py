@@ -112,6 +112,8 @@ class Study:
         self.heartbeat_interval = HEARTBEAT_INTERVAL_S
         self.grace_period = GRACE_PERIOD_S
         self._running: set[int] = set()  # trial ids this process is evaluating
+        self._proposals: dict[int, dict[str, Any]] = {}  # trial id -> suggested params drawn
+        self._joint_space: tuple[tuple[Any, ...], Space] = ((), self.space)
 
     # -- what the study is ---------------------------------------------------
 
@@ -327,15 +329,32 @@ class Study:
                 return claimed
         while True:
             index, number = self._cache.n_sampled, len(self._cache.records)
-            params = self.sampler.ask(self.space, self._cache.records,
-                                      np.random.default_rng([self.seed, index]),
-                                      self.direction)
+            point = self.sampler.ask(self._sampling_space(), self._cache.records,
+                                     np.random.default_rng([self.seed, index]), self.direction)
+            params = {k: v for k, v in point.items() if k not in self._suggested}
             record = self._storage.create_trial(self._info.study_id, TrialState.RUNNING,
                                                 params, me, {SAMPLE_INDEX: index}, number=number)
             if record is not None:
                 self._cache.put(record)
+                self._proposals[record.trial_id] = {k: v for k, v in point.items()
+                                                    if k in self._suggested}
                 return record
             self._refresh()  # another worker took that number: look again, ask again
+
+    def _sampling_space(self) -> Space:
+        """The declared space plus the parameters met in suggest_* so far.
+
+        Sampling them together when a trial starts lets a model see how they
+        interact (Optuna's "relative" sampling); a suggested parameter the
+        objective does not ask for in this trial is simply not used. The grid
+        sampler keeps to the declared space.
+        """
+        if not self._suggested or isinstance(self.sampler, GridSampler):
+            return self.space
+        key = tuple(self._suggested.items())
+        if self._joint_space[0] != key:
+            self._joint_space = (key, Space(self.space.params + tuple(self._suggested.values())))
+        return self._joint_space[1]
 
     def _complete_enqueued(self, waiting: FrozenTrial) -> dict[str, Any]:
         """An enqueued point with its missing declared parameters drawn at random."""
@@ -362,6 +381,7 @@ class Study:
             raise
         finally:
             self._running.discard(record.trial_id)
+            self._proposals.pop(record.trial_id, None)
         try:
             value = as_objective_value(result)
         except ValueError as exc:
@@ -397,7 +417,10 @@ class Study:
     # -- define-by-run support for Trial ---------------------------------------
 
     def _sample_new_param(self, spec: dict[str, Any], record: FrozenTrial) -> Any:
-        """Sample a parameter met in `trial.suggest_*`; register its first definition.
+        """A value for a parameter met in `trial.suggest_*`; register its first definition.
+
+        Known parameters were drawn jointly when the trial started; a new one
+        (or one asked with another range) is drawn on its own.
 
         An objective may change a parameter's range from trial to trial (Optuna
         allows it): the trial then samples within the range it asked for, and
@@ -407,6 +430,9 @@ class Study:
         if param.name not in self._suggested:
             stored = self._storage.add_suggested(self._info.study_id, param.to_spec())
             self._suggested[param.name] = _param_from_spec(stored)
+        proposed = self._proposals.get(record.trial_id, {})
+        if param.name in proposed and self._suggested[param.name] == param:
+            return proposed[param.name]  # drawn with the others when the trial started
         history: Sequence[FrozenTrial] = self._cache.records
         if self._suggested[param.name] != param:
             history = [t for t in history if param.contains(t.params.get(param.name))]

@@ -268,7 +268,7 @@ def _refine(gp: GaussianProcess, starts: np.ndarray, free: np.ndarray,
         lh = log_h(score_z)
         d_std = d_var / (2.0 * std[:, None])  # (b, D)
         d_z = -d_mean / std[:, None] - score_z[:, None] * d_std / std[:, None]
-        gradient = log_h_slope(score_z, lh)[:, None] * d_z + d_std / std[:, None]
+        gradient = log_h_slope(score_z)[:, None] * d_z + d_std / std[:, None]
         return -float(np.sum(lh + np.log(std))), -(gradient * free).ravel() / scale
 
     bounds = [(0.0, s) if movable else (value * s, value * s)

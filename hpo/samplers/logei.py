@@ -16,7 +16,7 @@ Improvement for Bayesian Optimization", eq. (9):
              = -z^2/2 - c1 - 2 log|z|                              z <= -1/√eps
 
 with c1 = log(2π)/2 and c2 = log(π/2)/2. Its derivative is
-d log h / dz = Phi(z) / h(z) (since h'(z) = Phi(z)), taken in log space.
+d log h / dz = Phi(z) / h(z) (since h'(z) = Phi(z)), computed by region too.
 """
 
 from __future__ import annotations
@@ -46,9 +46,26 @@ def log_h(z: np.ndarray) -> np.ndarray:
     return out
 
 
-def log_h_slope(z: np.ndarray, log_h_z: np.ndarray) -> np.ndarray:
-    """d log h / dz = Phi(z) / h(z), given log h(z)."""
-    return np.exp(special.log_ndtr(z) - log_h_z)
+def log_h_slope(z: np.ndarray) -> np.ndarray:
+    """d log h / dz = Phi(z) / h(z), elementwise, by the same three regions.
+
+    Below z = -1, with the Mills ratio m = Phi/phi = erfcx(-z/√2) √(π/2),
+    the slope is m / (1 + z m), the denominator taken from the log1mexp of
+    log_h (never as a difference of two huge logarithms); in the far tail it
+    is -z to double precision.
+    """
+    z = np.asarray(z, dtype=float)
+    out = np.empty_like(z)
+    upper = z > -1.0
+    out[upper] = np.exp(special.log_ndtr(z[upper]) - log_h(z[upper]))
+    middle = ~upper & (z > _TAIL)
+    zm = z[middle]
+    scaled = special.erfcx(-zm / np.sqrt(2))
+    out[middle] = scaled * np.sqrt(np.pi / 2) * np.exp(
+        -_log1mexp(np.log(scaled * np.abs(zm)) + _C2))
+    lower = z <= _TAIL
+    out[lower] = -z[lower]
+    return out
 
 
 def log_ei(mean: np.ndarray, std: np.ndarray, best: float) -> np.ndarray:
