@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import signal
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
@@ -398,9 +400,16 @@ def _raise_interrupt(signum: int, frame: Any) -> NoReturn:
     raise KeyboardInterrupt
 
 
+def _show_warning(message: Warning | str, category: type[Warning], filename: str,
+                  lineno: int, file: Any = None, line: str | None = None) -> None:
+    click.echo(f"hpo: warning: {message}", err=True)
+
+
 def main() -> None:
     """Entry point of the `hpo` command."""
     signal.signal(signal.SIGTERM, _raise_interrupt)  # `kill` is handled like Ctrl-C
+    warnings.showwarning = _show_warning  # one line, no source location
+    logging.basicConfig(format="hpo: %(message)s", level=logging.WARNING)
     cli()
 
 

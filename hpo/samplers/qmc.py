@@ -43,7 +43,7 @@ class _QMCSampler:
         if len(space) > limit:
             warnings.warn(f"{self.kind}: the space has {len(space)} coordinates; beyond "
                           f"{limit} the sequence does little better than random search",
-                          stacklevel=2)
+                          stacklevel=1)  # one place: shown once per run
 
     def ask(self, space: Space, trials: Sequence[FrozenTrial], rng: np.random.Generator,
             direction: str = "minimize") -> dict[str, Any]:
