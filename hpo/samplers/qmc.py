@@ -26,6 +26,7 @@ from hpo.trial import FrozenTrial
 # Halton's projections on high-index coordinate pairs correlate, and Sobol
 # needs ~2^d points to balance d coordinates.
 WELL_HANDLED_DIMS = {"sobol": 40, "halton": 20}
+_WARNED: set[tuple[str, int]] = set()
 
 
 class _QMCSampler:
@@ -40,10 +41,11 @@ class _QMCSampler:
 
     def check(self, space: Space) -> None:
         limit = WELL_HANDLED_DIMS[self.kind]
-        if len(space) > limit:
+        if len(space) > limit and (self.kind, len(space)) not in _WARNED:
+            _WARNED.add((self.kind, len(space)))  # once per process, not per check
             warnings.warn(f"{self.kind}: the space has {len(space)} coordinates; beyond "
                           f"{limit} the sequence does little better than random search",
-                          stacklevel=1)  # one place: shown once per run
+                          stacklevel=2)
 
     def ask(self, space: Space, trials: Sequence[FrozenTrial], rng: np.random.Generator,
             direction: str = "minimize") -> dict[str, Any]:
