@@ -368,11 +368,14 @@ def test_no_completed_trial_is_lost_to_kill_9_at_random_moments(tmp_path):
     command = ("run", "s.toml")
     for _ in range(6):
         process = hpo_process(*command, cwd=tmp_path)
-        time.sleep(rng.uniform(0.4, 1.2))
+        # kill after a random number of trials (not of seconds: a loaded machine
+        # may take a second just to start), at a random instant within a trial
+        lines = [process.stdout.readline() for _ in range(rng.randint(1, 40))]
+        time.sleep(rng.uniform(0.0, 0.01))
         process.send_signal(signal.SIGKILL)
         out, _ = process.communicate(timeout=10)
         # a line is printed only after its trial's transaction committed
-        reported |= {int(line.split()[1]) for line in out.splitlines()
+        reported |= {int(line.split()[1]) for line in [*lines, *out.splitlines()]
                      if line.startswith("trial ") and " COMPLETE " in line}
         assert integrity(db) == "ok"
         command = ("resume", "s")

@@ -21,6 +21,9 @@ from hpo.samplers.gp import GPSampler
 from hpo.samplers.grid import GridSampler
 from hpo.samplers.qmc import HaltonSampler, SobolSampler
 from hpo.samplers.random import RandomSampler
+from hpo.samplers.reference_hyperopt import HyperoptTPESampler
+from hpo.samplers.reference_optuna import OptunaGPSampler, OptunaQMCSampler, OptunaTPESampler
+from hpo.samplers.reference_skopt import SkoptGPSampler
 from hpo.samplers.tpe import TPESampler
 from hpo.space import Space
 from hpo.trial import FrozenTrial
@@ -42,6 +45,12 @@ SAMPLERS: dict[str, Callable[..., Sampler]] = {
     "halton": HaltonSampler,
     "tpe": TPESampler,
     "gp": GPSampler,
+    # reference backends: the libraries ours follow (pip install 'hpo[reference]')
+    "optuna-tpe": OptunaTPESampler,
+    "optuna-qmc": OptunaQMCSampler,
+    "optuna-gp": OptunaGPSampler,
+    "hyperopt-tpe": HyperoptTPESampler,
+    "skopt-gp": SkoptGPSampler,
 }
 
 _STUDY_SEED = "seed"  # a factory parameter of this name receives the study's seed
