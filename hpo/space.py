@@ -86,6 +86,35 @@ class Numeric:
         t = math.log(value) if self.log else value
         return (t - lo) / (hi - lo)
 
+    def snap_unit(self, u: np.ndarray) -> np.ndarray:
+        """Coordinates (m,) -> the coordinates of the grid values they decode to.
+
+        For an int or stepped parameter: where a sampler working in [0, 1]
+        lands when the space rounds its draw.
+        """
+        return self._encode_values(self._grid_values(u))
+
+    def slice_of(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The slice of [0, 1] that decodes to the same grid value as each of u (m,)."""
+        value, half = self._grid_values(u), self.grid_step / 2
+        return (np.clip(self._encode_values(value - half), 0.0, 1.0),
+                np.clip(self._encode_values(value + half), 0.0, 1.0))
+
+    def _grid_values(self, u: np.ndarray) -> np.ndarray:
+        """decode for many coordinates at once, as floats (an int or stepped parameter)."""
+        lo, hi = self._bounds
+        t = lo + u * (hi - lo)
+        value = np.exp(t) if self.log else t
+        step = self.grid_step
+        value = self.low + np.round((value - self.low) / step) * step
+        return np.clip(value, self.low, self.high)
+
+    def _encode_values(self, value: np.ndarray) -> np.ndarray:
+        lo, hi = self._bounds
+        with np.errstate(invalid="ignore", divide="ignore"):  # a slice edge below 0 (log)
+            t = np.log(value) if self.log else value
+        return np.nan_to_num((t - lo) / (hi - lo), nan=0.0, neginf=0.0)
+
     def snap(self, value: float) -> float | int:
         """Round to the allowed grid, clip to [low, high], give ints as int."""
         step = self.grid_step

@@ -539,6 +539,17 @@ GRID_SPEC = [
 ]
 
 
+def test_vectorized_snapping_agrees_with_decode():
+    space = Space.from_spec([_i(low=1, high=50, log=True), _f(low=0.0, high=2.0, step=0.25)])
+    u = np.linspace(0.0, 1.0, 101)
+    for param in space.params:
+        snapped = param.snap_unit(u)
+        assert [param.decode(x) for x in snapped] == [param.decode(x) for x in u]
+        low, high = param.slice_of(u)
+        assert np.all(low <= u + 1e-12) and np.all(u <= high + 1e-12)
+        assert [param.decode(x) for x in (low + high) / 2] == [param.decode(x) for x in u]
+
+
 def test_grid_size_follows_the_product_rule():
     branin = Space.from_spec(PROBLEMS["branin"]["space"])
     assert branin.grid_size(points=5) == 25

@@ -9,7 +9,7 @@ from scipy import integrate
 import hpo
 from hpo.samplers import make_sampler
 from hpo.samplers.parzen import Parzen, _bandwidths
-from hpo.samplers.tpe import _recency_weights
+from hpo.samplers.tpe import _improvement_weights
 
 RNG = np.random.default_rng(0)
 
@@ -53,17 +53,30 @@ def test_samples_follow_the_density():
 
 def test_bandwidths_adapt_and_are_clipped():
     x = np.array([[0.10], [0.12], [0.50], [0.90]])
-    sigma = _bandwidths(x)[:, 0]
+    sigma = _bandwidths(x, 0.05)[:, 0]
     assert sigma[-1] == 1.0  # the prior kernel
     assert sigma[1] < sigma[2]  # crowded observations get narrow kernels
-    assert sigma.min() >= 1 / 5  # magic clip: 1 / min(100, K) with K = 5 kernels
+    assert sigma.min() == pytest.approx(0.05)  # clipped, not collapsed onto the point
+    assert Parzen.fit(x, np.ones(4), [0]).sigma.min() == pytest.approx(1 / 5)  # magic clip
 
 
-def test_recency_weights():
-    assert np.array_equal(_recency_weights(10), np.ones(10))
-    weights = _recency_weights(40)
-    assert np.array_equal(weights[-25:], np.ones(25))
-    assert np.all(np.diff(weights[:15]) > 0) and weights[0] == pytest.approx(1 / 40)
+def test_good_trials_weigh_by_their_improvement():
+    loss = np.array([3.0, 1.0, 2.0, 5.0, 4.0])
+    weights = _improvement_weights(loss, good=np.array([1, 2]), bad=np.array([0, 3, 4]))
+    assert weights == pytest.approx([4 / 3, 2 / 3])  # gains 2 and 1 over 3.0, mean 1
+    ties = _improvement_weights(np.ones(4), np.array([0, 1]), np.array([2, 3]))
+    assert np.array_equal(ties, np.ones(2))
+
+
+def test_grid_coordinates_are_scored_by_mass_and_drawn_on_the_grid():
+    space = hpo.Space.from_spec([{"name": "n", "type": "int", "low": 1, "high": 4}])
+    grid = space.params[0]
+    x = np.array([[grid.encode(2)], [grid.encode(3)]])
+    model = Parzen.fit(x, np.ones(2), [0], grids=[grid])
+    values = np.array([[grid.encode(v)] for v in (1, 2, 3, 4)])
+    assert np.exp(model.log_pdf(values)).sum() == pytest.approx(1.0)  # masses of the 4 values
+    draws = model.sample(np.random.default_rng(0), 200)[:, 0]
+    assert set(np.round(draws, 9)) <= set(np.round(values[:, 0], 9))
 
 
 def _proposals(sampler_options: dict, seed: int, trials: int = 40) -> list[float]:
@@ -102,6 +115,7 @@ def test_running_trials_push_proposals_away():
     ({"n_ei_candidates": 0}, "n_ei_candidates must be"),
     ({"multivariate": "yes"}, "multivariate must be true or false"),
     ({"prior_weight": -1}, "prior_weight"), ({"max_good": 0}, "max_good"),
+    ({"startup": "halton"}, "startup must be one of sobol, random"),
     ({"gama": 0.2}, "did you mean 'gamma'"),
 ])
 def test_bad_options(options, message):

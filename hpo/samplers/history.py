@@ -28,7 +28,7 @@ class HistoryEncoder:
     """Encodes each finished trial once; a finished trial never changes."""
 
     def __init__(self) -> None:
-        self._rows: dict[tuple[Space, int, int], np.ndarray] = {}
+        self._rows: dict[Space, dict[tuple[int, int], np.ndarray]] = {}
 
     def __call__(self, space: Space, trials: Sequence[FrozenTrial],
                  direction: str = "minimize") -> History:
@@ -36,15 +36,18 @@ class HistoryEncoder:
         done = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
         pending = [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
         d = len(space)
-        x = np.array([self._row(space, t) for t in done]).reshape(len(done), d)
+        rows = self._rows.setdefault(space, {})  # (hashing a space once, not per trial)
+        x = np.array([self._row(space, rows, t) for t in done]).reshape(len(done), d)
         return History(
             x=x, loss=np.array([sign * t.value for t in done], dtype=float),
             number=np.array([t.number for t in done], dtype=int),
             pending=space.encode_many([t.params for t in pending]).reshape(len(pending), d))
 
-    def _row(self, space: Space, trial: FrozenTrial) -> np.ndarray:
-        key = (space, trial.trial_id, trial.number)
-        row = self._rows.get(key)
+    @staticmethod
+    def _row(space: Space, rows: dict[tuple[int, int], np.ndarray],
+             trial: FrozenTrial) -> np.ndarray:
+        key = (trial.trial_id, trial.number)
+        row = rows.get(key)
         if row is None:
-            row = self._rows[key] = space.encode(trial.params)
+            row = rows[key] = space.encode(trial.params)
         return row

@@ -10,6 +10,10 @@ Components and Their Roles for Better Empirical Performance", and Optuna's
 - a numeric coordinate (float, int, log, step: all continuous in [0, 1]
   after the space's encoding) gets a Gaussian truncated to [0, 1], centred
   on the observation; the prior kernel is centred at 0.5 with width 1;
+- an int or stepped coordinate ("grid": its values own slices of [0, 1])
+  gets the same Gaussians, discretized: a value's probability is the mass
+  of its slice, and draws are snapped to the value they decode to (Optuna's
+  discrete truncated normals);
 - a categorical coordinate (categorical or branch, k choices) gets a
   distribution over the choices: mass 1 on the observed choice plus
   `prior_weight / n_kernels` on every choice, normalized; the prior kernel is
@@ -27,45 +31,67 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
+from hpo.space import Numeric
+
 LOG_SQRT_2PI = 0.5 * np.log(2 * np.pi)
+FINE_GRID = 0.25  # grid slices at most this many kernel widths wide: mass ~ density x width
 
 
 @dataclass(frozen=True)
 class Parzen:
-    """A mixture over some coordinates; `choices[j]` > 0 marks categorical ones."""
+    """A mixture over some coordinates; `choices[j]` > 0 marks categorical ones,
+    `grids[j]` (not None) an int or stepped parameter."""
 
     log_weights: np.ndarray  # (K,) log mixture weights
     mu: np.ndarray  # (K, dn) kernel centres of the numeric coordinates
     sigma: np.ndarray  # (K, dn) kernel widths
     log_probs: list[np.ndarray]  # dc arrays of shape (K, k_j): kernel log probabilities
     choices: Sequence[int]  # per coordinate: 0 if numeric, else its number of choices
+    grids: Sequence[Numeric | None]  # per coordinate: the int/step parameter, else None
 
     @classmethod
     def fit(cls, x: np.ndarray, weights: np.ndarray, choices: Sequence[int],
-            prior_weight: float = 1.0) -> Parzen:
-        """x (n, d) observations in [0, 1], weights (n,) before normalization."""
+            prior_weight: float = 1.0, grids: Sequence[Numeric | None] | None = None,
+            min_width: float | None = None) -> Parzen:
+        """x (n, d) observations in [0, 1], weights (n,) before normalization.
+
+        min_width: the smallest kernel width; None for Bergstra's "magic
+        clip", 1 / min(100, K).
+        """
         numeric = [j for j, k in enumerate(choices) if k == 0]
         n = len(x)
         log_weights = np.log(np.append(weights, prior_weight))
         log_weights -= special.logsumexp(log_weights)
         mu = np.vstack([x[:, numeric], np.full((1, len(numeric)), 0.5)])  # (K, dn)
-        sigma = _bandwidths(x[:, numeric])  # (K, dn)
+        if min_width is None:
+            min_width = 1.0 / min(100.0, n + 1)
+        sigma = _bandwidths(x[:, numeric], min_width)  # (K, dn)
         log_probs = []
         for j, k in enumerate(choices):
             if k == 0:
                 continue
             probs = np.full((n + 1, k), prior_weight / (n + 1))  # (K, k)
             probs[np.arange(n), _choice_index(x[:, j], k)] += 1.0
+            probs[n] = 1.0  # the prior kernel: uniform (also when prior_weight is 0)
             probs /= probs.sum(axis=1, keepdims=True)
             log_probs.append(np.log(probs))
-        return cls(log_weights, mu, sigma, log_probs, list(choices))
+        grids = list(grids) if grids is not None else [None] * len(choices)
+        return cls(log_weights, mu, sigma, log_probs, list(choices), grids)
+
+    @property
+    def _numeric(self) -> list[int]:
+        return [j for j, k in enumerate(self.choices) if k == 0]
 
     def sample(self, rng: np.random.Generator, m: int) -> np.ndarray:
         """m points of shape (m, d): pick a kernel by weight, then draw from it."""
         kernel = rng.choice(len(self.log_weights), size=m, p=np.exp(self.log_weights))
         out = np.empty((m, len(self.choices)))
-        numeric = [j for j, k in enumerate(self.choices) if k == 0]
+        numeric = self._numeric
         out[:, numeric] = _truncnorm_sample(self.mu[kernel], self.sigma[kernel], rng)
+        for j in numeric:
+            grid = self.grids[j]
+            if grid is not None:
+                out[:, j] = grid.snap_unit(out[:, j])
         categorical = [(j, k) for j, k in enumerate(self.choices) if k > 0]
         for (j, k), log_probs in zip(categorical, self.log_probs, strict=True):
             cumulative = np.cumsum(np.exp(log_probs[kernel]), axis=1)  # (m, k)
@@ -74,25 +100,45 @@ class Parzen:
         return out
 
     def log_pdf(self, points: np.ndarray) -> np.ndarray:
-        """log density of each point, shape (m,), for points of shape (m, d)."""
-        numeric = [j for j, k in enumerate(self.choices) if k == 0]
-        per_kernel = _truncnorm_log_pdf(points[:, None, numeric], self.mu[None],
-                                        self.sigma[None]).sum(axis=2)  # (m, K)
+        """log density (log mass along grid coordinates) of each point, shape (m,),
+        for points of shape (m, d); grid coordinates must hold grid values."""
+        numeric = self._numeric
+        smooth, coarse = [], []  # numeric coordinates scored by density / by mass
+        log_widths = np.zeros(len(points))  # (m,) of the fine grid values' slices
+        for i, j in enumerate(numeric):
+            grid = self.grids[j]
+            if grid is None:
+                smooth.append(i)
+                continue
+            low, high = grid.slice_of(points[:, j])  # (m,) each
+            if (high - low).max() <= FINE_GRID * self.sigma[:, i].min():
+                smooth.append(i)  # mass = density x width, to a relative (w/sigma)^2 z^2 / 24
+                log_widths += np.log(high - low)
+            else:
+                coarse.append((i, low, high))
+        per_kernel = _truncnorm_log_pdf(
+            points[:, None, [numeric[i] for i in smooth]], self.mu[None, :, smooth],
+            self.sigma[None, :, smooth]).sum(axis=2) + log_widths[:, None]  # (m, K)
+        for i, low, high in coarse:
+            mu, sigma = self.mu[:, i], self.sigma[:, i]  # (K,)
+            per_kernel += (_log_gauss_mass((low[:, None] - mu) / sigma,
+                                           (high[:, None] - mu) / sigma)
+                           - _log_gauss_mass(-mu / sigma, (1.0 - mu) / sigma))
         categorical = [(j, k) for j, k in enumerate(self.choices) if k > 0]
         for (j, k), log_probs in zip(categorical, self.log_probs, strict=True):
             per_kernel += log_probs[:, _choice_index(points[:, j], k)].T  # (m, K)
         return special.logsumexp(per_kernel + self.log_weights, axis=1)
 
 
-def _bandwidths(x: np.ndarray) -> np.ndarray:
+def _bandwidths(x: np.ndarray, min_width: float) -> np.ndarray:
     """Kernel widths (K, dn): observations first, the prior's (1.0) last.
 
     Each observation's width is the larger distance to its neighbours along
     the coordinate (adaptive: narrow where observations crowd). The two
     outermost take the distance to their inner neighbour, not to the end of
     the interval ("consider_endpoints" off, Watanabe 2023, section 3.3).
-    Widths are clipped to [1 / min(100, K), 1]: Bergstra's "magic clip", so
-    that no kernel collapses onto its point.
+    Widths are clipped to [min_width, 1], so that no kernel collapses onto
+    its point.
     """
     n, dn = x.shape
     order = np.argsort(x, axis=0)  # (n, dn)
@@ -104,8 +150,20 @@ def _bandwidths(x: np.ndarray) -> np.ndarray:
         widest[0], widest[-1] = gaps[1], gaps[-2]
     sigma = np.empty_like(widest)
     np.put_along_axis(sigma, order, widest, axis=0)
-    sigma = np.clip(sigma, 1.0 / min(100.0, n + 1), 1.0)
+    sigma = np.clip(sigma, min_width, 1.0)
     return np.vstack([sigma, np.ones((1, dn))])
+
+
+def _log_gauss_mass(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """log(Phi(b) - Phi(a)) for standardized a <= b, accurate in both tails:
+    the interval is mirrored to lie mostly left of 0, where Phi keeps its digits."""
+    right = a + b > 0
+    low, high = np.where(right, -b, a), np.where(right, -a, b)
+    log_low, log_high = special.log_ndtr(low), special.log_ndtr(high)
+    return log_high + np.log1p(-np.exp(log_low - log_high))
+
+
+# -- truncated normals on [0, 1] ---------------------------------------------------
 
 
 def _truncnorm_sample(mu: np.ndarray, sigma: np.ndarray,
