@@ -260,16 +260,17 @@ def test_a_missing_library_is_reported_before_the_study_exists(
     assert not (tmp_path / "hpo.db").exists()
 
 
-def test_cli_run_with_a_reference_sampler(tmp_path, monkeypatch):
-    need("optuna-tpe")
+@pytest.mark.parametrize("name", BACKENDS)
+def test_cli_run_with_a_reference_sampler(name, tmp_path, monkeypatch):
+    need(name)
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("HPO_STORAGE", raising=False)
     (tmp_path / "branin.toml").write_text('name = "b"\nobjective = "branin"\nseed = 0\n')
-    result = CliRunner().invoke(cli, ["run", "branin.toml", "--sampler", "optuna-tpe",
+    result = CliRunner().invoke(cli, ["run", "branin.toml", "--sampler", name,
                                       "--trials", "12"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     study = hpo.load_study("b", "hpo.db")
-    assert study.info.sampler == "optuna-tpe" and study.n_counted == 12
+    assert study.info.sampler == name and study.n_counted == 12
     assert all(t.state == TrialState.COMPLETE for t in study.trials)
 
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import linalg, optimize, stats
+from scipy import linalg, optimize
 from scipy.linalg import lapack
 from scipy.stats import qmc
 from threadpoolctl import ThreadpoolController
@@ -365,7 +365,33 @@ def _warp(loss: np.ndarray) -> np.ndarray:
     y = _standardize(loss)
     if np.ptp(y) == 0:
         return y
-    return _standardize(stats.yeojohnson(y)[0])
+    best = optimize.minimize_scalar(lambda lam: -_yeo_johnson_llf(y, lam), bounds=(-3.0, 5.0),
+                                    method="bounded", options={"xatol": 1e-3})
+    return _standardize(_yeo_johnson(y, best.x))
+
+
+def _yeo_johnson(y: np.ndarray, lam: float) -> np.ndarray:
+    """The Yeo-Johnson transform of y (n,) with exponent lam (Yeo & Johnson, 2000, eq. 2.1)."""
+    out = np.empty_like(y)
+    pos = y >= 0
+    if abs(lam) < 1e-8:
+        out[pos] = np.log1p(y[pos])
+    else:
+        out[pos] = np.expm1(lam * np.log1p(y[pos])) / lam
+    if abs(lam - 2.0) < 1e-8:
+        out[~pos] = -np.log1p(-y[~pos])
+    else:
+        out[~pos] = -np.expm1((2.0 - lam) * np.log1p(-y[~pos])) / (2.0 - lam)
+    return out
+
+
+def _yeo_johnson_llf(y: np.ndarray, lam: float) -> float:
+    """Profile log-likelihood of lam under a normal model of the transformed y
+    (Yeo & Johnson, 2000, section 3): -n/2 log σ̂² + (lam - 1) Σ sign(y) log(|y| + 1)."""
+    transformed = _yeo_johnson(y, lam)
+    variance = max(transformed.var(), 1e-300)
+    return (-0.5 * len(y) * np.log(variance)
+            + (lam - 1.0) * np.sum(np.sign(y) * np.log1p(np.abs(y))))
 
 
 def _standardize(loss: np.ndarray) -> np.ndarray:
