@@ -12,6 +12,7 @@ and the targets of issue 4 as met / missed.
     python bench/samplers.py                              # everything, 10 seeds
     python bench/samplers.py --samplers tpe,optuna-tpe --seeds 20 --problems branin
     python bench/samplers.py --json results.json          # also keep the raw numbers
+    python bench/samplers.py --samplers tpe,optuna-tpe --first-seed 100 --seeds 100
 
 Reference samplers whose library is missing are skipped with a note
 (pip install 'hpo[reference]'; optuna-gp also needs torch). BLAS runs
@@ -206,6 +207,8 @@ def main() -> int:
     parser.add_argument("--problems", default="branin,hartmann6,rosenbrock4,mixed_nn,"
                                               "conditional_nn")
     parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="seeds first-seed .. first-seed + seeds - 1")
     parser.add_argument("--trials", type=int, default=60)
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--json", help="write the raw results to this file")
@@ -213,8 +216,8 @@ def main() -> int:
 
     samplers = available(args.samplers.split(","))
     problems = args.problems.split(",")
-    tasks = [(s, p, seed, args.trials) for s in samplers for p in problems
-             for seed in range(args.seeds)]
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    tasks = [(s, p, seed, args.trials) for s in samplers for p in problems for seed in seeds]
     start = time.perf_counter()
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         results = []
