@@ -1,0 +1,117 @@
+"""Levenberg–Marquardt for small networks with one output and a squared-error loss.
+
+With residuals r = f(X; θ) - y (n,) and their Jacobian J = ∂r/∂θ (n, P), one
+step solves the damped Gauss–Newton system (Levenberg, 1944; Marquardt,
+1963; for networks, Hagan & Menhaj, 1994, "Training feedforward networks
+with the Marquardt algorithm", eq. 12)
+
+    (JᵀJ + μ I) Δ = Jᵀ r,   θ ← θ - Δ
+
+and keeps Δ only if the loss falls: then μ ← μ / factor (towards
+Gauss–Newton); otherwise μ ← μ · factor (towards small gradient steps) and
+it tries again. J comes from backpropagation run per sample: the network's
+output is a scalar, so each layer's rows are outer products of its input
+and its back-propagated sensitivity.
+
+Memory grows as n · P (430 samples x 751 weights for the Boston network:
+2.6 MB), so this is for small networks; larger ones are refused.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import linalg
+
+from models.activations import ACTIVATIONS, DERIVATIVES
+
+MAX_JACOBIAN_ENTRIES = 50_000_000  # 400 MB of float64
+
+
+class LMError(ValueError):
+    """Levenberg–Marquardt asked for with settings or a network it cannot handle."""
+
+
+class LevenbergMarquardt:
+    """Full-batch Levenberg–Marquardt. mu: initial damping; factor: its update."""
+
+    def __init__(self, mu: float = 1.0, factor: float = 10.0, max_tries: int = 10,
+                 mu_max: float = 1e10) -> None:
+        if not (isinstance(mu, int | float) and mu > 0):
+            raise LMError(f"mu must be a positive number, got {mu!r}")
+        if not (isinstance(factor, int | float) and factor > 1):
+            raise LMError(f"factor must be a number > 1, got {factor!r}")
+        self.mu, self.factor, self.max_tries, self.mu_max = float(mu), float(factor), \
+            max_tries, mu_max
+
+    def step(self, net: object, x: np.ndarray, y: np.ndarray) -> float:
+        """One accepted step (or up to max_tries rejected ones); the training loss after it."""
+        _check_network(net, len(x))
+        r, jac = residuals_and_jacobian(net, x, y)  # (n,), (n, P) in float64
+        loss = 0.5 * float(np.mean(r * r))  # as models.losses.mse
+        jtj, jtr = jac.T @ jac, jac.T @ r  # (P, P), (P,)
+        before = net.state()
+        for _ in range(self.max_tries):
+            delta = _solve(jtj + self.mu * np.eye(len(jtr)), jtr)
+            net.flat_params[...] = before - delta.astype(before.dtype)
+            trial = net.loss(x, y)
+            if np.isfinite(trial) and trial < loss:
+                self.mu = max(self.mu / self.factor, 1e-12)
+                return trial
+            self.mu = min(self.mu * self.factor, self.mu_max)
+        net.restore(before)
+        return loss
+
+
+def residuals_and_jacobian(net: object, x: np.ndarray,
+                           y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """r = f(x) - y (n,) and J = ∂r/∂θ (n, P), columns in the order of net.flat_params."""
+    acts = [x.astype(np.float64)]  # a_0 .. a_{L-1}: each layer's input
+    zs = []
+    for i, (w, b) in enumerate(zip(net.weights, net.biases, strict=True)):
+        z = acts[-1] @ w.astype(np.float64) + b
+        zs.append(z)
+        if i < len(net.weights) - 1:
+            acts.append(_activate(net, i, z.copy()))
+    r = zs[-1][:, 0] - y.reshape(-1)
+    n = len(x)
+    blocks: list[np.ndarray] = [np.empty(0)] * (2 * len(net.weights))
+    slope_blocks = []
+    delta = np.ones((n, 1))  # ∂f/∂z_L for the single output
+    for i in range(len(net.weights) - 1, -1, -1):
+        blocks[2 * i] = (acts[i][:, :, None] * delta[:, None, :]).reshape(n, -1)  # ∂f/∂W_i
+        blocks[2 * i + 1] = delta  # ∂f/∂b_i
+        if i == 0:
+            break
+        delta = delta @ net.weights[i].T.astype(np.float64)
+        if net.activation == "prelu":
+            z = zs[i - 1]
+            slope_blocks.insert(0, np.where(z <= 0, delta * z, 0.0))
+            delta = delta * np.where(z <= 0, net.slopes[i - 1], 1.0)
+        else:
+            DERIVATIVES[net.activation](acts[i], delta)
+    return r, np.hstack(blocks + slope_blocks)
+
+
+def _activate(net: object, i: int, z: np.ndarray) -> np.ndarray:
+    if net.activation == "prelu":
+        return z * np.where(z > 0, 1.0, net.slopes[i])
+    return ACTIVATIONS[net.activation](z)
+
+
+def _solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a is symmetric positive definite (JᵀJ + μI, μ > 0); least squares if rounding says not."""
+    try:
+        return linalg.cho_solve(linalg.cho_factor(a, check_finite=False), b,
+                                check_finite=False)
+    except linalg.LinAlgError:
+        return linalg.lstsq(a, b, check_finite=False)[0]
+
+
+def _check_network(net: object, n: int) -> None:
+    if net.sizes[-1] != 1 or net.loss_name != "mse":
+        raise LMError("Levenberg-Marquardt needs a network with one output and the mse loss")
+    if net.dropout:
+        raise LMError("Levenberg-Marquardt does not train with dropout")
+    if n * net.n_params > MAX_JACOBIAN_ENTRIES:
+        raise LMError(f"the Jacobian would have {n * net.n_params:,} entries; "
+                      "Levenberg-Marquardt is for small networks and data sets")

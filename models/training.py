@@ -1,0 +1,144 @@
+"""The training loop: minibatches, validation, history, early stopping, divergence.
+
+    for each epoch:
+        shuffle -> for each minibatch: gradients -> optimizer step
+        (stop at once if the batch loss is NaN or above the divergence threshold)
+        validation loss -> history -> callback (may stop: a pruned trial)
+        -> early stopping (patience, minimum improvement)
+    restore the best epoch's weights
+
+A full-batch second-order optimizer (`models.lm.LevenbergMarquardt`) takes one
+step per epoch instead of minibatches.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from models.lm import LevenbergMarquardt
+from models.mlp import MLP
+from models.optimizers import SGD, Adam, Momentum, RMSProp
+
+Optimizer = SGD | Momentum | RMSProp | Adam | LevenbergMarquardt
+
+
+class TrainingError(ValueError):
+    """Training asked for with impossible settings."""
+
+
+@dataclass(frozen=True)
+class EarlyStopping:
+    """Stop when the monitored loss has not improved by `min_delta` for `patience` epochs."""
+
+    patience: int = 5
+    min_delta: float = 0.0
+    restore_best: bool = True
+
+    def __post_init__(self) -> None:
+        if isinstance(self.patience, bool) or not isinstance(self.patience, int) \
+                or self.patience < 1:
+            raise TrainingError(f"patience must be an integer >= 1, got {self.patience!r}")
+        if not self.min_delta >= 0:
+            raise TrainingError(f"min_delta must be >= 0, got {self.min_delta!r}")
+
+
+@dataclass(frozen=True)
+class Epoch:
+    epoch: int  # from 1
+    train_loss: float  # mean over the epoch's minibatches (with dropout)
+    valid_loss: float | None
+    seconds: float
+
+
+@dataclass
+class History:
+    epochs: list[Epoch] = field(default_factory=list)
+    best_epoch: int | None = None  # by the monitored loss (validation, else training)
+    stopped: str | None = None  # "early stopping", "diverged", "callback" or None
+
+    @property
+    def diverged(self) -> bool:
+        return self.stopped == "diverged"
+
+    def column(self, name: str) -> list[float | None]:
+        return [getattr(epoch, name) for epoch in self.epochs]
+
+
+def train(net: MLP, x: np.ndarray, y: np.ndarray, optimizer: Optimizer, epochs: int,
+          rng: np.random.Generator, batch_size: int = 128,
+          valid: tuple[np.ndarray, np.ndarray] | None = None,
+          early_stopping: EarlyStopping | None = None, divergence: float | None = None,
+          callback: Callable[[Epoch], bool | None] | None = None) -> History:
+    """Train `net` in place and return the per-epoch history.
+
+    divergence: a training loss above it (or NaN) stops training at once, as
+    does a callback returning True. With early stopping, the best epoch's
+    weights are restored at the end.
+    """
+    _check(x, y, epochs, batch_size, divergence)
+    history, best_loss, best_state, waited = History(), math.inf, None, 0
+    for epoch in range(1, epochs + 1):
+        start = time.perf_counter()
+        if isinstance(optimizer, LevenbergMarquardt):
+            train_loss = optimizer.step(net, x, y)
+        else:
+            train_loss = _epoch(net, x, y, optimizer, rng, batch_size, divergence)
+        valid_loss = net.loss(*valid) if valid is not None and len(valid[0]) else None
+        record = Epoch(epoch, train_loss, valid_loss, time.perf_counter() - start)
+        history.epochs.append(record)
+        if _diverged(train_loss, divergence):
+            history.stopped = "diverged"
+            break
+        monitored = valid_loss if valid_loss is not None else train_loss
+        if early_stopping is None or monitored < best_loss - early_stopping.min_delta:
+            if monitored < best_loss:
+                best_loss, history.best_epoch = monitored, epoch
+                best_state = net.state() if early_stopping else None
+            waited = 0
+        else:
+            waited += 1
+        if callback is not None and callback(record):
+            history.stopped = "callback"
+            break
+        if early_stopping is not None and waited >= early_stopping.patience:
+            history.stopped = "early stopping"
+            break
+    if early_stopping is not None and early_stopping.restore_best and best_state is not None:
+        net.restore(best_state)
+    return history
+
+
+def _epoch(net: MLP, x: np.ndarray, y: np.ndarray, optimizer: Optimizer,
+           rng: np.random.Generator, batch_size: int, divergence: float | None) -> float:
+    """One pass over shuffled minibatches; the mean batch loss (NaN-aware: stops early)."""
+    order = rng.permutation(len(x))
+    total = 0.0
+    for start in range(0, len(x), batch_size):
+        batch = order[start:start + batch_size]
+        loss, _ = net.loss_and_grads(x[batch], y[batch], rng)  # into net.flat_grads
+        if _diverged(loss, divergence):
+            return loss  # no step on a diverged loss: the weights stay finite
+        optimizer.update([net.flat_params], [net.flat_grads])
+        total += loss * len(batch)
+    return total / len(x)
+
+
+def _diverged(loss: float, threshold: float | None) -> bool:
+    return not math.isfinite(loss) or (threshold is not None and loss > threshold)
+
+
+def _check(x: np.ndarray, y: np.ndarray, epochs: int, batch_size: int,
+           divergence: float | None) -> None:
+    if len(x) != len(y) or len(x) == 0:
+        raise TrainingError(f"x and y must be non-empty and of one length, got {len(x)} and "
+                            f"{len(y)}")
+    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise TrainingError(f"{name} must be an integer >= 1, got {value!r}")
+    if divergence is not None and not divergence > 0:
+        raise TrainingError(f"divergence must be a positive loss, got {divergence!r}")
