@@ -117,6 +117,9 @@ def study_summary(study: Study, elapsed: float | None = None) -> str:
     else:
         lines.append(f"Best value {fmt_value(best.value)} at trial {best.number}:")
         lines += [f"  {name} = {fmt_value(value)}" for name, value in best.params.items()]
+        if best.user_attrs:
+            attrs = ", ".join(f"{k} {fmt_value(v)}" for k, v in best.user_attrs.items())
+            lines.append(f"  ({attrs})")
         url = study.storage.display_url
         lines.append(f"Inspect: {command(url, 'trials', study.name, '--sort', 'value')}   "
                      f"{command(url, 'show', study.name, str(best.number))}")

@@ -50,8 +50,24 @@ def _synthetic(name: str) -> Callable[..., Objective]:
     return make
 
 
+def _network(name: str, module: str) -> Callable[..., Objective]:
+    """A bundled network objective: `module` defines SPACE and a function `name`."""
+
+    def make(**options: Any) -> Objective:
+        loaded = importlib.import_module(f"hpo.objectives.{module}")  # numpy work: on demand
+        fn = getattr(loaded, name)
+        _check_accepts(fn, options, f"objective {name!r}", takes_trial=True)
+        return Objective(name, functools.partial(fn, **options), loaded.SPACE, "minimize")
+
+    make.__doc__ = f"The bundled {name!r} network objective (hpo/objectives/{module}.py)."
+    return make
+
+
 BUILTIN: dict[str, Callable[..., Objective]] = {
-    name: _synthetic(name) for name in synthetic.PROBLEMS
+    **{name: _synthetic(name) for name in synthetic.PROBLEMS},
+    "mnist_mlp": _network("mnist_mlp", "mnist"),
+    "boston": _network("boston", "boston"),
+    "sofm": _network("sofm", "sofm"),
 }
 
 
@@ -61,7 +77,7 @@ def load_objective(ref: str, options: Mapping[str, Any] | None = None,
     options = dict(options or {})
     if not isinstance(ref, str) or not ref.strip():
         raise ObjectiveError(f"objective must be a name or module:function, got {ref!r}")
-    if ref in BUILTIN:
+    if ref in BUILTIN:  # (a network's factory checks its options itself)
         return _call_with_options(BUILTIN[ref], options, f"objective {ref!r}")
     if ":" not in ref:
         raise ObjectiveError(f"unknown objective {ref!r}{did_you_mean(ref, BUILTIN)}; "
