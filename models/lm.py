@@ -40,6 +40,10 @@ class LevenbergMarquardt:
             raise LMError(f"mu must be a positive number, got {mu!r}")
         if not (isinstance(factor, int | float) and factor > 1):
             raise LMError(f"factor must be a number > 1, got {factor!r}")
+        if isinstance(max_tries, bool) or not isinstance(max_tries, int) or max_tries < 1:
+            raise LMError(f"max_tries must be an integer >= 1, got {max_tries!r}")
+        if not (isinstance(mu_max, int | float) and mu_max >= mu):
+            raise LMError(f"mu_max must be a number >= mu, got {mu_max!r}")
         self.mu, self.factor, self.max_tries, self.mu_max = float(mu), float(factor), \
             max_tries, mu_max
 
@@ -47,7 +51,7 @@ class LevenbergMarquardt:
         """One accepted step (or up to max_tries rejected ones); the training loss after it."""
         _check_network(net, len(x))
         r, jac = residuals_and_jacobian(net, x, y)  # (n,), (n, P) in float64
-        loss = 0.5 * float(np.mean(r * r))  # as models.losses.mse
+        loss = net.loss(x, y)  # the same (float32) computation as each try's, to compare
         jtj, jtr = jac.T @ jac, jac.T @ r  # (P, P), (P,)
         before = net.state()
         for _ in range(self.max_tries):

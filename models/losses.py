@@ -51,7 +51,7 @@ def binary_cross_entropy(z: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarra
 
 def mse(z: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
     """z (n, k) outputs, y (n,) or (n, k): 1/2 mean of the squared error."""
-    grad = z - y.reshape(z.shape)
+    grad = np.subtract(z, y.reshape(z.shape), dtype=z.dtype)  # float32 even if y is float64
     loss = float(0.5 * np.mean(np.sum(grad * grad, axis=1)))
     grad /= len(z)
     return loss, grad

@@ -12,7 +12,9 @@ passes run on one core). Arrays stay float32.
             (PyTorch's form; Sutskever et al., 2013, eq. 3-4, with v = -η b)
 - rmsprop:  s = ρ s + (1 - ρ) g²;  p -= η g / (√s + ε)   (Tieleman & Hinton, 2012)
 - adam:     m = β1 m + (1 - β1) g;  v = β2 v + (1 - β2) g²;
-            p -= η m̂ / (√v̂ + ε) with bias-corrected m̂, v̂   (Kingma & Ba, 2015)
+            p -= η_t m / (√v + ε), η_t = η √(1 - β2^t) / (1 - β1^t): the bias
+            correction folded into the step (Kingma & Ba, 2015, end of section
+            2; TensorFlow's form, whose ε is the textbook ε √(1 - β2^t))
 
 Levenberg–Marquardt, a second-order method for small networks, is in
 `models.lm`.
@@ -20,6 +22,8 @@ Levenberg–Marquardt, a second-order method for small networks, is in
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Sequence
 
 import numpy as np
@@ -54,10 +58,10 @@ class Momentum:
         for p, g, b in zip(params, grads, self._velocity, strict=True):
             b *= mu
             b += g
-            if self.nesterov and mu > 0:
-                g *= 1.0 / mu  # η (g + μ b) = η μ (g / μ + b), built in g's memory
-                g += b
-                g *= eta * mu
+            if self.nesterov:
+                g *= eta  # p -= η g + η μ b, in two subtractions through g's memory
+                p -= g
+                np.multiply(b, eta * mu, out=g)
             else:
                 np.multiply(b, eta, out=g)
             p -= g
@@ -135,12 +139,16 @@ def make_optimizer(name: str, **options: float) -> SGD | Momentum | RMSProp | Ad
 
 
 def _positive(value: float, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+    if not _real(value) or not 0 < value < math.inf:
         raise OptimizerError(f"{name} must be a positive number, got {value!r}")
     return float(value)
 
 
 def _fraction(value: float, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
+    if not _real(value) or not 0 <= value < 1:
         raise OptimizerError(f"{name} must be in [0, 1), got {value!r}")
     return float(value)
+
+
+def _real(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)

@@ -81,6 +81,9 @@ def train(net: MLP, x: np.ndarray, y: np.ndarray, optimizer: Optimizer, epochs: 
     weights are restored at the end.
     """
     _check(x, y, epochs, batch_size, divergence)
+    x = np.asarray(x, dtype=np.float32)  # the network is float32: convert once, not per batch
+    if valid is not None:
+        valid = (np.asarray(valid[0], dtype=np.float32), valid[1])
     history, best_loss, best_state, waited = History(), math.inf, None, 0
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
@@ -138,7 +141,7 @@ def _check(x: np.ndarray, y: np.ndarray, epochs: int, batch_size: int,
         raise TrainingError(f"x and y must be non-empty and of one length, got {len(x)} and "
                             f"{len(y)}")
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
             raise TrainingError(f"{name} must be an integer >= 1, got {value!r}")
     if divergence is not None and not divergence > 0:
         raise TrainingError(f"divergence must be a positive loss, got {divergence!r}")
