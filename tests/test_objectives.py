@@ -69,10 +69,10 @@ OBJECTIVE_SOURCE = """\
 # -- built-in synthetic objectives -----------------------------------------------------
 
 
-def test_builtin_registry_matches_the_benchmark_problems():
+def test_builtin_registry_holds_the_benchmark_problems_and_the_networks():
     assert list(synthetic.PROBLEMS) == list(BENCH)
-    assert list(BUILTIN) == list(BENCH)
-    assert objective_names() == list(BENCH)
+    assert list(BUILTIN) == [*BENCH, "mnist_mlp", "boston", "sofm"]
+    assert objective_names() == list(BUILTIN)
 
 
 @pytest.mark.parametrize("name", list(BENCH))
