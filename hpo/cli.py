@@ -24,6 +24,7 @@ from hpo.connection import parse_url
 from hpo.display import (
     Progress,
     command,
+    curve,
     fmt_duration,
     fmt_time,
     fmt_value,
@@ -102,13 +103,15 @@ def cli() -> None:
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True),
               help="Stop starting trials after this many seconds.")
 @click.option("--seed", type=click.IntRange(min=0), help="Random seed.")
+@click.option("--pruner", help="Pruner name, overriding the file's (none to switch off).")
 @storage_option
 @json_option
 def run(study_file: Path, name: str | None, sampler: str | None, trials: int | None,
-        timeout: float | None, seed: int | None, storage: str | None, as_json: bool) -> None:
+        timeout: float | None, seed: int | None, pruner: str | None, storage: str | None,
+        as_json: bool) -> None:
     """Create the study STUDY_FILE describes and run it to its budget."""
     config = load_study_file(study_file).with_overrides(
-        name=name, sampler=sampler, trials=trials, timeout=timeout, seed=seed)
+        name=name, sampler=sampler, trials=trials, timeout=timeout, seed=seed, pruner=pruner)
     chosen = runner.storage_for(config, storage)
     _run_with_progress(lambda callbacks: runner.run(config, storage=chosen,
                                                     callbacks=callbacks),
@@ -121,10 +124,11 @@ def run(study_file: Path, name: str | None, sampler: str | None, trials: int | N
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True),
               help="Stop starting trials after this many seconds.")
 @click.option("--sampler", help="Switch to this sampler for the trials to come.")
+@click.option("--pruner", help="Switch to this pruner for the trials to come.")
 @storage_option
 @json_option
 def resume(name: str, trials: int | None, timeout: float | None, sampler: str | None,
-           storage: str | None, as_json: bool) -> None:
+           pruner: str | None, storage: str | None, as_json: bool) -> None:
     """Continue study NAME until its budget is met.
 
     Trials left RUNNING by a process that died are marked FAIL and their
@@ -132,8 +136,8 @@ def resume(name: str, trials: int | None, timeout: float | None, sampler: str | 
     """
     chosen = storage or runner.default_storage()
     _run_with_progress(lambda callbacks: runner.resume(
-        name, chosen, trials=trials, timeout=timeout, sampler=sampler, callbacks=callbacks),
-        name, chosen, as_json)
+        name, chosen, trials=trials, timeout=timeout, sampler=sampler, pruner=pruner,
+        callbacks=callbacks), name, chosen, as_json)
 
 
 @cli.command(name="samplers")
@@ -380,6 +384,10 @@ def _trial_details(name: str, trial: FrozenTrial) -> str:
     if trial.intermediate:
         lines.append("intermediate values (step: value):")
         lines += [f"  {step}: {fmt_value(v)}" for step, v in sorted(trial.intermediate.items())]
+        if len(trial.intermediate) > 1:
+            lines.append(curve(trial.intermediate))
+        if trial.state == TrialState.PRUNED:
+            lines.append(f"pruned at step {trial.last_step}")
     if trial.user_attrs:
         lines.append("user attributes:")
         lines += [f"  {k} = {json.dumps(v)}" for k, v in trial.user_attrs.items()]

@@ -53,6 +53,32 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
+def curve(values: dict[int, float], height: int = 8, width: int = 60) -> str:
+    """A text plot of intermediate values: step on x, value on y ('*' per step)."""
+    finite = {s: v for s, v in values.items() if math.isfinite(v)}
+    if not finite:
+        return "  (no finite values)"
+    steps = sorted(finite)
+    low, high = min(finite.values()), max(finite.values())
+    span = high - low or 1.0
+    first, last = steps[0], steps[-1]
+    columns = min(width, last - first + 1)
+    grid = [[" "] * columns for _ in range(height)]
+    for step in steps:
+        col = 0 if last == first else round((step - first) / (last - first) * (columns - 1))
+        row = round((high - finite[step]) / span * (height - 1))
+        grid[row][col] = "*"
+    label = max(len(fmt_value(high)), len(fmt_value(low)))
+    lines = []
+    for i, row in enumerate(grid):
+        name = fmt_value(high) if i == 0 else fmt_value(low) if i == height - 1 else ""
+        lines.append(f"  {name:>{label}} |{''.join(row)}")
+    lines.append(f"  {'':>{label}} +{'-' * columns}")
+    lines.append(f"  {'':>{label}}  step {first}{' ' * max(1, columns - 10 - len(str(last)))}"
+                 f"{last}")
+    return "\n".join(lines)
+
+
 def error_summary(error: str | None) -> str:
     """The last line of a stored traceback: what went wrong, in one line."""
     if not error:

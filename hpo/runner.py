@@ -13,6 +13,7 @@ from pathlib import Path
 
 from hpo.errors import DuplicateStudyError, HpoError, StudyFileError
 from hpo.objectives import load_objective
+from hpo.pruners import make_pruner
 from hpo.samplers import make_sampler
 from hpo.storage import Storage
 from hpo.study import Callback, Study, create_study, load_study
@@ -34,14 +35,14 @@ def storage_for(config: StudyConfig, storage: str | None = None) -> str:
 def run(study: str | Path | StudyConfig, *, name: str | None = None,
         sampler: str | None = None, trials: int | None = None, timeout: float | None = None,
         seed: int | None = None, storage: str | Storage | None = None,
-        callbacks: Iterable[Callback] = ()) -> Study:
+        pruner: str | None = None, callbacks: Iterable[Callback] = ()) -> Study:
     """Create the study a study file describes and run it to its budget.
 
     Keyword arguments override the file, as the CLI flags do.
     """
     config = study if isinstance(study, StudyConfig) else load_study_file(study)
     config = config.with_overrides(name=name, sampler=sampler, trials=trials, timeout=timeout,
-                                   seed=seed)
+                                   seed=seed, pruner=pruner)
     if config.trials is None and config.timeout is None and config.sampler != "grid":
         raise StudyFileError(f"study {config.name!r} has no budget: set trials (or timeout) "
                              "in the study file, or pass --trials / --timeout")
@@ -52,7 +53,8 @@ def run(study: str | Path | StudyConfig, *, name: str | None = None,
         created = create_study(config.name, store, config.space, config.sampler, config.seed,
                                config.direction, sampler_options=config.sampler_options,
                                objective=objective, objective_options=config.objective_options,
-                               budget=config.trials)
+                               budget=config.trials, pruner=config.pruner,
+                               pruner_options=config.pruner_options)
     except DuplicateStudyError as exc:
         raise DuplicateStudyError(f"{exc}; continue it with `hpo resume {config.name}`, or "
                                   "choose another name with --name") from None
@@ -62,7 +64,7 @@ def run(study: str | Path | StudyConfig, *, name: str | None = None,
 
 def resume(name: str, storage: str | Storage | None = None, *, trials: int | None = None,
            timeout: float | None = None, sampler: str | None = None,
-           callbacks: Iterable[Callback] = ()) -> Study:
+           pruner: str | None = None, callbacks: Iterable[Callback] = ()) -> Study:
     """Continue a stored study until its budget is met.
 
     `trials` raises the budget (the total number of trials); `sampler`
@@ -76,6 +78,8 @@ def resume(name: str, storage: str | Storage | None = None, *, trials: int | Non
     objective = load_objective(study.info.objective, study.info.objective_options)
     if sampler is not None:
         make_sampler(sampler).check(study.space)
+    if pruner is not None:
+        make_pruner(pruner)
     if trials is not None and trials < study.n_counted:
         raise HpoError(f"study {name!r} already has {study.n_counted} trials; --trials is the "
                        f"total budget and cannot be below that")
@@ -84,6 +88,8 @@ def resume(name: str, storage: str | Storage | None = None, *, trials: int | Non
         raise HpoError(f"study {name!r} has no budget: pass --trials or --timeout")
     if sampler is not None and sampler != study.info.sampler:
         study.set_sampler(sampler)
+    if pruner is not None and pruner != study.info.pruner:
+        study.set_pruner(pruner)
     if trials is not None:
         study.set_budget(trials)
     study.optimize(objective, timeout=timeout, callbacks=callbacks)

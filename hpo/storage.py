@@ -37,7 +37,7 @@ from hpo.errors import (
 )
 from hpo.trial import FrozenTrial, TrialState
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 1 -> 2: studies got a pruner
 _NUMBER_RETRIES = 20  # concurrent inserts racing for the next trial number
 
 _metadata = sa.MetaData()
@@ -104,6 +104,8 @@ studies_table = sa.Table(
     sa.Column("objective", sa.String(1024)),
     sa.Column("objective_options", _JSON, nullable=False),
     sa.Column("budget", sa.Integer),
+    sa.Column("pruner", sa.String(64)),  # NULL: no pruner
+    sa.Column("pruner_options", _JSON),
     sa.Column("seed", sa.BigInteger, nullable=False),
     sa.Column("created_at", sa.Double, nullable=False),
     sa.Column("user_attrs", _JSON, nullable=False),
@@ -156,6 +158,8 @@ class StudyInfo:
     seed: int
     created_at: float
     user_attrs: dict[str, Any] = field(default_factory=dict)
+    pruner: str = "none"
+    pruner_options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -232,6 +236,8 @@ class Storage:
                     f"{self.display_url} was written by a newer hpo (schema version "
                     f"{version}; this hpo reads up to {SCHEMA_VERSION}); upgrade hpo to use "
                     "it. The database was not modified.")
+            if int(version) < SCHEMA_VERSION:
+                self._migrate(int(version))
             return
         if not create:
             raise StorageError(f"{self.display_url} holds no hpo studies")
@@ -249,6 +255,19 @@ class Storage:
                 raise
         if self.is_sqlite and not self.is_memory:
             self._set_wal()
+
+    def _migrate(self, version: int) -> None:
+        """Bring an older database up to SCHEMA_VERSION, in one transaction."""
+        with self._write() as conn:
+            current = conn.execute(sa.select(meta_table.c.value).where(
+                meta_table.c.key == "schema_version")).scalar()
+            if int(current) >= SCHEMA_VERSION:
+                return  # another process migrated it meanwhile
+            if int(current) < 2:
+                conn.exec_driver_sql("ALTER TABLE hpo_studies ADD COLUMN pruner VARCHAR(64)")
+                conn.exec_driver_sql("ALTER TABLE hpo_studies ADD COLUMN pruner_options TEXT")
+            conn.execute(sa.update(meta_table).where(meta_table.c.key == "schema_version")
+                         .values(value=str(SCHEMA_VERSION)))
 
     def _has_schema(self) -> bool:
         with self._read() as conn:
@@ -284,7 +303,7 @@ class Storage:
         if row is None:
             raise StudyNotFoundError(f"no study named {name!r} in {self.display_url}"
                                      f"{self._near_names(name)}")
-        return StudyInfo(**row)
+        return _study_from_row(row)
 
     def _near_names(self, name: str) -> str:
         from hpo.errors import did_you_mean
@@ -294,7 +313,7 @@ class Storage:
         """Every study with its counts per state: two queries in all."""
         t = trials_table
         with self._read() as conn:
-            infos = [StudyInfo(**row) for row in conn.execute(
+            infos = [_study_from_row(row) for row in conn.execute(
                 sa.select(studies_table).order_by(studies_table.c.study_id)).mappings()]
             stats = conn.execute(sa.select(
                 t.c.study_id, t.c.state, sa.func.count(), sa.func.min(t.c.value),
@@ -531,6 +550,13 @@ def _finish(conn: Connection, trial_id: int, state: TrialState, params: dict[str
              "b_heartbeat": heartbeat}
     statement = _FINISH if heartbeat is None else _FINISH_IF_HEARTBEAT
     return conn.execute(statement, binds).rowcount
+
+
+def _study_from_row(row: Any) -> StudyInfo:
+    fields = dict(row)
+    fields["pruner"] = fields["pruner"] or "none"  # (NULL in studies from schema 1)
+    fields["pruner_options"] = fields["pruner_options"] or {}
+    return StudyInfo(**fields)
 
 
 def _trial_from_row(row: Any, intermediate: dict[int, float]) -> FrozenTrial:

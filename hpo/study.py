@@ -38,6 +38,7 @@ from hpo.errors import (
 )
 from hpo.heartbeat import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S, Heartbeat, is_lost, worker_id
 from hpo.objectives import Objective, load_objective
+from hpo.pruners import NopPruner, Pruner, make_pruner
 from hpo.samplers import Sampler, make_sampler
 from hpo.samplers.grid import GridSampler
 from hpo.samplers.random import RandomSampler
@@ -105,6 +106,7 @@ class Study:
         self._info = info
         self.space = Space.from_spec(info.space)
         self.sampler: Sampler = make_sampler(info.sampler, info.sampler_options, info.seed)
+        self.pruner: Pruner = make_pruner(info.pruner, info.pruner_options)
         self._suggested: dict[str, Param] = {
             name: _param_from_spec(spec)
             for name, spec in storage.load_suggested(info.study_id).items()}
@@ -161,6 +163,13 @@ class Study:
         options = dict(options or {})
         self._storage.update_study(self._info.study_id, sampler=name, sampler_options=options)
         self._info = replace(self._info, sampler=name, sampler_options=options)
+
+    def set_pruner(self, name: str, options: Mapping[str, Any] | None = None) -> None:
+        """Switch pruner (for the trials to come)."""
+        self.pruner = make_pruner(name, options)
+        options = dict(options or {})
+        self._storage.update_study(self._info.study_id, pruner=name, pruner_options=options)
+        self._info = replace(self._info, pruner=name, pruner_options=options)
 
     def set_user_attr(self, key: str, value: Any) -> None:
         attrs = {**self._info.user_attrs, key: value}
@@ -450,8 +459,13 @@ class Study:
                 raise SpaceError(f"parameter {name!r} is a {actual} parameter in this study; "
                                  f"suggest_{kind} cannot ask for it")
 
-    def _should_prune(self, trial_id: int) -> bool:
-        return False  # no pruner yet: every trial runs to the end
+    def _should_prune(self, trial: FrozenTrial) -> bool:
+        """The pruner's decision on `trial` (its values so far) against everybody's."""
+        if isinstance(self.pruner, NopPruner):
+            return False
+        self._refresh()  # other workers' values too
+        others = [t for t in self._cache.records if t.number != trial.number]
+        return self.pruner.prune(trial, others, self.direction)
 
     def __repr__(self) -> str:
         return f"Study(name={self.name!r}, storage={self._storage.display_url!r})"
@@ -468,7 +482,9 @@ def create_study(name: str | None = None, storage: str | Storage | None = None,
                  objective: str | Objective | None = None,
                  objective_options: Mapping[str, Any] | None = None,
                  budget: int | None = None,
-                 user_attrs: Mapping[str, Any] | None = None) -> Study:
+                 user_attrs: Mapping[str, Any] | None = None,
+                 pruner: str = "none", pruner_options: Mapping[str, Any] | None = None
+                 ) -> Study:
     """Create a study (validated in full before anything is written).
 
     `storage`: an SQLAlchemy URL, an SQLite file path, a Storage, or None for
@@ -476,7 +492,7 @@ def create_study(name: str | None = None, storage: str | Storage | None = None,
     with the study so that `hpo resume` can run it; a built-in objective also
     supplies the space when none is given. `budget`: the total number of
     trials the study aims for. `seed`: None draws one, which is stored, so
-    every study can be replayed.
+    every study can be replayed. `pruner`: see `hpo.pruners`.
     """
     check_direction(direction)
     check_count(budget, "budget")
@@ -491,13 +507,15 @@ def create_study(name: str | None = None, storage: str | Storage | None = None,
     if loaded is not None and loaded.space is not None:
         _check_builtin_names(loaded, space)
     make_sampler(sampler, sampler_options, seed or 0).check(space)  # before writing anything
+    make_pruner(pruner, pruner_options)
     info = StudyInfo(
         study_id=-1, name=name or f"study-{uuid.uuid4().hex[:8]}", direction=direction,
         space=space.to_spec(), sampler=sampler, sampler_options=dict(sampler_options or {}),
         objective=loaded.ref if loaded else None,
         objective_options=dict(objective_options or {}), budget=budget,
         seed=secrets.randbits(31) if seed is None else int(seed), created_at=time.time(),
-        user_attrs=dict(user_attrs or {}))
+        user_attrs=dict(user_attrs or {}), pruner=pruner,
+        pruner_options=dict(pruner_options or {}))
     store = open_storage(storage)
     try:
         return Study(store, store.create_study(info))

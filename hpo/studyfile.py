@@ -6,6 +6,7 @@
     trials = 50                     # the study's budget (total trials)
     seed = 0
     sampler = "random"              # or a table: [sampler] name = "grid", points = 5
+    pruner = "median"               # or a table: [pruner] name = "asha", reduction_factor = 3
 
     [[space]]                       # optional for built-in objectives
     name = "x1"
@@ -29,8 +30,8 @@ from typing import Any
 from hpo.checks import check_count, check_direction, check_name, check_seed, check_timeout
 from hpo.errors import StudyConfigError, StudyFileError, did_you_mean
 
-KEYS = ("name", "objective", "direction", "space", "sampler", "trials", "timeout", "seed",
-        "storage")
+KEYS = ("name", "objective", "direction", "space", "sampler", "pruner", "trials", "timeout",
+        "seed", "storage")
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,8 @@ class StudyConfig:
     space: list[dict[str, Any]] | None = None
     sampler: str = "random"
     sampler_options: dict[str, Any] = field(default_factory=dict)
+    pruner: str = "none"
+    pruner_options: dict[str, Any] = field(default_factory=dict)
     trials: int | None = None
     timeout: float | None = None
     seed: int | None = None
@@ -53,8 +56,9 @@ class StudyConfig:
     def with_overrides(self, **overrides: Any) -> StudyConfig:
         """Replace the fields given (None means: keep the file's value)."""
         given = {k: v for k, v in overrides.items() if v is not None}
-        if "sampler" in given and given["sampler"] != self.sampler:
-            given.setdefault("sampler_options", {})  # the file's options were for another
+        for key in ("sampler", "pruner"):
+            if key in given and given[key] != getattr(self, key):
+                given.setdefault(f"{key}_options", {})  # the file's options were for another
         config = replace(self, **given)
         _check_scalars(config, "command line")
         return config
@@ -91,6 +95,7 @@ def config_from_dict(data: Mapping[str, Any], source: str = "study",
                              "'branin', or module:function, or path/file.py:function)")
     objective, objective_options = _named_table(data["objective"], "objective", source)
     sampler, sampler_options = _named_table(data.get("sampler", "random"), "sampler", source)
+    pruner, pruner_options = _named_table(data.get("pruner", "none"), "pruner", source)
     space = data.get("space")
     if space is not None and not isinstance(space, list):
         raise StudyFileError(f"{source}: 'space' must be a list of parameters ([[space]] "
@@ -98,7 +103,8 @@ def config_from_dict(data: Mapping[str, Any], source: str = "study",
     config = StudyConfig(
         name=data.get("name", default_name or ""), objective=objective,
         objective_options=objective_options, direction=data.get("direction", "minimize"),
-        space=space, sampler=sampler, sampler_options=sampler_options,
+        space=space, sampler=sampler, sampler_options=sampler_options, pruner=pruner,
+        pruner_options=pruner_options,
         trials=data.get("trials"), timeout=data.get("timeout"), seed=data.get("seed"),
         storage=data.get("storage"), base_dir=base_dir)
     _check_scalars(config, source)
@@ -127,7 +133,8 @@ def _check_scalars(config: StudyConfig, source: str) -> None:
     if config.storage is not None and not isinstance(config.storage, str):
         raise StudyFileError(f"{source}: storage must be a URL or path string")
     for what, options in (("objective", config.objective_options),
-                          ("sampler", config.sampler_options)):
+                          ("sampler", config.sampler_options),
+                          ("pruner", config.pruner_options)):
         try:
             json.dumps(options, allow_nan=False)
         except (TypeError, ValueError):

@@ -12,7 +12,7 @@ import json
 import math
 import numbers
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -184,8 +184,13 @@ class Trial:
                           "the new value is ignored", stacklevel=2)
 
     def should_prune(self) -> bool:
-        """Whether the study's pruner says to stop this trial now."""
-        return self._study._should_prune(self._record.trial_id)
+        """Whether the study's pruner says to stop this trial now.
+
+        If so, stop and raise `hpo.TrialPruned`: the trial is stored as PRUNED
+        with its last reported value and step.
+        """
+        return self._study._should_prune(replace(self._record,
+                                                 intermediate=dict(self._intermediate)))
 
     def set_user_attr(self, key: str, value: Any) -> None:
         try:

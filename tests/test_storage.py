@@ -657,3 +657,20 @@ def test_missing_driver() -> None:
 @needs_no_mysqldb
 def test_missing_driver_hides_the_password() -> None:
     assert "s3cret" not in storage_error("mysql+mysqldb://root:s3cret@127.0.0.1/test")
+
+
+def test_a_schema_1_database_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with Storage(str(path)) as store:
+        store.create_study(study_info())
+    with sqlite3.connect(path) as conn:  # make it look as hpo 0.1 left it: no pruner columns
+        conn.execute("ALTER TABLE hpo_studies DROP COLUMN pruner")
+        conn.execute("ALTER TABLE hpo_studies DROP COLUMN pruner_options")
+        conn.execute("UPDATE hpo_meta SET value = '1' WHERE key = 'schema_version'")
+    with Storage(str(path)) as store:
+        info = store.get_study("mnist-mlp")
+        assert (info.pruner, info.pruner_options) == ("none", {})
+        store.update_study(info.study_id, pruner="median", pruner_options={"n_warmup_steps": 2})
+        assert store.get_study("mnist-mlp").pruner_options == {"n_warmup_steps": 2}
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT value FROM hpo_meta").fetchone()[0] == str(SCHEMA_VERSION)

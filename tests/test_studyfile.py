@@ -320,7 +320,7 @@ def test_seed_that_create_study_refuses_is_rejected(tmp_path, filename, text):
 
 
 def test_every_allowed_key_is_accepted(tmp_path):
-    assert set(KEYS) == {"name", "objective", "direction", "space", "sampler", "trials",
-                         "timeout", "seed", "storage"}
+    assert set(KEYS) == {"name", "objective", "direction", "space", "sampler", "pruner",
+                         "trials", "timeout", "seed", "storage"}
     config = load_study_file(write(tmp_path / "full.toml", FULL_TOML))
     assert all(getattr(config, key) is not None for key in KEYS)

@@ -19,6 +19,9 @@ class History:
     loss: np.ndarray  # (n,) their values, negated when maximizing: lower is better
     number: np.ndarray  # (n,) their trial numbers, older first
     pending: np.ndarray  # (m, d) trials running or queued: points being evaluated
+    pruned_x: np.ndarray  # (p, d) pruned trials that reported a value
+    pruned_loss: np.ndarray  # (p,) their last reported values, negated when maximizing
+    pruned_step: np.ndarray  # (p,) the step of that value
 
     def __len__(self) -> int:
         return len(self.loss)
@@ -35,13 +38,20 @@ class HistoryEncoder:
         sign = 1.0 if direction == "minimize" else -1.0
         done = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
         pending = [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+        pruned = [t for t in trials if t.state == TrialState.PRUNED and t.last_step is not None
+                  and np.isfinite(t.intermediate[t.last_step])]
         d = len(space)
         rows = self._rows.setdefault(space, {})  # (hashing a space once, not per trial)
         x = np.array([self._row(space, rows, t) for t in done]).reshape(len(done), d)
         return History(
             x=x, loss=np.array([sign * t.value for t in done], dtype=float),
             number=np.array([t.number for t in done], dtype=int),
-            pending=space.encode_many([t.params for t in pending]).reshape(len(pending), d))
+            pending=space.encode_many([t.params for t in pending]).reshape(len(pending), d),
+            pruned_x=np.array([self._row(space, rows, t) for t in pruned]).reshape(
+                len(pruned), d),
+            pruned_loss=np.array([sign * t.intermediate[t.last_step] for t in pruned],
+                                 dtype=float),
+            pruned_step=np.array([t.last_step for t in pruned], dtype=int))
 
     @staticmethod
     def _row(space: Space, rows: dict[tuple[int, int], np.ndarray],

@@ -92,7 +92,7 @@ class TPESampler:
             direction: str = "minimize") -> dict[str, Any]:
         history = self._encode(space, trials, direction)
         u = rng.random(len(space))  # (d,)
-        if len(history) < self.n_startup:
+        if len(history) + len(history.pruned_loss) < self.n_startup:
             if self.startup == "sobol":
                 index = sum(1 for t in trials if t.sample_index is not None)
                 u = _sobol_point(len(space), self.n_startup, index, self._seed, u)
@@ -107,23 +107,28 @@ class TPESampler:
         return space.decode(u)
 
     def _split(self, history: History) -> tuple[np.ndarray, ...]:
-        """Good and bad points (older first) and their weights.
+        """Good and bad points and their weights.
 
-        A good point weighs its improvement over the best bad loss (scaled to
-        a mean of 1, as the prior's weight is set against weights of 1);
-        bad points, running ones included, weigh 1.
+        Completed trials rank by loss; pruned ones after them, those that
+        went further first, then by their last value (Optuna's rule: a trial
+        pruned late was better than one pruned early). A good point weighs
+        its improvement over the best bad loss (scaled to a mean of 1, as the
+        prior's weight is set against weights of 1); bad points, running ones
+        included, weigh 1.
         """
-        n_good = max(1, math.ceil(self.gamma * len(history)))
+        x = np.vstack([history.x, history.pruned_x])  # (n + p, d)
+        loss = np.concatenate([history.loss, history.pruned_loss])
+        complete = np.arange(len(history.loss))
+        pruned = len(history.loss) + np.lexsort((history.pruned_loss, -history.pruned_step))
+        ranked = np.concatenate([complete[np.argsort(history.loss, kind="stable")], pruned])
+        n_good = max(1, math.ceil(self.gamma * len(ranked)))
         if self.max_good is not None:
             n_good = min(n_good, self.max_good)
-        ranked = np.argsort(history.loss, kind="stable")
-        good = np.sort(ranked[:n_good])  # back to trial order, for the weights
-        bad = np.sort(ranked[n_good:])
-        bad_x = history.x[bad]
+        good, bad = ranked[:n_good], ranked[n_good:]
+        bad_x = x[bad]
         if self.constant_liar and len(history.pending):
             bad_x = np.vstack([bad_x, history.pending])  # running: assumed bad
-        return (history.x[good], bad_x, _improvement_weights(history.loss, good, bad),
-                np.ones(len(bad_x)))
+        return (x[good], bad_x, _improvement_weights(loss, good, bad), np.ones(len(bad_x)))
 
     def _best_candidate(self, good: np.ndarray, bad: np.ndarray, good_weights: np.ndarray,
                         bad_weights: np.ndarray, group: list[int], choices: list[int],

@@ -1,0 +1,88 @@
+"""What pruning saves: epochs trained and best validation loss, with and without a pruner.
+
+For each bundled network objective (MNIST on a training subset, Boston), the
+same sampler (TPE) and seeds run a study without a pruner, with the median
+pruner and with ASHA. Printed per objective: the total epochs trained (the
+steps reported: a pruned trial stops at its last) and the best validation
+loss, as means over the seeds, and each pruner's ratios to the unpruned run.
+
+Target (issue 6): median or ASHA trains at most half the epochs of the
+unpruned study while its best validation loss is within 2% of it (means
+over at least 3 seeds).
+
+    python bench/pruning.py                    # 3 seeds
+    python bench/pruning.py --seeds 5 --objectives boston
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import sys
+import time
+from typing import Any
+
+import hpo
+
+PRUNERS = ("none", "median", "asha")
+OBJECTIVES: dict[str, dict[str, Any]] = {
+    "mnist_mlp": {"trials": 40, "options": {"max_epochs": 10, "subset": 10_000,
+                                            "validation": 5_000, "patience": 3}},
+    "boston": {"trials": 40, "options": {"max_epochs": 100}},
+}
+EPOCH_RATIO, LOSS_SLACK = 0.5, 0.02
+
+
+def run(objective: str, pruner: str, seed: int) -> tuple[int, float]:
+    """(epochs trained, best value) of one study."""
+    setup = OBJECTIVES[objective]
+    study = hpo.create_study(objective=objective, objective_options=setup["options"],
+                             sampler="tpe", seed=seed, budget=setup["trials"], pruner=pruner)
+    study.optimize()
+    epochs = sum(len(t.intermediate) for t in study.trials)
+    return epochs, study.best_value
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--objectives", default=",".join(OBJECTIVES))
+    args = parser.parse_args()
+    logging.getLogger("hpo").setLevel(logging.ERROR)
+    met_somewhere = {}
+    for objective in args.objectives.split(","):
+        results: dict[str, list[tuple[int, float]]] = {p: [] for p in PRUNERS}
+        for seed in range(args.seeds):
+            for pruner in PRUNERS:
+                start = time.perf_counter()
+                results[pruner].append(run(objective, pruner, seed))
+                print(f"  {objective} seed {seed} {pruner}: {results[pruner][-1][0]} epochs, "
+                      f"best {results[pruner][-1][1]:.4g} ({time.perf_counter() - start:.0f} s)",
+                      file=sys.stderr, flush=True)
+        base_epochs = statistics.fmean(e for e, _ in results["none"])
+        base_loss = statistics.fmean(v for _, v in results["none"])
+        trials = OBJECTIVES[objective]["trials"]
+        print(f"\n{objective}: TPE, {trials} trials, {args.seeds} seeds (means)")
+        print("| pruner | epochs trained | best validation loss | epochs / unpruned | "
+              "loss / unpruned |")
+        print("|---|---|---|---|---|")
+        for pruner in PRUNERS:
+            epochs = statistics.fmean(e for e, _ in results[pruner])
+            loss = statistics.fmean(v for _, v in results[pruner])
+            print(f"| {pruner} | {epochs:.0f} | {loss:.4g} | {epochs / base_epochs:.2f} | "
+                  f"{loss / base_loss:.3f} |")
+            if pruner != "none":
+                met_somewhere.setdefault(objective, []).append(
+                    (pruner, epochs / base_epochs <= EPOCH_RATIO
+                     and loss <= base_loss * (1 + LOSS_SLACK)))
+    print("\nTarget: at most half the epochs, best loss within 2%:")
+    for objective, checks in met_somewhere.items():
+        for pruner, met in checks:
+            print(f"  [{'met' if met else 'missed'}] {objective} with {pruner}")
+    ok = all(any(met for _, met in checks) for checks in met_somewhere.values())
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

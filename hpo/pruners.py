@@ -1,0 +1,287 @@
+"""Pruners, looked up by name: stop a trial whose intermediate values say it is hopeless.
+
+A pruner is pure: ``pruner.prune(trial, trials, direction) -> bool`` reads the
+trial (its intermediate values, the latest just reported) and the study's
+other trials, and never touches storage. With several workers, `trials`
+holds everybody's values. Steps are what the objective passes to
+`trial.report` (epochs, for the bundled networks).
+
+- none: never prunes.
+- median: after `n_warmup_steps`, and once `n_startup_trials` trials have
+  completed, prune if the trial's best value so far is worse than the
+  median of the completed trials' values at the same step (Optuna's
+  MedianPruner; the Google Vizier "median stopping rule", Golovin et al.,
+  2017). Trials that did not report that step do not vote.
+- asha: asynchronous successive halving (Li et al., 2020, "A System for
+  Massively Parallel Hyperparameter Tuning", Algorithm 2). Rungs sit at
+  steps min_resource x reduction_factor^(k + min_early_stopping_rate); a
+  trial that reaches a rung continues only if its value there is among the
+  best 1/reduction_factor of all values recorded at that rung.
+- hyperband: several brackets of successive halving with rates 0, 1, ...;
+  a trial's bracket is drawn from its number, weighted by the brackets'
+  budgets, and it competes only inside its bracket (Li et al., 2018,
+  "Hyperband", as Optuna's HyperbandPruner).
+- threshold: prune when the value leaves [lower, upper] or is NaN (the
+  article's "error too high" rule, generalized).
+- patience: wraps another pruner; prunes only once the trial has not
+  improved by `min_delta` for `patience` steps and the wrapped pruner (if
+  any) agrees.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import numbers
+import statistics
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+from hpo.errors import HpoError, did_you_mean
+from hpo.trial import FrozenTrial, TrialState
+
+
+class PrunerError(HpoError, ValueError):
+    """An unknown pruner or a bad pruner option."""
+
+
+class Pruner(Protocol):
+    def prune(self, trial: FrozenTrial, trials: Sequence[FrozenTrial],
+              direction: str = "minimize") -> bool:
+        """Whether to stop `trial` now."""
+
+
+class NopPruner:
+    """Never prunes."""
+
+    def prune(self, trial: FrozenTrial, trials: Sequence[FrozenTrial],
+              direction: str = "minimize") -> bool:
+        return False
+
+
+class MedianPruner:
+    """Prune a trial whose best value so far is worse than the median at its step."""
+
+    def __init__(self, n_startup_trials: int = 5, n_warmup_steps: int = 0,
+                 interval_steps: int = 1) -> None:
+        self.n_startup_trials = _int(n_startup_trials, "median", "n_startup_trials", 0)
+        self.n_warmup_steps = _int(n_warmup_steps, "median", "n_warmup_steps", 0)
+        self.interval_steps = _int(interval_steps, "median", "interval_steps", 1)
+
+    def prune(self, trial: FrozenTrial, trials: Sequence[FrozenTrial],
+              direction: str = "minimize") -> bool:
+        step = trial.last_step
+        if step is None or step < self.n_warmup_steps:
+            return False
+        if (step - self.n_warmup_steps) % self.interval_steps:
+            return False
+        completed = [t for t in trials if t.state == TrialState.COMPLETE
+                     and t.number != trial.number]
+        if len(completed) < self.n_startup_trials:
+            return False
+        peers = [_finite(t.intermediate.get(step)) for t in completed]
+        peers = [v for v in peers if v is not None]
+        if not peers:
+            return False  # nobody reported this step: no evidence
+        best = _best_so_far(trial, direction)
+        if best is None:
+            return True  # only NaN so far
+        median = statistics.median(peers)
+        return best > median if direction == "minimize" else best < median
+
+
+class SuccessiveHalvingPruner:
+    """Asynchronous successive halving: continue only the best 1/reduction_factor at each rung."""
+
+    def __init__(self, min_resource: int = 1, reduction_factor: int = 4,
+                 min_early_stopping_rate: int = 0, bracket: Callable[[int], bool] | None = None
+                 ) -> None:
+        self.min_resource = _int(min_resource, "asha", "min_resource", 1)
+        self.reduction_factor = _int(reduction_factor, "asha", "reduction_factor", 2)
+        self.min_early_stopping_rate = _int(min_early_stopping_rate, "asha",
+                                            "min_early_stopping_rate", 0)
+        self._same_bracket = bracket  # (hyperband) which trials compete: by number
+
+    def rung_steps(self, up_to: int) -> list[int]:
+        """The rung steps (ascending) not beyond `up_to`."""
+        rungs, k = [], 0
+        while (step := self.min_resource
+               * self.reduction_factor ** (k + self.min_early_stopping_rate)) <= up_to:
+            rungs.append(step)
+            k += 1
+        return rungs
+
+    def prune(self, trial: FrozenTrial, trials: Sequence[FrozenTrial],
+              direction: str = "minimize") -> bool:
+        steps = sorted(trial.intermediate)
+        if not steps:
+            return False
+        previous = steps[-2] if len(steps) > 1 else -1
+        crossed = [r for r in self.rung_steps(steps[-1]) if r > previous]
+        if not crossed:
+            return False  # decisions happen when a trial reaches a rung
+        rung = crossed[-1]
+        value = _value_at(trial, rung)
+        if value is None:
+            return True
+        competing = [v for t in trials if t.number != trial.number
+                     and (self._same_bracket is None or self._same_bracket(t.number))
+                     and (v := _value_at(t, rung)) is not None]
+        competing.append(value)
+        kept = max(1, len(competing) // self.reduction_factor)
+        ranked = sorted(competing, reverse=direction == "maximize")
+        return not _at_least_as_good(value, ranked[kept - 1], direction)
+
+
+class HyperbandPruner:
+    """Brackets of successive halving; each trial competes inside its own bracket."""
+
+    def __init__(self, min_resource: int = 1, max_resource: int = 100,
+                 reduction_factor: int = 3) -> None:
+        self.min_resource = _int(min_resource, "hyperband", "min_resource", 1)
+        self.max_resource = _int(max_resource, "hyperband", "max_resource", 1)
+        self.reduction_factor = _int(reduction_factor, "hyperband", "reduction_factor", 2)
+        if self.max_resource < self.min_resource:
+            raise PrunerError("hyperband: max_resource must be at least min_resource, got "
+                              f"{max_resource} < {min_resource}")
+        ratio = self.max_resource / self.min_resource
+        self.n_brackets = math.floor(math.log(ratio, self.reduction_factor) + 1e-9) + 1
+        # bracket s starts halving at rate s; its budget (Li et al., 2018, eq. for B) weighs
+        # how many trials it gets
+        self._budgets = [self.reduction_factor ** (self.n_brackets - 1 - s) / (s + 1)
+                         for s in range(self.n_brackets)]
+        self._halvings = [SuccessiveHalvingPruner(self.min_resource, self.reduction_factor, s,
+                                                  bracket=lambda n, s=s: self.bracket(n) == s)
+                          for s in range(self.n_brackets)]
+
+    def bracket(self, number: int) -> int:
+        """The bracket of trial `number`: a deterministic draw weighted by budget."""
+        point = zlib.crc32(f"hyperband:{number}".encode()) / 2**32 * sum(self._budgets)
+        for s, budget in enumerate(self._budgets):
+            point -= budget
+            if point < 0:
+                return s
+        return self.n_brackets - 1
+
+    def prune(self, trial: FrozenTrial, trials: Sequence[FrozenTrial],
+              direction: str = "minimize") -> bool:
+        return self._halvings[self.bracket(trial.number)].prune(trial, trials, direction)
+
+
+class ThresholdPruner:
+    """Prune when the value leaves [lower, upper] (either may be omitted) or is NaN."""
+
+    def __init__(self, lower: float | None = None, upper: float | None = None,
+                 n_warmup_steps: int = 0) -> None:
+        for name, bound in (("lower", lower), ("upper", upper)):
+            if bound is not None and not _real(bound):
+                raise PrunerError(f"threshold: {name} must be a number, got {bound!r}")
+        if lower is None and upper is None:
+            raise PrunerError("threshold: give lower, upper or both")
+        if lower is not None and upper is not None and lower > upper:
+            raise PrunerError(f"threshold: lower ({lower}) must not exceed upper ({upper})")
+        self.lower, self.upper = lower, upper
+        self.n_warmup_steps = _int(n_warmup_steps, "threshold", "n_warmup_steps", 0)
+
+    def prune(self, trial: FrozenTrial, trials: Sequence[FrozenTrial],
+              direction: str = "minimize") -> bool:
+        step = trial.last_step
+        if step is None or step < self.n_warmup_steps:
+            return False
+        value = trial.intermediate[step]
+        if math.isnan(value):
+            return True
+        return ((self.lower is not None and value < self.lower)
+                or (self.upper is not None and value > self.upper))
+
+
+class PatientPruner:
+    """Prune only after `patience` steps without an improvement of `min_delta`."""
+
+    def __init__(self, patience: int = 3, min_delta: float = 0.0,
+                 wrapped: Mapping[str, Any] | None = None) -> None:
+        self.patience = _int(patience, "patience", "patience", 0)
+        if not _real(min_delta) or min_delta < 0:
+            raise PrunerError(f"patience: min_delta must be a number >= 0, got {min_delta!r}")
+        self.min_delta = float(min_delta)
+        if wrapped is not None and not (isinstance(wrapped, Mapping) and "name" in wrapped):
+            raise PrunerError("patience: wrapped must be a table with the pruner's name and "
+                              "its options")
+        self.wrapped = (make_pruner(wrapped["name"], {k: v for k, v in wrapped.items()
+                                                      if k != "name"})
+                        if wrapped else None)
+
+    def prune(self, trial: FrozenTrial, trials: Sequence[FrozenTrial],
+              direction: str = "minimize") -> bool:
+        steps = sorted(trial.intermediate)
+        if len(steps) <= self.patience:
+            return False
+        sign = 1.0 if direction == "minimize" else -1.0
+        values = [sign * trial.intermediate[s] for s in steps]
+        before = [v for v in values[:-self.patience] if not math.isnan(v)]
+        recent = [v for v in values[-self.patience:] if not math.isnan(v)]
+        improved = before and recent and min(recent) < min(before) - self.min_delta
+        if improved or not before:
+            return False
+        return self.wrapped is None or self.wrapped.prune(trial, trials, direction)
+
+
+PRUNERS: dict[str, Callable[..., Pruner]] = {
+    "none": NopPruner, "median": MedianPruner, "asha": SuccessiveHalvingPruner,
+    "hyperband": HyperbandPruner, "threshold": ThresholdPruner, "patience": PatientPruner,
+}
+_INTERNAL = {"bracket"}  # constructor arguments that are not options
+
+
+def make_pruner(name: str, options: Mapping[str, Any] | None = None) -> Pruner:
+    """Build a pruner by name; unknown names, options and bad values raise PrunerError."""
+    if name not in PRUNERS:
+        raise PrunerError(f"unknown pruner {name!r}{did_you_mean(name, PRUNERS)}; available: "
+                          f"{', '.join(PRUNERS)}")
+    accepted = [option for option, _ in pruner_options(name)]
+    for key in options or {}:
+        if key not in accepted:
+            raise PrunerError(f"pruner {name!r} has no option {key!r}"
+                              f"{did_you_mean(key, accepted)}; its options: "
+                              f"{', '.join(accepted) or 'none'}")
+    return PRUNERS[name](**(options or {}))
+
+
+def pruner_options(name: str) -> list[tuple[str, Any]]:
+    parameters = inspect.signature(PRUNERS[name]).parameters.values()
+    return [(p.name, None if p.default is p.empty else p.default) for p in parameters
+            if p.name not in _INTERNAL]
+
+
+def _best_so_far(trial: FrozenTrial, direction: str) -> float | None:
+    values = [v for v in trial.intermediate.values() if not math.isnan(v)]
+    if not values:
+        return None
+    return min(values) if direction == "minimize" else max(values)
+
+
+def _value_at(trial: FrozenTrial, step: int) -> float | None:
+    """The trial's value at the last step it reported up to `step`, if it got that far."""
+    if trial.last_step is None or trial.last_step < step:
+        return None
+    reached = [s for s in trial.intermediate if s <= step]
+    return _finite(trial.intermediate[max(reached)]) if reached else None
+
+
+def _at_least_as_good(value: float, threshold: float, direction: str) -> bool:
+    return value <= threshold if direction == "minimize" else value >= threshold
+
+
+def _finite(value: float | None) -> float | None:
+    return None if value is None or math.isnan(value) else value
+
+
+def _int(value: Any, pruner: str, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise PrunerError(f"{pruner}: {name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
