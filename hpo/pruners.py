@@ -11,7 +11,8 @@ holds everybody's values. Steps are what the objective passes to
   completed, prune if the trial's best value so far is worse than the
   median of the completed trials' values at the same step (Optuna's
   MedianPruner; the Google Vizier "median stopping rule", Golovin et al.,
-  2017). Trials that did not report that step do not vote.
+  2017). Trials that did not report that step do not vote; fewer than
+  `n_min_trials` voters decide nothing.
 - asha: asynchronous successive halving (Li et al., 2020, "A System for
   Massively Parallel Hyperparameter Tuning", Algorithm 2). Rungs sit at
   steps min_resource x reduction_factor^(k + min_early_stopping_rate); a
@@ -64,8 +65,9 @@ class MedianPruner:
     """Prune a trial whose best value so far is worse than the median at its step."""
 
     def __init__(self, n_startup_trials: int = 5, n_warmup_steps: int = 0,
-                 interval_steps: int = 1) -> None:
+                 interval_steps: int = 1, n_min_trials: int = 1) -> None:
         self.n_startup_trials = _int(n_startup_trials, "median", "n_startup_trials", 0)
+        self.n_min_trials = _int(n_min_trials, "median", "n_min_trials", 1)
         self.n_warmup_steps = _int(n_warmup_steps, "median", "n_warmup_steps", 0)
         self.interval_steps = _int(interval_steps, "median", "interval_steps", 1)
 
@@ -82,8 +84,8 @@ class MedianPruner:
             return False
         peers = [_finite(t.intermediate.get(step)) for t in completed]
         peers = [v for v in peers if v is not None]
-        if not peers:
-            return False  # nobody reported this step: no evidence
+        if len(peers) < self.n_min_trials:
+            return False  # too few trials reported this step to judge
         best = _best_so_far(trial, direction)
         if best is None:
             return True  # only NaN so far

@@ -81,6 +81,16 @@ def train(net: MLP, x: np.ndarray, y: np.ndarray, optimizer: Optimizer, epochs: 
     weights are restored at the end.
     """
     _check(x, y, epochs, batch_size, divergence)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is
+        return _train(net, x, y, optimizer, epochs, rng, batch_size, valid, early_stopping,
+                      divergence, callback)  # detected and reported, not warned about
+
+
+def _train(net: MLP, x: np.ndarray, y: np.ndarray, optimizer: Optimizer, epochs: int,
+           rng: np.random.Generator, batch_size: int,
+           valid: tuple[np.ndarray, np.ndarray] | None, early_stopping: EarlyStopping | None,
+           divergence: float | None,
+           callback: Callable[[Epoch], bool | None] | None) -> History:
     x = np.asarray(x, dtype=np.float32)  # the network is float32: convert once, not per batch
     if valid is not None:
         valid = (np.asarray(valid[0], dtype=np.float32), valid[1])

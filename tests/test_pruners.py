@@ -72,6 +72,13 @@ def test_median_ignores_trials_missing_the_step():
     assert not pruner.prune(running({0: 1.0, 3: 9.0}), peers)  # nobody reported step 3
 
 
+def test_median_needs_n_min_trials_voters_at_the_step():
+    peers = [trial({0: 1.0, 2: 0.5}), trial({0: 1.0, 2: 0.4}), trial({0: 1.0, 1: 0.9})]
+    assert not MedianPruner(n_startup_trials=3, n_min_trials=2).prune(running([1.0, 5.0]), peers)
+    assert MedianPruner(n_startup_trials=3, n_min_trials=2).prune(running([1.0, 5, 5]), peers)
+    assert MedianPruner(n_startup_trials=3, n_min_trials=1).prune(running([1.0, 5.0]), peers)
+
+
 def test_median_in_the_maximize_direction():
     peers = [trial([0.1, 0.6]), trial([0.1, 0.7]), trial([0.1, 0.8])]
     pruner = MedianPruner(n_startup_trials=3)
@@ -183,6 +190,7 @@ def test_patience_asks_the_wrapped_pruner():
 @pytest.mark.parametrize(("name", "options", "message"), [
     ("asha", {"reduction_factor": 1}, "reduction_factor must be an integer >= 2"),
     ("median", {"n_warmup_steps": -1}, "n_warmup_steps must be an integer >= 0"),
+    ("median", {"n_min_trials": 0}, "n_min_trials must be an integer >= 1"),
     ("hyperband", {"min_resource": 10, "max_resource": 5}, "at least min_resource"),
     ("threshold", {}, "give lower, upper or both"),
     ("threshold", {"lower": 2.0, "upper": 1.0}, "must not exceed"),

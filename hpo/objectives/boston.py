@@ -69,9 +69,11 @@ def boston(trial: Trial, max_epochs: int = 100, batch_size: int = 32, patience: 
     history = train(net, data.train.x, (data.train.y - mean) / scale, _optimizer(p),
                     max_epochs, rng, batch_size=batch_size, valid=(data.valid.x, valid_y),
                     early_stopping=EarlyStopping(patience), callback=report_in_dollars)
-    predicted = net.predict(data.valid.x)[:, 0] * scale + mean
-    error = predicted - data.valid.y
-    rmsle = np.sqrt(np.mean((np.log1p(np.maximum(predicted, 0)) - np.log1p(data.valid.y)) ** 2))
+    with np.errstate(over="ignore", invalid="ignore"):  # a diverged network's predictions
+        predicted = net.predict(data.valid.x)[:, 0] * scale + mean
+        error = predicted - data.valid.y
+        rmsle = np.sqrt(np.mean((np.log1p(np.maximum(predicted, 0))
+                                 - np.log1p(data.valid.y)) ** 2))
     # chance: predicting the training mean, ½ MSE = ½ var of the standardized prices
     value = finish(trial, history, {"rmsle": float(rmsle),
                                     "rmse": float(np.sqrt(np.mean(error**2)))},
