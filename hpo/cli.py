@@ -83,6 +83,9 @@ storage_option = click.option(
     "--storage", envvar="HPO_STORAGE", metavar="URL",
     help="SQLAlchemy URL or SQLite file path [default: $HPO_STORAGE, else ./hpo.db]")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+workers_option = click.option(
+    "--workers", type=click.IntRange(min=1), default=1, show_default=True,
+    help="Worker processes to run on this machine (they share the budget).")
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -104,16 +107,17 @@ def cli() -> None:
               help="Stop starting trials after this many seconds.")
 @click.option("--seed", type=click.IntRange(min=0), help="Random seed.")
 @click.option("--pruner", help="Pruner name, overriding the file's (none to switch off).")
+@workers_option
 @storage_option
 @json_option
 def run(study_file: Path, name: str | None, sampler: str | None, trials: int | None,
-        timeout: float | None, seed: int | None, pruner: str | None, storage: str | None,
-        as_json: bool) -> None:
+        timeout: float | None, seed: int | None, pruner: str | None, workers: int,
+        storage: str | None, as_json: bool) -> None:
     """Create the study STUDY_FILE describes and run it to its budget."""
     config = load_study_file(study_file).with_overrides(
         name=name, sampler=sampler, trials=trials, timeout=timeout, seed=seed, pruner=pruner)
     chosen = runner.storage_for(config, storage)
-    _run_with_progress(lambda callbacks: runner.run(config, storage=chosen,
+    _run_with_progress(lambda callbacks: runner.run(config, storage=chosen, workers=workers,
                                                     callbacks=callbacks),
                        config.name, chosen, as_json)
 
@@ -125,10 +129,11 @@ def run(study_file: Path, name: str | None, sampler: str | None, trials: int | N
               help="Stop starting trials after this many seconds.")
 @click.option("--sampler", help="Switch to this sampler for the trials to come.")
 @click.option("--pruner", help="Switch to this pruner for the trials to come.")
+@workers_option
 @storage_option
 @json_option
 def resume(name: str, trials: int | None, timeout: float | None, sampler: str | None,
-           pruner: str | None, storage: str | None, as_json: bool) -> None:
+           pruner: str | None, workers: int, storage: str | None, as_json: bool) -> None:
     """Continue study NAME until its budget is met.
 
     Trials left RUNNING by a process that died are marked FAIL and their
@@ -137,7 +142,31 @@ def resume(name: str, trials: int | None, timeout: float | None, sampler: str | 
     chosen = storage or runner.default_storage()
     _run_with_progress(lambda callbacks: runner.resume(
         name, chosen, trials=trials, timeout=timeout, sampler=sampler, pruner=pruner,
-        callbacks=callbacks), name, chosen, as_json)
+        workers=workers, callbacks=callbacks), name, chosen, as_json)
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True),
+              help="Stop starting trials after this many seconds.")
+@click.option("--quiet", is_flag=True, help="No progress and no summary (warnings only).")
+@storage_option
+@json_option
+def worker(name: str, timeout: float | None, quiet: bool, storage: str | None,
+           as_json: bool) -> None:
+    """Join study NAME as one more worker, from this or another machine.
+
+    The workers share the study's budget: together they run exactly the
+    budgeted number of trials. Share a study between machines through a
+    PostgreSQL or MySQL URL; an SQLite file only between processes of one
+    machine (on its local disk).
+    """
+    chosen = storage or runner.default_storage()
+    if quiet:
+        runner.worker(name, chosen, timeout=timeout)
+        return
+    _run_with_progress(lambda callbacks: runner.worker(
+        name, chosen, timeout=timeout, callbacks=callbacks), name, chosen, as_json)
 
 
 @cli.command(name="samplers")

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError
 from sqlalchemy.pool import StaticPool
 
-from hpo.errors import StorageError
+from hpo.errors import StorageError, TransientStorageError
 
 BUSY_TIMEOUT_S = 60.0
 
@@ -44,7 +44,7 @@ def _masked(url: str) -> str:
     return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
 
 
-def make_engine(url: sa.URL) -> Engine:
+def make_engine(url: sa.URL, busy_timeout: float = BUSY_TIMEOUT_S) -> Engine:
     shown = url.render_as_string(hide_password=True)
     try:
         with warnings.catch_warnings():  # SQLAlchemy warns of URL options it ignores
@@ -53,7 +53,7 @@ def make_engine(url: sa.URL) -> Engine:
                 return sa.create_engine(url, pool_pre_ping=True)
             memory = url.database in (None, "", ":memory:")
             engine = sa.create_engine(
-                url, connect_args={"timeout": BUSY_TIMEOUT_S, "check_same_thread": False},
+                url, connect_args={"timeout": busy_timeout, "check_same_thread": False},
                 poolclass=StaticPool if memory else None)
     except sa.exc.SAWarning as exc:
         raise StorageError(f"storage URL {shown!r}: {str(exc).split(' (Background')[0]}") \
@@ -95,6 +95,7 @@ def check_sqlite_file(engine: Engine, create: bool) -> None:
         return
     if os.path.isdir(path):
         raise StorageError(f"storage {path!r} is a directory, not an SQLite file")
+    check_local_disk(path)
     if os.path.exists(path):
         return
     if not create:
@@ -106,6 +107,51 @@ def check_sqlite_file(engine: Engine, create: bool) -> None:
                            "does not exist")
 
 
+# Filesystems shared over a network, as /proc/mounts names them. SQLite's
+# locks do not work reliably on them and WAL mode needs shared memory that
+# they cannot give: two machines writing one file corrupt it
+# (https://www.sqlite.org/useovernet.html).
+NETWORK_FILESYSTEMS = frozenset({
+    "nfs", "nfs4", "cifs", "smb3", "smbfs", "ncpfs", "afs", "9p", "ceph",
+    "glusterfs", "lustre", "gpfs", "beegfs", "davfs", "fuse.sshfs", "fuse.glusterfs",
+    "fuse.ceph", "fuse.s3fs", "fuse.rclone", "fuse.gcsfuse", "fuse.davfs"})
+
+
+def check_local_disk(path: str, mounts: str | None = None) -> None:
+    """Refuse an SQLite file on a network filesystem, with what to do instead.
+
+    `mounts`: the mount table in /proc/mounts format (default: this machine's).
+    """
+    kind = filesystem_type(os.path.dirname(os.path.abspath(path)), mounts)
+    if kind in NETWORK_FILESYSTEMS:
+        raise StorageError(
+            f"storage {path!r} is on a network filesystem ({kind}): SQLite's locking is not "
+            "reliable there and a shared study would be corrupted. Keep the SQLite file on "
+            "a local disk, or share a study between machines through a PostgreSQL or MySQL "
+            "URL (e.g. postgresql+psycopg://user@host/db)")
+
+
+def filesystem_type(folder: str, mounts: str | None = None) -> str | None:
+    """The type of the filesystem holding `folder` (the longest mount point above it)."""
+    if mounts is None:
+        try:
+            with open("/proc/self/mounts", encoding="utf-8") as file:
+                mounts = file.read()
+        except OSError:  # not Linux: nothing to check against
+            return None
+    target = os.path.realpath(folder)
+    best, kind = "", None
+    for line in mounts.splitlines():
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        point = fields[1].replace("\\040", " ")  # /proc/mounts escapes spaces
+        inside = target == point or target.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= len(best):
+            best, kind = point, fields[2]
+    return kind
+
+
 @contextmanager
 def translated_errors(where: str) -> Iterator[None]:
     """Database errors -> StorageError with one readable line (IntegrityError passes)."""
@@ -114,9 +160,30 @@ def translated_errors(where: str) -> Iterator[None]:
     except IntegrityError:
         raise
     except DBAPIError as exc:
-        raise StorageError(_describe_db_error(where, exc)) from exc
+        kind = TransientStorageError if is_transient(exc) else StorageError
+        raise kind(_describe_db_error(where, exc)) from exc
     except OverflowError as exc:  # sqlite3 refuses integers beyond 64 bits itself
         raise StorageError(f"value too large for {where}: {exc}") from exc
+
+
+# Messages of errors that go away by themselves: a lock held too long, a
+# deadlock victim, a connection the server dropped (restart, failover,
+# pg_terminate_backend, MySQL's wait_timeout).
+_TRANSIENT = ("database is locked", "database table is locked", "busy", "deadlock",
+              "lock wait timeout", "could not serialize", "terminating connection",
+              "server closed the connection", "connection already closed", "lost connection",
+              "gone away", "connection refused", "connection reset", "broken pipe",
+              "the database system is", "consuming input failed", "ssl syscall")
+
+
+def is_transient(exc: DBAPIError) -> bool:
+    """Whether retrying the transaction may succeed."""
+    if exc.connection_invalidated:
+        return True
+    if not isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError)):
+        return False
+    text = str(exc.orig or exc).lower()
+    return any(marker in text for marker in _TRANSIENT)
 
 
 def _describe_db_error(where: str, exc: DBAPIError) -> str:

@@ -22,6 +22,10 @@ class StorageError(HpoError):
     """The database cannot be opened, read or written."""
 
 
+class TransientStorageError(StorageError):
+    """The database was briefly unavailable (locked, connection dropped): retrying may work."""
+
+
 class SchemaVersionError(StorageError):
     """The database was written by a newer hpo; it is left untouched."""
 
@@ -43,6 +47,10 @@ class SamplerError(HpoError, ValueError):
 
 class SamplerExhausted(HpoError):  # noqa: N818 - a signal, not a failure
     """The sampler has no new point to propose (a grid was fully evaluated)."""
+
+
+class BudgetMet(HpoError):  # noqa: N818 - a signal, not a failure
+    """No trial may start: the study's budget is taken by finished and running trials."""
 
 
 class ObjectiveError(HpoError):

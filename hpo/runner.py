@@ -11,13 +11,15 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from hpo.errors import DuplicateStudyError, HpoError, StudyFileError
-from hpo.objectives import load_objective
+from hpo.connection import parse_url
+from hpo.errors import DuplicateStudyError, HpoError, StudyConfigError, StudyFileError
+from hpo.objectives import Objective, load_objective
 from hpo.pruners import make_pruner
 from hpo.samplers import make_sampler
 from hpo.storage import Storage
 from hpo.study import Callback, Study, create_study, load_study
 from hpo.studyfile import StudyConfig, load_study_file
+from hpo.workers import run_workers
 
 DEFAULT_STORAGE = "hpo.db"  # an SQLite file in the current directory
 
@@ -35,10 +37,12 @@ def storage_for(config: StudyConfig, storage: str | None = None) -> str:
 def run(study: str | Path | StudyConfig, *, name: str | None = None,
         sampler: str | None = None, trials: int | None = None, timeout: float | None = None,
         seed: int | None = None, storage: str | Storage | None = None,
-        pruner: str | None = None, callbacks: Iterable[Callback] = ()) -> Study:
+        pruner: str | None = None, workers: int = 1,
+        callbacks: Iterable[Callback] = ()) -> Study:
     """Create the study a study file describes and run it to its budget.
 
-    Keyword arguments override the file, as the CLI flags do.
+    Keyword arguments override the file, as the CLI flags do. `workers` > 1
+    runs that many worker processes on this machine (see `hpo.workers`).
     """
     config = study if isinstance(study, StudyConfig) else load_study_file(study)
     config = config.with_overrides(name=name, sampler=sampler, trials=trials, timeout=timeout,
@@ -49,6 +53,7 @@ def run(study: str | Path | StudyConfig, *, name: str | None = None,
     objective = load_objective(config.objective, config.objective_options, config.base_dir)
     # create_study validates everything before it opens the storage
     store = storage if isinstance(storage, Storage) else storage_for(config, storage)
+    _check_workers(workers, store)
     try:
         created = create_study(config.name, store, config.space, config.sampler, config.seed,
                                config.direction, sampler_options=config.sampler_options,
@@ -58,20 +63,23 @@ def run(study: str | Path | StudyConfig, *, name: str | None = None,
     except DuplicateStudyError as exc:
         raise DuplicateStudyError(f"{exc}; continue it with `hpo resume {config.name}`, or "
                                   "choose another name with --name") from None
-    created.optimize(objective, timeout=config.timeout, callbacks=callbacks)
+    _optimize(created, objective, store, workers, config.timeout, callbacks)
     return created
 
 
 def resume(name: str, storage: str | Storage | None = None, *, trials: int | None = None,
            timeout: float | None = None, sampler: str | None = None,
-           pruner: str | None = None, callbacks: Iterable[Callback] = ()) -> Study:
+           pruner: str | None = None, workers: int = 1,
+           callbacks: Iterable[Callback] = ()) -> Study:
     """Continue a stored study until its budget is met.
 
     `trials` raises the budget (the total number of trials); `sampler`
     switches sampler for the trials to come. Trials whose worker died are
     marked FAIL and their points evaluated first.
     """
-    study = load_study(name, storage or default_storage())
+    store = storage or default_storage()
+    _check_workers(workers, store)
+    study = load_study(name, store)
     if study.info.objective is None:
         raise HpoError(f"study {name!r} was created without a stored objective; continue it "
                        "from Python with study.optimize(objective)")
@@ -92,5 +100,48 @@ def resume(name: str, storage: str | Storage | None = None, *, trials: int | Non
         study.set_pruner(pruner)
     if trials is not None:
         study.set_budget(trials)
+    _optimize(study, objective, store, workers, timeout, callbacks)
+    return study
+
+
+def worker(name: str, storage: str | Storage | None = None, *, timeout: float | None = None,
+           callbacks: Iterable[Callback] = ()) -> Study:
+    """Join study NAME as one more worker until its budget is met (or `timeout`).
+
+    From any machine that reaches the storage; the study's settings are
+    left as they are.
+    """
+    study = load_study(name, storage or default_storage())
+    if study.info.objective is None:
+        raise HpoError(f"study {name!r} was created without a stored objective; a worker "
+                       "cannot run it (run it from Python with study.optimize(objective))")
+    objective = load_objective(study.info.objective, study.info.objective_options)
+    if study.budget is None and timeout is None and study.info.sampler != "grid":
+        raise HpoError(f"study {name!r} has no budget: pass --timeout, or set one with "
+                       f"`hpo resume {name} --trials N`")
     study.optimize(objective, timeout=timeout, callbacks=callbacks)
     return study
+
+
+def _check_workers(workers: int, storage: str | Storage) -> None:
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+        raise StudyConfigError(f"workers must be an integer >= 1, got {workers!r}")
+    if workers > 1 and (isinstance(storage, Storage) or _is_memory(storage)):
+        what = ("a Storage object" if isinstance(storage, Storage)
+                else "an in-memory database")
+        raise StudyConfigError(f"--workers {workers} needs the storage as a URL or file path "
+                               f"that worker processes can open, not {what}")
+
+
+def _is_memory(storage: str) -> bool:
+    url = parse_url(storage)
+    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+
+
+def _optimize(study: Study, objective: Objective, storage: str | Storage, workers: int,
+              timeout: float | None, callbacks: Iterable[Callback]) -> None:
+    if workers == 1:
+        study.optimize(objective, timeout=timeout, callbacks=callbacks)
+    else:
+        assert isinstance(storage, str)
+        run_workers(study, storage, workers, timeout, callbacks)

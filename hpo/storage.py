@@ -10,16 +10,29 @@ which the OS writes back); only a power cut can lose the last few.
 Write transactions on SQLite start with ``BEGIN IMMEDIATE`` and wait for the
 lock (see `hpo.connection`).
 
+Transient errors (SQLite locked past its busy timeout, a connection the
+server dropped) are retried with backoff, the whole transaction again, for
+up to `retry_seconds`; then TransientStorageError reaches the caller.
+
+Concurrency: a transaction that adds or starts a trial first locks the
+study's row (``SELECT ... FOR UPDATE``; on SQLite ``BEGIN IMMEDIATE`` already
+serializes writers), so trial numbers are allocated without races and a
+study's budget is checked and taken in the same transaction: however many
+workers, no more trials start than the budget allows.
+
 Loading a study costs one query per table, however many trials it has; a
 running study refreshes only the trials it has not seen finish.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
 import math
+import os
 import time
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -28,17 +41,29 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from hpo.connection import check_sqlite_file, make_engine, parse_url, translated_errors
+from hpo.connection import (
+    BUSY_TIMEOUT_S,
+    check_sqlite_file,
+    make_engine,
+    parse_url,
+    translated_errors,
+)
 from hpo.errors import (
+    BudgetMet,
     DuplicateStudyError,
     SchemaVersionError,
     StorageError,
     StudyNotFoundError,
+    TransientStorageError,
 )
 from hpo.trial import FrozenTrial, TrialState
 
-SCHEMA_VERSION = 2  # 1 -> 2: studies got a pruner
+SCHEMA_VERSION = 3  # 1 -> 2: studies got a pruner; 2 -> 3: trials got `requeued`
+RETRY_SECONDS = 60.0  # how long transient errors are retried
+_FIRST_DELAY_S, _MAX_DELAY_S = 0.05, 2.0
 _NUMBER_RETRIES = 20  # concurrent inserts racing for the next trial number
+
+log = logging.getLogger("hpo")
 
 _metadata = sa.MetaData()
 
@@ -131,6 +156,8 @@ trials_table = sa.Table(
     sa.Column("worker", sa.String(255)),
     sa.Column("user_attrs", _JSON, nullable=False),
     sa.Column("system_attrs", _JSON, nullable=False),
+    # 1: a failure whose point was queued again; it does not count toward the budget
+    sa.Column("requeued", sa.Integer, nullable=False, server_default="0"),
     sa.UniqueConstraint("study_id", "number", name="uq_hpo_trials_study_number"),
     sa.Index("ix_hpo_trials_study_state", "study_id", "state"),
 )
@@ -171,15 +198,44 @@ class StudySummary:
     best_value: float | None
 
 
+def _retried(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a storage method again, with exponential backoff, on a transient error.
+
+    Each method is one or more whole transactions, so running it again is
+    safe: what did not commit is rolled back, and the methods are written so
+    that one which did commit before its answer was lost is recognized.
+    """
+    @functools.wraps(method)
+    def again(self: Storage, *args: Any, **kwargs: Any) -> Any:
+        deadline = time.monotonic() + self.retry_seconds
+        delay = _FIRST_DELAY_S
+        while True:
+            try:
+                return method(self, *args, **kwargs)
+            except TransientStorageError as exc:
+                if time.monotonic() + delay > deadline:
+                    raise
+                log.warning("%s; retrying in %.2f s", exc, delay)
+                time.sleep(delay)
+                delay = min(2 * delay, _MAX_DELAY_S)
+    return again
+
+
 class Storage:
     """A database of studies. `url`: SQLAlchemy URL, SQLite path, or None (memory).
 
     With `create=False` a missing SQLite file or an empty database is an
     error instead of being initialized (commands that only read).
+    `busy_timeout`: how long SQLite waits for another writer's lock;
+    `retry_seconds`: how long transient errors are retried (opening the
+    database is not retried: a wrong URL fails at once).
     """
 
-    def __init__(self, url: str | None = None, *, create: bool = True) -> None:
-        self._engine = make_engine(parse_url(url))
+    def __init__(self, url: str | None = None, *, create: bool = True,
+                 busy_timeout: float = BUSY_TIMEOUT_S,
+                 retry_seconds: float = RETRY_SECONDS) -> None:
+        self.retry_seconds = retry_seconds
+        self._engine = make_engine(parse_url(url), busy_timeout)
         try:
             check_sqlite_file(self._engine, create)
             self._init_schema(create)
@@ -191,6 +247,14 @@ class Storage:
     def display_url(self) -> str:
         """The URL with any password hidden, for messages."""
         return self._engine.url.render_as_string(hide_password=True)
+
+    @property
+    def identity(self) -> str:
+        """The database, named alike from any working directory (keys hpo.recovery files)."""
+        url = self._engine.url
+        if self.is_sqlite and not self.is_memory and not url.database.startswith("file:"):
+            url = url.set(database=os.path.abspath(url.database))
+        return url.render_as_string(hide_password=False)
 
     @property
     def is_sqlite(self) -> bool:
@@ -266,6 +330,17 @@ class Storage:
             if int(current) < 2:
                 conn.exec_driver_sql("ALTER TABLE hpo_studies ADD COLUMN pruner VARCHAR(64)")
                 conn.exec_driver_sql("ALTER TABLE hpo_studies ADD COLUMN pruner_options TEXT")
+            if int(current) < 3:
+                conn.exec_driver_sql("ALTER TABLE hpo_trials ADD COLUMN requeued INTEGER "
+                                     "NOT NULL DEFAULT 0")
+                failed = conn.execute(sa.select(trials_table.c.trial_id,
+                                                trials_table.c.system_attrs)
+                                      .where(trials_table.c.state == TrialState.FAIL.value))
+                requeued = [trial_id for trial_id, attrs in failed if "requeued_as" in attrs]
+                if requeued:
+                    conn.execute(sa.update(trials_table)
+                                 .where(trials_table.c.trial_id.in_(requeued))
+                                 .values(requeued=1))
             conn.execute(sa.update(meta_table).where(meta_table.c.key == "schema_version")
                          .values(value=str(SCHEMA_VERSION)))
 
@@ -284,6 +359,7 @@ class Storage:
 
     # -- studies -------------------------------------------------------------
 
+    @_retried
     def create_study(self, info: StudyInfo) -> StudyInfo:
         """Insert a study (its study_id is ignored); return it with its new id."""
         row = {c.name: getattr(info, c.name) for c in studies_table.c if c.name != "study_id"}
@@ -296,6 +372,7 @@ class Storage:
                                       f"{self.display_url}") from None
         return StudyInfo(**{**info.__dict__, "study_id": study_id})
 
+    @_retried
     def get_study(self, name: str) -> StudyInfo:
         with self._read() as conn:
             row = conn.execute(sa.select(studies_table).where(
@@ -309,6 +386,7 @@ class Storage:
         from hpo.errors import did_you_mean
         return did_you_mean(name, [s.info.name for s in self.list_studies()])
 
+    @_retried
     def list_studies(self) -> list[StudySummary]:
         """Every study with its counts per state: two queries in all."""
         t = trials_table
@@ -330,12 +408,14 @@ class Storage:
             summaries.append(StudySummary(info, counts, best))
         return summaries
 
+    @_retried
     def update_study(self, study_id: int, **values: Any) -> None:
         """Change stored fields of a study (budget, sampler, sampler_options)."""
         with self._write() as conn:
             conn.execute(sa.update(studies_table)
                          .where(studies_table.c.study_id == study_id).values(**values))
 
+    @_retried
     def delete_study(self, name: str) -> None:
         """Remove a study and all its trials in one transaction."""
         study_id = self.get_study(name).study_id
@@ -346,6 +426,7 @@ class Storage:
             for table in (trials_table, suggested_table, studies_table):
                 conn.execute(sa.delete(table).where(table.c.study_id == study_id))
 
+    @_retried
     def load_suggested(self, study_id: int) -> dict[str, dict[str, Any]]:
         """Parameters added by `trial.suggest_*`: name -> spec."""
         with self._read() as conn:
@@ -353,6 +434,7 @@ class Storage:
                                 .where(suggested_table.c.study_id == study_id))
             return {name: spec for name, spec in rows}
 
+    @_retried
     def add_suggested(self, study_id: int, spec: dict[str, Any]) -> dict[str, Any]:
         """Persist a new parameter's spec; if another worker added it first, return theirs."""
         try:
@@ -365,6 +447,7 @@ class Storage:
 
     # -- trials ----------------------------------------------------------------
 
+    @_retried
     def load_trials(self, study_id: int, after: int = -1,
                     numbers: Collection[int] = ()) -> list[FrozenTrial]:
         """Trials numbered above `after` or listed in `numbers`, by number.
@@ -383,56 +466,72 @@ class Storage:
             per_trial.setdefault(trial_id, {})[step] = value
         return [_trial_from_row(row, per_trial.get(row["trial_id"], {})) for row in rows]
 
+    @_retried
     def create_trial(self, study_id: int, state: TrialState, params: dict[str, Any],
                      worker: str | None = None, system_attrs: dict[str, Any] | None = None,
-                     number: int | None = None) -> FrozenTrial | None:
+                     number: int | None = None, budget: int | None = None
+                     ) -> FrozenTrial | None:
         """Insert a WAITING or RUNNING trial.
 
         With `number`, the trial takes exactly that number, or None is returned
         when another worker took it first (the caller refreshes and asks
-        again). Without it, the trial takes the next free number.
+        again). Without it, the trial takes the next free number. With
+        `budget`, a RUNNING trial starts only if fewer than `budget` trials
+        count toward it (see `_budget_taken`); else BudgetMet is raised.
         """
-        if number is not None:
-            try:
-                with self._write() as conn:
-                    return _insert_trial(conn, study_id, state, params, worker,
-                                         system_attrs or {}, number)
-            except IntegrityError:
-                return None
         for _ in range(_NUMBER_RETRIES):
             try:
                 with self._write() as conn:
+                    _lock_study(conn, study_id)
+                    if budget is not None:
+                        _check_budget(conn, study_id, budget)
                     return _insert_trial(conn, study_id, state, params, worker,
-                                         system_attrs or {})
+                                         system_attrs or {}, number)
             except IntegrityError:
+                if number is not None:
+                    return None
                 time.sleep(0.001)  # another worker took that number; take the next
         raise StorageError(f"could not allocate a trial number in {self.display_url} "
                            f"after {_NUMBER_RETRIES} attempts")
 
-    def claim_trial(self, trial: FrozenTrial, worker: str,
-                    params: dict[str, Any]) -> FrozenTrial | None:
-        """WAITING -> RUNNING with the given (completed) params; None if taken first."""
+    @_retried
+    def claim_trial(self, study_id: int, trial: FrozenTrial, worker: str,
+                    params: dict[str, Any], budget: int | None = None) -> FrozenTrial | None:
+        """WAITING -> RUNNING with the given (completed) params; None if taken first.
+
+        With `budget`, BudgetMet is raised instead when the budget is taken.
+        """
         now = time.time()
         values = {"state": TrialState.RUNNING, "started_at": now, "heartbeat_at": now,
                   "worker": worker, "params": params}
         with self._write() as conn:
+            _lock_study(conn, study_id)
+            if budget is not None:
+                _check_budget(conn, study_id, budget)
             result = conn.execute(
                 sa.update(trials_table)
                 .where(trials_table.c.trial_id == trial.trial_id,
                        trials_table.c.state == TrialState.WAITING).values(**values))
         return replace(trial, **values) if result.rowcount == 1 else None
 
+    @_retried
     def finish_trial(self, trial_id: int, state: TrialState, params: dict[str, Any],
                      finished_at: float, value: float | None = None,
                      error: str | None = None) -> bool:
         """RUNNING -> a finished state. False if the trial was no longer RUNNING.
 
         The guard on RUNNING is what keeps a finished trial from ever being
-        rewritten (say, by a worker that was wrongly presumed dead).
+        rewritten (say, by a worker that was wrongly presumed dead). A retry
+        after a commit whose answer was lost finds its own result: True.
         """
         with self._write() as conn:
-            return _finish(conn, trial_id, state, params, finished_at, value, error) == 1
+            if _finish(conn, trial_id, state, params, finished_at, value, error) == 1:
+                return True
+            stored = conn.execute(sa.select(trials_table.c.state, trials_table.c.finished_at)
+                                  .where(trials_table.c.trial_id == trial_id)).first()
+            return stored is not None and tuple(stored) == (state.value, finished_at)
 
+    @_retried
     def fail_and_requeue(self, study_id: int, trial: FrozenTrial, error: str, requeue: bool,
                          params: dict[str, Any] | None = None,
                          expect_heartbeat: float | None = None,
@@ -444,25 +543,60 @@ class Storage:
         back to life). Returns the new WAITING trial, if any.
         """
         params = trial.params if params is None else params
-        for _ in range(_NUMBER_RETRIES):
-            try:
-                with self._write() as conn:
-                    changed = _finish(conn, trial.trial_id, TrialState.FAIL, params,
-                                      time.time(), error=error, heartbeat=expect_heartbeat)
-                    if changed != 1 or not requeue:
-                        return None
-                    retry = _insert_trial(conn, study_id, TrialState.WAITING, params, None,
-                                          {"retry_of": trial.number, "retry_reason": error,
-                                           **(retry_attrs or {})})
-                    conn.execute(sa.update(trials_table)
-                                 .where(trials_table.c.trial_id == trial.trial_id)
-                                 .values(system_attrs={**trial.system_attrs,
-                                                       "requeued_as": retry.number}))
-                    return retry
-            except IntegrityError:
-                time.sleep(0.001)  # the retry's number was taken; the whole step again
-        raise StorageError(f"could not re-queue trial {trial.number} in {self.display_url}")
+        with self._write() as conn:
+            _lock_study(conn, study_id)  # (it allocates a number)
+            changed = _finish(conn, trial.trial_id, TrialState.FAIL, params, time.time(),
+                              error=error, heartbeat=expect_heartbeat)
+            if changed != 1 or not requeue:
+                return None
+            retry = _insert_trial(conn, study_id, TrialState.WAITING, params, None,
+                                  {"retry_of": trial.number, "retry_reason": error,
+                                   **(retry_attrs or {})})
+            conn.execute(sa.update(trials_table)
+                         .where(trials_table.c.trial_id == trial.trial_id)
+                         .values(requeued=1, system_attrs={**trial.system_attrs,
+                                                           "requeued_as": retry.number}))
+            return retry
 
+    @_retried
+    def store_recovered(self, study_id: int, trial_id: int, state: TrialState,
+                        params: dict[str, Any], finished_at: float, value: float | None,
+                        error: str | None) -> str:
+        """Apply a result a worker could not store at the time (see hpo.recovery).
+
+        Returns where it went: "trial" (the trial was still RUNNING and now
+        has it), "retry N" (the trial had been reaped as lost; its queued
+        retry N, not yet started, takes the result instead of running again),
+        or "attribute" (the point was already evaluated again: the result is
+        kept in the trial's system attribute "recovered_result").
+        """
+        t = trials_table
+        with self._write() as conn:
+            _lock_study(conn, study_id)
+            if _finish(conn, trial_id, state, params, finished_at, value, error) == 1:
+                return "trial"
+            row = conn.execute(sa.select(t.c.system_attrs).where(t.c.trial_id == trial_id)
+                               ).first()
+            if row is None:
+                raise StorageError(f"trial id {trial_id} is not in {self.display_url}")
+            attrs = row[0]
+            retry = attrs.get("requeued_as")
+            if retry is not None:
+                outcome = {"state": state.value, "params": params, "value": value,
+                           "error": error, "finished_at": finished_at}
+                taken = conn.execute(
+                    sa.update(t).where(t.c.study_id == study_id, t.c.number == retry,
+                                       t.c.state == TrialState.WAITING.value)
+                    .values(started_at=finished_at, **outcome)).rowcount
+                if taken == 1:
+                    return f"retry {retry}"
+            conn.execute(sa.update(t).where(t.c.trial_id == trial_id).values(
+                system_attrs={**attrs, "recovered_result": {
+                    "state": state.value, "value": value, "error": error,
+                    "finished_at": finished_at}}))
+            return "attribute"
+
+    @_retried
     def set_params(self, trial_id: int, params: dict[str, Any]) -> None:
         """Store a running trial's parameters as they grow (define-by-run)."""
         with self._write() as conn:
@@ -471,6 +605,7 @@ class Storage:
                                 trials_table.c.state == TrialState.RUNNING)
                          .values(params=params))
 
+    @_retried
     def add_intermediate(self, trial_id: int, step: int, value: float) -> bool:
         """Store one intermediate value; False if that step was already reported."""
         try:
@@ -481,11 +616,13 @@ class Storage:
         except IntegrityError:
             return False
 
+    @_retried
     def set_user_attrs(self, trial_id: int, attrs: dict[str, Any]) -> None:
         with self._write() as conn:
             conn.execute(sa.update(trials_table).where(trials_table.c.trial_id == trial_id)
                          .values(user_attrs=attrs))
 
+    @_retried
     def heartbeat(self, trial_ids: Sequence[int]) -> None:
         """Refresh the heartbeat of these trials while they run."""
         if not trial_ids:
@@ -505,6 +642,11 @@ class Storage:
 _t, _v = trials_table, values_table
 _MAX_NUMBER = sa.select(sa.func.max(_t.c.number)).where(_t.c.study_id == sa.bindparam("b_sid"))
 _INSERT_TRIAL = sa.insert(_t)
+_LOCK_STUDY = (sa.select(studies_table.c.study_id)
+               .where(studies_table.c.study_id == sa.bindparam("b_sid")).with_for_update())
+_BUDGET_TAKEN = sa.select(sa.func.count()).where(
+    _t.c.study_id == sa.bindparam("b_sid"), _t.c.state != TrialState.WAITING.value,
+    _t.c.requeued == 0)
 _FINISHED_COLUMNS = ("state", "params", "value", "error", "finished_at")
 _FINISH = (sa.update(_t)
            .where(_t.c.trial_id == sa.bindparam("b_trial_id"),
@@ -525,6 +667,21 @@ _TRIALS_SINCE = _selection(sa.and_(
     _t.c.study_id == sa.bindparam("b_study_id"),
     sa.or_(_t.c.number > sa.bindparam("b_after"),
            _t.c.number.in_(sa.bindparam("b_numbers", expanding=True)))))
+
+
+def _lock_study(conn: Connection, study_id: int) -> None:
+    """Hold the study's row until commit: its trial inserts and claims go one at a time."""
+    if conn.dialect.name != "sqlite":  # BEGIN IMMEDIATE has locked the whole file
+        conn.execute(_LOCK_STUDY, {"b_sid": study_id})
+
+
+def _check_budget(conn: Connection, study_id: int, budget: int) -> None:
+    """Raise BudgetMet when running trials plus counted finished ones fill the budget.
+
+    The SQL form of FrozenTrial.counts_toward_budget, plus RUNNING trials.
+    """
+    if conn.execute(_BUDGET_TAKEN, {"b_sid": study_id}).scalar() >= budget:
+        raise BudgetMet(f"the budget of {budget} trials is taken")
 
 
 def _insert_trial(conn: Connection, study_id: int, state: TrialState, params: dict[str, Any],

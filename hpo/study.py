@@ -3,8 +3,15 @@
 A study is one search: a space, a direction, a sampler, a budget and, once
 it runs, its trials in storage. `Study.optimize` is the runner loop:
 
-    refresh trials -> budget met? -> claim an enqueued trial or ask the
-    sampler -> run the objective -> store the outcome (one transaction)
+    refresh trials -> reap lost ones -> budget met? -> claim an enqueued
+    trial or ask the sampler -> run the objective -> store the outcome (one
+    transaction)
+
+Many workers (processes, machines) can run one study: each claims or
+creates its trial in a transaction that also checks the budget, so together
+they run exactly the budget. When the rest of the budget is running in
+other workers, a worker waits for those trials to finish (or to be found
+lost, and re-queued) rather than stopping short or running more.
 
 Reproducibility: the n-th sampled trial of a study draws from
 ``numpy.random.default_rng([seed, n])``, so the same seed, sampler and
@@ -26,13 +33,16 @@ from typing import Any
 
 import numpy as np
 
+from hpo import recovery
 from hpo.checks import check_count, check_direction, check_name, check_seed, check_timeout
 from hpo.errors import (
+    BudgetMet,
     DuplicateStudyError,
     HpoError,
     NoCompletedTrialsError,
     SamplerExhausted,
     SpaceError,
+    StorageError,
     StudyConfigError,
     TrialPruned,
 )
@@ -46,6 +56,7 @@ from hpo.space import Branch, Param, Space
 from hpo.storage import Storage, StudyInfo, StudySummary
 from hpo.trial import SAMPLE_INDEX, FrozenTrial, Trial, TrialState, as_objective_value
 
+POLL_INTERVAL_S = 0.25
 _SEED_INDEX = "seed_index"  # system attribute of a retry: the seed index of the original
 
 log = logging.getLogger("hpo")
@@ -113,6 +124,7 @@ class Study:
         self._cache = _TrialCache()
         self.heartbeat_interval = HEARTBEAT_INTERVAL_S
         self.grace_period = GRACE_PERIOD_S
+        self.poll_interval = POLL_INTERVAL_S  # waiting for other workers' trials
         self._running: set[int] = set()  # trial ids this process is evaluating
         self._proposals: dict[int, dict[str, Any]] = {}  # trial id -> suggested params drawn
         self._joint_space: tuple[tuple[Any, ...], Space] = ((), self.space)
@@ -251,7 +263,8 @@ class Study:
         Exceptions of the `catch` types mark the trial FAIL and the study goes
         on; any other propagates after the trial is stored as FAIL. Ctrl-C
         stores the running trial as FAIL ("interrupted"), re-queues its point
-        and re-raises KeyboardInterrupt.
+        and re-raises KeyboardInterrupt. Results this machine could not store
+        earlier (see `hpo.recovery`) are stored first.
         """
         fn = self._objective_function(objective)
         check_count(n_trials, "n_trials")
@@ -259,20 +272,28 @@ class Study:
         catch = catch if isinstance(catch, tuple) else (catch,)
         self.sampler.check(self.space)
         deadline = None if timeout is None else time.monotonic() + timeout
-        self.reap_lost_trials()
-        ran = 0
+        self._store_recovered()
+        ran, told_waiting = 0, False
         with Heartbeat(self._storage, lambda: list(self._running), self.heartbeat_interval):
             while n_trials is None or ran < n_trials:
                 if deadline is not None and time.monotonic() >= deadline:
                     break
-                self._refresh()
-                if self._budget_met() and not self.reap_lost_trials():
-                    break  # (a trial lost meanwhile frees its place in the budget)
+                self.reap_lost_trials()
+                if self._budget is not None and self._cache.n_counted >= self._budget:
+                    break
                 try:
                     record = self._next_trial()
                 except SamplerExhausted as exc:
                     log.info("study %s: %s", self.name, exc)
                     break
+                except BudgetMet:
+                    if not told_waiting:
+                        log.info("study %s: the rest of the budget is running in other "
+                                 "workers; waiting for those trials", self.name)
+                        told_waiting = True
+                    left = None if deadline is None else deadline - time.monotonic()
+                    time.sleep(max(0.0, min(self.poll_interval, left or self.poll_interval)))
+                    continue
                 finished = self._run_trial(fn, record, catch)
                 ran += 1
                 for callback in callbacks:
@@ -320,6 +341,24 @@ class Study:
     def _refresh(self) -> None:
         self._cache.refresh(self._storage, self._info.study_id)
 
+    @property
+    def _budget(self) -> int | None:
+        return self._info.budget
+
+    def _store_recovered(self) -> None:
+        """Store the results this machine kept when the database was unreachable."""
+        if self._storage.is_memory:
+            return
+        for path, outcome in recovery.pending(self._storage.identity, self.name):
+            where = self._storage.store_recovered(
+                self._info.study_id, outcome.trial_id, TrialState(outcome.state),
+                outcome.params, outcome.finished_at, outcome.value, outcome.error)
+            path.unlink()
+            log.warning("study %s: stored the %s result of trial %d, kept in %s when the "
+                        "database was unreachable%s", self.name, outcome.state, outcome.number,
+                        path, _RECOVERED_NOTES[where.split()[0]].format(where))
+        self._refresh()
+
     def _budget_met(self) -> bool:
         if self._info.budget is None:
             return False
@@ -329,10 +368,10 @@ class Study:
 
     def _next_trial(self) -> FrozenTrial:
         """Claim the first enqueued trial, or create one at a point the sampler asks."""
-        me = worker_id()
+        me, study_id = worker_id(), self._info.study_id
         for waiting in self._cache.in_state(TrialState.WAITING):
             params = self._complete_enqueued(waiting)
-            claimed = self._storage.claim_trial(waiting, me, params)
+            claimed = self._storage.claim_trial(study_id, waiting, me, params, self._budget)
             if claimed is not None:
                 self._cache.put(claimed)
                 return claimed
@@ -341,8 +380,8 @@ class Study:
             point = self.sampler.ask(self._sampling_space(), self._cache.records,
                                      np.random.default_rng([self.seed, index]), self.direction)
             params = {k: v for k, v in point.items() if k not in self._suggested}
-            record = self._storage.create_trial(self._info.study_id, TrialState.RUNNING,
-                                                params, me, {SAMPLE_INDEX: index}, number=number)
+            record = self._storage.create_trial(study_id, TrialState.RUNNING, params, me,
+                                                {SAMPLE_INDEX: index}, number, self._budget)
             if record is not None:
                 self._cache.put(record)
                 self._proposals[record.trial_id] = {k: v for k, v in point.items()
@@ -404,8 +443,14 @@ class Study:
         if state == TrialState.PRUNED and intermediate:
             value = intermediate[max(intermediate)]  # a pruned trial keeps its last value
         finished_at = time.time()
-        stored = self._storage.finish_trial(record.trial_id, state, trial.params, finished_at,
-                                            value=value, error=error)
+        try:
+            stored = self._storage.finish_trial(record.trial_id, state, trial.params,
+                                                finished_at, value=value, error=error)
+        except StorageError as exc:
+            self._keep_for_later(record, recovery.Outcome(
+                record.trial_id, record.number, state.value, trial.params, finished_at, value,
+                error), exc)
+            raise
         if not stored:
             log.warning("study %s: trial %d was marked lost by another worker while it ran; "
                         "its result (%s) was not stored", self.name, record.number, state)
@@ -416,6 +461,15 @@ class Study:
                            user_attrs=trial.user_attrs)
         self._cache.put(finished)
         return finished
+
+    def _keep_for_later(self, record: FrozenTrial, outcome: recovery.Outcome,
+                        exc: StorageError) -> None:
+        if self._storage.is_memory:
+            return
+        path = recovery.save(self._storage.identity, self.name, outcome)
+        log.error("study %s: could not store the result of trial %d (%s); it is kept in %s "
+                  "and will be stored the next time this study runs on this machine",
+                  self.name, record.number, exc, path)
 
     def _interrupt(self, trial: Trial, record: FrozenTrial) -> None:
         self._storage.fail_and_requeue(self._info.study_id, record, "interrupted (Ctrl-C)",
@@ -554,6 +608,14 @@ def _borrowed(storage: str | Storage) -> Iterator[Storage]:
 
 def open_storage(storage: str | Storage | None, create: bool = True) -> Storage:
     return storage if isinstance(storage, Storage) else Storage(storage, create=create)
+
+
+_RECOVERED_NOTES = {
+    "trial": "",
+    "retry": "; it had been found lost, and its queued {} takes the result instead of running",
+    "attribute": "; its point had already run again, so the result is kept in the trial's "
+                 "system attribute recovered_result",
+}
 
 
 def _seed_index(record: FrozenTrial) -> int:

@@ -21,7 +21,13 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from hpo.errors import DuplicateStudyError, SchemaVersionError, StorageError, StudyNotFoundError
+from hpo.errors import (
+    BudgetMet,
+    DuplicateStudyError,
+    SchemaVersionError,
+    StorageError,
+    StudyNotFoundError,
+)
 from hpo.space import Space
 from hpo.storage import SCHEMA_VERSION, Storage, StudyInfo, values_table
 from hpo.trial import FrozenTrial, TrialState
@@ -290,13 +296,13 @@ def test_waiting_trial_cannot_be_finished(storage: Storage) -> None:
 def test_claim_trial_once(storage: Storage) -> None:
     study = storage.create_study(study_info())
     waiting = storage.create_trial(study.study_id, TrialState.WAITING, {"lr": 0.01})
-    claimed = storage.claim_trial(waiting, "host:1", {**PARAMS, "lr": 0.01})
+    claimed = storage.claim_trial(study.study_id, waiting, "host:1", {**PARAMS, "lr": 0.01})
     assert claimed is not None
     assert claimed.state == TrialState.RUNNING
     assert claimed.worker == "host:1"
     assert claimed.params == {**PARAMS, "lr": 0.01}
     assert claimed.started_at == claimed.heartbeat_at is not None
-    assert storage.claim_trial(waiting, "host:2", {"lr": 0.5}) is None
+    assert storage.claim_trial(study.study_id, waiting, "host:2", {"lr": 0.5}) is None
     assert only_trial(storage, study.study_id) == claimed
 
 
@@ -318,6 +324,57 @@ def test_fail_and_requeue(storage: Storage) -> None:
     assert failed.params == PARAMS
     assert failed.system_attrs == {"origin": "tpe", "requeued_as": 2}
     assert not failed.counts_toward_budget
+
+
+def test_the_budget_is_checked_when_a_trial_starts(storage: Storage) -> None:
+    study_id = storage.create_study(study_info()).study_id
+    done = storage.create_trial(study_id, TrialState.RUNNING, PARAMS, "host:1", budget=3)
+    storage.finish_trial(done.trial_id, TrialState.COMPLETE, PARAMS, time.time(), 1.0)
+    lost = storage.create_trial(study_id, TrialState.RUNNING, PARAMS, "host:1", budget=3)
+    retry = storage.fail_and_requeue(study_id, lost, "worker lost", requeue=True)
+    storage.create_trial(study_id, TrialState.WAITING, PARAMS)  # queued points take nothing
+    storage.create_trial(study_id, TrialState.RUNNING, PARAMS, "host:1", budget=3)
+    # taken: one COMPLETE, one RUNNING; the re-queued failure does not count
+    claimed = storage.claim_trial(study_id, retry, "host:2", PARAMS, budget=3)
+    assert claimed is not None
+    with pytest.raises(BudgetMet):
+        storage.create_trial(study_id, TrialState.RUNNING, PARAMS, "host:1", budget=3)
+    with pytest.raises(BudgetMet):
+        storage.claim_trial(study_id, storage.load_trials(study_id)[3], "host:2", PARAMS,
+                            budget=3)
+    assert storage.create_trial(study_id, TrialState.RUNNING, PARAMS, budget=4).number == 5
+
+
+def test_finishing_twice_with_the_same_result_is_recognized(storage: Storage) -> None:
+    """A retry after a commit whose answer was lost finds its own result."""
+    study_id = storage.create_study(study_info()).study_id
+    trial = storage.create_trial(study_id, TrialState.RUNNING, PARAMS)
+    assert storage.finish_trial(trial.trial_id, TrialState.COMPLETE, PARAMS, 123.5, 1.0)
+    assert storage.finish_trial(trial.trial_id, TrialState.COMPLETE, PARAMS, 123.5, 1.0)
+    assert not storage.finish_trial(trial.trial_id, TrialState.COMPLETE, PARAMS, 124.0, 2.0)
+    assert only_trial(storage, study_id).value == 1.0
+
+
+def test_store_recovered(storage: Storage) -> None:
+    study_id = storage.create_study(study_info()).study_id
+    running = storage.create_trial(study_id, TrialState.RUNNING, PARAMS)
+    assert storage.store_recovered(study_id, running.trial_id, TrialState.COMPLETE, PARAMS,
+                                   10.0, 1.5, None) == "trial"
+    reaped = storage.create_trial(study_id, TrialState.RUNNING, PARAMS)
+    retry = storage.fail_and_requeue(study_id, reaped, "worker lost", requeue=True)
+    assert storage.store_recovered(study_id, reaped.trial_id, TrialState.COMPLETE, PARAMS,
+                                   11.0, 2.5, None) == f"retry {retry.number}"
+    rerun = storage.create_trial(study_id, TrialState.RUNNING, PARAMS)
+    again = storage.fail_and_requeue(study_id, rerun, "worker lost", requeue=True)
+    storage.claim_trial(study_id, again, "host:2", PARAMS)
+    assert storage.store_recovered(study_id, rerun.trial_id, TrialState.PRUNED, PARAMS,
+                                   12.0, 3.5, None) == "attribute"
+    trials = storage.load_trials(study_id)
+    assert (trials[0].state, trials[0].value) == (TrialState.COMPLETE, 1.5)
+    assert (trials[1].state, trials[2].state, trials[2].value) == (
+        TrialState.FAIL, TrialState.COMPLETE, 2.5)
+    assert trials[3].system_attrs["recovered_result"]["value"] == 3.5
+    assert trials[4].state == TrialState.RUNNING
 
 
 def test_fail_without_requeue(storage: Storage) -> None:
@@ -659,18 +716,32 @@ def test_missing_driver_hides_the_password() -> None:
     assert "s3cret" not in storage_error("mysql+mysqldb://root:s3cret@127.0.0.1/test")
 
 
-def test_a_schema_1_database_is_migrated(tmp_path: Path) -> None:
+def _as_written_by(path: Path, version: int) -> None:
+    """Make a database look as an older hpo left it."""
+    with sqlite3.connect(path) as conn:
+        conn.execute("ALTER TABLE hpo_trials DROP COLUMN requeued")  # schema 3
+        if version < 2:
+            conn.execute("ALTER TABLE hpo_studies DROP COLUMN pruner")
+            conn.execute("ALTER TABLE hpo_studies DROP COLUMN pruner_options")
+        conn.execute(f"UPDATE hpo_meta SET value = '{version}' WHERE key = 'schema_version'")
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_an_older_database_is_migrated(tmp_path: Path, version: int) -> None:
     path = tmp_path / "old.db"
     with Storage(str(path)) as store:
-        store.create_study(study_info())
-    with sqlite3.connect(path) as conn:  # make it look as hpo 0.1 left it: no pruner columns
-        conn.execute("ALTER TABLE hpo_studies DROP COLUMN pruner")
-        conn.execute("ALTER TABLE hpo_studies DROP COLUMN pruner_options")
-        conn.execute("UPDATE hpo_meta SET value = '1' WHERE key = 'schema_version'")
+        study_id = store.create_study(study_info()).study_id
+        lost = store.create_trial(study_id, TrialState.RUNNING, PARAMS, "host:1")
+        store.fail_and_requeue(study_id, lost, "worker lost", requeue=True)
+    _as_written_by(path, version)
     with Storage(str(path)) as store:
         info = store.get_study("mnist-mlp")
         assert (info.pruner, info.pruner_options) == ("none", {})
         store.update_study(info.study_id, pruner="median", pruner_options={"n_warmup_steps": 2})
         assert store.get_study("mnist-mlp").pruner_options == {"n_warmup_steps": 2}
+        # the re-queued failure still does not count: one trial may start, not zero
+        assert store.create_trial(study_id, TrialState.RUNNING, PARAMS, budget=1) is not None
+        with pytest.raises(BudgetMet):
+            store.create_trial(study_id, TrialState.RUNNING, PARAMS, budget=1)
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT value FROM hpo_meta").fetchone()[0] == str(SCHEMA_VERSION)

@@ -500,13 +500,20 @@ def test_trial_with_a_stale_heartbeat_is_retried(db_path):
     assert study.trials[1].params == point
 
 
-def test_trial_with_a_fresh_heartbeat_on_another_host_is_left_alone(db_path):
+def test_a_worker_waits_for_the_trials_running_elsewhere_to_meet_the_budget(db_path):
     study = hpo.create_study("s", str(db_path), SPACE, seed=0, budget=3)
     _running_trial(study, "elsewhere:1234", {"x": 0.0, "n": 1, "kind": "a"}, heartbeat_age=1)
-    study.optimize(quadratic)
+    study.poll_interval = 0.05
+    study.optimize(quadratic, timeout=1.0)
+    # the running trial is expected to finish: it holds its place in the budget
     assert study.trials[0].state == TrialState.RUNNING
-    # the running trial is expected to finish, so it is counted against the budget
-    assert sum(t.state == TrialState.COMPLETE for t in study.trials) == 2
+    assert [t.state for t in study.trials[1:]] == [TrialState.COMPLETE] * 2
+    study.grace_period = 1.5  # its heartbeat stops: lost, re-queued, run here
+    study.optimize(quadratic)
+    states = [t.state for t in study.trials]
+    assert states == [TrialState.FAIL] + [TrialState.COMPLETE] * 3
+    assert study.trials[3].system_attrs["retry_of"] == 0
+    assert study.n_counted == 3
 
 
 def test_a_trial_lost_during_a_run_is_reaped_and_the_budget_met(db_path):
@@ -529,7 +536,7 @@ def test_a_lost_retry_is_not_requeued_again(db_path):
     _running_trial(study, dead, point, heartbeat_age=1)
     study.reap_lost_trials()
     retry = study.trials[1]
-    assert study.storage.claim_trial(retry, dead, retry.params) is not None
+    assert study.storage.claim_trial(study.info.study_id, retry, dead, retry.params) is not None
     study.optimize(quadratic)
     trials = study.trials
     assert trials[1].state == TrialState.FAIL and "requeued_as" not in trials[1].system_attrs

@@ -74,9 +74,9 @@ def boston(trial: Trial, max_epochs: int = 100, batch_size: int = 32, patience: 
         error = predicted - data.valid.y
         rmsle = np.sqrt(np.mean((np.log1p(np.maximum(predicted, 0))
                                  - np.log1p(data.valid.y)) ** 2))
+        rmse = np.sqrt(np.mean(error**2))
     # chance: predicting the training mean, ½ MSE = ½ var of the standardized prices
-    value = finish(trial, history, {"rmsle": float(rmsle),
-                                    "rmse": float(np.sqrt(np.mean(error**2)))},
+    value = finish(trial, history, {"rmsle": float(rmsle), "rmse": float(rmse)},
                    chance=0.5 * float(np.mean(valid_y**2)))
     return 2.0 * value * scale**2
 

@@ -1,0 +1,91 @@
+"""Several worker processes on one study, on this machine (`hpo run --workers N`).
+
+Each worker is an `hpo worker NAME --quiet` process (``python -m hpo``) that
+reads the storage URL from HPO_STORAGE rather than its command line, where
+`ps` would show a password. The workers share the study through the
+database alone: they claim trials in transactions that check the budget, so
+together they run exactly the budget (see `hpo.study`). The parent process
+only watches: it reports each trial as it finishes and, on Ctrl-C or
+SIGTERM, lets the workers store their running trials before it returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+
+from hpo.study import Callback, Study
+
+POLL_INTERVAL_S = 0.5
+STOP_GRACE_S = 30.0  # how long stopping workers may take to store their trials
+
+log = logging.getLogger("hpo")
+
+
+def run_workers(study: Study, storage: str, n_workers: int, timeout: float | None = None,
+                callbacks: Iterable[Callback] = ()) -> list[int]:
+    """Run `n_workers` worker processes on `study` until they stop; their exit codes.
+
+    `callbacks` are called in this process for every trial that finishes,
+    whichever worker ran it.
+    """
+    command = [sys.executable, "-m", "hpo", "worker", study.name, "--quiet"]
+    if timeout is not None:
+        command += ["--timeout", repr(timeout)]
+    environment = {**os.environ, "HPO_STORAGE": storage}
+    callbacks = list(callbacks)
+    seen = {t.number for t in study.trials if t.state.is_finished}
+    processes = [subprocess.Popen(command, env=environment) for _ in range(n_workers)]
+    try:
+        while True:
+            running = any(p.poll() is None for p in processes)
+            _report_new(study, seen, callbacks)
+            if not running:
+                break
+            time.sleep(POLL_INTERVAL_S)
+    except BaseException:
+        _stop(processes)
+        raise
+    codes = [p.returncode for p in processes]
+    for process, code in zip(processes, codes, strict=True):
+        if code != 0:
+            log.warning("worker %d exited with code %d%s", process.pid, code,
+                        " (killed by a signal)" if code < 0 else "")
+    return codes
+
+
+def _report_new(study: Study, seen: set[int], callbacks: list[Callback]) -> None:
+    for trial in study.trials:
+        if trial.state.is_finished and trial.number not in seen:
+            seen.add(trial.number)
+            for callback in callbacks:
+                callback(study, trial)
+
+
+def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    """Ctrl-C reached the workers too (one process group); SIGTERM the rest, then wait."""
+    _wait(processes, 2.0)
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)  # a worker takes it as Ctrl-C
+    if not _wait(processes, STOP_GRACE_S):
+        for process in processes:
+            if process.poll() is None:
+                process.kill()  # its trial is found lost and re-queued on the next run
+        _wait(processes, 5.0)
+
+
+def _wait(processes: list[subprocess.Popen[bytes]], seconds: float) -> bool:
+    """Wait up to `seconds` for every process to exit; whether they all did."""
+    deadline = time.monotonic() + seconds
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            return False
+    return True
