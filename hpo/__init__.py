@@ -21,9 +21,10 @@ from hpo.errors import (
     StudyConfigError,
     StudyFileError,
     StudyNotFoundError,
+    TransientStorageError,
     TrialPruned,
 )
-from hpo.runner import resume, run
+from hpo.runner import resume, run, worker
 from hpo.space import Space
 from hpo.storage import Storage, StudyInfo, StudySummary
 from hpo.study import Study, create_study, delete_study, load_study, studies
@@ -35,6 +36,7 @@ __all__ = [
     "DuplicateStudyError", "FrozenTrial", "HpoError", "NoCompletedTrialsError",
     "ObjectiveError", "SamplerError", "SamplerExhausted", "SchemaVersionError", "Space",
     "SpaceError", "Storage", "StorageError", "Study", "StudyConfigError", "StudyFileError",
-    "StudyInfo", "StudyNotFoundError", "StudySummary", "Trial", "TrialPruned", "TrialState",
-    "__version__", "create_study", "delete_study", "load_study", "resume", "run", "studies",
+    "StudyInfo", "StudyNotFoundError", "StudySummary", "TransientStorageError", "Trial",
+    "TrialPruned", "TrialState", "__version__", "create_study", "delete_study", "load_study",
+    "resume", "run", "studies", "worker",
 ]
