@@ -50,7 +50,7 @@ def make_engine(url: sa.URL, busy_timeout: float = BUSY_TIMEOUT_S) -> Engine:
         with warnings.catch_warnings():  # SQLAlchemy warns of URL options it ignores
             warnings.simplefilter("error", sa.exc.SAWarning)
             if url.get_backend_name() != "sqlite":
-                return sa.create_engine(url, pool_pre_ping=True)
+                return sa.create_engine(url, pool_pre_ping=False)
             memory = url.database in (None, "", ":memory:")
             engine = sa.create_engine(
                 url, connect_args={"timeout": busy_timeout, "check_same_thread": False},

@@ -20,7 +20,9 @@ objective give the same points, across stops and resumes too.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import random
 import secrets
 import time
 import traceback
@@ -57,6 +59,10 @@ from hpo.storage import Storage, StudyInfo, StudySummary
 from hpo.trial import SAMPLE_INDEX, FrozenTrial, Trial, TrialState, as_objective_value
 
 POLL_INTERVAL_S = 0.25
+# Workers that collide on a trial number would collide again in lockstep;
+# a random pause (not seeded: it affects timing only) breaks the tie.
+_CONFLICT_PAUSE_S = 0.005
+_JITTER = random.Random()
 _SEED_INDEX = "seed_index"  # system attribute of a retry: the seed index of the original
 
 log = logging.getLogger("hpo")
@@ -375,7 +381,10 @@ class Study:
             if claimed is not None:
                 self._cache.put(claimed)
                 return claimed
-        while True:
+        for attempt in itertools.count():
+            if attempt:  # another worker took the number: step aside a random moment
+                time.sleep(_JITTER.uniform(0, _CONFLICT_PAUSE_S * min(attempt, 8)))
+                self._refresh()  # look again, ask again
             index, number = self._cache.n_sampled, len(self._cache.records)
             point = self.sampler.ask(self._sampling_space(), self._cache.records,
                                      np.random.default_rng([self.seed, index]), self.direction)
@@ -387,7 +396,7 @@ class Study:
                 self._proposals[record.trial_id] = {k: v for k, v in point.items()
                                                     if k in self._suggested}
                 return record
-            self._refresh()  # another worker took that number: look again, ask again
+        raise AssertionError("unreachable")
 
     def _sampling_space(self) -> Space:
         """The declared space plus the parameters met in suggest_* so far.
