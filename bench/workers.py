@@ -4,7 +4,10 @@ Each measurement starts N `hpo worker` processes (python -m hpo worker) on a
 fresh study and reads the rate off the stored trials: the trials finished
 while all N workers were running (from the last worker's first trial start
 to the first worker's last trial end), per second. Process start-up is thus
-left out, for hpo and the reference alike.
+left out, for hpo and the reference alike. So that every worker is up
+before the first trial starts, the script holds a write lock on the
+trials table while the workers start (they wait for it in their first
+write).
 
 Objectives: `trivial` (returns at once: the storage's cost per trial) and
 `sleep` (sleeps 50 ms: how the workers scale). Storages: an SQLite file and,
@@ -28,12 +31,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
@@ -44,6 +49,7 @@ import hpo
 SPACE = [{"name": f"x{i}", "type": "float", "low": 0.0, "high": 1.0} for i in range(3)]
 SLEEP_S = 0.05
 SCALING_TARGET, OPTUNA_TARGET = 3.5, 10.0
+STARTUP_S = 0.5  # per worker process, on a loaded 2-core machine
 
 
 def trivial(trial: hpo.Trial) -> float:
@@ -74,7 +80,9 @@ def hpo_rate(url: str, objective: str, workers: int, trials: int) -> float:
     study = hpo.create_study(name, url, SPACE, objective=f"{__file__}:{objective}",
                              sampler="random", seed=0, budget=trials)
     command = [sys.executable, "-m", "hpo", "worker", name, "--quiet", "--storage", url]
-    processes = [subprocess.Popen(command) for _ in range(workers)]
+    with writes_held(url):
+        processes = [subprocess.Popen(command) for _ in range(workers)]
+        time.sleep(STARTUP_S * (1 + workers))
     if any(p.wait() != 0 for p in processes):
         raise RuntimeError(f"a worker failed on {name}")
     spans: dict[str, list[tuple[float, float]]] = {}
@@ -83,6 +91,27 @@ def hpo_rate(url: str, objective: str, workers: int, trials: int) -> float:
     assert sum(map(len, spans.values())) == trials
     study.storage.close()
     return steady_rate(spans)
+
+
+@contextmanager
+def writes_held(url: str) -> Iterator[None]:
+    """Hold a write lock on hpo's trials table (a start line for the workers)."""
+    if url.startswith("sqlite:///"):
+        conn = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+        conn.execute("BEGIN EXCLUSIVE")
+        try:
+            yield
+        finally:
+            conn.execute("ROLLBACK")
+            conn.close()
+        return
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn, conn.begin():
+            conn.exec_driver_sql("LOCK TABLE hpo_trials IN EXCLUSIVE MODE")
+            yield
+    finally:
+        engine.dispose()
 
 
 def optuna_rate(folder: Path, workers: int, trials: int) -> float:
