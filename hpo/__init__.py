@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from hpo.comparison import compare
 from hpo.errors import (
     DuplicateStudyError,
     HpoError,
@@ -24,6 +25,8 @@ from hpo.errors import (
     TransientStorageError,
     TrialPruned,
 )
+from hpo.plots import plot
+from hpo.reports import report
 from hpo.runner import resume, run, worker
 from hpo.space import Space
 from hpo.storage import Storage, StudyInfo, StudySummary
@@ -37,6 +40,6 @@ __all__ = [
     "ObjectiveError", "SamplerError", "SamplerExhausted", "SchemaVersionError", "Space",
     "SpaceError", "Storage", "StorageError", "Study", "StudyConfigError", "StudyFileError",
     "StudyInfo", "StudyNotFoundError", "StudySummary", "TransientStorageError", "Trial",
-    "TrialPruned", "TrialState", "__version__", "create_study", "delete_study", "load_study",
-    "resume", "run", "studies", "worker",
+    "TrialPruned", "TrialState", "__version__", "compare", "create_study", "delete_study",
+    "load_study", "plot", "report", "resume", "run", "studies", "worker",
 ]

@@ -14,16 +14,19 @@ import sys
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn
 
 import click
 
-from hpo import __version__, runner
+from hpo import __version__, comparison, plots, reports, runner
 from hpo.connection import parse_url
 from hpo.display import (
+    CompareProgress,
     Progress,
     command,
+    comparison_table,
     curve,
     fmt_duration,
     fmt_time,
@@ -167,6 +170,107 @@ def worker(name: str, timeout: float | None, quiet: bool, storage: str | None,
         return
     _run_with_progress(lambda callbacks: runner.worker(
         name, chosen, timeout=timeout, callbacks=callbacks), name, chosen, as_json)
+
+
+@cli.command(name="compare")
+@click.argument("compare_file", required=False,
+                type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--name", help="Comparison name [default: the file's name, else its stem].")
+@click.option("--objective", "objectives", metavar="A,B",
+              help="Objective name(s), comma-separated (overrides the file's).")
+@click.option("--samplers", metavar="A,B,C",
+              help="Sampler names, comma-separated (overrides the file's).")
+@click.option("--seeds", type=click.IntRange(min=1), help="Studies per sampler and objective.")
+@click.option("--trials", type=click.IntRange(min=1), help="Each study's budget.")
+@storage_option
+@json_option
+def compare_command(compare_file: Path | None, name: str | None, objectives: str | None,
+                    samplers: str | None, seeds: int | None, trials: int | None,
+                    storage: str | None, as_json: bool) -> None:
+    """Run the same objective(s) under each sampler and seed, and compare.
+
+    COMPARE_FILE is a TOML comparison file (see studies/compare_*.toml), or
+    give --objective and --samplers. Re-running continues: finished studies
+    are kept, unfinished ones resume.
+    """
+    config = _compare_config(compare_file, name, objectives, samplers, seeds, trials)
+    chosen = comparison.storage_for(config, storage)
+    cells, _ = comparison.plan(config)  # validates everything before any study is created
+    progress = CompareProgress(len(cells), config.trials, sys.stderr if as_json else sys.stdout)
+    try:
+        summary = comparison.compare(config, chosen, on_study=progress.on_study,
+                                     callbacks=[progress])
+    except KeyboardInterrupt:
+        progress.close()
+        again = " ".join(sys.argv[1:]) if sys.argv[1:] else "compare ..."
+        click.echo(f"\ninterrupted: finished studies are kept; continue with: hpo {again}",
+                   err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    progress.close()
+    if as_json:
+        _echo_json(summary)
+        return
+    click.echo(comparison_table(summary))
+    url = parse_url(chosen).render_as_string(hide_password=True)
+    click.echo(f"Report: {command(url, 'report', config.name, '-o', 'report.html')}")
+
+
+def _compare_config(path: Path | None, name: str | None, objectives: str | None,
+                    samplers: str | None, seeds: int | None,
+                    trials: int | None) -> comparison.CompareConfig:
+    if path is None:
+        if not objectives or not samplers:
+            raise UserError("give a comparison file, or --objective and --samplers")
+        data: dict[str, Any] = {"objectives": _split(objectives), "samplers": _split(samplers)}
+        default = f"compare-{'-'.join(data['objectives'])}"
+        data.update({k: v for k, v in (("name", name or default), ("seeds", seeds),
+                                         ("trials", trials)) if v is not None})
+        return comparison.config_from_dict(data, "command line")
+    config = comparison.load_compare_file(path)
+    overrides: dict[str, Any] = {"name": name, "seeds": seeds, "trials": trials}
+    if objectives:
+        overrides["objectives"] = tuple(_split(objectives))
+    if samplers:
+        overrides["samplers"] = tuple(comparison.SamplerSpec(s, s) for s in _split(samplers))
+    config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
+    comparison.check_config(config, "command line")
+    return config
+
+
+def _split(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+@cli.command(name="report")
+@click.argument("name")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="The HTML file to write [default: NAME.html].")
+@storage_option
+def report_command(name: str, output: Path | None, storage: str | None) -> None:
+    """Write an HTML report of study NAME, or of comparison NAME.
+
+    One self-contained file (figures inline, nothing fetched): open it in
+    any browser, offline.
+    """
+    path = reports.report(name, _storage(storage), output)
+    click.echo(f"wrote {path}")
+
+
+@cli.command(name="plot")
+@click.argument("name")
+@click.option("--kind", required=True,
+              type=click.Choice(plots.STUDY_KINDS + plots.COMPARISON_KINDS),
+              help="Which figure: of a study, " + ", ".join(plots.STUDY_KINDS) +
+              "; of a comparison, " + ", ".join(plots.COMPARISON_KINDS) + ".")
+@click.option("--objective", help="best-so-far: which objective of the comparison.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The file to write: .png or .svg.")
+@storage_option
+def plot_command(name: str, kind: str, objective: str | None, output: Path,
+                 storage: str | None) -> None:
+    """Draw one figure of study (or comparison) NAME into a PNG or SVG file."""
+    path = plots.plot(name, kind, output, _storage(storage), objective)
+    click.echo(f"wrote {path}")
 
 
 @cli.command(name="samplers")

@@ -225,3 +225,104 @@ class Progress:
                 self._stream.write("\r" + self._redraw() + "\033[K")
             self._stream.write("\n")
             self._stream.flush()
+
+
+# -- comparisons ----------------------------------------------------------------------
+
+
+def comparison_table(summary: dict[str, Any]) -> str:
+    """The result of `hpo compare` for a terminal: one table per objective, then ranks."""
+    steps = summary["checkpoints"]
+    lines = [f"Comparison {summary['name']!r}: {summary['trials']} trials per study; best "
+             "value so far as mean ± standard error over seeds"]
+    for objective, data in summary["objectives"].items():
+        optimum = data["optimum"]
+        known = f", optimum {fmt_value(optimum)}" if optimum is not None else ""
+        lines += ["", f"{objective} ({data['direction']}{known})"]
+        headers = ["sampler", *(f"@{key} ({step})" for key, step in steps.items())]
+        headers += ["regret"] if optimum is not None else []
+        headers += ["mean rank", "ask (median)", "time"]
+        rows = []
+        ordered = sorted(data["samplers"].items(), key=lambda kv: kv[1]["mean_rank"])
+        for label, row in ordered:
+            cells = [label, *(fmt_mean_se(row["best"][key]) for key in steps)]
+            if optimum is not None:
+                cells.append(fmt_value(row["regret"]))
+            mark = ("  (best)" if label == data["best_sampler"] else
+                    "  (n.s.)" if row["significant"] is False else "")
+            cells += [f"{row['mean_rank']:.2f}{mark}",
+                      "-" if row["median_ask_ms"] is None else f"{row['median_ask_ms']:.2f} ms",
+                      fmt_duration(row["total_seconds"])]
+            rows.append(cells)
+        lines.append(table(headers, rows))
+    lines += ["", "(n.s.): not significantly different from the best sampler (two-sided "
+              "Mann-Whitney U test of the final values across seeds, p >= 0.05)."]
+    if len(summary["objectives"]) > 1:
+        ranks = ", ".join(f"{label} {rank:.2f}" for label, rank in summary["mean_rank"].items())
+        lines.append(f"Mean rank across objectives: {ranks}")
+    return "\n".join(lines)
+
+
+def fmt_mean_se(cell: dict[str, float | None]) -> str:
+    if cell["mean"] is None:
+        return "-"
+    if cell["se"] is None:
+        return fmt_value(cell["mean"])
+    return f"{cell['mean']:.4g} ± {cell['se']:.2g}"
+
+
+class CompareProgress:
+    """Progress of `hpo compare`: studies done / total, the current study's trial, ETA.
+
+    `on_study` is given to `run_comparison`, the instance itself as a trial
+    callback. On a terminal, one live line; otherwise one line per study.
+    """
+
+    def __init__(self, total_studies: int, trials_per_study: int,
+                 stream: TextIO | None = None, live: bool | None = None) -> None:
+        self._stream = stream or sys.stdout
+        self._live = self._stream.isatty() if live is None else live
+        self._total, self._per_study = total_studies, trials_per_study
+        self._start = time.monotonic()
+        self._ran = 0  # trials run by this command
+        self._index, self._label, self._last_write = 0, "", -math.inf
+        self._done_before = 0  # trials found already done in the studies met
+
+    def on_study(self, index: int, cell: Any, study: Study) -> None:
+        self._index = index
+        self._label = f"{cell.objective} / {cell.sampler.label} / seed {cell.seed_index}"
+        self._done_before += study.n_counted
+        if not self._live and study.budget_met():
+            self._stream.write(f"study {index + 1}/{self._total} {self._label}: done before\n")
+            self._stream.flush()
+
+    def __call__(self, study: Study, trial: FrozenTrial) -> None:
+        self._ran += 1
+        done = study.n_counted
+        if self._live:
+            now = time.monotonic()
+            if now - self._last_write < _LIVE_REFRESH_S and done < (study.budget or 0):
+                return
+            self._last_write = now
+            self._stream.write("\r" + self._line(done) + "\033[K")
+        elif study.budget is not None and done >= study.budget:
+            best = "-" if not any(t.state == TrialState.COMPLETE for t in study.trials) \
+                else fmt_value(study.best_value)
+            self._stream.write(f"study {self._index + 1}/{self._total} {self._label}: best "
+                               f"{best}  [{self._eta_text()}]\n")
+        self._stream.flush()
+
+    def _line(self, done: int) -> str:
+        return (f"study {self._index + 1}/{self._total} ({self._label}) | trial "
+                f"{done}/{self._per_study} | {self._eta_text()}")
+
+    def _eta_text(self) -> str:
+        elapsed = time.monotonic() - self._start
+        left = self._total * self._per_study - self._done_before - self._ran
+        eta = elapsed / self._ran * max(left, 0) if self._ran else None
+        return f"{fmt_duration(elapsed)} elapsed, ETA {fmt_duration(eta)}"
+
+    def close(self) -> None:
+        if self._live:
+            self._stream.write("\n")
+            self._stream.flush()

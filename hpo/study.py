@@ -56,7 +56,7 @@ from hpo.samplers.grid import GridSampler
 from hpo.samplers.random import RandomSampler
 from hpo.space import Branch, Param, Space
 from hpo.storage import Storage, StudyInfo, StudySummary
-from hpo.trial import SAMPLE_INDEX, FrozenTrial, Trial, TrialState, as_objective_value
+from hpo.trial import ASK_SECONDS, SAMPLE_INDEX, FrozenTrial, Trial, TrialState, as_objective_value
 
 POLL_INTERVAL_S = 0.25
 # Workers that collide on a trial number would collide again in lockstep;
@@ -386,11 +386,13 @@ class Study:
                 time.sleep(_JITTER.uniform(0, _CONFLICT_PAUSE_S * min(attempt, 8)))
                 self._refresh()  # look again, ask again
             index, number = self._cache.n_sampled, len(self._cache.records)
+            asked = time.perf_counter()
             point = self.sampler.ask(self._sampling_space(), self._cache.records,
                                      np.random.default_rng([self.seed, index]), self.direction)
+            attrs = {SAMPLE_INDEX: index, ASK_SECONDS: round(time.perf_counter() - asked, 6)}
             params = {k: v for k, v in point.items() if k not in self._suggested}
             record = self._storage.create_trial(study_id, TrialState.RUNNING, params, me,
-                                                {SAMPLE_INDEX: index}, number, self._budget)
+                                                attrs, number, self._budget)
             if record is not None:
                 self._cache.put(record)
                 self._proposals[record.trial_id] = {k: v for k, v in point.items()

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 
 SAMPLE_INDEX = "sample"  # system attribute: a sampled trial's index among sampled trials
+ASK_SECONDS = "ask_s"  # system attribute: how long the sampler took to propose the point
 
 
 class TrialState(StrEnum):
@@ -71,6 +72,11 @@ class FrozenTrial:
     def sample_index(self) -> int | None:
         """n for the n-th trial whose point the sampler chose; None if enqueued or a retry."""
         return self.system_attrs.get(SAMPLE_INDEX)
+
+    @property
+    def ask_seconds(self) -> float | None:
+        """How long the sampler took to propose this trial's point; None if not sampled."""
+        return self.system_attrs.get(ASK_SECONDS)
 
     @property
     def counts_toward_budget(self) -> bool:

@@ -1,0 +1,402 @@
+"""Comparisons: the same objectives under each sampler and seed, side by side.
+
+A comparison file (TOML or JSON):
+
+    name = "synthetic-quick"
+    objectives = ["branin", "hartmann6"]   # or: objective = "branin"
+    samplers = ["random", "tpe", { name = "tpe", label = "tpe-g0.2", gamma = 0.2 }]
+    seeds = 5                              # studies per (objective, sampler)
+    seed = 0                               # the first seed (default 0)
+    trials = 50                            # each study's budget
+    checkpoints = [0.25, 0.5, 1.0]         # fractions of the budget in the table
+    storage = "compare.db"                 # optional, as for study files
+
+    [objective_options.mnist_mlp]          # optional, per objective
+    subset = 5000
+
+Each (objective, sampler, seed) is one study named
+"NAME/objective/sampler/seed-K", stored with the user attributes
+`comparison`, `objective`, `sampler` and `seed_index`, so the group can be
+found again (`load_comparison`) and re-running resumes it: finished studies
+are skipped, unfinished ones continue, missing ones are created. Everything
+is validated before the first study is created.
+
+Summaries (`summarize`): per objective and sampler, the mean best value at
+the checkpoints with its standard error over seeds, the mean rank of the
+final best value across seeds (and across objectives), the median time per
+ask and the total time; a sampler whose final values do not differ
+significantly from the best sampler's (two-sided Mann-Whitney U test across
+seeds, p >= 0.05) is marked so; regret when the optimum is known.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hpo.checks import check_count, check_name, check_seed
+from hpo.errors import HpoError, StudyFileError, StudyNotFoundError, did_you_mean
+from hpo.objectives import Objective, load_objective
+from hpo.runner import DEFAULT_STORAGE
+from hpo.samplers import make_sampler
+from hpo.space import Space
+from hpo.storage import Storage
+from hpo.study import Callback, Study, create_study, load_study, open_storage
+from hpo.trial import FrozenTrial, TrialState
+
+KEYS = ("name", "objective", "objectives", "samplers", "seeds", "seed", "trials",
+        "checkpoints", "storage", "objective_options", "sampler_options", "direction")
+DEFAULT_CHECKPOINTS = (0.25, 0.5, 1.0)
+SIGNIFICANCE = 0.05
+
+
+@dataclass(frozen=True)
+class SamplerSpec:
+    label: str  # what the tables and study names call it
+    name: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    name: str
+    objectives: tuple[str, ...]
+    samplers: tuple[SamplerSpec, ...]
+    seeds: int = 5
+    first_seed: int = 0
+    trials: int = 50
+    checkpoints: tuple[float, ...] = DEFAULT_CHECKPOINTS
+    objective_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    direction: str | None = None  # None: each built-in objective's own
+    storage: str | None = None
+    base_dir: Path = Path(".")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One study of the comparison."""
+
+    objective: str
+    sampler: SamplerSpec
+    seed_index: int
+    study_name: str
+
+
+def load_compare_file(path: str | Path) -> CompareConfig:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+    except FileNotFoundError:
+        raise StudyFileError(f"comparison file {str(path)!r} not found") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise StudyFileError(f"{path}: cannot read the comparison: {exc}") from None
+    return config_from_dict(data, str(path), path.stem, path.parent)
+
+
+def config_from_dict(data: Mapping[str, Any], source: str = "comparison",
+                     default_name: str | None = None, base_dir: Path = Path(".")
+                     ) -> CompareConfig:
+    for key in data:
+        if key not in KEYS:
+            raise StudyFileError(f"{source}: unknown key {key!r}{did_you_mean(key, KEYS)}; "
+                                 f"allowed: {', '.join(KEYS)}")
+    objectives = data.get("objectives", [data["objective"]] if "objective" in data else None)
+    if not objectives or not isinstance(objectives, list) or not all(
+            isinstance(o, str) for o in objectives):
+        raise StudyFileError(f"{source}: give 'objective' (a name) or 'objectives' (a list "
+                             "of names)")
+    samplers = data.get("samplers")
+    if not samplers or not isinstance(samplers, list):
+        raise StudyFileError(f"{source}: 'samplers' must be a non-empty list of sampler names "
+                             "(or tables with a 'name')")
+    config = CompareConfig(
+        name=data.get("name", default_name or ""), objectives=tuple(objectives),
+        samplers=tuple(_sampler_spec(s, source) for s in samplers),
+        seeds=data.get("seeds", 5), first_seed=data.get("seed", 0),
+        trials=data.get("trials", 50),
+        checkpoints=tuple(data.get("checkpoints", DEFAULT_CHECKPOINTS)),
+        objective_options=dict(data.get("objective_options", {})),
+        direction=data.get("direction"), storage=data.get("storage"), base_dir=base_dir)
+    check_config(config, source)
+    return config
+
+
+def _sampler_spec(value: Any, source: str) -> SamplerSpec:
+    if isinstance(value, str):
+        return SamplerSpec(value, value)
+    if isinstance(value, Mapping) and isinstance(value.get("name"), str):
+        options = {k: v for k, v in value.items() if k not in ("name", "label")}
+        return SamplerSpec(str(value.get("label", value["name"])), value["name"], options)
+    raise StudyFileError(f"{source}: a sampler must be a name or a table with a 'name', "
+                         f"got {value!r}")
+
+
+def check_config(config: CompareConfig, source: str = "comparison") -> None:
+    """Scalars and names; objectives and samplers are checked by `plan`."""
+    try:
+        check_name(config.name)
+        check_count(config.trials, "trials")
+        check_count(config.seeds, "seeds")
+        check_seed(config.first_seed)
+    except HpoError as exc:
+        raise StudyFileError(f"{source}: {exc}") from None
+    if config.trials is None or config.seeds is None:
+        raise StudyFileError(f"{source}: trials and seeds must be given")
+    labels = [s.label for s in config.samplers]
+    if len(set(labels)) != len(labels):
+        raise StudyFileError(f"{source}: sampler labels must be unique, got {labels} (give "
+                             "a variant its own 'label')")
+    if len(set(config.objectives)) != len(config.objectives):
+        raise StudyFileError(f"{source}: an objective is listed twice")
+    if not config.checkpoints or not all(
+            isinstance(c, (int, float)) and 0 < c <= 1 for c in config.checkpoints):
+        raise StudyFileError(f"{source}: checkpoints must be fractions in (0, 1], got "
+                             f"{list(config.checkpoints)}")
+    for name, options in config.objective_options.items():
+        if name not in config.objectives or not isinstance(options, Mapping):
+            raise StudyFileError(f"{source}: objective_options.{name} must be a table for "
+                                 f"one of the objectives {list(config.objectives)}")
+
+
+def plan(config: CompareConfig) -> tuple[list[Cell], dict[str, Objective]]:
+    """Every study of the comparison, seed-major (so a partial run is balanced).
+
+    Loads each objective and builds each sampler on its space first: an
+    unknown name or option fails here, before anything is written.
+    """
+    objectives = {}
+    for name in config.objectives:
+        objective = load_objective(name, config.objective_options.get(name),
+                                   config.base_dir)
+        if objective.space is None:
+            raise StudyFileError(f"comparison {config.name!r}: objective {name!r} has no "
+                                 "built-in space; compare built-in objectives, or run "
+                                 "your own with a study file per sampler")
+        for spec in config.samplers:
+            make_sampler(spec.name, spec.options).check(Space.from_spec(objective.space))
+        objectives[name] = objective
+    cells = [Cell(objective, spec, k, f"{config.name}/{objective}/{spec.label}/seed-{k}")
+             for k in range(config.seeds) for objective in config.objectives
+             for spec in config.samplers]
+    return cells, objectives
+
+
+def compare(comparison: str | Path | CompareConfig, storage: str | None = None, *,
+            on_study: Callable[[int, Cell, Study], None] | None = None,
+            callbacks: Sequence[Callback] = ()) -> dict[str, Any]:
+    """Run or continue a comparison (a file or a config) and return its summary.
+
+    Storage: the argument, else HPO_STORAGE, else the file's, else hpo.db.
+    """
+    config = (comparison if isinstance(comparison, CompareConfig)
+              else load_compare_file(comparison))
+    store = storage_for(config, storage)
+    run_comparison(config, store, on_study, callbacks)
+    return summarize(load_comparison(config.name, store))
+
+
+def storage_for(config: CompareConfig, storage: str | None = None) -> str:
+    return storage or os.environ.get("HPO_STORAGE") or config.storage or DEFAULT_STORAGE
+
+
+def run_comparison(config: CompareConfig, storage: str | Storage,
+                   on_study: Callable[[int, Cell, Study], None] | None = None,
+                   callbacks: Sequence[Callback] = ()) -> list[Study]:
+    """Run (or continue) every study of the comparison; return them in plan order.
+
+    `on_study(i, cell, study)` is called before study i runs (also when it
+    is skipped as finished); `callbacks` after each trial.
+    """
+    cells, objectives = plan(config)
+    store = open_storage(storage)
+    studies = []
+    for i, cell in enumerate(cells):
+        study = _open_cell(config, cell, objectives[cell.objective], store)
+        if on_study is not None:
+            on_study(i, cell, study)
+        if not study.budget_met():
+            study.optimize(objectives[cell.objective], callbacks=callbacks)
+        studies.append(study)
+    return studies
+
+
+def _open_cell(config: CompareConfig, cell: Cell, objective: Objective,
+               store: Storage) -> Study:
+    try:
+        return load_study(cell.study_name, store)
+    except StudyNotFoundError:
+        pass
+    return create_study(
+        cell.study_name, store, objective.space, cell.sampler.name,
+        config.first_seed + cell.seed_index,
+        config.direction or objective.direction or "minimize",
+        sampler_options=cell.sampler.options, objective=objective,
+        objective_options=config.objective_options.get(cell.objective, {}),
+        budget=config.trials,
+        user_attrs={"comparison": config.name, "objective": cell.objective,
+                    "sampler": cell.sampler.label, "seed_index": cell.seed_index,
+                    "checkpoints": list(config.checkpoints), "optimum": objective.optimum})
+
+
+# -- results ---------------------------------------------------------------------------
+
+
+@dataclass
+class Curves:
+    """One (objective, sampler): per seed, the best value so far after each trial."""
+
+    best: list[np.ndarray] = field(default_factory=list)  # per seed, (trials,), NaN before any
+    ask_seconds: list[np.ndarray] = field(default_factory=list)  # per seed, (trials,)
+    seconds: list[float] = field(default_factory=list)  # per seed, the study's wall time
+    seeds: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Comparison:
+    """A comparison group as stored: curves[objective][sampler label]."""
+
+    name: str
+    direction: dict[str, str]
+    optimum: dict[str, float | None]
+    budget: int
+    checkpoints: tuple[float, ...]
+    curves: dict[str, dict[str, Curves]]
+
+
+def is_comparison(name: str, storage: str | Storage) -> bool:
+    store = open_storage(storage, create=False)
+    return any(s.info.user_attrs.get("comparison") == name for s in store.list_studies())
+
+
+def load_comparison(name: str, storage: str | Storage) -> Comparison:
+    """Read a comparison group back from storage."""
+    store = open_storage(storage, create=False)
+    members = [s.info for s in store.list_studies() if s.info.user_attrs.get("comparison") == name]
+    if not members:
+        raise StudyNotFoundError(f"no study or comparison named {name!r} in "
+                                 f"{store.display_url}")
+    comparison = Comparison(name, {}, {}, max(m.budget or 0 for m in members),
+                            tuple(members[0].user_attrs.get("checkpoints",
+                                                            DEFAULT_CHECKPOINTS)), {})
+    for info in sorted(members, key=lambda m: m.user_attrs["seed_index"]):
+        attrs = info.user_attrs
+        objective, label = attrs["objective"], attrs["sampler"]
+        comparison.direction[objective] = info.direction
+        comparison.optimum[objective] = attrs.get("optimum")
+        curves = comparison.curves.setdefault(objective, {}).setdefault(label, Curves())
+        trials = load_study(info.name, store).trials
+        curves.best.append(best_so_far(trials, info.direction, comparison.budget))
+        curves.ask_seconds.append(np.array(
+            [t.ask_seconds if t.ask_seconds is not None else np.nan for t in trials]))
+        curves.seconds.append(_wall_time(trials))
+        curves.seeds.append(attrs["seed_index"])
+    return comparison
+
+
+def best_so_far(trials: Sequence[FrozenTrial], direction: str, length: int) -> np.ndarray:
+    """(length,): the best completed value among the first i + 1 trials; NaN before one."""
+    pick = np.fmin if direction == "minimize" else np.fmax
+    values = np.full(length, np.nan)
+    for trial in trials[:length]:
+        if (trial.state == TrialState.COMPLETE and trial.value is not None
+                and trial.number < length):
+            values[trial.number] = trial.value
+    running = np.full(length, np.nan)
+    best = np.nan
+    for i, value in enumerate(values):
+        best = pick(best, value)
+        running[i] = best
+    if len(trials) < length:
+        running[len(trials):] = np.nan  # not run yet
+    return running
+
+
+def _wall_time(trials: Sequence[FrozenTrial]) -> float:
+    starts = [t.started_at for t in trials if t.started_at is not None]
+    ends = [t.finished_at for t in trials if t.finished_at is not None]
+    return max(ends) - min(starts) if starts and ends else 0.0
+
+
+def summarize(comparison: Comparison) -> dict[str, Any]:
+    """The result table as data (what `--json` prints)."""
+    from scipy import stats
+
+    budget = comparison.budget
+    steps = {f"{round(100 * c)}%": max(1, math.ceil(c * budget)) for c in comparison.checkpoints}
+    result: dict[str, Any] = {"name": comparison.name, "trials": budget,
+                              "checkpoints": steps, "objectives": {}}
+    overall: dict[str, list[float]] = {}
+    for objective, by_sampler in comparison.curves.items():
+        sign = 1.0 if comparison.direction[objective] == "minimize" else -1.0
+        optimum = comparison.optimum.get(objective)
+        labels = list(by_sampler)
+        finals = {label: np.array([curve[-1] for curve in by_sampler[label].best])
+                  for label in labels}
+        ranks = _mean_ranks(finals, sign)
+        leader = min(labels, key=lambda lb: (ranks[lb], sign * np.nanmean(finals[lb])))
+        rows = {}
+        for label in labels:
+            curves = by_sampler[label]
+            at = {key: _mean_se([c[step - 1] for c in curves.best]) for key, step in steps.items()}
+            p_value = None
+            if label != leader:
+                p_value = _mann_whitney(finals[label], finals[leader], stats)
+            asks = np.concatenate(curves.ask_seconds) if curves.ask_seconds else np.array([])
+            asks = asks[np.isfinite(asks)]
+            final_mean = at[list(steps)[-1]]["mean"]
+            rows[label] = {
+                "seeds": len(curves.best), "best": at, "mean_rank": ranks[label],
+                "p_value": p_value,
+                "significant": None if p_value is None else p_value < SIGNIFICANCE,
+                "regret": (None if optimum is None or final_mean is None
+                           else sign * (final_mean - optimum)),
+                "median_ask_ms": float(np.median(asks) * 1000) if len(asks) else None,
+                "total_seconds": float(sum(curves.seconds)),
+            }
+            overall.setdefault(label, []).append(ranks[label])
+        result["objectives"][objective] = {
+            "direction": comparison.direction[objective], "optimum": optimum,
+            "best_sampler": leader, "samplers": rows}
+    result["mean_rank"] = dict(sorted(((lb, float(np.mean(r))) for lb, r in overall.items()),
+                                      key=lambda kv: kv[1]))
+    return result
+
+
+def _mean_se(values: Sequence[float]) -> dict[str, float | None]:
+    finite = np.array([v for v in values if np.isfinite(v)])
+    if not len(finite):
+        return {"mean": None, "se": None}
+    se = float(np.std(finite, ddof=1) / math.sqrt(len(finite))) if len(finite) > 1 else None
+    return {"mean": float(np.mean(finite)), "se": se}
+
+
+def _mean_ranks(finals: dict[str, np.ndarray], sign: float) -> dict[str, float]:
+    """Mean over seeds of each sampler's rank (1 = best; ties share; missing = last)."""
+    from scipy.stats import rankdata
+
+    labels = list(finals)
+    n_seeds = max(len(v) for v in finals.values())
+    table = np.full((n_seeds, len(labels)), np.inf)
+    for j, label in enumerate(labels):
+        values = sign * finals[label]
+        table[: len(values), j] = np.where(np.isfinite(values), values, np.inf)
+    ranks = np.array([rankdata(row) for row in table])
+    return {label: float(ranks[:, j].mean()) for j, label in enumerate(labels)}
+
+
+def _mann_whitney(a: np.ndarray, b: np.ndarray, stats: Any) -> float | None:
+    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+    if len(a) < 2 or len(b) < 2:
+        return None
+    if np.array_equal(np.sort(a), np.sort(b)):
+        return 1.0
+    return float(stats.mannwhitneyu(a, b, alternative="two-sided").pvalue)

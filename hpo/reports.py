@@ -1,0 +1,247 @@
+"""HTML reports of a study or of a comparison: one self-contained file.
+
+The file opens offline: styles are inline, figures are inline SVG (from
+`hpo.plots`), there is no script and nothing is fetched. Every piece of text
+that comes from the data — names, parameter values, attributes, errors —
+goes through `_text` (html.escape), so a study named
+``<script>alert(1)</script>`` renders as that text.
+
+Study report sections: summary, optimization history, parameter importance,
+slices, parallel coordinates, intermediate values, best trials. Comparison
+report sections: summary, results table, best so far per objective, time per
+ask, the studies.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hpo import plots
+from hpo.display import fmt_duration, fmt_mean_se, fmt_time, fmt_value, state_counts
+from hpo.errors import HpoError, StudyNotFoundError
+from hpo.importance import ped_anova
+from hpo.trial import FrozenTrial, TrialState
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from hpo.comparison import Comparison
+    from hpo.study import Study
+
+BEST_SHOWN = 10
+
+STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0 auto;
+       max-width: 1000px; padding: 1.5em; color: #222; }
+h1 { font-size: 1.6em; overflow-wrap: anywhere; }
+h2 { margin-top: 2em; border-bottom: 1px solid #ddd; padding-bottom: .2em; }
+table { border-collapse: collapse; font-size: .9em; margin: .5em 0; }
+th, td { border: 1px solid #ddd; padding: .25em .6em; text-align: left;
+         vertical-align: top; overflow-wrap: break-word; }
+th { background: #f4f4f4; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.figure svg { max-width: 100%; height: auto; }
+.note { color: #666; font-style: italic; }
+nav a { margin-right: 1em; }
+dl { display: grid; grid-template-columns: max-content auto; gap: .2em 1em; }
+dt { font-weight: 600; } dd { margin: 0; overflow-wrap: anywhere; }
+"""
+
+
+def _text(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _page(title: str, sections: Sequence[tuple[str, str, str]]) -> str:
+    """A whole document; sections are (id, heading, body HTML)."""
+    nav = " ".join(f'<a href="#{ident}">{_text(heading)}</a>'
+                   for ident, heading, _ in sections)
+    body = "\n".join(f'<section id="{ident}"><h2>{_text(heading)}</h2>\n{content}</section>'
+                     for ident, heading, content in sections)
+    made = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{_text(title)}</title><style>{STYLE}</style></head>\n<body>"
+            f"<h1>{_text(title)}</h1><nav>{nav}</nav>\n{body}\n"
+            f'<p class="note">Made by hpo on {made}.</p></body></html>\n')
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]],
+           numeric: Sequence[bool] | None = None) -> str:
+    numeric = numeric or [False] * len(headers)
+    head = "".join(f"<th>{_text(h)}</th>" for h in headers)
+    body = "".join(
+        "<tr>" + "".join(f'<td{" class=num" if n else ""}>{_text(c)}</td>'
+                         for c, n in zip(row, numeric, strict=True)) + "</tr>"
+        for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _figure(make: Callable[[], Figure], caption: str) -> str:
+    try:
+        fig = make()
+    except plots.PlotError as exc:
+        return f'<p class="note">{_text(exc)}</p>'
+    return f'<div class="figure">{plots.to_svg(fig)}</div><p class="note">{_text(caption)}</p>'
+
+
+def _definitions(items: Sequence[tuple[str, Any]]) -> str:
+    return "<dl>" + "".join(f"<dt>{_text(k)}</dt><dd>{_text(v)}</dd>" for k, v in items) + \
+        "</dl>"
+
+
+# -- study -------------------------------------------------------------------------------
+
+
+def study_report(study: Study) -> str:
+    trials = study.trials
+    counts = {k: v for k, v in state_counts(trials).items() if v}
+    info = study.info
+    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+    summary = [("direction", info.direction),
+               ("objective", info.objective or "(a Python function)"),
+               ("sampler", _with_options(info.sampler, info.sampler_options)),
+               ("pruner", _with_options(info.pruner, info.pruner_options)),
+               ("budget", info.budget or "-"), ("seed", info.seed),
+               ("trials", ", ".join(f"{n} {s.lower()}" for s, n in counts.items()) or "none"),
+               ("created", fmt_time(info.created_at)),
+               ("storage", study.storage.display_url)]
+    if complete:
+        best = study.best_trial
+        summary.insert(0, ("best value", f"{fmt_value(best.value)} (trial {best.number})"))
+    sections = [
+        ("summary", "Summary", _definitions(summary)),
+        ("history", "Optimization history",
+         _figure(lambda: plots.history(study),
+                 "Each trial's value (pruned trials at their last reported value) and the "
+                 "best value so far.")),
+        ("importance", "Parameter importance", _importance_section(study)),
+        ("slices", "Slices", _figure(lambda: plots.slices(study),
+                                     "The value against each parameter; colour: trial "
+                                     "number (later trials are yellow).")),
+        ("parallel", "Parallel coordinates",
+         _figure(lambda: plots.parallel(study),
+                 "One line per completed trial through each parameter's range; colour: "
+                 "value (the best are drawn last, on top).")),
+        ("intermediate", "Intermediate values",
+         _figure(lambda: plots.intermediate(study),
+                 "Values reported with trial.report at each step; pruned trials in red, "
+                 "an x where they stopped.")),
+        ("best-trials", "Best trials", _best_trials(study, complete)),
+    ]
+    return _page(f"Study {info.name}", sections)
+
+
+def _with_options(name: str, options: dict[str, Any]) -> str:
+    return f"{name} {json.dumps(options)}" if options else name
+
+
+def _importance_section(study: Study) -> str:
+    scores = ped_anova(plots.study_params(study), study.trials, study.direction)
+    if not scores:
+        return '<p class="note">Not enough completed trials (at least 4) to judge.</p>'
+    figure = _figure(lambda: plots.importance(study), "")
+    rows = [[name, f"{score:.3f}"] for name, score in scores.items()]
+    return (figure + _table(["parameter", "importance"], rows, [False, True]) +
+            '<p class="note">PED-ANOVA (Watanabe, Bansal and Hutter, 2023): how much each '
+            "parameter's distribution among the best 10% of the completed trials differs "
+            "from its distribution among all of them (Pearson divergence), as a share of "
+            "the total.</p>")
+
+
+def _best_trials(study: Study, complete: Sequence[FrozenTrial]) -> str:
+    if not complete:
+        return '<p class="note">No trial completed.</p>'
+    sign = 1.0 if study.direction == "minimize" else -1.0
+    best = sorted(complete, key=lambda t: sign * t.value)[:BEST_SHOWN]
+    names = list(dict.fromkeys(k for t in best for k in t.params))
+    attrs = list(dict.fromkeys(k for t in best for k in t.user_attrs))
+    rows = [[t.number, fmt_value(t.value), *(fmt_value(t.params.get(n)) for n in names),
+             *(fmt_value(t.user_attrs.get(a)) for a in attrs), fmt_duration(t.duration)]
+            for t in best]
+    headers = ["trial", "value", *names, *attrs, "duration"]
+    numeric = [True, True, *([False] * (len(names) + len(attrs))), True]
+    return _table(headers, rows, numeric)
+
+
+# -- comparison --------------------------------------------------------------------------
+
+
+def comparison_report(comparison: Comparison, summary: dict[str, Any]) -> str:
+    steps = summary["checkpoints"]
+    sections = [("summary", "Summary", _definitions([
+        ("objectives", ", ".join(comparison.curves)),
+        ("samplers", ", ".join(summary["mean_rank"])),
+        ("trials per study", comparison.budget),
+        ("mean rank across objectives",
+         ", ".join(f"{k} {v:.2f}" for k, v in summary["mean_rank"].items()))]))]
+    tables = []
+    for objective, data in summary["objectives"].items():
+        optimum = data["optimum"]
+        headers = ["sampler", "seeds", *(f"best @{k} ({s} trials)" for k, s in steps.items())]
+        headers += ["regret"] if optimum is not None else []
+        headers += ["mean rank", "vs best", "ask (median)", "total time"]
+        rows = []
+        for label, row in sorted(data["samplers"].items(), key=lambda kv: kv[1]["mean_rank"]):
+            verdict = ("best" if label == data["best_sampler"] else
+                       "not significantly different" if row["significant"] is False else
+                       f"worse (p = {row['p_value']:.3g})" if row["p_value"] is not None
+                       else "-")
+            cells = [label, row["seeds"], *(fmt_mean_se(row["best"][k]) for k in steps)]
+            cells += [fmt_value(row["regret"])] if optimum is not None else []
+            cells += [f"{row['mean_rank']:.2f}", verdict,
+                      "-" if row["median_ask_ms"] is None else f"{row['median_ask_ms']:.2f} ms",
+                      fmt_duration(row["total_seconds"])]
+            rows.append(cells)
+        known = f", optimum {fmt_value(optimum)}" if optimum is not None else ""
+        tables.append(f"<h3>{_text(objective)} ({_text(data['direction'])}{_text(known)})"
+                      f"</h3>" + _table(headers, rows))
+    tables.append('<p class="note">Best value so far: mean ± standard error over seeds. '
+                  "Mean rank: of the final best value among the samplers, per seed. "
+                  "vs best: two-sided Mann-Whitney U test of the final values across seeds "
+                  "against the best sampler's (significant at p &lt; 0.05).</p>")
+    sections.append(("results", "Results", "\n".join(tables)))
+    curves = "\n".join(_figure(lambda o=objective: plots.comparison_curves(comparison, o),
+                               f"{objective}: the line is the mean over seeds, the band ±1 "
+                               "standard error.")
+                       for objective in comparison.curves)
+    sections.append(("curves", "Best so far", curves))
+    sections.append(("ask-times", "Time per ask",
+                     _figure(lambda: plots.ask_times(comparison),
+                             "Median over objectives and seeds of the sampler's time to "
+                             "propose each trial's point (log scale).")))
+    return _page(f"Comparison {comparison.name}", sections)
+
+
+def report(name: str, storage: str, output: str | Path | None = None) -> Path:
+    """Write the report of study or comparison NAME; return the file written.
+
+    `output`: default NAME.html in the current directory (characters unsafe
+    in file names replaced by _).
+    """
+    from hpo.comparison import is_comparison, load_comparison, summarize
+    from hpo.study import load_study
+
+    path = Path(output) if output is not None else Path(_file_name(name) + ".html")
+    try:
+        document = study_report(load_study(name, storage))
+    except StudyNotFoundError:
+        if not is_comparison(name, storage):
+            raise
+        comparison = load_comparison(name, storage)
+        document = comparison_report(comparison, summarize(comparison))
+    try:
+        path.write_text(document, encoding="utf-8")
+    except OSError as exc:
+        raise HpoError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
+    return path
+
+
+def _file_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "report"

@@ -1,0 +1,190 @@
+"""`hpo compare`: studies per (objective, sampler, seed), resuming, the result table."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import hpo
+from hpo.cli import cli
+from hpo.comparison import (
+    Comparison,
+    Curves,
+    best_so_far,
+    config_from_dict,
+    load_comparison,
+    summarize,
+)
+from hpo.errors import StudyFileError
+from hpo.trial import FrozenTrial, TrialState
+
+COMPARISON = """
+name = "cmp"
+objectives = ["branin", "hartmann6"]
+samplers = ["random", "sobol", { name = "tpe", label = "tpe-fast", n_startup = 4 }]
+seeds = 2
+trials = 8
+checkpoints = [0.5, 1.0]
+"""
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HPO_STORAGE", raising=False)
+    (tmp_path / "cmp.toml").write_text(COMPARISON)
+    return tmp_path
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_compare_runs_one_study_per_objective_sampler_and_seed(workdir):
+    result = invoke("compare", "cmp.toml", "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    names = sorted(s.info.name for s in hpo.studies("hpo.db"))
+    assert len(names) == 2 * 3 * 2
+    assert "cmp/branin/tpe-fast/seed-1" in names
+    study = hpo.load_study("cmp/hartmann6/sobol/seed-1", "hpo.db")
+    assert (study.seed, study.budget, len(study.trials)) == (1, 8, 8)
+    assert study.user_attrs["comparison"] == "cmp"
+    assert set(summary["objectives"]) == {"branin", "hartmann6"}
+    branin = summary["objectives"]["branin"]
+    assert branin["optimum"] == pytest.approx(0.397887)
+    assert summary["checkpoints"] == {"50%": 4, "100%": 8}
+    for label, row in branin["samplers"].items():
+        assert row["seeds"] == 2
+        assert row["best"]["100%"]["mean"] <= row["best"]["50%"]["mean"]
+        assert row["regret"] == pytest.approx(row["best"]["100%"]["mean"] - 0.397887)
+        assert row["median_ask_ms"] > 0 and row["total_seconds"] > 0
+        assert (row["p_value"] is None) == (label == branin["best_sampler"])
+    assert sorted(summary["mean_rank"]) == ["random", "sobol", "tpe-fast"]
+
+
+def test_rerunning_resumes_and_adds_nothing(workdir):
+    first = invoke("compare", "cmp.toml", "--json")
+    stored = {s.info.name: s.counts for s in hpo.studies("hpo.db")}
+    again = invoke("compare", "cmp.toml", "--json")
+    assert again.exit_code == 0
+    assert {s.info.name: s.counts for s in hpo.studies("hpo.db")} == stored
+    assert json.loads(again.stdout)["objectives"] == json.loads(first.stdout)["objectives"]
+
+
+def test_an_unfinished_comparison_continues(workdir):
+    study = hpo.create_study("cmp/branin/random/seed-0", "hpo.db",
+                             objective="branin", sampler="random", seed=0, budget=8,
+                             user_attrs={"comparison": "cmp", "objective": "branin",
+                                         "sampler": "random", "seed_index": 0})
+    study.optimize(n_trials=3)
+    result = invoke("compare", "cmp.toml")
+    assert result.exit_code == 0, result.output
+    assert len(hpo.load_study("cmp/branin/random/seed-0", "hpo.db").trials) == 8
+
+
+def test_the_table_in_the_terminal(workdir):
+    result = invoke("compare", "cmp.toml")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "branin (minimize, optimum 0.397887)" in out
+    assert "@50% (4)" in out and "@100% (8)" in out and "regret" in out
+    assert "(best)" in out
+    assert "Mean rank across objectives:" in out
+    assert "hpo report cmp -o report.html" in out
+    assert "study 12/12" in out
+
+
+def test_flags_without_a_file(workdir):
+    result = invoke("compare", "--objective", "branin", "--samplers", "random,sobol",
+                    "--seeds", "2", "--trials", "5", "--name", "quick", "--json")
+    assert result.exit_code == 0, result.output
+    assert len(hpo.studies("hpo.db")) == 4
+    assert set(json.loads(result.stdout)["objectives"]["branin"]["samplers"]) == {
+        "random", "sobol"}
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--objective", "branin"], "give a comparison file, or --objective and --samplers"),
+    (["--objective", "branin", "--samplers", "random,tpee"], "unknown sampler 'tpee'"),
+    (["--objective", "brainn", "--samplers", "random"], "unknown objective 'brainn'"),
+    (["cmp.toml", "--samplers", "random,random"], "sampler labels must be unique"),
+    (["missing.toml"], "comparison file 'missing.toml' not found"),
+])
+def test_bad_input_is_one_line_and_creates_nothing(workdir, args, message):
+    result = invoke("compare", *args)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("hpo: error: ") and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (workdir / "hpo.db").exists()
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    ({"objective": "branin", "samplers": ["random"], "checkpoints": [0]}, "checkpoints"),
+    ({"objective": "branin", "samplers": [], "trials": 5}, "'samplers' must be"),
+    ({"objective": "branin", "samplers": ["random"], "seeds": 0}, "seeds"),
+    ({"objective": "branin", "samplers": ["random"], "colour": 1}, "unknown key 'colour'"),
+    ({"samplers": ["random"]}, "give 'objective'"),
+])
+def test_bad_comparison_files(data, message):
+    with pytest.raises(StudyFileError, match=message):
+        config_from_dict({"name": "x", **data})
+
+
+def _trial(number: int, value: float | None, state=TrialState.COMPLETE) -> FrozenTrial:
+    return FrozenTrial(trial_id=number + 1, number=number, state=state, params={}, value=value)
+
+
+def test_best_so_far_skips_failures_and_pads_what_has_not_run():
+    trials = [_trial(0, None, TrialState.FAIL), _trial(1, 5.0), _trial(2, 7.0), _trial(3, 2.0)]
+    curve = best_so_far(trials, "minimize", 6)
+    assert np.isnan(curve[0]) and list(curve[1:4]) == [5.0, 5.0, 2.0]
+    assert np.isnan(curve[4:]).all()
+    assert list(best_so_far(trials, "maximize", 4)[1:]) == [5.0, 7.0, 7.0]
+
+
+def _comparison(finals: dict[str, list[float]], optimum: float | None = 0.0) -> Comparison:
+    curves = {}
+    for label, values in finals.items():
+        curves[label] = Curves(best=[np.array([v + 1.0, v]) for v in values],
+                               ask_seconds=[np.array([0.001, 0.003])] * len(values),
+                               seconds=[1.0] * len(values), seeds=list(range(len(values))))
+    return Comparison("c", {"f": "minimize"}, {"f": optimum}, 2, (0.5, 1.0), {"f": curves})
+
+
+def test_ranks_significance_and_regret():
+    summary = summarize(_comparison({
+        "good": [0.1, 0.2, 0.15, 0.12, 0.18, 0.11],
+        "close": [0.13, 0.19, 0.14, 0.16, 0.21, 0.1],
+        "bad": [0.9, 1.1, 0.95, 1.2, 1.0, 0.99]}))
+    rows = summary["objectives"]["f"]["samplers"]
+    assert summary["objectives"]["f"]["best_sampler"] == "good"
+    assert rows["bad"]["mean_rank"] == 3.0 and rows["bad"]["significant"] is True
+    assert rows["close"]["significant"] is False  # not told apart from the best
+    assert rows["good"]["p_value"] is None
+    assert rows["good"]["regret"] == pytest.approx(np.mean([0.1, 0.2, 0.15, 0.12, 0.18, 0.11]))
+    assert rows["good"]["median_ask_ms"] == pytest.approx(2.0)
+    se = np.std([0.1, 0.2, 0.15, 0.12, 0.18, 0.11], ddof=1) / math.sqrt(6)
+    assert rows["good"]["best"]["100%"]["se"] == pytest.approx(se)
+
+
+def test_ties_share_a_rank_and_no_optimum_means_no_regret():
+    summary = summarize(_comparison({"a": [1.0, 2.0], "b": [1.0, 2.0]}, optimum=None))
+    rows = summary["objectives"]["f"]["samplers"]
+    assert rows["a"]["mean_rank"] == rows["b"]["mean_rank"] == 1.5
+    assert rows["a"]["regret"] is None
+    other = [label for label in rows if label != summary["objectives"]["f"]["best_sampler"]]
+    assert rows[other[0]]["p_value"] == 1.0
+
+
+def test_load_comparison_reads_the_group_back(workdir):
+    invoke("compare", "cmp.toml")
+    comparison = load_comparison("cmp", "hpo.db")
+    assert set(comparison.curves) == {"branin", "hartmann6"}
+    curves = comparison.curves["branin"]["sobol"]
+    assert curves.seeds == [0, 1] and all(len(c) == 8 for c in curves.best)
+    assert all(np.isfinite(c).all() for c in curves.ask_seconds)
