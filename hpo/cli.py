@@ -202,9 +202,8 @@ def compare_command(compare_file: Path | None, name: str | None, objectives: str
                                      callbacks=[progress])
     except KeyboardInterrupt:
         progress.close()
-        again = " ".join(sys.argv[1:]) if sys.argv[1:] else "compare ..."
-        click.echo(f"\ninterrupted: finished studies are kept; continue with: hpo {again}",
-                   err=True)
+        click.echo("\ninterrupted: the finished studies are kept and the running trial is "
+                   "stored as interrupted; run the same command again to continue", err=True)
         sys.exit(EXIT_INTERRUPTED)
     progress.close()
     if as_json:

@@ -135,6 +135,8 @@ def slices(study: Study) -> Figure:
     done = _complete(study.trials)
     _need(done, "slice")
     params = [p for p in study_params(study) if any(p.name in t.params for t in done)]
+    if not params:
+        raise PlotError("no data for the slice plot: the trials have no parameters")
     columns = min(3, len(params))
     rows = math.ceil(len(params) / columns)
     fig = _figure(2.6 * rows)
@@ -183,6 +185,8 @@ def parallel(study: Study) -> Figure:
     done = _complete(study.trials)
     _need(done, "parallel coordinates", 2)
     params = [p for p in study_params(study) if any(p.name in t.params for t in done)]
+    if not params:
+        raise PlotError("no data for the parallel coordinates: the trials have no parameters")
     fig = _figure(3.8)
     ax = fig.add_subplot()
     sign = 1.0 if study.direction == "minimize" else -1.0

@@ -188,3 +188,20 @@ def test_load_comparison_reads_the_group_back(workdir):
     curves = comparison.curves["branin"]["sobol"]
     assert curves.seeds == [0, 1] and all(len(c) == 8 for c in curves.best)
     assert all(np.isfinite(c).all() for c in curves.ask_seconds)
+
+
+def test_live_progress_shows_studies_trials_and_eta(tmp_path):
+    import io
+
+    from hpo.comparison import plan, run_comparison
+    from hpo.display import CompareProgress
+
+    config = config_from_dict({"name": "p", "objective": "branin",
+                               "samplers": ["random", "sobol"], "seeds": 2, "trials": 5})
+    stream = io.StringIO()
+    progress = CompareProgress(len(plan(config)[0]), 5, stream, live=True)
+    run_comparison(config, str(tmp_path / "hpo.db"), progress.on_study, [progress])
+    progress.close()
+    text = stream.getvalue()
+    assert "study 4/4 (branin / sobol / seed 1) | trial 5/5 | " in text
+    assert "elapsed, ETA" in text and text.endswith("\n")
