@@ -37,7 +37,7 @@ def run_workers(study: Study, storage: str, n_workers: int, timeout: float | Non
     command = [sys.executable, "-m", "hpo", "worker", study.name, "--quiet"]
     if timeout is not None:
         command += ["--timeout", repr(timeout)]
-    environment = {**os.environ, "HPO_STORAGE": storage}
+    environment = {**os.environ, "HPO_STORAGE": storage, **_thread_limits(n_workers)}
     callbacks = list(callbacks)
     seen = {t.number for t in study.trials if t.state.is_finished}
     processes = [subprocess.Popen(command, env=environment) for _ in range(n_workers)]
@@ -57,6 +57,23 @@ def run_workers(study: Study, storage: str, n_workers: int, timeout: float | Non
             log.warning("worker %d exited with code %d%s", process.pid, code,
                         " (killed by a signal)" if code < 0 else "")
     return codes
+
+
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                     "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+
+def _thread_limits(n_workers: int) -> dict[str, str]:
+    """Share the cores between the workers' BLAS thread pools.
+
+    Each NumPy process would start a thread per core; N of them on the same
+    cores fight over them and train slower together than one alone. A
+    limit the user set is kept.
+    """
+    if any(name in os.environ for name in _THREAD_VARIABLES):
+        return {}
+    per_worker = str(max(1, (os.cpu_count() or 1) // n_workers))
+    return dict.fromkeys(_THREAD_VARIABLES, per_worker)
 
 
 def _report_new(study: Study, seen: set[int], callbacks: list[Callback]) -> None:

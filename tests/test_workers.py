@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import re
 import signal
 import sqlite3
 import subprocess
@@ -318,3 +319,31 @@ def test_workers_need_a_database_other_processes_can_open(objective, tmp_path, m
     missing = subprocess.run([sys.executable, "-m", "hpo", "worker", "nope", "--storage",
                               str(tmp_path / "none.db")], capture_output=True, text=True)
     assert missing.returncode == 2 and "no hpo database at" in missing.stderr
+
+
+def test_trials_state_running_shows_each_heartbeat_age(tmp_path):
+    db = str(tmp_path / "hpo.db")
+    study = hpo.create_study("hb", db, SPACE, seed=0)
+    trial = study.storage.create_trial(study.info.study_id, TrialState.RUNNING, {"x": 0.5},
+                                       "elsewhere:4242")
+    with study.storage._write() as conn:  # a heartbeat 42 s old, as a slow worker leaves it
+        from hpo.storage import trials_table
+        conn.execute(trials_table.update().where(trials_table.c.trial_id == trial.trial_id)
+                     .values(heartbeat_at=time.time() - 42))
+    shown = subprocess.run([sys.executable, "-m", "hpo", "trials", "hb", "--state", "running",
+                            "--storage", db], capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stderr
+    assert "RUNNING" in shown.stdout
+    assert re.search(r"heartbeat 4[2-4]s ago \(elsewhere:4242\)", shown.stdout), shown.stdout
+
+
+def test_local_workers_share_the_cores_between_their_blas_threads(monkeypatch):
+    from hpo.workers import _THREAD_VARIABLES, _thread_limits
+
+    for name in _THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    assert _thread_limits(4) == dict.fromkeys(_THREAD_VARIABLES, "2")
+    assert _thread_limits(16) == dict.fromkeys(_THREAD_VARIABLES, "1")
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the user's choice wins
+    assert _thread_limits(4) == {}
