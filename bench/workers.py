@@ -83,7 +83,7 @@ def hpo_rate(url: str, objective: str, workers: int, trials: int) -> float:
     with writes_held(url):
         processes = [subprocess.Popen(command) for _ in range(workers)]
         time.sleep(STARTUP_S * (1 + workers))
-    if any(p.wait() != 0 for p in processes):
+    if any(code != 0 for code in [p.wait() for p in processes]):
         raise RuntimeError(f"a worker failed on {name}")
     spans: dict[str, list[tuple[float, float]]] = {}
     for trial in study.trials:

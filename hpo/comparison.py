@@ -49,11 +49,11 @@ from hpo.runner import DEFAULT_STORAGE
 from hpo.samplers import make_sampler
 from hpo.space import Space
 from hpo.storage import Storage
-from hpo.study import Callback, Study, create_study, load_study, open_storage
+from hpo.study import Callback, Study, borrowed, create_study, load_study, open_storage
 from hpo.trial import FrozenTrial, TrialState
 
 KEYS = ("name", "objective", "objectives", "samplers", "seeds", "seed", "trials",
-        "checkpoints", "storage", "objective_options", "sampler_options", "direction")
+        "checkpoints", "storage", "objective_options", "direction")
 DEFAULT_CHECKPOINTS = (0.25, 0.5, 1.0)
 SIGNIFICANCE = 0.05
 
@@ -105,10 +105,17 @@ def load_compare_file(path: str | Path) -> CompareConfig:
 def config_from_dict(data: Mapping[str, Any], source: str = "comparison",
                      default_name: str | None = None, base_dir: Path = Path(".")
                      ) -> CompareConfig:
+    if not isinstance(data, Mapping):
+        raise StudyFileError(f"{source}: a comparison file must be a table of keys")
     for key in data:
         if key not in KEYS:
             raise StudyFileError(f"{source}: unknown key {key!r}{did_you_mean(key, KEYS)}; "
-                                 f"allowed: {', '.join(KEYS)}")
+                                 f"allowed: {', '.join(KEYS)} (sampler options go in the "
+                                 "sampler's table in 'samplers')")
+    for key, kind, what in (("checkpoints", list, "a list of fractions"),
+                            ("objective_options", Mapping, "a table per objective")):
+        if key in data and not isinstance(data[key], kind):
+            raise StudyFileError(f"{source}: '{key}' must be {what}, got {data[key]!r}")
     objectives = data.get("objectives", [data["objective"]] if "objective" in data else None)
     if not objectives or not isinstance(objectives, list) or not all(
             isinstance(o, str) for o in objectives):
@@ -199,9 +206,9 @@ def compare(comparison: str | Path | CompareConfig, storage: str | None = None, 
     """
     config = (comparison if isinstance(comparison, CompareConfig)
               else load_compare_file(comparison))
-    store = storage_for(config, storage)
-    run_comparison(config, store, on_study, callbacks)
-    return summarize(load_comparison(config.name, store))
+    with borrowed(storage_for(config, storage), create=True) as store:
+        run_comparison(config, store, on_study, callbacks)
+        return summarize(load_comparison(config.name, store))
 
 
 def storage_for(config: CompareConfig, storage: str | None = None) -> str:
@@ -223,18 +230,34 @@ def run_comparison(config: CompareConfig, storage: str | Storage,
         study = _open_cell(config, cell, objectives[cell.objective], store)
         if on_study is not None:
             on_study(i, cell, study)
-        if not study.budget_met():
-            study.optimize(objectives[cell.objective], callbacks=callbacks)
+        # (returns at once when the budget is met; first it reaps the trials of a
+        # process that died, so an interrupted study is not taken for a finished one)
+        study.optimize(objectives[cell.objective], callbacks=callbacks)
         studies.append(study)
     return studies
 
 
 def _open_cell(config: CompareConfig, cell: Cell, objective: Objective,
                store: Storage) -> Study:
+    """The cell's study: loaded (checked against the config, its budget raised) or created."""
     try:
-        return load_study(cell.study_name, store)
+        study = load_study(cell.study_name, store)
     except StudyNotFoundError:
         pass
+    else:
+        info = study.info
+        stored = (info.sampler, info.sampler_options, info.seed)
+        wanted = (cell.sampler.name, cell.sampler.options, config.first_seed + cell.seed_index)
+        if stored != wanted or (info.budget or 0) > config.trials:
+            raise StudyFileError(
+                f"comparison {config.name!r} already has study {cell.study_name!r} with "
+                f"sampler {info.sampler} {info.sampler_options}, seed {info.seed} and "
+                f"{info.budget} trials; this run asks for {wanted[0]} {wanted[1]}, seed "
+                f"{wanted[2]} and {config.trials} trials. Give the comparison another name "
+                "(--name), or only raise its trials")
+        if (info.budget or 0) < config.trials:
+            study.set_budget(config.trials)  # more trials: the studies continue
+        return study
     return create_study(
         cell.study_name, store, objective.space, cell.sampler.name,
         config.first_seed + cell.seed_index,
@@ -273,13 +296,17 @@ class Comparison:
 
 
 def is_comparison(name: str, storage: str | Storage) -> bool:
-    store = open_storage(storage, create=False)
-    return any(s.info.user_attrs.get("comparison") == name for s in store.list_studies())
+    with borrowed(storage) as store:
+        return any(s.info.user_attrs.get("comparison") == name for s in store.list_studies())
 
 
 def load_comparison(name: str, storage: str | Storage) -> Comparison:
     """Read a comparison group back from storage."""
-    store = open_storage(storage, create=False)
+    with borrowed(storage) as store:
+        return _load_comparison(name, store)
+
+
+def _load_comparison(name: str, store: Storage) -> Comparison:
     members = [s.info for s in store.list_studies() if s.info.user_attrs.get("comparison") == name]
     if not members:
         raise StudyNotFoundError(f"no study or comparison named {name!r} in "
@@ -303,21 +330,20 @@ def load_comparison(name: str, storage: str | Storage) -> Comparison:
 
 
 def best_so_far(trials: Sequence[FrozenTrial], direction: str, length: int) -> np.ndarray:
-    """(length,): the best completed value among the first i + 1 trials; NaN before one."""
+    """(length,): the best completed value after the i + 1-th counted trial; NaN before one.
+
+    Counted trials are those that take a place in the budget (a trial lost
+    or interrupted and re-queued does not; its retry does), in number order.
+    """
     pick = np.fmin if direction == "minimize" else np.fmax
-    values = np.full(length, np.nan)
-    for trial in trials[:length]:
-        if (trial.state == TrialState.COMPLETE and trial.value is not None
-                and trial.number < length):
-            values[trial.number] = trial.value
+    counted = [t for t in trials if t.counts_toward_budget][:length]
     running = np.full(length, np.nan)
     best = np.nan
-    for i, value in enumerate(values):
-        best = pick(best, value)
+    for i, trial in enumerate(counted):
+        if trial.state == TrialState.COMPLETE and trial.value is not None:
+            best = pick(best, trial.value)
         running[i] = best
-    if len(trials) < length:
-        running[len(trials):] = np.nan  # not run yet
-    return running
+    return running  # NaN after the trials run so far
 
 
 def _wall_time(trials: Sequence[FrozenTrial]) -> float:
@@ -341,7 +367,8 @@ def summarize(comparison: Comparison) -> dict[str, Any]:
         labels = list(by_sampler)
         finals = {label: np.array([curve[-1] for curve in by_sampler[label].best])
                   for label in labels}
-        ranks = _mean_ranks(finals, sign)
+        ranks = _mean_ranks({label: dict(zip(by_sampler[label].seeds, finals[label],
+                                             strict=True)) for label in labels}, sign)
         leader = min(labels, key=lambda lb: (ranks[lb], sign * np.nanmean(finals[lb])))
         rows = {}
         for label in labels:
@@ -379,16 +406,21 @@ def _mean_se(values: Sequence[float]) -> dict[str, float | None]:
     return {"mean": float(np.mean(finite)), "se": se}
 
 
-def _mean_ranks(finals: dict[str, np.ndarray], sign: float) -> dict[str, float]:
-    """Mean over seeds of each sampler's rank (1 = best; ties share; missing = last)."""
+def _mean_ranks(finals: dict[str, dict[int, float]], sign: float) -> dict[str, float]:
+    """Mean over seeds of each sampler's rank (1 = best; ties share; missing = last).
+
+    `finals[label][seed]`: the final best value of that sampler's study with
+    that seed; samplers are ranked among themselves seed by seed.
+    """
     from scipy.stats import rankdata
 
     labels = list(finals)
-    n_seeds = max(len(v) for v in finals.values())
-    table = np.full((n_seeds, len(labels)), np.inf)
-    for j, label in enumerate(labels):
-        values = sign * finals[label]
-        table[: len(values), j] = np.where(np.isfinite(values), values, np.inf)
+    seeds = sorted({seed for by_seed in finals.values() for seed in by_seed})
+    table = np.full((len(seeds), len(labels)), np.inf)
+    for i, seed in enumerate(seeds):
+        for j, label in enumerate(labels):
+            value = sign * finals[label].get(seed, np.nan)
+            table[i, j] = value if np.isfinite(value) else np.inf
     ranks = np.array([rankdata(row) for row in table])
     return {label: float(ranks[:, j].mean()) for j, label in enumerate(labels)}
 

@@ -37,6 +37,10 @@ class StudyNotFoundError(HpoError, KeyError):
         return str(self.args[0])
 
 
+class TrialNotFoundError(StorageError):
+    """A trial the caller holds is no longer in the database (its study was deleted)."""
+
+
 class DuplicateStudyError(HpoError):
     """A study of that name already exists."""
 

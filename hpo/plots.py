@@ -14,6 +14,7 @@ median time per ask.
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import warnings
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from hpo.comparison import Comparison
+    from hpo.storage import Storage
     from hpo.study import Study
 
 STUDY_KINDS = ("history", "importance", "slice", "parallel", "intermediate")
@@ -67,6 +69,20 @@ def _figure(height: float, width: float = WIDTH) -> Figure:
     return Figure(figsize=(width, height), dpi=100, layout="constrained")
 
 
+def _plain_text(draw: Callable[..., Figure]) -> Callable[..., Figure]:
+    """Draw with mathtext off: names and values from the data are text ("$" stays "$").
+
+    matplotlib reads the setting when each Text is made; a context keeps it
+    from the user's own figures.
+    """
+    @functools.wraps(draw)
+    def drawn(*args: Any, **kwargs: Any) -> Figure:
+        import matplotlib
+        with matplotlib.rc_context({"text.parse_math": False}):
+            return draw(*args, **kwargs)
+    return drawn
+
+
 def _complete(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
     return [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None
             and math.isfinite(t.value)]
@@ -78,6 +94,7 @@ def _need(trials: Sequence[FrozenTrial], what: str, at_least: int = 1) -> None:
                         "completed trial(s)")
 
 
+@_plain_text
 def history(study: Study) -> Figure:
     """Each trial's value by number, and the best value so far."""
     trials = study.trials
@@ -114,9 +131,13 @@ def _maybe_log(ax: Any, values: Sequence[float], axis: str = "y") -> None:
         (ax.set_yscale if axis == "y" else ax.set_xscale)("log")
 
 
+@_plain_text
 def importance(study: Study) -> Figure:
     """PED-ANOVA importance of each parameter (the best 10% against all trials)."""
-    scores = ped_anova(study_params(study), study.trials, study.direction)
+    params = study_params(study)
+    if not params:
+        raise PlotError("no data for the importance plot: the study has no parameters")
+    scores = ped_anova(params, study.trials, study.direction)
     if not scores:
         raise PlotError("no data for the importance plot: it needs at least 4 completed "
                         "trials")
@@ -130,6 +151,7 @@ def importance(study: Study) -> Figure:
     return fig
 
 
+@_plain_text
 def slices(study: Study) -> Figure:
     """The value against each parameter, coloured by trial number."""
     done = _complete(study.trials)
@@ -175,6 +197,7 @@ def _label_axis(ax: Any, param: Param) -> None:
     ax.set_xlim(-0.5, len(choices) - 0.5)
 
 
+@_plain_text
 def parallel(study: Study) -> Figure:
     """Parallel coordinates: a line per completed trial across the parameters' axes.
 
@@ -235,6 +258,7 @@ def _ends(param: Param) -> tuple[str, str]:
     return str(choices[0]), str(choices[-1])
 
 
+@_plain_text
 def intermediate(study: Study) -> Figure:
     """Every trial's intermediate values by step; pruned trials in red, ending in x."""
     trials = [t for t in study.trials if t.intermediate]
@@ -267,6 +291,7 @@ def intermediate(study: Study) -> Figure:
 # -- comparisons ------------------------------------------------------------------------
 
 
+@_plain_text
 def comparison_curves(comparison: Comparison, objective: str) -> Figure:
     """Per sampler: the mean best value so far over seeds, with a ±1 standard error band."""
     fig = _figure(3.6)
@@ -299,6 +324,7 @@ def comparison_curves(comparison: Comparison, objective: str) -> Figure:
     return fig
 
 
+@_plain_text
 def ask_times(comparison: Comparison) -> Figure:
     """Median time per ask (ms) by trial number, per sampler, over objectives and seeds."""
     fig = _figure(3.6)
@@ -354,7 +380,7 @@ def save(fig: Figure, path: str | Path) -> None:
         raise PlotError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
 
 
-def plot(name: str, kind: str, output: str | Path, storage: str,
+def plot(name: str, kind: str, output: str | Path, storage: str | Storage,
          objective: str | None = None) -> Path:
     """Draw one figure of study or comparison NAME into `output` (.png or .svg).
 
@@ -363,21 +389,22 @@ def plot(name: str, kind: str, output: str | Path, storage: str,
     """
     from hpo.comparison import is_comparison, load_comparison
     from hpo.errors import StudyNotFoundError
-    from hpo.study import load_study
+    from hpo.study import borrowed, load_study
 
     if Path(output).suffix.lower() not in FORMATS:
         raise PlotError(f"cannot write {str(output)!r}: give a .png or .svg file name")
-    try:
-        study = load_study(name, storage)
-    except StudyNotFoundError:
-        if not is_comparison(name, storage):
-            raise
-        figure = comparison_figure(kind, load_comparison(name, storage), objective)
-    else:
-        if kind in COMPARISON_KINDS:
-            raise PlotError(f"{kind!r} is a figure of a comparison; {name!r} is a study "
-                            f"(its kinds: {', '.join(STUDY_KINDS)})")
-        figure = study_figure(kind, study)
+    with borrowed(storage) as store:
+        try:
+            study = load_study(name, store)
+        except StudyNotFoundError:
+            if not is_comparison(name, store):
+                raise
+            figure = comparison_figure(kind, load_comparison(name, store), objective)
+        else:
+            if kind in COMPARISON_KINDS:
+                raise PlotError(f"{kind!r} is a figure of a comparison; {name!r} is a study "
+                                f"(its kinds: {', '.join(STUDY_KINDS)})")
+            figure = study_figure(kind, study)
     save(figure, output)
     return Path(output)
 

@@ -4,7 +4,9 @@ When the database stays unreachable after `Storage`'s retries, a finished
 trial's outcome would be lost with the process. Instead it is written here,
 one JSON file per result (written to a temporary name, then renamed: a file
 is whole or absent), and the next `optimize` of that study on this machine
-applies it before it starts anything (`Storage.store_recovered`).
+applies it before it starts anything (`Storage.store_recovered`). A file
+whose trial no longer exists (the study was deleted) is renamed *.orphaned
+and left for the user, with a warning.
 
 The folder is $HPO_RECOVERY_DIR, else $XDG_STATE_HOME/hpo/recovery, else
 ~/.local/state/hpo/recovery. Files are keyed by a hash of the storage URL
@@ -61,14 +63,31 @@ def save(storage_key: str, study: str, outcome: Outcome) -> Path:
     return path
 
 
-def pending(storage_key: str, study: str) -> list[tuple[Path, Outcome]]:
-    """The outcomes waiting for this storage and study, oldest trial first."""
+def claim(storage_key: str, study: str) -> list[tuple[Path, Outcome]]:
+    """Take the outcomes waiting for this storage and study, oldest trial first.
+
+    Each file is renamed to a name of this process first (an atomic step):
+    of several workers starting together, exactly one takes each file. The
+    caller deletes a file once its outcome is stored.
+    """
     folder = recovery_dir()
     if not folder.is_dir():
         return []
     found = []
     for path in sorted(folder.glob(f"{_key(storage_key, study)}-*.json")):
-        data = json.loads(path.read_text(encoding="utf-8"))
+        taken = path.with_suffix(f".{os.getpid()}.taken")
+        try:
+            os.replace(path, taken)
+        except FileNotFoundError:
+            continue  # another worker took it
+        data = json.loads(taken.read_text(encoding="utf-8"))
         data.pop("study", None)
-        found.append((path, Outcome(**data)))
+        found.append((taken, Outcome(**data)))
     return sorted(found, key=lambda item: item[1].number)
+
+
+def set_aside(path: Path) -> Path:
+    """Keep a file whose outcome cannot be stored (its trial is gone), out of the way."""
+    orphan = path.with_suffix(".orphaned")
+    os.replace(path, orphan)
+    return orphan

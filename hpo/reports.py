@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from hpo.comparison import Comparison
+    from hpo.storage import Storage
     from hpo.study import Study
 
 BEST_SHOWN = 10
@@ -85,10 +86,10 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]],
 
 def _figure(make: Callable[[], Figure], caption: str) -> str:
     try:
-        fig = make()
+        svg = plots.to_svg(make())
     except plots.PlotError as exc:
         return f'<p class="note">{_text(exc)}</p>'
-    return f'<div class="figure">{plots.to_svg(fig)}</div><p class="note">{_text(caption)}</p>'
+    return f'<div class="figure">{svg}</div><p class="note">{_text(caption)}</p>'
 
 
 def _definitions(items: Sequence[tuple[str, Any]]) -> str:
@@ -219,23 +220,24 @@ def comparison_report(comparison: Comparison, summary: dict[str, Any]) -> str:
     return _page(f"Comparison {comparison.name}", sections)
 
 
-def report(name: str, storage: str, output: str | Path | None = None) -> Path:
+def report(name: str, storage: str | Storage, output: str | Path | None = None) -> Path:
     """Write the report of study or comparison NAME; return the file written.
 
     `output`: default NAME.html in the current directory (characters unsafe
     in file names replaced by _).
     """
     from hpo.comparison import is_comparison, load_comparison, summarize
-    from hpo.study import load_study
+    from hpo.study import borrowed, load_study
 
     path = Path(output) if output is not None else Path(_file_name(name) + ".html")
-    try:
-        document = study_report(load_study(name, storage))
-    except StudyNotFoundError:
-        if not is_comparison(name, storage):
-            raise
-        comparison = load_comparison(name, storage)
-        document = comparison_report(comparison, summarize(comparison))
+    with borrowed(storage) as store:
+        try:
+            document = study_report(load_study(name, store))
+        except StudyNotFoundError:
+            if not is_comparison(name, store):
+                raise
+            comparison = load_comparison(name, store)
+            document = comparison_report(comparison, summarize(comparison))
     try:
         path.write_text(document, encoding="utf-8")
     except OSError as exc:

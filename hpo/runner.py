@@ -144,4 +144,9 @@ def _optimize(study: Study, objective: Objective, storage: str | Storage, worker
         study.optimize(objective, timeout=timeout, callbacks=callbacks)
     else:
         assert isinstance(storage, str)
-        run_workers(study, storage, workers, timeout, callbacks)
+        codes = run_workers(study, storage, workers, timeout, callbacks)
+        failed = [code for code in codes if code != 0]
+        if failed and not study.budget_met():
+            raise HpoError(f"{len(failed)} of {workers} workers failed (exit codes "
+                           f"{', '.join(map(str, failed))}; their messages are above); "
+                           f"the study has {study.n_counted} of its {study.budget} trials")

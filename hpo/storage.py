@@ -55,6 +55,7 @@ from hpo.errors import (
     StorageError,
     StudyNotFoundError,
     TransientStorageError,
+    TrialNotFoundError,
 )
 from hpo.trial import FrozenTrial, TrialState
 
@@ -488,11 +489,19 @@ class Storage:
                     return _insert_trial(conn, study_id, state, params, worker,
                                          system_attrs or {}, number)
             except IntegrityError:
+                if not self._study_exists(study_id):
+                    raise StudyNotFoundError(f"study id {study_id} is no longer in "
+                                             f"{self.display_url} (deleted?)") from None
                 if number is not None:
                     return None
                 time.sleep(0.001)  # another worker took that number; take the next
         raise StorageError(f"could not allocate a trial number in {self.display_url} "
                            f"after {_NUMBER_RETRIES} attempts")
+
+    def _study_exists(self, study_id: int) -> bool:
+        with self._read() as conn:
+            return conn.execute(sa.select(studies_table.c.study_id).where(
+                studies_table.c.study_id == study_id)).first() is not None
 
     @_retried
     def claim_trial(self, study_id: int, trial: FrozenTrial, worker: str,
@@ -573,12 +582,13 @@ class Storage:
         t = trials_table
         with self._write() as conn:
             _lock_study(conn, study_id)
+            row = conn.execute(sa.select(t.c.system_attrs).where(
+                t.c.trial_id == trial_id, t.c.study_id == study_id)).first()
+            if row is None:
+                raise TrialNotFoundError(f"trial id {trial_id} of study {study_id} is not in "
+                                         f"{self.display_url}")
             if _finish(conn, trial_id, state, params, finished_at, value, error) == 1:
                 return "trial"
-            row = conn.execute(sa.select(t.c.system_attrs).where(t.c.trial_id == trial_id)
-                               ).first()
-            if row is None:
-                raise StorageError(f"trial id {trial_id} is not in {self.display_url}")
             attrs = row[0]
             retry = attrs.get("requeued_as")
             if retry is not None:
@@ -613,8 +623,11 @@ class Storage:
                 conn.execute(sa.insert(values_table).values(trial_id=trial_id, step=step,
                                                             value=value))
             return True
-        except IntegrityError:
-            return False
+        except IntegrityError:  # reported before, or by the first try of a retried call
+            with self._read() as conn:
+                stored = conn.execute(sa.select(values_table.c.value).where(
+                    values_table.c.trial_id == trial_id, values_table.c.step == step)).first()
+            return stored is not None and _same_value(stored[0], value)
 
     @_retried
     def set_user_attrs(self, trial_id: int, attrs: dict[str, Any]) -> None:
@@ -667,6 +680,10 @@ _TRIALS_SINCE = _selection(sa.and_(
     _t.c.study_id == sa.bindparam("b_study_id"),
     sa.or_(_t.c.number > sa.bindparam("b_after"),
            _t.c.number.in_(sa.bindparam("b_numbers", expanding=True)))))
+
+
+def _same_value(stored: float, value: float) -> bool:
+    return stored == value or (math.isnan(stored) and math.isnan(value))
 
 
 def _lock_study(conn: Connection, study_id: int) -> None:

@@ -46,6 +46,7 @@ from hpo.errors import (
     SpaceError,
     StorageError,
     StudyConfigError,
+    TrialNotFoundError,
     TrialPruned,
 )
 from hpo.heartbeat import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S, Heartbeat, is_lost, worker_id
@@ -355,11 +356,17 @@ class Study:
         """Store the results this machine kept when the database was unreachable."""
         if self._storage.is_memory:
             return
-        for path, outcome in recovery.pending(self._storage.identity, self.name):
-            where = self._storage.store_recovered(
-                self._info.study_id, outcome.trial_id, TrialState(outcome.state),
-                outcome.params, outcome.finished_at, outcome.value, outcome.error)
-            path.unlink()
+        for path, outcome in recovery.claim(self._storage.identity, self.name):
+            try:
+                where = self._storage.store_recovered(
+                    self._info.study_id, outcome.trial_id, TrialState(outcome.state),
+                    outcome.params, outcome.finished_at, outcome.value, outcome.error)
+            except TrialNotFoundError:
+                log.warning("study %s: trial %d of a kept result is no longer in the study; "
+                            "the result is left in %s", self.name, outcome.number,
+                            recovery.set_aside(path))
+                continue
+            path.unlink(missing_ok=True)
             log.warning("study %s: stored the %s result of trial %d, kept in %s when the "
                         "database was unreachable%s", self.name, outcome.state, outcome.number,
                         path, _RECOVERED_NOTES[where.split()[0]].format(where))
@@ -596,20 +603,20 @@ def load_study(name: str, storage: str | Storage) -> Study:
 
 
 def delete_study(name: str, storage: str | Storage) -> None:
-    with _borrowed(storage) as store:
+    with borrowed(storage) as store:
         store.delete_study(name)
 
 
 def studies(storage: str | Storage) -> list[StudySummary]:
     """Every study in the storage with its trial counts and best value."""
-    with _borrowed(storage) as store:
+    with borrowed(storage) as store:
         return store.list_studies()
 
 
 @contextmanager
-def _borrowed(storage: str | Storage) -> Iterator[Storage]:
+def borrowed(storage: str | Storage, create: bool = False) -> Iterator[Storage]:
     """A Storage for one call: opened (and closed) here unless the caller gave one."""
-    store = open_storage(storage, create=False)
+    store = open_storage(storage, create=create)
     try:
         yield store
     finally:

@@ -205,3 +205,50 @@ def test_live_progress_shows_studies_trials_and_eta(tmp_path):
     text = stream.getvalue()
     assert "study 4/4 (branin / sobol / seed 1) | trial 5/5 | " in text
     assert "elapsed, ETA" in text and text.endswith("\n")
+
+
+def test_raising_the_trials_continues_the_studies(workdir):
+    invoke("compare", "cmp.toml")
+    result = invoke("compare", "cmp.toml", "--trials", "10", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["checkpoints"] == {"50%": 5, "100%": 10}
+    assert {len(hpo.load_study(s.info.name, "hpo.db").trials)
+            for s in hpo.studies("hpo.db")} == {10}
+
+
+def test_a_study_of_another_setting_is_refused(workdir):
+    invoke("compare", "cmp.toml")
+    before = {s.info.name: s.counts for s in hpo.studies("hpo.db")}
+    (workdir / "cmp.toml").write_text(COMPARISON.replace("seeds = 2", "seeds = 2\nseed = 5"))
+    result = invoke("compare", "cmp.toml")
+    assert result.exit_code == 2
+    assert "already has study 'cmp/branin/random/seed-0'" in result.stderr
+    assert "seed 0" in result.stderr and "seed 5" in result.stderr
+    assert {s.info.name: s.counts for s in hpo.studies("hpo.db")} == before
+
+
+def test_best_so_far_counts_a_retry_in_place_of_the_lost_trial():
+    lost = FrozenTrial(trial_id=2, number=1, state=TrialState.FAIL, params={},
+                       system_attrs={"requeued_as": 3})
+    trials = [_trial(0, 5.0), lost, _trial(2, 4.0), _trial(3, 1.0)]
+    assert list(best_so_far(trials, "minimize", 3)) == [5.0, 4.0, 1.0]
+
+
+def test_ranks_pair_the_samplers_seed_by_seed():
+    comparison = _comparison({"a": [1.0, 3.0], "b": [2.0, 2.5]})
+    comparison.curves["f"]["a"].seeds = [0, 1]
+    comparison.curves["f"]["b"].seeds = [1, 2]  # b lacks seed 0, a lacks seed 2
+    rows = summarize(comparison)["objectives"]["f"]["samplers"]
+    # seed 0: a 1st, b missing (last); seed 1: b (2.0) beats a (3.0); seed 2: b alone
+    assert rows["a"]["mean_rank"] == pytest.approx((1 + 2 + 2) / 3)
+    assert rows["b"]["mean_rank"] == pytest.approx((2 + 1 + 1) / 3)
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    ({"checkpoints": 0.5}, "'checkpoints' must be a list"),
+    ({"objective_options": "x"}, "'objective_options' must be a table"),
+    ({"sampler_options": {}}, "sampler options go in the sampler's table"),
+])
+def test_comparison_file_types(data, message):
+    with pytest.raises(StudyFileError, match=message):
+        config_from_dict({"name": "x", "objective": "branin", "samplers": ["random"], **data})

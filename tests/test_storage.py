@@ -248,6 +248,9 @@ def test_intermediate_values(storage: Storage) -> None:
         assert storage.add_intermediate(trial.trial_id, step, value)
     assert not storage.add_intermediate(trial.trial_id, 0, 99.0)
     assert not storage.add_intermediate(trial.trial_id, 1, 0.0)
+    # the same value again is what a retried call finds: stored
+    assert storage.add_intermediate(trial.trial_id, 0, 0.75)
+    assert storage.add_intermediate(trial.trial_id, 1, math.nan)
     loaded = only_trial(storage, study.study_id).intermediate
     assert same_floats(loaded, reported)
     assert math.isnan(loaded[1])

@@ -347,3 +347,52 @@ def test_local_workers_share_the_cores_between_their_blas_threads(monkeypatch):
     assert _thread_limits(16) == dict.fromkeys(_THREAD_VARIABLES, "1")
     monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the user's choice wins
     assert _thread_limits(4) == {}
+
+
+def test_when_every_worker_dies_the_run_says_so(objective, tmp_path, monkeypatch):
+    monkeypatch.setenv("HPO_TEST_SLEEP", "0.5")
+    db = tmp_path / "hpo.db"
+    hpo.create_study("dies", str(db), SPACE, objective=objective, seed=6, budget=40)
+    parent = subprocess.Popen([sys.executable, "-m", "hpo", "resume", "dies", "--workers", "2",
+                               "--storage", str(db)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    children: list[int] = []
+    for _ in range(100):  # the workers, once they have started trials
+        time.sleep(0.1)
+        children = [int(pid) for pid in subprocess.run(
+            ["ps", "-o", "pid=", "--ppid", str(parent.pid)], capture_output=True,
+            text=True).stdout.split()]
+        if len(children) == 2 and evaluations(tmp_path):
+            break
+    for pid in children:
+        os.kill(pid, signal.SIGKILL)
+    _, stderr = parent.communicate(timeout=60)
+    assert parent.returncode == 2, stderr
+    assert "2 of 2 workers failed (exit codes -9, -9" in stderr
+
+
+def test_a_kept_result_is_taken_by_one_worker_only(tmp_path, monkeypatch):
+    from hpo import recovery
+
+    monkeypatch.setenv("HPO_RECOVERY_DIR", str(tmp_path))
+    outcome = recovery.Outcome(7, 3, "COMPLETE", {"x": 0.5}, 100.0, 0.25)
+    recovery.save("sqlite:///a.db", "s", outcome)
+    recovery.save("sqlite:///a.db", "other", outcome)
+    first = recovery.claim("sqlite:///a.db", "s")
+    assert [o for _, o in first] == [outcome]
+    assert recovery.claim("sqlite:///a.db", "s") == []  # a second worker finds it taken
+
+
+def test_a_kept_result_whose_study_was_deleted_is_set_aside(tmp_path, monkeypatch, caplog):
+    from hpo import recovery
+
+    monkeypatch.setenv("HPO_RECOVERY_DIR", str(tmp_path / "recovery"))
+    db = str(tmp_path / "hpo.db")
+    study = hpo.create_study("again", db, SPACE, seed=0)
+    recovery.save(study.storage.identity, "again",
+                  recovery.Outcome(9999, 5, "COMPLETE", {"x": 0.5}, 100.0, 0.25))
+    with caplog.at_level(logging.WARNING, logger="hpo"):
+        study.optimize(lambda trial: 1.0, n_trials=1)
+    assert "is no longer in the study; the result is left in" in caplog.text
+    assert len(list((tmp_path / "recovery").glob("*.orphaned"))) == 1
+    assert [t.value for t in study.trials] == [1.0]
