@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError
 from sqlalchemy.pool import StaticPool
 
-from hpo.errors import StorageError, TransientStorageError
+from hpo.errors import DroppedConnectionError, StorageError, TransientStorageError
 
 BUSY_TIMEOUT_S = 60.0
 
@@ -160,7 +160,8 @@ def translated_errors(where: str) -> Iterator[None]:
     except IntegrityError:
         raise
     except DBAPIError as exc:
-        kind = TransientStorageError if is_transient(exc) else StorageError
+        kind = (DroppedConnectionError if _is_dropped(exc) else
+                TransientStorageError if is_transient(exc) else StorageError)
         raise kind(_describe_db_error(where, exc)) from exc
     except OverflowError as exc:  # sqlite3 refuses integers beyond 64 bits itself
         raise StorageError(f"value too large for {where}: {exc}") from exc
@@ -169,11 +170,13 @@ def translated_errors(where: str) -> Iterator[None]:
 # Messages of errors that go away by themselves: a lock held too long, a
 # deadlock victim, a connection the server dropped (restart, failover,
 # pg_terminate_backend, MySQL's wait_timeout).
+_DROPPED = ("terminating connection", "server closed the connection",
+            "connection already closed", "the connection is closed", "lost connection",
+            "gone away", "connection reset", "broken pipe", "consuming input failed",
+            "ssl syscall")
 _TRANSIENT = ("database is locked", "database table is locked", "busy", "deadlock",
-              "lock wait timeout", "could not serialize", "terminating connection",
-              "server closed the connection", "connection already closed", "lost connection",
-              "gone away", "connection refused", "connection reset", "broken pipe",
-              "the database system is", "consuming input failed", "ssl syscall")
+              "lock wait timeout", "could not serialize", "connection refused",
+              "the database system is", *_DROPPED)
 
 
 def is_transient(exc: DBAPIError) -> bool:
@@ -184,6 +187,12 @@ def is_transient(exc: DBAPIError) -> bool:
         return False
     text = str(exc.orig or exc).lower()
     return any(marker in text for marker in _TRANSIENT)
+
+
+def _is_dropped(exc: DBAPIError) -> bool:
+    """A connection the server had accepted and then closed (not one it refused)."""
+    text = str(exc.orig or exc).lower()
+    return any(marker in text for marker in _DROPPED)
 
 
 def _describe_db_error(where: str, exc: DBAPIError) -> str:

@@ -26,6 +26,10 @@ class TransientStorageError(StorageError):
     """The database was briefly unavailable (locked, connection dropped): retrying may work."""
 
 
+class DroppedConnectionError(TransientStorageError):
+    """The server closed a connection it had accepted (restart, failover, termination)."""
+
+
 class SchemaVersionError(StorageError):
     """The database was written by a newer hpo; it is left untouched."""
 

@@ -50,6 +50,7 @@ from hpo.connection import (
 )
 from hpo.errors import (
     BudgetMet,
+    DroppedConnectionError,
     DuplicateStudyError,
     SchemaVersionError,
     StorageError,
@@ -239,7 +240,7 @@ class Storage:
         self._engine = make_engine(parse_url(url), busy_timeout)
         try:
             check_sqlite_file(self._engine, create)
-            self._init_schema(create)
+            self._open(create)
         except BaseException:
             self._engine.dispose()
             raise
@@ -288,6 +289,23 @@ class Storage:
             conn.execution_options(hpo_write=True)
             with conn.begin():
                 yield conn
+
+    def _open(self, create: bool) -> None:
+        """Read (or create) the schema; a connection the server drops meanwhile is retried.
+
+        A server that refuses the connection, or a wrong URL, fails at once.
+        """
+        deadline = time.monotonic() + self.retry_seconds
+        delay = _FIRST_DELAY_S
+        while True:
+            try:
+                return self._init_schema(create)
+            except DroppedConnectionError as exc:
+                if time.monotonic() + delay > deadline:
+                    raise
+                log.warning("%s; retrying in %.2f s", exc, delay)
+                time.sleep(delay)
+                delay = min(2 * delay, _MAX_DELAY_S)
 
     def _init_schema(self, create: bool) -> None:
         with self._read() as conn:

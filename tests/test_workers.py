@@ -162,9 +162,13 @@ def test_killed_workers_lose_no_completed_trial_and_the_budget_is_met(
     assert_exact_budget(study, budget)
     lost = [t for t in trials if t.state == TrialState.FAIL]
     assert lost, "no worker was killed mid-trial"
-    for trial in lost:  # re-queued once: its retry ran the same point
-        retry = trials[trial.system_attrs["requeued_as"]]
-        assert retry.params == trial.params and retry.system_attrs["retry_of"] == trial.number
+    for trial in lost:
+        if "requeued_as" in trial.system_attrs:  # re-queued: its retry ran the same point
+            retry = trials[trial.system_attrs["requeued_as"]]
+            assert retry.params == trial.params
+            assert retry.system_attrs["retry_of"] == trial.number
+        else:  # a retry killed in its turn stays failed: a point is re-queued once
+            assert "retry_of" in trial.system_attrs
     # nothing ran twice except the points of killed trials
     twice = {n for n, count in evaluations(tmp_path).items() if count > 1}
     assert not twice
@@ -193,7 +197,8 @@ def test_workers_reconnect_when_postgres_drops_their_connections(objective, monk
     finally:
         admin.dispose()
     outputs = [process.communicate(timeout=120)[1] for process in workers]
-    assert [process.returncode for process in workers] == [0] * 4, outputs
+    failed = [out for process, out in zip(workers, outputs, strict=True) if process.returncode]
+    assert not failed, failed[0][-3000:]
     assert terminated >= 4
     study.storage.close()
     study = hpo.load_study("drops", url)
