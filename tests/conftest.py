@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +25,16 @@ SERVER_URLS = {
     "postgres": ("HPO_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
     "mysql": ("HPO_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test"),
 }
+
+
+def default_sigint() -> None:
+    """Popen's preexec_fn: Ctrl-C as a terminal gives it, whatever this process inherited.
+
+    A test run started in the background by a non-interactive shell ignores
+    SIGINT, and so would its children: Python then installs no
+    KeyboardInterrupt handler, and the Ctrl-C tests would hang.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def bench_problems() -> dict:

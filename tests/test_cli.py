@@ -24,6 +24,7 @@ from click.testing import CliRunner
 import hpo
 from hpo.cli import cli
 from hpo.trial import TrialState
+from tests.conftest import default_sigint
 
 HPO = str(Path(sys.executable).parent / "hpo")
 
@@ -299,7 +300,8 @@ def hpo_process(*args: str, cwd: Path, **kwargs) -> subprocess.Popen:
     env = {**os.environ, "HPO_TEST_READY": str(cwd / "ready")}
     env.pop("HPO_STORAGE", None)
     return subprocess.Popen([HPO, *args], cwd=cwd, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **kwargs)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint,
+                            **kwargs)
 
 
 def wait_for(path: Path, seconds: float = 30) -> None:

@@ -30,7 +30,7 @@ from hpo.connection import check_local_disk, filesystem_type
 from hpo.errors import StorageError, TransientStorageError
 from hpo.storage import Storage
 from hpo.trial import TrialState
-from tests.conftest import drop_hpo_tables, server_url
+from tests.conftest import default_sigint, drop_hpo_tables, server_url
 
 OBJECTIVE = '''
 import os, time
@@ -209,11 +209,15 @@ def test_workers_reconnect_when_postgres_drops_their_connections(objective, monk
 def test_ctrl_c_stops_every_worker_and_resume_finishes(objective, tmp_path, monkeypatch):
     monkeypatch.setenv("HPO_TEST_SLEEP", "0.2")
     db = tmp_path / "hpo.db"
-    hpo.create_study("stop", str(db), SPACE, objective=objective, seed=5, budget=30)
+    hpo.create_study("stop", str(db), SPACE, objective=objective, seed=5, budget=100)
     parent = subprocess.Popen([sys.executable, "-m", "hpo", "resume", "stop", "--workers",
                                "3", "--storage", str(db)], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, start_new_session=True)
-    time.sleep(3.0)
+                              stderr=subprocess.PIPE, text=True, start_new_session=True,
+                              preexec_fn=default_sigint)
+    deadline = time.monotonic() + 60
+    while len(evaluations(tmp_path)) < 6:  # every worker is at work
+        assert time.monotonic() < deadline and parent.poll() is None
+        time.sleep(0.05)
     os.killpg(parent.pid, signal.SIGINT)  # what Ctrl-C does: the whole process group
     _, stderr = parent.communicate(timeout=60)
     assert parent.returncode == 130, stderr
@@ -224,7 +228,7 @@ def test_ctrl_c_stops_every_worker_and_resume_finishes(objective, tmp_path, monk
     assert not [t for t in study.trials if t.state == TrialState.RUNNING]
     monkeypatch.setenv("HPO_TEST_SLEEP", "0")
     hpo.resume("stop", str(db))
-    assert_exact_budget(hpo.load_study("stop", str(db)), 30)
+    assert_exact_budget(hpo.load_study("stop", str(db)), 100)
 
 
 def _hold_write_lock(path: Path, seconds: float) -> threading.Thread:
