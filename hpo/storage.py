@@ -496,7 +496,12 @@ class Storage:
         when another worker took it first (the caller refreshes and asks
         again). Without it, the trial takes the next free number. With
         `budget`, a RUNNING trial starts only if fewer than `budget` trials
-        count toward it (see `_budget_taken`); else BudgetMet is raised.
+        count toward it (see `_check_budget`); else BudgetMet is raised.
+
+        A retry after a commit whose answer was lost (a dropped connection)
+        finds the number taken by its own first try: that RUNNING trial gets
+        no heartbeat, so after the grace period it is reaped as lost and its
+        point queued again. Nothing is lost; the point runs later.
         """
         for _ in range(_NUMBER_RETRIES):
             try:
