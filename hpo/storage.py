@@ -209,18 +209,26 @@ def _retried(method: Callable[..., Any]) -> Callable[..., Any]:
     """
     @functools.wraps(method)
     def again(self: Storage, *args: Any, **kwargs: Any) -> Any:
-        deadline = time.monotonic() + self.retry_seconds
-        delay = _FIRST_DELAY_S
-        while True:
-            try:
-                return method(self, *args, **kwargs)
-            except TransientStorageError as exc:
-                if time.monotonic() + delay > deadline:
-                    raise
-                log.warning("%s; retrying in %.2f s", exc, delay)
-                time.sleep(delay)
-                delay = min(2 * delay, _MAX_DELAY_S)
+        return _with_backoff(lambda: method(self, *args, **kwargs), TransientStorageError,
+                             self.retry_seconds)
     return again
+
+
+def _with_backoff(call: Callable[[], Any], retry_on: type[StorageError],
+                  seconds: float) -> Any:
+    """call(), again after 50 ms, 100 ms, ... (at most 2 s apart) while it raises
+    `retry_on`, for up to `seconds`; then the last error."""
+    deadline = time.monotonic() + seconds
+    delay = _FIRST_DELAY_S
+    while True:
+        try:
+            return call()
+        except retry_on as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning("%s; retrying in %.2f s", exc, delay)
+            time.sleep(delay)
+            delay = min(2 * delay, _MAX_DELAY_S)
 
 
 class Storage:
@@ -229,8 +237,8 @@ class Storage:
     With `create=False` a missing SQLite file or an empty database is an
     error instead of being initialized (commands that only read).
     `busy_timeout`: how long SQLite waits for another writer's lock;
-    `retry_seconds`: how long transient errors are retried (opening the
-    database is not retried: a wrong URL fails at once).
+    `retry_seconds`: how long transient errors are retried (on opening, only
+    a connection the server dropped: a wrong URL fails at once).
     """
 
     def __init__(self, url: str | None = None, *, create: bool = True,
@@ -295,17 +303,8 @@ class Storage:
 
         A server that refuses the connection, or a wrong URL, fails at once.
         """
-        deadline = time.monotonic() + self.retry_seconds
-        delay = _FIRST_DELAY_S
-        while True:
-            try:
-                return self._init_schema(create)
-            except DroppedConnectionError as exc:
-                if time.monotonic() + delay > deadline:
-                    raise
-                log.warning("%s; retrying in %.2f s", exc, delay)
-                time.sleep(delay)
-                delay = min(2 * delay, _MAX_DELAY_S)
+        _with_backoff(lambda: self._init_schema(create), DroppedConnectionError,
+                      self.retry_seconds)
 
     def _init_schema(self, create: bool) -> None:
         with self._read() as conn:
