@@ -39,6 +39,11 @@ def parse_url(url: str | None) -> sa.URL:
         raise StorageError(f"invalid storage URL {_masked(text)!r}: {exc}") from None
 
 
+def is_memory_url(url: sa.URL) -> bool:
+    """An in-memory SQLite database: private to the process that opens it."""
+    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+
+
 def _masked(url: str) -> str:
     """The URL with its password replaced by ***, for messages."""
     return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
@@ -51,7 +56,7 @@ def make_engine(url: sa.URL, busy_timeout: float = BUSY_TIMEOUT_S) -> Engine:
             warnings.simplefilter("error", sa.exc.SAWarning)
             if url.get_backend_name() != "sqlite":
                 return sa.create_engine(url, pool_pre_ping=False)
-            memory = url.database in (None, "", ":memory:")
+            memory = is_memory_url(url)
             engine = sa.create_engine(
                 url, connect_args={"timeout": busy_timeout, "check_same_thread": False},
                 poolclass=StaticPool if memory else None)

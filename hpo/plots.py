@@ -137,7 +137,12 @@ def importance(study: Study) -> Figure:
     params = study_params(study)
     if not params:
         raise PlotError("no data for the importance plot: the study has no parameters")
-    scores = ped_anova(params, study.trials, study.direction)
+    return importance_bars(ped_anova(params, study.trials, study.direction))
+
+
+@_plain_text
+def importance_bars(scores: dict[str, float]) -> Figure:
+    """Bars of importance scores (parameter -> share), most important on top."""
     if not scores:
         raise PlotError("no data for the importance plot: it needs at least 4 completed "
                         "trials")

@@ -147,7 +147,7 @@ def _importance_section(study: Study) -> str:
     scores = ped_anova(plots.study_params(study), study.trials, study.direction)
     if not scores:
         return '<p class="note">Not enough completed trials (at least 4) to judge.</p>'
-    figure = _figure(lambda: plots.importance(study), "")
+    figure = _figure(lambda: plots.importance_bars(scores), "")
     rows = [[name, f"{score:.3f}"] for name, score in scores.items()]
     return (figure + _table(["parameter", "importance"], rows, [False, True]) +
             '<p class="note">PED-ANOVA (Watanabe, Bansal and Hutter, 2023): how much each '

@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from hpo.connection import parse_url
+from hpo.connection import is_memory_url, parse_url
 from hpo.errors import DuplicateStudyError, HpoError, StudyConfigError, StudyFileError
 from hpo.objectives import Objective, load_objective
 from hpo.pruners import make_pruner
@@ -126,16 +126,11 @@ def worker(name: str, storage: str | Storage | None = None, *, timeout: float | 
 def _check_workers(workers: int, storage: str | Storage) -> None:
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise StudyConfigError(f"workers must be an integer >= 1, got {workers!r}")
-    if workers > 1 and (isinstance(storage, Storage) or _is_memory(storage)):
+    if workers > 1 and (isinstance(storage, Storage) or is_memory_url(parse_url(storage))):
         what = ("a Storage object" if isinstance(storage, Storage)
                 else "an in-memory database")
         raise StudyConfigError(f"--workers {workers} needs the storage as a URL or file path "
                                f"that worker processes can open, not {what}")
-
-
-def _is_memory(storage: str) -> bool:
-    url = parse_url(storage)
-    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
 
 
 def _optimize(study: Study, objective: Objective, storage: str | Storage, workers: int,

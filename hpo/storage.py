@@ -44,6 +44,7 @@ from sqlalchemy.exc import IntegrityError
 from hpo.connection import (
     BUSY_TIMEOUT_S,
     check_sqlite_file,
+    is_memory_url,
     make_engine,
     parse_url,
     translated_errors,
@@ -272,7 +273,7 @@ class Storage:
 
     @property
     def is_memory(self) -> bool:
-        return self.is_sqlite and self._engine.url.database in (None, "", ":memory:")
+        return is_memory_url(self._engine.url)
 
     def close(self) -> None:
         self._engine.dispose()
