@@ -125,10 +125,22 @@ def test_asha_uses_the_last_value_before_a_rung_when_the_rung_was_skipped():
     assert pruner.prune(running({0: 1.0, 1: 0.9, 3: 0.1}), others)  # at rung 2 it had 0.9
 
 
+def test_asha_judges_each_trial_by_its_best_value_up_to_the_rung():
+    pruner = SuccessiveHalvingPruner(min_resource=2, reduction_factor=2)
+    others = [trial({1: 0.3, 2: 0.6}), trial({1: 0.5, 2: 0.5}), trial({1: 0.4, 2: 0.45})]
+    # best values up to rung 2: 0.3, 0.5, 0.4 and 0.35 -> second of four; the noisy
+    # epoch (0.7) does not decide
+    assert not pruner.prune(running({1: 0.35, 2: 0.7}), others)
+    assert pruner.prune(running({1: 0.45, 2: 0.42}), others)  # third of four
+    assert not pruner.prune(running({1: 0.2, 2: 0.9}), others, "maximize")  # 0.9 is best
+    assert pruner.prune(running({3: 0.9}), others)  # nothing before the rung: its first value
+
+
 def test_asha_alone_at_a_rung_continues_and_nan_is_pruned():
     pruner = SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
     assert not pruner.prune(running({0: 1.0, 1: 5.0}), [])
     assert pruner.prune(running({0: 1.0, 1: math.nan}), [])
+    assert pruner.prune(running({0: 0.1, 1: math.nan}), [trial({0: 0.5, 1: 0.4})])  # diverged
 
 
 def test_asha_in_the_maximize_direction():
@@ -282,16 +294,21 @@ def test_a_bad_pruner_option_creates_nothing(tmp_path, monkeypatch):
     assert not (tmp_path / "hpo.db").exists()
 
 
-def test_tpe_ranks_pruned_trials_after_complete_ones_later_steps_first():
+def test_tpe_ranks_pruned_trials_by_their_last_value_among_complete_ones():
     space = Space.from_spec(SPACE)
+    # a completed trial scored a penalty (2.3, a diverged network): a pruned trial that
+    # trained to 0.4 is better evidence than it
     trials = [FrozenTrial(i + 1, i, TrialState.COMPLETE, {"x": x}, value=v)
-              for i, (x, v) in enumerate([(0.1, 0.3), (0.2, 0.2)])]
-    trials += [FrozenTrial(3, 2, TrialState.PRUNED, {"x": 0.3}, intermediate={0: 0.9, 4: 0.1}),
-               FrozenTrial(4, 3, TrialState.PRUNED, {"x": 0.4}, intermediate={0: 0.05})]
+              for i, (x, v) in enumerate([(0.1, 0.3), (0.2, 0.2), (0.5, 2.3)])]
+    trials += [FrozenTrial(4, 3, TrialState.PRUNED, {"x": 0.3}, intermediate={0: 0.9, 4: 0.4}),
+               FrozenTrial(5, 4, TrialState.PRUNED, {"x": 0.4}, intermediate={0: 0.3}),
+               FrozenTrial(6, 5, TrialState.PRUNED, {"x": 0.6}, intermediate={0: 0.5, 2: 0.3})]
     history = HistoryEncoder()(space, trials)
-    assert list(history.pruned_step) == [4, 0]
-    assert np.allclose(history.pruned_loss, [0.1, 0.05])
-    sampler = hpo.samplers.make_sampler("tpe", {"n_startup": 1, "gamma": 0.75})
+    assert list(history.pruned_step) == [4, 0, 2]
+    assert np.allclose(history.pruned_loss, [0.4, 0.3, 0.3])
+    sampler = hpo.samplers.make_sampler("tpe", {"n_startup": 1, "gamma": 0.99})
     good, bad, _, _ = sampler._split(history)
-    # complete by loss (0.2, 0.3), then pruned at step 4 before pruned at step 0
-    assert np.allclose(good[:, 0], [0.2, 0.1, 0.3]) and np.allclose(bad[:, 0], [0.4])
+    ranked = np.concatenate([good[:, 0], bad[:, 0]])
+    # 0.2; at 0.3 the completed trial, then the pruned one that reached step 2, then step 0;
+    # 0.4 (pruned); the penalty last
+    assert np.allclose(ranked, [0.2, 0.1, 0.6, 0.4, 0.3, 0.5])

@@ -109,18 +109,20 @@ class TPESampler:
     def _split(self, history: History) -> tuple[np.ndarray, ...]:
         """Good and bad points and their weights.
 
-        Completed trials rank by loss; pruned ones after them, those that
-        went further first, then by their last value (Optuna's rule: a trial
-        pruned late was better than one pruned early). A good point weighs
+        Every trial ranks by its loss, a pruned one by its last reported
+        value; on a tie a completed trial goes first, then the pruned trial
+        that went further. (Optuna ranks every pruned trial after every
+        completed one; that puts a trial that trained well but slowly below
+        one that scored a penalty, e.g. a diverged network's chance loss, and
+        steers the search toward the penalized region.) A good point weighs
         its improvement over the best bad loss (scaled to a mean of 1, as the
         prior's weight is set against weights of 1); bad points, running ones
         included, weigh 1.
         """
         x = np.vstack([history.x, history.pruned_x])  # (n + p, d)
-        loss = np.concatenate([history.loss, history.pruned_loss])
-        complete = np.arange(len(history.loss))
-        pruned = len(history.loss) + np.lexsort((history.pruned_loss, -history.pruned_step))
-        ranked = np.concatenate([complete[np.argsort(history.loss, kind="stable")], pruned])
+        loss = np.concatenate([history.loss, history.pruned_loss])  # (n + p,)
+        went = np.concatenate([np.full(len(history.loss), np.inf), history.pruned_step])
+        ranked = np.lexsort((-went, loss))  # by loss, then completed, then by step reached
         n_good = max(1, math.ceil(self.gamma * len(ranked)))
         if self.max_good is not None:
             n_good = min(n_good, self.max_good)
