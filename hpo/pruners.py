@@ -18,9 +18,10 @@ holds everybody's values. Steps are what the objective passes to
   steps min_resource x reduction_factor^(k + min_early_stopping_rate); a
   trial that reaches a rung continues only if its value there is among the
   best 1/reduction_factor of all values recorded at that rung. A trial's
-  value at a rung is its best value up to the rung: the bundled objectives
-  return their best epoch, and one noisy epoch should not decide (on the
-  MNIST curves this cut the loss ASHA costs by half; docs/pruning.md).
+  value at a rung is, by default, its best value up to the rung
+  (rung_value = "best"): the bundled objectives return their best epoch,
+  and one noisy epoch should not decide; rung_value = "last" is the
+  paper's rule (docs/pruning.md compares the two).
 - hyperband: several brackets of successive halving with rates 0, 1, ...;
   a trial's bracket is drawn from its number, weighted by the brackets'
   budgets, and it competes only inside its bracket (Li et al., 2018,
@@ -44,6 +45,10 @@ from typing import Any, Protocol
 
 from hpo.errors import HpoError, did_you_mean
 from hpo.trial import FrozenTrial, TrialState
+
+# what a trial scores at a rung: its best value up to the rung (default), or the last
+# value it reported there (the rule of Li et al. and Optuna)
+RUNG_VALUES = ("best", "last")
 
 
 class PrunerError(HpoError, ValueError):
@@ -100,12 +105,13 @@ class SuccessiveHalvingPruner:
     """Asynchronous successive halving: continue only the best 1/reduction_factor at each rung."""
 
     def __init__(self, min_resource: int = 1, reduction_factor: int = 4,
-                 min_early_stopping_rate: int = 0, bracket: Callable[[int], bool] | None = None
-                 ) -> None:
+                 min_early_stopping_rate: int = 0, rung_value: str = "best",
+                 bracket: Callable[[int], bool] | None = None) -> None:
         self.min_resource = _int(min_resource, "asha", "min_resource", 1)
         self.reduction_factor = _int(reduction_factor, "asha", "reduction_factor", 2)
         self.min_early_stopping_rate = _int(min_early_stopping_rate, "asha",
                                             "min_early_stopping_rate", 0)
+        self.rung_value = _rung_value(rung_value, "asha")
         self._same_bracket = bracket  # (hyperband) which trials compete: by number
 
     def rung_steps(self, up_to: int) -> list[int]:
@@ -127,23 +133,38 @@ class SuccessiveHalvingPruner:
         if not crossed:
             return False  # decisions happen when a trial reaches a rung
         rung = crossed[-1]
-        value = _best_up_to(trial, rung, direction)
+        value = self._at_rung(trial, rung, direction)
         if value is None or math.isnan(trial.intermediate[steps[-1]]):
             return True  # diverged: NaN now, or nothing but NaN
         competing = [v for t in trials if t.number != trial.number
                      and (self._same_bracket is None or self._same_bracket(t.number))
-                     and (v := _best_up_to(t, rung, direction)) is not None]
+                     and (v := self._at_rung(t, rung, direction)) is not None]
         competing.append(value)
         kept = max(1, len(competing) // self.reduction_factor)
         ranked = sorted(competing, reverse=direction == "maximize")
         return not _at_least_as_good(value, ranked[kept - 1], direction)
 
 
+    def _at_rung(self, trial: FrozenTrial, rung: int, direction: str) -> float | None:
+        """The trial's value at the rung: its best up to there, or its last there."""
+        if trial.last_step is None or trial.last_step < rung:
+            return None  # it did not get that far
+        # a trial that reported nothing up to the rung (its first report came after it)
+        # is judged by that first report
+        steps = [s for s in trial.intermediate if s <= rung] or [min(trial.intermediate)]
+        if self.rung_value == "last":
+            return _finite(trial.intermediate[max(steps)])
+        values = [v for s in steps if not math.isnan(v := trial.intermediate[s])]
+        if not values:
+            return None
+        return min(values) if direction == "minimize" else max(values)
+
+
 class HyperbandPruner:
     """Brackets of successive halving; each trial competes inside its own bracket."""
 
     def __init__(self, min_resource: int = 1, max_resource: int = 100,
-                 reduction_factor: int = 3) -> None:
+                 reduction_factor: int = 3, rung_value: str = "best") -> None:
         self.min_resource = _int(min_resource, "hyperband", "min_resource", 1)
         self.max_resource = _int(max_resource, "hyperband", "max_resource", 1)
         self.reduction_factor = _int(reduction_factor, "hyperband", "reduction_factor", 2)
@@ -156,7 +177,9 @@ class HyperbandPruner:
         # how many trials it gets
         self._budgets = [self.reduction_factor ** (self.n_brackets - 1 - s) / (s + 1)
                          for s in range(self.n_brackets)]
+        rung_value = _rung_value(rung_value, "hyperband")
         self._halvings = [SuccessiveHalvingPruner(self.min_resource, self.reduction_factor, s,
+                                                  rung_value,
                                                   bracket=lambda n, s=s: self.bracket(n) == s)
                           for s in range(self.n_brackets)]
 
@@ -266,19 +289,11 @@ def _best_so_far(trial: FrozenTrial, direction: str) -> float | None:
     return min(values) if direction == "minimize" else max(values)
 
 
-def _best_up_to(trial: FrozenTrial, step: int, direction: str) -> float | None:
-    """The trial's best value at the steps up to `step`, if it got that far (else None).
-
-    A trial that reported nothing up to `step` (its first report came after
-    it) is judged by that first value.
-    """
-    if trial.last_step is None or trial.last_step < step:
-        return None
-    steps = [s for s in trial.intermediate if s <= step] or [min(trial.intermediate)]
-    values = [v for s in steps if not math.isnan(v := trial.intermediate[s])]
-    if not values:
-        return None
-    return min(values) if direction == "minimize" else max(values)
+def _rung_value(value: Any, pruner: str) -> str:
+    if value not in RUNG_VALUES:
+        raise PrunerError(f"{pruner}: rung_value must be one of {', '.join(RUNG_VALUES)}, "
+                          f"got {value!r}")
+    return value
 
 
 def _at_least_as_good(value: float, threshold: float, direction: str) -> bool:

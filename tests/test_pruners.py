@@ -134,6 +134,8 @@ def test_asha_judges_each_trial_by_its_best_value_up_to_the_rung():
     assert pruner.prune(running({1: 0.45, 2: 0.42}), others)  # third of four
     assert not pruner.prune(running({1: 0.2, 2: 0.9}), others, "maximize")  # 0.9 is best
     assert pruner.prune(running({3: 0.9}), others)  # nothing before the rung: its first value
+    paper = SuccessiveHalvingPruner(min_resource=2, reduction_factor=2, rung_value="last")
+    assert paper.prune(running({1: 0.35, 2: 0.7}), others)  # last values: 0.7 of 0.6, 0.5, 0.45
 
 
 def test_asha_alone_at_a_rung_continues_and_nan_is_pruned():
@@ -204,6 +206,8 @@ def test_patience_asks_the_wrapped_pruner():
     ("median", {"n_warmup_steps": -1}, "n_warmup_steps must be an integer >= 0"),
     ("median", {"n_min_trials": 0}, "n_min_trials must be an integer >= 1"),
     ("hyperband", {"min_resource": 10, "max_resource": 5}, "at least min_resource"),
+    ("asha", {"rung_value": "mean"}, "rung_value must be one of best, last"),
+    ("hyperband", {"rung_value": 1}, "rung_value must be one of best, last"),
     ("threshold", {}, "give lower, upper or both"),
     ("threshold", {"lower": 2.0, "upper": 1.0}, "must not exceed"),
     ("patience", {"wrapped": "median"}, "wrapped must be a table"),
