@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 import pytest
@@ -259,6 +260,40 @@ def test_the_pruner_is_stored_and_survives_a_resume(db_path):
     resumed.set_budget(20)
     resumed.optimize(learning_curve)
     assert sum(t.state == TrialState.PRUNED for t in resumed.trials) > 0
+
+
+def test_a_decision_reads_the_values_another_worker_reported(storage_url):
+    """Two workers (each its own Study and connection): the second trial is judged
+    against the first one's value while that trial is still running elsewhere."""
+    first = hpo.create_study("s", storage_url, SPACE, seed=0, budget=2, pruner="asha",
+                             pruner_options={"min_resource": 1, "reduction_factor": 2})
+    second = hpo.load_study("s", storage_url)
+    reported, judged = threading.Event(), threading.Event()
+    decisions: list[bool] = []
+
+    def leader(trial: hpo.Trial) -> float:
+        trial.report(0.1, 1)
+        reported.set()
+        assert judged.wait(30)
+        return 0.1
+
+    def follower(trial: hpo.Trial) -> float:
+        assert reported.wait(30)
+        trial.report(0.9, 1)
+        decisions.append(trial.should_prune())  # 0.9 against the other worker's 0.1
+        judged.set()
+        raise hpo.TrialPruned
+
+    worker = threading.Thread(target=first.optimize, args=(leader,), kwargs={"n_trials": 1})
+    worker.start()
+    try:
+        second.optimize(follower, n_trials=1)
+    finally:
+        judged.set()
+        worker.join(60)
+    assert decisions == [True]
+    states = sorted(t.state for t in hpo.load_study("s", storage_url).trials)
+    assert states == sorted([TrialState.COMPLETE, TrialState.PRUNED])
 
 
 def test_pruning_from_a_study_file_and_the_cli(tmp_path, monkeypatch):
