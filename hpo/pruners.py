@@ -144,7 +144,6 @@ class SuccessiveHalvingPruner:
         ranked = sorted(competing, reverse=direction == "maximize")
         return not _at_least_as_good(value, ranked[kept - 1], direction)
 
-
     def _at_rung(self, trial: FrozenTrial, rung: int, direction: str) -> float | None:
         """The trial's value at the rung: its best up to there, or its last there."""
         if trial.last_step is None or trial.last_step < rung:

@@ -114,7 +114,7 @@ class TPESampler:
         that went further. (Optuna ranks every pruned trial after every
         completed one; that puts a trial that trained well but slowly below
         one that scored a penalty, e.g. a diverged network's chance loss, and
-        steers the search toward the penalized region.) A good point weighs
+        can steer the search toward the penalized region.) A good point weighs
         its improvement over the best bad loss (scaled to a mean of 1, as the
         prior's weight is set against weights of 1); bad points, running ones
         included, weigh 1.
