@@ -12,8 +12,8 @@ Target (issue 6): median or ASHA trains at most half the epochs of the
 unpruned study while its best validation loss is within 2% of it (means
 over at least 3 seeds).
 
-    python bench/pruning.py                    # 5 seeds
-    python bench/pruning.py --seeds 5 --objectives boston
+    python bench/pruning.py                    # 10 seeds, a study per core at a time
+    python bench/pruning.py --seeds 20 --first-seed 5 --objectives boston
     python bench/pruning.py --seeds 30 --first-seed 10 --objectives mnist_mlp
 
 BLAS runs single-threaded (set before NumPy loads), so the results do not
@@ -23,7 +23,8 @@ other down several times over).
 
 The loss ratio comes with its standard error over the seeds (from the
 paired differences, pruned minus unpruned, seed by seed): a ratio whose
-error is larger than the 2% margin does not yet say which side it is on.
+error is larger than the 2% margin does not yet say which side it is on
+(on these networks that takes some 25 seeds; docs/pruning.md).
 """
 
 from __future__ import annotations
@@ -81,10 +82,11 @@ def paired_error(pruned: list[float], unpruned: list[float]) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--objectives", default=",".join(OBJECTIVES))
-    parser.add_argument("--jobs", type=int, default=1, help="studies run at a time")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                        help="studies run at a time (default: one per core)")
     args = parser.parse_args()
     met_somewhere = {}
     seeds_run = range(args.first_seed, args.first_seed + args.seeds)
