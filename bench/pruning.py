@@ -5,8 +5,9 @@ same sampler (TPE) and seeds run a study without a pruner, with the median
 pruner (judging from the third epoch on, when at least three completed
 trials reached it) and with ASHA (rungs at epochs 2, 6, 18, ...). Printed
 per objective: the total epochs trained (the steps reported: a pruned trial
-stops at its last) and the best validation loss, as means over the seeds,
-and each pruner's ratios to the unpruned run.
+stops at its last; a network that diverges in its first epoch stops
+part-way through it and counts none) and the best validation loss, as
+means over the seeds, and each pruner's ratios to the unpruned run.
 
 Target (issue 6): median or ASHA trains at most half the epochs of the
 unpruned study while its best validation loss is within 2% of it (means
@@ -31,8 +32,10 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+# one BLAS thread, whatever the shell set: results change with the thread count
+os.environ["OMP_NUM_THREADS"] = "1"
+os.environ["OPENBLAS_NUM_THREADS"] = "1"
+os.environ["MKL_NUM_THREADS"] = "1"
 # (the imports come after: NumPy reads those settings when it loads)
 
 import argparse

@@ -1,7 +1,7 @@
 """Pruning rules replayed on the same trials: what each rule saves and what it loses.
 
-Runs the unpruned studies of bench/pruning.py (TPE, the same objectives and
-seeds), keeps every trial's curve, then replays each pruning rule on those
+Runs the unpruned studies of bench/pruning.py (TPE, its objectives' settings;
+MNIST and seeds 0-9 unless told), keeps every trial's curve, then replays each pruning rule on those
 curves in trial order, as if the study had run with that pruner but with
 the sampler's choices held fixed. That separates the rule from the
 sampler's reaction to pruned trials (which bench/pruning.py measures with
@@ -23,6 +23,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+# (bench/pruning.py sets BLAS single-threaded as it loads, before NumPy does)
 from pruning import OBJECTIVES, PRUNERS
 
 import hpo
@@ -51,7 +52,10 @@ def unpruned_trials(objective: str, seed: int, storage: str) -> list[FrozenTrial
 
 
 def replay(trials: list[FrozenTrial], pruner: Pruner) -> tuple[int, float]:
-    """(epochs trained, best completed value) had `pruner` judged these curves."""
+    """(epochs trained, best completed value) had `pruner` judged these curves.
+
+    The bundled network objectives minimize a validation loss.
+    """
     seen: list[FrozenTrial] = []
     epochs = 0
     for trial in trials:
@@ -71,26 +75,8 @@ def replay(trials: list[FrozenTrial], pruner: Pruner) -> tuple[int, float]:
     return epochs, min(t.value for t in seen if t.state == TrialState.COMPLETE)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--objectives", default="mnist_mlp")
-    parser.add_argument("--storage", help="a storage URL to keep (and reuse) the studies in")
-    args = parser.parse_args()
-    logging.getLogger("hpo").setLevel(logging.ERROR)
-    with tempfile.TemporaryDirectory() as scratch:
-        storage = args.storage or f"sqlite:///{Path(scratch) / 'replay.db'}"
-        for objective in args.objectives.split(","):
-            studies = []
-            for seed in range(args.seeds):
-                studies.append(unpruned_trials(objective, seed, storage))
-                print(f"  {objective} seed {seed}: unpruned study done", file=sys.stderr,
-                      flush=True)
-            report(objective, studies)
-    return 0
-
-
 def report(objective: str, studies: list[list[FrozenTrial]]) -> None:
+    """Print each rule's epochs and best loss relative to the unpruned studies."""
     base = [(sum(len(t.intermediate) for t in trials),
              min(t.value for t in trials if t.state == TrialState.COMPLETE))
             for trials in studies]
@@ -108,6 +94,25 @@ def report(objective: str, studies: list[list[FrozenTrial]]) -> None:
         lost = sum(v > b for (_, v), (_, b) in zip(results, base, strict=True))
         print(f"| {label} | {epochs / base_epochs:.2f} | {loss / base_loss:.3f} | "
               f"{lost}/{len(studies)} |")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--objectives", default="mnist_mlp")
+    parser.add_argument("--storage", help="a storage URL to keep (and reuse) the studies in")
+    args = parser.parse_args()
+    logging.getLogger("hpo").setLevel(logging.ERROR)
+    with tempfile.TemporaryDirectory() as scratch:
+        storage = args.storage or f"sqlite:///{Path(scratch) / 'replay.db'}"
+        for objective in args.objectives.split(","):
+            studies = []
+            for seed in range(args.seeds):
+                studies.append(unpruned_trials(objective, seed, storage))
+                print(f"  {objective} seed {seed}: unpruned study done", file=sys.stderr,
+                      flush=True)
+            report(objective, studies)
+    return 0
 
 
 if __name__ == "__main__":

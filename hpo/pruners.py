@@ -21,7 +21,8 @@ holds everybody's values. Steps are what the objective passes to
   value at a rung is, by default, its best value up to the rung
   (rung_value = "best"): the bundled objectives return their best epoch,
   and one noisy epoch should not decide; rung_value = "last" is the
-  paper's rule (docs/pruning.md compares the two).
+  paper's rule, the last value at or before the rung (docs/pruning.md
+  compares the two).
 - hyperband: several brackets of successive halving with rates 0, 1, ...;
   a trial's bracket is drawn from its number, weighted by the brackets'
   budgets, and it competes only inside its bracket (Li et al., 2018,
@@ -47,7 +48,7 @@ from hpo.errors import HpoError, did_you_mean
 from hpo.trial import FrozenTrial, TrialState
 
 # what a trial scores at a rung: its best value up to the rung (default), or the last
-# value it reported there (the rule of Li et al. and Optuna)
+# value it reported at or before the rung (Li et al.'s rule)
 RUNG_VALUES = ("best", "last")
 
 
@@ -133,7 +134,7 @@ class SuccessiveHalvingPruner:
         if not crossed:
             return False  # decisions happen when a trial reaches a rung
         rung = crossed[-1]
-        value = self._at_rung(trial, rung, direction)
+        value = self._at_rung(trial, rung, direction, judged=True)
         if value is None or math.isnan(trial.intermediate[steps[-1]]):
             return True  # diverged: NaN now, or nothing but NaN
         competing = [v for t in trials if t.number != trial.number
@@ -144,13 +145,21 @@ class SuccessiveHalvingPruner:
         ranked = sorted(competing, reverse=direction == "maximize")
         return not _at_least_as_good(value, ranked[kept - 1], direction)
 
-    def _at_rung(self, trial: FrozenTrial, rung: int, direction: str) -> float | None:
-        """The trial's value at the rung: its best up to there, or its last there."""
+    def _at_rung(self, trial: FrozenTrial, rung: int, direction: str,
+                 judged: bool = False) -> float | None:
+        """The trial's value at the rung: its best up to there, or its last there.
+
+        A trial that reported nothing up to the rung (its first report came
+        after it) has no value there: as a competitor it is left out; the
+        trial being judged is judged by that first report, all it has.
+        """
         if trial.last_step is None or trial.last_step < rung:
             return None  # it did not get that far
-        # a trial that reported nothing up to the rung (its first report came after it)
-        # is judged by that first report
-        steps = [s for s in trial.intermediate if s <= rung] or [min(trial.intermediate)]
+        steps = [s for s in trial.intermediate if s <= rung]
+        if not steps:
+            if not judged:
+                return None
+            steps = [min(trial.intermediate)]
         if self.rung_value == "last":
             return _finite(trial.intermediate[max(steps)])
         values = [v for s in steps if not math.isnan(v := trial.intermediate[s])]
@@ -290,8 +299,9 @@ def _best_so_far(trial: FrozenTrial, direction: str) -> float | None:
 
 def _rung_value(value: Any, pruner: str) -> str:
     if value not in RUNG_VALUES:
+        hint = did_you_mean(value, RUNG_VALUES) if isinstance(value, str) else ""
         raise PrunerError(f"{pruner}: rung_value must be one of {', '.join(RUNG_VALUES)}, "
-                          f"got {value!r}")
+                          f"got {value!r}{hint}")
     return value
 
 

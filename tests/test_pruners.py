@@ -134,9 +134,27 @@ def test_asha_judges_each_trial_by_its_best_value_up_to_the_rung():
     assert not pruner.prune(running({1: 0.35, 2: 0.7}), others)
     assert pruner.prune(running({1: 0.45, 2: 0.42}), others)  # third of four
     assert not pruner.prune(running({1: 0.2, 2: 0.9}), others, "maximize")  # 0.9 is best
-    assert pruner.prune(running({3: 0.9}), others)  # nothing before the rung: its first value
+    # nothing up to the rung: judged by its first value (0.9 prunes, 0.2 continues)
+    assert pruner.prune(running({3: 0.9}), others)
+    assert not pruner.prune(running({3: 0.2}), others)
     paper = SuccessiveHalvingPruner(min_resource=2, reduction_factor=2, rung_value="last")
     assert paper.prune(running({1: 0.35, 2: 0.7}), others)  # last values: 0.7 of 0.6, 0.5, 0.45
+
+
+def test_asha_leaves_out_a_competitor_with_nothing_up_to_the_rung():
+    pruner = SuccessiveHalvingPruner(min_resource=2, reduction_factor=2)
+    # the second competitor's first report (step 5) came after rung 2: it has no value there
+    others = [trial({1: 0.45, 2: 0.45}), trial({5: 0.1})]
+    assert not pruner.prune(running({1: 0.5, 2: 0.4}), others)  # first of two at rung 2
+
+
+def test_hyperband_brackets_use_its_rung_value():
+    others = [trial({1: 0.3, 2: 0.6}), trial({1: 0.5, 2: 0.5}), trial({1: 0.4, 2: 0.45})]
+    noisy = running({1: 0.35, 2: 0.7})
+    for rung_value, pruned in (("best", False), ("last", True)):
+        pruner = HyperbandPruner(min_resource=2, max_resource=2, reduction_factor=2,
+                                 rung_value=rung_value)  # one bracket: plain ASHA
+        assert pruner.prune(noisy, others) is pruned
 
 
 def test_asha_alone_at_a_rung_continues_and_nan_is_pruned():
@@ -209,6 +227,7 @@ def test_patience_asks_the_wrapped_pruner():
     ("hyperband", {"min_resource": 10, "max_resource": 5}, "at least min_resource"),
     ("asha", {"rung_value": "mean"}, "rung_value must be one of best, last"),
     ("hyperband", {"rung_value": 1}, "rung_value must be one of best, last"),
+    ("asha", {"rung_value": "bets"}, "did you mean 'best'"),
     ("threshold", {}, "give lower, upper or both"),
     ("threshold", {"lower": 2.0, "upper": 1.0}, "must not exceed"),
     ("patience", {"wrapped": "median"}, "wrapped must be a table"),
