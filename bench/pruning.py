@@ -16,6 +16,7 @@ over at least 3 seeds).
     python bench/pruning.py                    # 10 seeds, a study per core at a time
     python bench/pruning.py --seeds 20 --first-seed 5 --objectives boston
     python bench/pruning.py --seeds 30 --first-seed 10 --objectives mnist_mlp
+    python bench/pruning.py --objectives boston --warmup-fraction 0.1  # from epoch 10
 
 BLAS runs single-threaded (set before NumPy loads), so the results do not
 depend on `--jobs N`, which runs N studies at a time (one per core is
@@ -61,15 +62,27 @@ OBJECTIVES: dict[str, dict[str, Any]] = {
 EPOCH_RATIO, LOSS_SLACK = 0.5, 0.02
 
 
-def run(task: tuple[str, str, int]) -> tuple[int, float, float]:
+def pruner_options(objective: str, pruner: str, warmup_fraction: float) -> dict[str, Any]:
+    """The pruner's settings; with a warm-up fraction, judged from that share of
+    the objective's max_epochs on (at least the fixed settings' 2 epochs)."""
+    options = dict(PRUNERS[pruner])
+    warmup = max(2, round(warmup_fraction * OBJECTIVES[objective]["options"]["max_epochs"]))
+    if "n_warmup_steps" in options:
+        options["n_warmup_steps"] = warmup
+    if "min_resource" in options:
+        options["min_resource"] = warmup
+    return options
+
+
+def run(task: tuple[str, str, int, float]) -> tuple[int, float, float]:
     """(epochs trained, best value, seconds) of one study."""
-    objective, pruner, seed = task
+    objective, pruner, seed, warmup_fraction = task
     start = time.perf_counter()
     logging.getLogger("hpo").setLevel(logging.ERROR)
     setup = OBJECTIVES[objective]
     study = hpo.create_study(objective=objective, objective_options=setup["options"],
                              sampler="tpe", seed=seed, budget=setup["trials"], pruner=pruner,
-                             pruner_options=PRUNERS[pruner])
+                             pruner_options=pruner_options(objective, pruner, warmup_fraction))
     study.optimize()
     epochs = sum(len(t.intermediate) for t in study.trials)
     return epochs, study.best_value, time.perf_counter() - start
@@ -88,17 +101,20 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--objectives", default=",".join(OBJECTIVES))
+    parser.add_argument("--warmup-fraction", type=float, default=0.0,
+                        help="judge from this share of max_epochs on (default: from epoch 2)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                         help="studies run at a time (default: one per core)")
     args = parser.parse_args()
     met_somewhere = {}
     seeds_run = range(args.first_seed, args.first_seed + args.seeds)
     for objective in args.objectives.split(","):
-        tasks = [(objective, pruner, seed) for seed in seeds_run for pruner in PRUNERS]
+        tasks = [(objective, pruner, seed, args.warmup_fraction)
+                 for seed in seeds_run for pruner in PRUNERS]
         results: dict[str, list[tuple[int, float]]] = {p: [] for p in PRUNERS}
         with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-            for (_, pruner, seed), (epochs, best, seconds) in zip(tasks, pool.map(run, tasks),
-                                                                   strict=True):
+            for (_, pruner, seed, _), (epochs, best, seconds) in zip(
+                    tasks, pool.map(run, tasks), strict=True):
                 results[pruner].append((epochs, best))
                 print(f"  {objective} seed {seed} {pruner}: {epochs} epochs, best {best:.4g} "
                       f"({seconds:.0f} s)", file=sys.stderr, flush=True)
