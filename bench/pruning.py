@@ -62,7 +62,7 @@ OBJECTIVES: dict[str, dict[str, Any]] = {
 EPOCH_RATIO, LOSS_SLACK = 0.5, 0.02
 
 
-def pruner_options(objective: str, pruner: str, warmup_fraction: float) -> dict[str, Any]:
+def pruner_settings(objective: str, pruner: str, warmup_fraction: float) -> dict[str, Any]:
     """The pruner's settings; with a warm-up fraction, judged from that share of
     the objective's max_epochs on (at least the fixed settings' 2 epochs)."""
     options = dict(PRUNERS[pruner])
@@ -82,7 +82,7 @@ def run(task: tuple[str, str, int, float]) -> tuple[int, float, float]:
     setup = OBJECTIVES[objective]
     study = hpo.create_study(objective=objective, objective_options=setup["options"],
                              sampler="tpe", seed=seed, budget=setup["trials"], pruner=pruner,
-                             pruner_options=pruner_options(objective, pruner, warmup_fraction))
+                             pruner_options=pruner_settings(objective, pruner, warmup_fraction))
     study.optimize()
     epochs = sum(len(t.intermediate) for t in study.trials)
     return epochs, study.best_value, time.perf_counter() - start
