@@ -320,7 +320,7 @@ def _load_comparison(name: str, store: Storage) -> Comparison:
         comparison.direction[objective] = info.direction
         comparison.optimum[objective] = attrs.get("optimum")
         curves = comparison.curves.setdefault(objective, {}).setdefault(label, Curves())
-        trials = load_study(info.name, store).trials
+        trials = Study(store, info).trials  # (the info is in hand: no second lookup)
         curves.best.append(best_so_far(trials, info.direction, comparison.budget))
         curves.ask_seconds.append(np.array(
             [t.ask_seconds if t.ask_seconds is not None else np.nan for t in trials]))

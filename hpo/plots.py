@@ -375,10 +375,14 @@ def to_svg(fig: Figure) -> str:
     return text[text.index("<svg"):]
 
 
-def save(fig: Figure, path: str | Path) -> None:
-    path = Path(path)
+def _check_format(path: Path) -> None:
     if path.suffix.lower() not in FORMATS:
         raise PlotError(f"cannot write {str(path)!r}: give a .png or .svg file name")
+
+
+def save(fig: Figure, path: str | Path) -> None:
+    path = Path(path)
+    _check_format(path)
     try:
         fig.savefig(path, format=path.suffix.lower()[1:])
     except OSError as exc:
@@ -396,8 +400,7 @@ def plot(name: str, kind: str, output: str | Path, storage: str | Storage,
     from hpo.errors import StudyNotFoundError
     from hpo.study import borrowed, load_study
 
-    if Path(output).suffix.lower() not in FORMATS:
-        raise PlotError(f"cannot write {str(output)!r}: give a .png or .svg file name")
+    _check_format(Path(output))
     with borrowed(storage) as store:
         try:
             study = load_study(name, store)

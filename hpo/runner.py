@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from hpo.checks import check_count
 from hpo.connection import is_memory_url, parse_url
 from hpo.errors import DuplicateStudyError, HpoError, StudyConfigError, StudyFileError
 from hpo.objectives import Objective, load_objective
@@ -124,8 +125,9 @@ def worker(name: str, storage: str | Storage | None = None, *, timeout: float | 
 
 
 def _check_workers(workers: int, storage: str | Storage) -> None:
-    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
-        raise StudyConfigError(f"workers must be an integer >= 1, got {workers!r}")
+    if workers is None:
+        raise StudyConfigError("workers must be a positive integer, got None")
+    check_count(workers, "workers")
     if workers > 1 and (isinstance(storage, Storage) or is_memory_url(parse_url(storage))):
         what = ("a Storage object" if isinstance(storage, Storage)
                 else "an in-memory database")
