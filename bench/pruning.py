@@ -17,6 +17,7 @@ over at least 3 seeds).
     python bench/pruning.py --seeds 20 --first-seed 5 --objectives boston
     python bench/pruning.py --seeds 30 --first-seed 10 --objectives mnist_mlp
     python bench/pruning.py --objectives boston --warmup-fraction 0.1  # from epoch 10
+    python bench/pruning.py --objectives mnist_mlp --max-epochs 20 --patience 5
 
 BLAS runs single-threaded (set before NumPy loads), so the results do not
 depend on `--jobs N`, which runs N studies at a time (one per core is
@@ -62,11 +63,17 @@ OBJECTIVES: dict[str, dict[str, Any]] = {
 EPOCH_RATIO, LOSS_SLACK = 0.5, 0.02
 
 
-def pruner_settings(objective: str, pruner: str, warmup_fraction: float) -> dict[str, Any]:
+def objective_options(objective: str, overrides: dict[str, int | None]) -> dict[str, Any]:
+    """The objective's benchmark settings, with the options given on the command line."""
+    given = {name: value for name, value in overrides.items() if value is not None}
+    return {**OBJECTIVES[objective]["options"], **given}
+
+
+def pruner_settings(pruner: str, max_epochs: int, warmup_fraction: float) -> dict[str, Any]:
     """The pruner's settings; with a warm-up fraction, judged from that share of
-    the objective's max_epochs on (at least the fixed settings' 2 epochs)."""
+    max_epochs on (at least the fixed settings' 2 epochs)."""
     options = dict(PRUNERS[pruner])
-    warmup = max(2, round(warmup_fraction * OBJECTIVES[objective]["options"]["max_epochs"]))
+    warmup = max(2, round(warmup_fraction * max_epochs))
     if "n_warmup_steps" in options:
         options["n_warmup_steps"] = warmup
     if "min_resource" in options:
@@ -74,15 +81,15 @@ def pruner_settings(objective: str, pruner: str, warmup_fraction: float) -> dict
     return options
 
 
-def run(task: tuple[str, str, int, float]) -> tuple[int, float, float]:
+def run(task: tuple[str, dict[str, Any], str, int, float]) -> tuple[int, float, float]:
     """(epochs trained, best value, seconds) of one study."""
-    objective, pruner, seed, warmup_fraction = task
+    objective, options, pruner, seed, warmup_fraction = task
     start = time.perf_counter()
     logging.getLogger("hpo").setLevel(logging.ERROR)
-    setup = OBJECTIVES[objective]
-    study = hpo.create_study(objective=objective, objective_options=setup["options"],
-                             sampler="tpe", seed=seed, budget=setup["trials"], pruner=pruner,
-                             pruner_options=pruner_settings(objective, pruner, warmup_fraction))
+    settings = pruner_settings(pruner, options["max_epochs"], warmup_fraction)
+    study = hpo.create_study(objective=objective, objective_options=options, sampler="tpe",
+                             seed=seed, budget=OBJECTIVES[objective]["trials"], pruner=pruner,
+                             pruner_options=settings)
     study.optimize()
     epochs = sum(len(t.intermediate) for t in study.trials)
     return epochs, study.best_value, time.perf_counter() - start
@@ -103,17 +110,22 @@ def main() -> int:
     parser.add_argument("--objectives", default=",".join(OBJECTIVES))
     parser.add_argument("--warmup-fraction", type=float, default=0.0,
                         help="judge from this share of max_epochs on (default: from epoch 2)")
+    parser.add_argument("--max-epochs", type=int, help="instead of each objective's setting")
+    parser.add_argument("--patience", type=int, help="of early stopping, instead of the "
+                        "objective's setting")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                         help="studies run at a time (default: one per core)")
     args = parser.parse_args()
     met_somewhere = {}
     seeds_run = range(args.first_seed, args.first_seed + args.seeds)
     for objective in args.objectives.split(","):
-        tasks = [(objective, pruner, seed, args.warmup_fraction)
+        options = objective_options(objective, {"max_epochs": args.max_epochs,
+                                                "patience": args.patience})
+        tasks = [(objective, options, pruner, seed, args.warmup_fraction)
                  for seed in seeds_run for pruner in PRUNERS]
         results: dict[str, list[tuple[int, float]]] = {p: [] for p in PRUNERS}
         with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-            for (_, pruner, seed, _), (epochs, best, seconds) in zip(
+            for (_, _, pruner, seed, _), (epochs, best, seconds) in zip(
                     tasks, pool.map(run, tasks), strict=True):
                 results[pruner].append((epochs, best))
                 print(f"  {objective} seed {seed} {pruner}: {epochs} epochs, best {best:.4g} "
@@ -122,7 +134,8 @@ def main() -> int:
         base_loss = statistics.fmean(v for _, v in results["none"])
         trials = OBJECTIVES[objective]["trials"]
         seeds = f"seeds {args.first_seed}-{args.first_seed + args.seeds - 1}"
-        print(f"\n{objective}: TPE, {trials} trials, {seeds} (means)")
+        settings = ", ".join(f"{k} {v}" for k, v in options.items())
+        print(f"\n{objective} ({settings}): TPE, {trials} trials, {seeds} (means)")
         print("| pruner | epochs trained | best validation loss | epochs / unpruned | "
               "loss / unpruned (± SE) |")
         print("|---|---|---|---|---|")
