@@ -28,7 +28,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from hpo.space import Branch, Categorical, Numeric, Param
-from hpo.trial import FrozenTrial, TrialState
+from hpo.trial import FrozenTrial, completed_finite
 
 GRID = 100
 MIN_TRIALS = 4  # fewer completed trials say nothing about importance
@@ -41,8 +41,7 @@ def ped_anova(params: Sequence[Param], trials: Sequence[FrozenTrial], direction:
     Uses completed trials with a finite value; an empty dict when fewer than
     MIN_TRIALS are there.
     """
-    done = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None
-            and math.isfinite(t.value)]
+    done = completed_finite(trials)
     if len(done) < MIN_TRIALS:
         return {}
     sign = 1.0 if direction == "minimize" else -1.0
@@ -68,9 +67,8 @@ def _divergence(param: Param, everyone: Sequence[FrozenTrial],
         p_top = _kde([param.encode(v) for v in top_values])
         weight = 1.0 / GRID  # the grid's cell width: an integral over [0, 1]
     else:
-        choices = param.labels if isinstance(param, Branch) else param.choices
-        p_all = _frequencies(param, all_values, choices)
-        p_top = _frequencies(param, top_values, choices)
+        p_all = _frequencies(param, all_values)
+        p_top = _frequencies(param, top_values)
         weight = 1.0
     return float(np.sum(p_all * (p_top / p_all - 1.0) ** 2) * weight)
 
@@ -86,10 +84,8 @@ def _kde(u: Sequence[float]) -> np.ndarray:
     return np.maximum(density, 1e-12)
 
 
-def _frequencies(param: Categorical | Branch, values: Sequence[object],
-                 choices: Sequence[object]) -> np.ndarray:
-    counts = np.ones(len(choices))  # add-one smoothing
-    index = {repr(c): i for i, c in enumerate(choices)}
+def _frequencies(param: Categorical | Branch, values: Sequence[object]) -> np.ndarray:
+    counts = np.ones(len(param.choices))  # add-one smoothing
     for value in values:
-        counts[index[repr(param.coerce(value))]] += 1
+        counts[param.index(value)] += 1
     return counts / counts.sum()

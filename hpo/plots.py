@@ -27,8 +27,8 @@ import numpy as np
 
 from hpo.errors import HpoError
 from hpo.importance import ped_anova
-from hpo.space import Branch, Numeric, Param
-from hpo.trial import FrozenTrial, TrialState
+from hpo.space import Numeric, Param
+from hpo.trial import FrozenTrial, TrialState, completed_finite
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -83,11 +83,6 @@ def _plain_text(draw: Callable[..., Figure]) -> Callable[..., Figure]:
     return drawn
 
 
-def _complete(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
-    return [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None
-            and math.isfinite(t.value)]
-
-
 def _need(trials: Sequence[FrozenTrial], what: str, at_least: int = 1) -> None:
     if len(trials) < at_least:
         raise PlotError(f"no data for the {what} plot: it needs at least {at_least} "
@@ -98,7 +93,7 @@ def _need(trials: Sequence[FrozenTrial], what: str, at_least: int = 1) -> None:
 def history(study: Study) -> Figure:
     """Each trial's value by number, and the best value so far."""
     trials = study.trials
-    done = _complete(trials)
+    done = completed_finite(trials)
     _need(done, "history")
     fig = _figure(3.6)
     ax = fig.add_subplot()
@@ -159,7 +154,7 @@ def importance_bars(scores: dict[str, float]) -> Figure:
 @_plain_text
 def slices(study: Study) -> Figure:
     """The value against each parameter, coloured by trial number."""
-    done = _complete(study.trials)
+    done = completed_finite(study.trials)
     _need(done, "slice")
     params = [p for p in study_params(study) if any(p.name in t.params for t in done)]
     if not params:
@@ -187,8 +182,7 @@ def slices(study: Study) -> Figure:
 def _axis_value(param: Param, value: Any) -> float:
     if isinstance(param, Numeric):
         return float(value)
-    choices = param.labels if isinstance(param, Branch) else param.choices
-    return float(list(map(repr, choices)).index(repr(param.coerce(value))))
+    return float(param.index(value))
 
 
 def _label_axis(ax: Any, param: Param) -> None:
@@ -197,7 +191,7 @@ def _label_axis(ax: Any, param: Param) -> None:
         if param.log:
             ax.set_xscale("log")
         return
-    choices = param.labels if isinstance(param, Branch) else param.choices
+    choices = param.choices
     ax.set_xticks(range(len(choices)), [str(c) for c in choices], fontsize=8)
     ax.set_xlim(-0.5, len(choices) - 0.5)
 
@@ -210,7 +204,7 @@ def parallel(study: Study) -> Figure:
     choices in order for a categorical); lines are coloured by value, the
     best drawn last. A parameter a trial does not use leaves a gap.
     """
-    done = _complete(study.trials)
+    done = completed_finite(study.trials)
     _need(done, "parallel coordinates", 2)
     params = [p for p in study_params(study) if any(p.name in t.params for t in done)]
     if not params:
@@ -252,15 +246,13 @@ def _unit(param: Param, value: Any) -> float:
         return math.nan
     if isinstance(param, Numeric):
         return float(param.encode(value))
-    choices = param.labels if isinstance(param, Branch) else param.choices
-    return _axis_value(param, value) / max(1, len(choices) - 1)
+    return _axis_value(param, value) / max(1, len(param.choices) - 1)
 
 
 def _ends(param: Param) -> tuple[str, str]:
     if isinstance(param, Numeric):
         return f"{param.low:g}", f"{param.high:g}"
-    choices = param.labels if isinstance(param, Branch) else param.choices
-    return str(choices[0]), str(choices[-1])
+    return str(param.choices[0]), str(param.choices[-1])
 
 
 @_plain_text

@@ -214,27 +214,30 @@ class Branch:
     type = "branch"
 
     @property
-    def labels(self) -> tuple[str, ...]:
+    def choices(self) -> tuple[str, ...]:
+        """The labels: a branch is a categorical choice of its label (as the spec's
+        `choices` keys), with a sub-space behind each."""
         return tuple(label for label, _ in self.branches)
 
+    def index(self, label: Any) -> int:
+        try:
+            return self.choices.index(label)
+        except ValueError:
+            raise SpaceError(f"parameter {self.name!r}: {label!r} is not one of "
+                             f"{list(self.choices)}") from None
+
     def subspace(self, label: str) -> Space:
-        for candidate, space in self.branches:
-            if candidate == label:
-                return space
-        raise SpaceError(f"parameter {self.name!r}: {label!r} is not one of {list(self.labels)}")
+        return self.branches[self.index(label)][1]
 
     def decode(self, u: float) -> str:
-        labels = self.labels
+        labels = self.choices
         return labels[min(int(u * len(labels)), len(labels) - 1)]
 
     def encode(self, value: str) -> float:
-        labels = self.labels
-        if value not in labels:
-            self.subspace(value)  # raises the message
-        return (labels.index(value) + 0.5) / len(labels)
+        return (self.index(value) + 0.5) / len(self.choices)
 
     def contains(self, value: Any) -> bool:
-        return isinstance(value, str) and value in self.labels
+        return isinstance(value, str) and value in self.choices
 
     def coerce(self, value: Any) -> str:
         return value
@@ -337,7 +340,7 @@ class Space:
         mask = np.ones(u.shape, dtype=bool)
         for j, dim in enumerate(self.dims):
             for branch, label in dim.parents:
-                n_labels = len(self.dims[branch].param.labels)
+                n_labels = len(self.dims[branch].param.choices)
                 chosen = np.minimum((u[:, branch] * n_labels).astype(int), n_labels - 1)
                 mask[:, j] &= chosen == label
         return mask
@@ -615,9 +618,8 @@ def _describe(param: Param) -> str:
         if param.step is not None:
             text += f" with step {param.step}"
         return text + (" (log)" if param.log else "")
-    if isinstance(param, Branch):
-        return f"labels {list(param.labels)}"
-    return f"choices {list(param.choices)}"
+    label = "labels" if isinstance(param, Branch) else "choices"
+    return f"{label} {list(param.choices)}"
 
 
 # -- grids -----------------------------------------------------------------------
@@ -645,7 +647,7 @@ def _values_of(param: Param, points: int, values: Mapping[str, Sequence[Any]]) -
     if param.name in values:
         return list(values[param.name])
     if isinstance(param, Branch):
-        return list(param.labels)
+        return list(param.choices)
     return param.grid_values(points)
 
 

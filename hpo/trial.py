@@ -99,6 +99,13 @@ class FrozenTrial:
                 "system_attrs": self.system_attrs}
 
 
+def completed_finite(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
+    """The completed trials whose value is a finite number, in their order (what plots
+    and importance can place on an axis; a diverged network may score inf or NaN)."""
+    return [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None
+            and math.isfinite(t.value)]
+
+
 class Trial:
     """The handle an objective receives for one evaluation.
 

@@ -107,7 +107,7 @@ def test_parameter_kinds():
     space = Space.from_spec(RICH_SPEC)
     kinds = [type(p) for p in space.params]
     assert kinds == [Numeric] * 6 + [Categorical, Branch]
-    assert space.params[7].labels == ("svm", "tree")
+    assert space.params[7].choices == ("svm", "tree")
     assert space.params[3].grid_step == 1
     assert space.params[0].grid_step is None
     assert space.params[2].grid_step == 0.25
@@ -345,7 +345,7 @@ def test_decoded_values_are_in_bounds_on_grid_and_typed():
             elif isinstance(param, Categorical):
                 assert any(value == c and type(value) is type(c) for c in param.choices)
             else:
-                assert value in param.labels
+                assert value in param.choices
 
 
 EDGE_CASES = [

@@ -139,8 +139,8 @@ class Features:
     def of_space(cls, space: Space) -> Features:
         columns, start = [], 0
         for dim in space.dims:
-            choices = (len(dim.param.choices) if isinstance(dim.param, Categorical)
-                       else len(dim.param.labels) if isinstance(dim.param, Branch) else 0)
+            choices = (len(dim.param.choices) if isinstance(dim.param, Categorical | Branch)
+                       else 0)
             width = max(choices, 1)
             columns.append((start, width, choices))
             start += width

@@ -138,9 +138,7 @@ def grid_count(param: Numeric) -> int | None:
 
 def to_library(param: Param, value: Any) -> Any:
     """A value as hyperopt and skopt see it: a choice's or grid value's index, else itself."""
-    if isinstance(param, Branch):
-        return param.labels.index(value)
-    if isinstance(param, Categorical):
+    if isinstance(param, Categorical | Branch):
         return param.index(value)
     if grid_count(param) is not None:
         return round((value - param.low) / param.grid_step)
@@ -150,7 +148,7 @@ def to_library(param: Param, value: Any) -> Any:
 def from_library(param: Param, raw: Any) -> Any:
     """The inverse of to_library, clipped and rounded into the parameter's own type."""
     if isinstance(param, Branch | Categorical):
-        values = param.labels if isinstance(param, Branch) else param.choices
+        values = param.choices
         return values[min(max(int(raw), 0), len(values) - 1)]
     if grid_count(param) is not None:
         return param.snap(param.low + float(raw) * param.grid_step)

@@ -99,7 +99,7 @@ def _suggest(trial: Any, key: str, param: Param) -> Any:
 def _choices(param: Branch | Categorical) -> tuple[Any, ...]:
     """The choices as given to Optuna: themselves, or their indices where Python equality
     would confuse them (Optuna finds a choice with ==, and 1 == 1.0 == True)."""
-    choices = param.labels if isinstance(param, Branch) else param.choices
+    choices = param.choices
     return choices if len(set(choices)) == len(choices) else tuple(range(len(choices)))
 
 

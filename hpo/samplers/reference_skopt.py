@@ -82,7 +82,7 @@ def _dimensions(skopt: ModuleType, space: Space) -> list[Any]:
     for dim, key in zip(space.dims, library_keys(space), strict=True):
         param = dim.param
         if isinstance(param, Branch | Categorical):
-            n = len(param.labels if isinstance(param, Branch) else param.choices)
+            n = len(param.choices)
             dimensions.append(skopt.space.Categorical(list(range(n)), name=key))
         elif grid_count(param) is not None:
             dimensions.append(skopt.space.Integer(0, grid_count(param) - 1, name=key))

@@ -161,11 +161,7 @@ def _groups(space: Space, multivariate: bool) -> list[list[int]]:
 
 
 def _n_choices(param: Any) -> int:
-    if isinstance(param, Categorical):
-        return len(param.choices)
-    if isinstance(param, Branch):
-        return len(param.labels)
-    return 0
+    return len(param.choices) if isinstance(param, Categorical | Branch) else 0
 
 
 def _grid(param: Any) -> Numeric | None:
