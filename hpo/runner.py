@@ -81,10 +81,7 @@ def resume(name: str, storage: str | Storage | None = None, *, trials: int | Non
     store = storage or default_storage()
     _check_workers(workers, store)
     study = load_study(name, store)
-    if study.info.objective is None:
-        raise HpoError(f"study {name!r} was created without a stored objective; continue it "
-                       "from Python with study.optimize(objective)")
-    objective = load_objective(study.info.objective, study.info.objective_options)
+    objective = _stored_objective(study)
     if sampler is not None:
         make_sampler(sampler).check(study.space)
     if pruner is not None:
@@ -113,15 +110,22 @@ def worker(name: str, storage: str | Storage | None = None, *, timeout: float | 
     left as they are.
     """
     study = load_study(name, storage or default_storage())
-    if study.info.objective is None:
-        raise HpoError(f"study {name!r} was created without a stored objective; a worker "
-                       "cannot run it (run it from Python with study.optimize(objective))")
-    objective = load_objective(study.info.objective, study.info.objective_options)
+    objective = _stored_objective(study)
     if study.budget is None and timeout is None and study.info.sampler != "grid":
         raise HpoError(f"study {name!r} has no budget: pass --timeout, or set one with "
                        f"`hpo resume {name} --trials N`")
     study.optimize(objective, timeout=timeout, callbacks=callbacks)
     return study
+
+
+def _stored_objective(study: Study) -> Objective:
+    """The objective the study was created with; a clear error for a study made from a
+    Python function (none is stored: only Python can run it again)."""
+    if study.info.objective is None:
+        raise HpoError(f"study {study.name!r} was created without a stored objective (from a "
+                       "Python function); continue it from Python with "
+                       "study.optimize(objective)")
+    return load_objective(study.info.objective, study.info.objective_options)
 
 
 def _check_workers(workers: int, storage: str | Storage) -> None:

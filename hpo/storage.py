@@ -35,6 +35,7 @@ import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
@@ -230,6 +231,16 @@ def _with_backoff(call: Callable[[], Any], retry_on: type[StorageError],
             log.warning("%s; retrying in %.2f s", exc, delay)
             time.sleep(delay)
             delay = min(2 * delay, _MAX_DELAY_S)
+
+
+class Recovered(StrEnum):
+    """Where Storage.store_recovered put a result kept while the database was unreachable."""
+
+    TRIAL = "trial"  # the trial was still RUNNING and now has it
+    RETRY = "retry"  # it had been reaped as lost: its queued retry, not yet started,
+    # takes the result instead of running again
+    ATTRIBUTE = "attribute"  # its point had run again: kept in the trial's system
+    # attribute "recovered_result"
 
 
 class Storage:
@@ -506,9 +517,7 @@ class Storage:
         for _ in range(_NUMBER_RETRIES):
             try:
                 with self._write() as conn:
-                    _lock_study(conn, study_id)
-                    if budget is not None:
-                        _check_budget(conn, study_id, budget)
+                    _lock_study(conn, study_id, budget)
                     return _insert_trial(conn, study_id, state, params, worker,
                                          system_attrs or {}, number)
             except IntegrityError:
@@ -537,9 +546,7 @@ class Storage:
         values = {"state": TrialState.RUNNING, "started_at": now, "heartbeat_at": now,
                   "worker": worker, "params": params}
         with self._write() as conn:
-            _lock_study(conn, study_id)
-            if budget is not None:
-                _check_budget(conn, study_id, budget)
+            _lock_study(conn, study_id, budget)
             result = conn.execute(
                 sa.update(trials_table)
                 .where(trials_table.c.trial_id == trial.trial_id,
@@ -593,14 +600,11 @@ class Storage:
     @_retried
     def store_recovered(self, study_id: int, trial_id: int, state: TrialState,
                         params: dict[str, Any], finished_at: float, value: float | None,
-                        error: str | None) -> str:
+                        error: str | None) -> tuple[Recovered, int | None]:
         """Apply a result a worker could not store at the time (see hpo.recovery).
 
-        Returns where it went: "trial" (the trial was still RUNNING and now
-        has it), "retry N" (the trial had been reaped as lost; its queued
-        retry N, not yet started, takes the result instead of running again),
-        or "attribute" (the point was already evaluated again: the result is
-        kept in the trial's system attribute "recovered_result").
+        Returns where it went, and the number of the retry that took it (None
+        unless Recovered.RETRY).
         """
         t = trials_table
         with self._write() as conn:
@@ -611,7 +615,7 @@ class Storage:
                 raise TrialNotFoundError(f"trial id {trial_id} of study {study_id} is not in "
                                          f"{self.display_url}")
             if _finish(conn, trial_id, state, params, finished_at, value, error) == 1:
-                return "trial"
+                return Recovered.TRIAL, None
             attrs = row[0]
             retry = attrs.get("requeued_as")
             if retry is not None:
@@ -622,12 +626,12 @@ class Storage:
                                        t.c.state == TrialState.WAITING.value)
                     .values(started_at=finished_at, **outcome)).rowcount
                 if taken == 1:
-                    return f"retry {retry}"
+                    return Recovered.RETRY, retry
             conn.execute(sa.update(t).where(t.c.trial_id == trial_id).values(
                 system_attrs={**attrs, "recovered_result": {
                     "state": state.value, "value": value, "error": error,
                     "finished_at": finished_at}}))
-            return "attribute"
+            return Recovered.ATTRIBUTE, None
 
     @_retried
     def set_params(self, trial_id: int, params: dict[str, Any]) -> None:
@@ -709,10 +713,16 @@ def _same_value(stored: float, value: float) -> bool:
     return stored == value or (math.isnan(stored) and math.isnan(value))
 
 
-def _lock_study(conn: Connection, study_id: int) -> None:
-    """Hold the study's row until commit: its trial inserts and claims go one at a time."""
+def _lock_study(conn: Connection, study_id: int, budget: int | None = None) -> None:
+    """Hold the study's row until commit: its trial inserts and claims go one at a time.
+
+    With a budget, check it under the lock (BudgetMet when taken), so that the
+    check and the insert or claim after it are one step for other workers.
+    """
     if conn.dialect.name != "sqlite":  # BEGIN IMMEDIATE has locked the whole file
         conn.execute(_LOCK_STUDY, {"b_sid": study_id})
+    if budget is not None:
+        _check_budget(conn, study_id, budget)
 
 
 def _check_budget(conn: Connection, study_id: int, budget: int) -> None:

@@ -56,7 +56,7 @@ from hpo.samplers import Sampler, make_sampler
 from hpo.samplers.grid import GridSampler
 from hpo.samplers.random import RandomSampler
 from hpo.space import Branch, Param, Space
-from hpo.storage import Storage, StudyInfo, StudySummary
+from hpo.storage import Recovered, Storage, StudyInfo, StudySummary
 from hpo.trial import ASK_SECONDS, SAMPLE_INDEX, FrozenTrial, Trial, TrialState, as_objective_value
 
 POLL_INTERVAL_S = 0.25
@@ -358,7 +358,7 @@ class Study:
             return
         for path, outcome in recovery.claim(self._storage.identity, self.name):
             try:
-                where = self._storage.store_recovered(
+                where, retry = self._storage.store_recovered(
                     self._info.study_id, outcome.trial_id, TrialState(outcome.state),
                     outcome.params, outcome.finished_at, outcome.value, outcome.error)
             except TrialNotFoundError:
@@ -369,8 +369,7 @@ class Study:
             path.unlink(missing_ok=True)
             log.warning("study %s: stored the %s result of trial %d, kept in %s when the "
                         "database was unreachable%s", self.name, outcome.state, outcome.number,
-                        path, _RECOVERED_NOTES[where.split()[0]].format(where))
-        self._refresh()
+                        path, _RECOVERED_NOTES[where].format(retry=retry))
 
     def _budget_met(self) -> bool:
         if self._info.budget is None:
@@ -629,9 +628,10 @@ def open_storage(storage: str | Storage | None, create: bool = True) -> Storage:
 
 
 _RECOVERED_NOTES = {
-    "trial": "",
-    "retry": "; it had been found lost, and its queued {} takes the result instead of running",
-    "attribute": "; its point had already run again, so the result is kept in the trial's "
+    Recovered.TRIAL: "",
+    Recovered.RETRY: "; it had been found lost, and its queued retry {retry} takes the "
+                     "result instead of running",
+    Recovered.ATTRIBUTE: "; its point had already run again, so the result is kept in the trial's "
                  "system attribute recovered_result",
 }
 

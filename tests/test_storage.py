@@ -29,7 +29,7 @@ from hpo.errors import (
     StudyNotFoundError,
 )
 from hpo.space import Space
-from hpo.storage import SCHEMA_VERSION, Storage, StudyInfo, values_table
+from hpo.storage import SCHEMA_VERSION, Recovered, Storage, StudyInfo, values_table
 from hpo.trial import FrozenTrial, TrialState
 
 SPACE = [
@@ -362,16 +362,16 @@ def test_store_recovered(storage: Storage) -> None:
     study_id = storage.create_study(study_info()).study_id
     running = storage.create_trial(study_id, TrialState.RUNNING, PARAMS)
     assert storage.store_recovered(study_id, running.trial_id, TrialState.COMPLETE, PARAMS,
-                                   10.0, 1.5, None) == "trial"
+                                   10.0, 1.5, None) == (Recovered.TRIAL, None)
     reaped = storage.create_trial(study_id, TrialState.RUNNING, PARAMS)
     retry = storage.fail_and_requeue(study_id, reaped, "worker lost", requeue=True)
     assert storage.store_recovered(study_id, reaped.trial_id, TrialState.COMPLETE, PARAMS,
-                                   11.0, 2.5, None) == f"retry {retry.number}"
+                                   11.0, 2.5, None) == (Recovered.RETRY, retry.number)
     rerun = storage.create_trial(study_id, TrialState.RUNNING, PARAMS)
     again = storage.fail_and_requeue(study_id, rerun, "worker lost", requeue=True)
     storage.claim_trial(study_id, again, "host:2", PARAMS)
     assert storage.store_recovered(study_id, rerun.trial_id, TrialState.PRUNED, PARAMS,
-                                   12.0, 3.5, None) == "attribute"
+                                   12.0, 3.5, None) == (Recovered.ATTRIBUTE, None)
     trials = storage.load_trials(study_id)
     assert (trials[0].state, trials[0].value) == (TrialState.COMPLETE, 1.5)
     assert (trials[1].state, trials[2].state, trials[2].value) == (

@@ -586,3 +586,13 @@ def test_the_python_api_of_the_readme(tmp_path, monkeypatch):
     assert [s.info.name for s in hpo.studies("hpo.db")] == ["q"]
     hpo.delete_study("q", "hpo.db")
     assert hpo.studies("hpo.db") == []
+
+
+@pytest.mark.parametrize("continue_", [hpo.resume, hpo.worker])
+def test_a_study_of_a_python_function_cannot_be_continued_without_it(db_path, continue_):
+    study = hpo.create_study("py", str(db_path), SPACE, budget=4)
+    study.optimize(lambda trial: trial.params["x"], n_trials=1)
+    with pytest.raises(hpo.HpoError, match="'py' was created without a stored objective.*"
+                                           r"study\.optimize\(objective\)"):
+        continue_("py", str(db_path))
+    assert len(hpo.load_study("py", str(db_path)).trials) == 1
