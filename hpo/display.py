@@ -174,11 +174,10 @@ class Progress:
     def __init__(self, stream: TextIO | None = None, live: bool | None = None) -> None:
         self._stream = stream or sys.stdout
         self._live = self._stream.isatty() if live is None else live
+        self._terminal = LiveLine(self._stream)
         self._start = time.monotonic()
         self._done_before: int | None = None
         self._best: FrozenTrial | None = None
-        self._last_write = -math.inf
-        self._redraw: Callable[[], str] | None = None  # the latest live line, if unshown
 
     def __call__(self, study: Study, trial: FrozenTrial) -> None:
         if self._done_before is None:  # first trial: learn what was there before
@@ -194,18 +193,12 @@ class Progress:
         best = (f"best {fmt_value(self._best.value)} (#{self._best.number})"
                 if self._best else "best -")
         if self._live:
-            self._redraw = lambda: self._live_line(study, best)
-            now = time.monotonic()
-            if now - self._last_write < _LIVE_REFRESH_S:
-                return  # fast trials: redraw a few times a second, not every trial
-            self._last_write = now
-            self._stream.write("\r" + self._redraw() + "\033[K")
-            self._redraw = None
-        else:
-            detail = (fmt_value(trial.value) if trial.state != TrialState.FAIL
-                      else error_summary(trial.error)[:100])
-            self._stream.write(f"trial {trial.number} {trial.state} {detail}  {best}  "
-                               f"[{fmt_duration(trial.duration)}]\n")
+            self._terminal.show(lambda: self._live_line(study, best))
+            return
+        detail = (fmt_value(trial.value) if trial.state != TrialState.FAIL
+                  else error_summary(trial.error)[:100])
+        self._stream.write(f"trial {trial.number} {trial.state} {detail}  {best}  "
+                           f"[{fmt_duration(trial.duration)}]\n")
         self._stream.flush()
 
     def _live_line(self, study: Study, best: str) -> str:
@@ -220,11 +213,41 @@ class Progress:
                 f"ETA {fmt_duration(eta)} | {best}")
 
     def close(self) -> None:
-        if self._live and self._done_before is not None:
-            if self._redraw is not None:
-                self._stream.write("\r" + self._redraw() + "\033[K")
+        self._terminal.close()
+
+
+class LiveLine:
+    """One terminal line rewritten in place: fast trials redraw it a few times a second,
+    not every trial; the latest text not yet drawn is drawn on close."""
+
+    def __init__(self, stream: TextIO, refresh_s: float = _LIVE_REFRESH_S) -> None:
+        self._stream, self._refresh_s = stream, refresh_s
+        self._last_write = -math.inf
+        self._pending: Callable[[], str] | None = None
+        self._shown = False
+
+    def show(self, text: Callable[[], str], now: bool = False) -> None:
+        """Draw `text()` unless the line was drawn less than refresh_s ago (`now`:
+        draw it anyway); it is built only when drawn."""
+        self._pending = text
+        if not now and time.monotonic() - self._last_write < self._refresh_s:
+            return
+        self._draw()
+
+    def close(self) -> None:
+        """Draw what is pending and end the line (nothing if nothing was shown)."""
+        if self._pending is not None:
+            self._draw()
+        if self._shown:
             self._stream.write("\n")
             self._stream.flush()
+
+    def _draw(self) -> None:
+        assert self._pending is not None
+        self._stream.write("\r" + self._pending() + "\033[K")
+        self._stream.flush()
+        self._pending, self._shown = None, True
+        self._last_write = time.monotonic()
 
 
 # -- comparisons ----------------------------------------------------------------------
@@ -282,10 +305,11 @@ class CompareProgress:
                  stream: TextIO | None = None, live: bool | None = None) -> None:
         self._stream = stream or sys.stdout
         self._live = self._stream.isatty() if live is None else live
+        self._terminal = LiveLine(self._stream)
         self._total, self._per_study = total_studies, trials_per_study
         self._start = time.monotonic()
         self._ran = 0  # trials run by this command
-        self._index, self._label, self._last_write = 0, "", -math.inf
+        self._index, self._label = 0, ""
         self._done_before = 0  # trials found already done in the studies met
 
     def on_study(self, index: int, cell: Any, study: Study) -> None:
@@ -299,13 +323,10 @@ class CompareProgress:
     def __call__(self, study: Study, trial: FrozenTrial) -> None:
         self._ran += 1
         done = study.n_counted
-        if self._live:
-            now = time.monotonic()
-            if now - self._last_write < _LIVE_REFRESH_S and done < (study.budget or 0):
-                return
-            self._last_write = now
-            self._stream.write("\r" + self._line(done) + "\033[K")
-        elif study.budget is not None and done >= study.budget:
+        if self._live:  # a study's last trial is drawn at once: the next study's label follows
+            self._terminal.show(lambda: self._line(done), now=done >= (study.budget or 0))
+            return
+        if study.budget is not None and done >= study.budget:
             best = "-" if not any(t.state == TrialState.COMPLETE for t in study.trials) \
                 else fmt_value(study.best_value)
             self._stream.write(f"study {self._index + 1}/{self._total} {self._label}: best "
@@ -323,6 +344,4 @@ class CompareProgress:
         return f"{fmt_duration(elapsed)} elapsed, ETA {fmt_duration(eta)}"
 
     def close(self) -> None:
-        if self._live:
-            self._stream.write("\n")
-            self._stream.flush()
+        self._terminal.close()

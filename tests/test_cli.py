@@ -487,3 +487,26 @@ def test_running_twice_suggests_resume(workdir):
     write(workdir / "demo.toml", STUDY)
     invoke("run", "demo.toml", "--trials", "2")
     assert_user_error(invoke("run", "demo.toml"), "hpo resume demo", "--name")
+
+
+def test_the_live_line_redraws_at_most_every_refresh_and_shows_the_last_text_on_close():
+    from hpo.display import LiveLine
+
+    stream = io.StringIO()
+    line = LiveLine(stream, refresh_s=3600.0)
+    line.show(lambda: "trial 1/3")
+    line.show(lambda: "trial 2/3")  # within the refresh time: not drawn yet
+    assert stream.getvalue() == "\rtrial 1/3\033[K"
+    line.show(lambda: "trial 3/3")
+    line.close()
+    assert stream.getvalue() == "\rtrial 1/3\033[K\rtrial 3/3\033[K\n"
+    line.show(lambda: "a study's last trial", now=True)
+    assert stream.getvalue().endswith("\ra study's last trial\033[K")
+
+
+def test_a_live_line_that_showed_nothing_writes_nothing():
+    from hpo.display import LiveLine
+
+    stream = io.StringIO()
+    LiveLine(stream).close()
+    assert stream.getvalue() == ""
