@@ -195,8 +195,8 @@ def compare_command(compare_file: Path | None, name: str | None, objectives: str
     """
     config = _compare_config(compare_file, name, objectives, samplers, seeds, trials)
     chosen = comparison.storage_for(config, storage)
-    cells, _ = comparison.plan(config)  # validates everything before any study is created
-    progress = CompareProgress(len(cells), config.trials, sys.stderr if as_json else sys.stdout)
+    progress = CompareProgress(config.n_studies, config.trials,
+                               sys.stderr if as_json else sys.stdout)
     try:
         summary = comparison.compare(config, chosen, on_study=progress.on_study,
                                      callbacks=[progress])

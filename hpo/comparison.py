@@ -79,6 +79,11 @@ class CompareConfig:
     storage: str | None = None
     base_dir: Path = Path(".")
 
+    @property
+    def n_studies(self) -> int:
+        """One per objective, sampler and seed (what `plan` lays out)."""
+        return self.seeds * len(self.objectives) * len(self.samplers)
+
 
 @dataclass(frozen=True)
 class Cell:
@@ -206,8 +211,9 @@ def compare(comparison: str | Path | CompareConfig, storage: str | None = None, 
     """
     config = (comparison if isinstance(comparison, CompareConfig)
               else load_compare_file(comparison))
+    planned = plan(config)  # every name and option checked before the storage is opened
     with borrowed(storage_for(config, storage), create=True) as store:
-        run_comparison(config, store, on_study, callbacks)
+        run_comparison(config, store, on_study, callbacks, planned)
         return summarize(load_comparison(config.name, store))
 
 
@@ -217,13 +223,16 @@ def storage_for(config: CompareConfig, storage: str | None = None) -> str:
 
 def run_comparison(config: CompareConfig, storage: str | Storage,
                    on_study: Callable[[int, Cell, Study], None] | None = None,
-                   callbacks: Sequence[Callback] = ()) -> list[Study]:
+                   callbacks: Sequence[Callback] = (),
+                   planned: tuple[list[Cell], dict[str, Objective]] | None = None
+                   ) -> list[Study]:
     """Run (or continue) every study of the comparison; return them in plan order.
 
     `on_study(i, cell, study)` is called before study i runs (also when it
-    is skipped as finished); `callbacks` after each trial.
+    is skipped as finished); `callbacks` after each trial. `planned`: what
+    `plan(config)` returned, if the caller has it.
     """
-    cells, objectives = plan(config)
+    cells, objectives = planned or plan(config)
     store = open_storage(storage)
     studies = []
     for i, cell in enumerate(cells):
@@ -295,22 +304,21 @@ class Comparison:
     curves: dict[str, dict[str, Curves]]
 
 
-def is_comparison(name: str, storage: str | Storage) -> bool:
-    with borrowed(storage) as store:
-        return any(s.info.user_attrs.get("comparison") == name for s in store.list_studies())
-
-
 def load_comparison(name: str, storage: str | Storage) -> Comparison:
     """Read a comparison group back from storage."""
     with borrowed(storage) as store:
-        return _load_comparison(name, store)
+        comparison = find_comparison(name, store)
+        if comparison is None:
+            raise StudyNotFoundError(f"no study or comparison named {name!r} in "
+                                     f"{store.display_url}")
+        return comparison
 
 
-def _load_comparison(name: str, store: Storage) -> Comparison:
+def find_comparison(name: str, store: Storage) -> Comparison | None:
+    """The comparison group NAME read back from storage; None if no study belongs to it."""
     members = [s.info for s in store.list_studies() if s.info.user_attrs.get("comparison") == name]
     if not members:
-        raise StudyNotFoundError(f"no study or comparison named {name!r} in "
-                                 f"{store.display_url}")
+        return None
     comparison = Comparison(name, {}, {}, max(m.budget or 0 for m in members),
                             tuple(members[0].user_attrs.get("checkpoints",
                                                             DEFAULT_CHECKPOINTS)), {})

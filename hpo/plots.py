@@ -388,7 +388,7 @@ def plot(name: str, kind: str, output: str | Path, storage: str | Storage,
     Study kinds: STUDY_KINDS; comparison kinds: COMPARISON_KINDS (best-so-far
     draws `objective`, by default the comparison's first).
     """
-    from hpo.comparison import is_comparison, load_comparison
+    from hpo.comparison import find_comparison
     from hpo.errors import StudyNotFoundError
     from hpo.study import borrowed, load_study
 
@@ -397,9 +397,10 @@ def plot(name: str, kind: str, output: str | Path, storage: str | Storage,
         try:
             study = load_study(name, store)
         except StudyNotFoundError:
-            if not is_comparison(name, store):
-                raise
-            figure = comparison_figure(kind, load_comparison(name, store), objective)
+            comparison = find_comparison(name, store)
+            if comparison is None:
+                raise  # (load_study's message: it suggests near names)
+            figure = comparison_figure(kind, comparison, objective)
         else:
             if kind in COMPARISON_KINDS:
                 raise PlotError(f"{kind!r} is a figure of a comparison; {name!r} is a study "

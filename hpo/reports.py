@@ -226,7 +226,7 @@ def report(name: str, storage: str | Storage, output: str | Path | None = None) 
     `output`: default NAME.html in the current directory (characters unsafe
     in file names replaced by _).
     """
-    from hpo.comparison import is_comparison, load_comparison, summarize
+    from hpo.comparison import find_comparison, summarize
     from hpo.study import borrowed, load_study
 
     path = Path(output) if output is not None else Path(_file_name(name) + ".html")
@@ -234,9 +234,9 @@ def report(name: str, storage: str | Storage, output: str | Path | None = None) 
         try:
             document = study_report(load_study(name, store))
         except StudyNotFoundError:
-            if not is_comparison(name, store):
-                raise
-            comparison = load_comparison(name, store)
+            comparison = find_comparison(name, store)
+            if comparison is None:
+                raise  # (load_study's message: it suggests near names)
             document = comparison_report(comparison, summarize(comparison))
     try:
         path.write_text(document, encoding="utf-8")
