@@ -323,8 +323,9 @@ class CompareProgress:
     def __call__(self, study: Study, trial: FrozenTrial) -> None:
         self._ran += 1
         done = study.n_counted
-        if self._live:  # a study's last trial is drawn at once: the next study's label follows
-            self._terminal.show(lambda: self._line(done), now=done >= (study.budget or 0))
+        if self._live:  # built now, not when drawn: the next study changes the label
+            line = self._line(done)
+            self._terminal.show(lambda: line, now=done >= (study.budget or 0))
             return
         if study.budget is not None and done >= study.budget:
             best = "-" if not any(t.state == TrialState.COMPLETE for t in study.trials) \

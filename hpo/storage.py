@@ -234,13 +234,17 @@ def _with_backoff(call: Callable[[], Any], retry_on: type[StorageError],
 
 
 class Recovered(StrEnum):
-    """Where Storage.store_recovered put a result kept while the database was unreachable."""
+    """Where Storage.store_recovered put a result kept while the database was unreachable.
 
-    TRIAL = "trial"  # the trial was still RUNNING and now has it
-    RETRY = "retry"  # it had been reaped as lost: its queued retry, not yet started,
-    # takes the result instead of running again
-    ATTRIBUTE = "attribute"  # its point had run again: kept in the trial's system
-    # attribute "recovered_result"
+    TRIAL: the trial was still RUNNING and now has it. RETRY: the trial had
+    been reaped as lost; its queued retry, not yet started, takes the result
+    instead of running again. ATTRIBUTE: its point had already run again; the
+    result is kept in the trial's system attribute "recovered_result".
+    """
+
+    TRIAL = "trial"
+    RETRY = "retry"
+    ATTRIBUTE = "attribute"
 
 
 class Storage:

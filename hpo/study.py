@@ -631,8 +631,8 @@ _RECOVERED_NOTES = {
     Recovered.TRIAL: "",
     Recovered.RETRY: "; it had been found lost, and its queued retry {retry} takes the "
                      "result instead of running",
-    Recovered.ATTRIBUTE: "; its point had already run again, so the result is kept in the trial's "
-                 "system attribute recovered_result",
+    Recovered.ATTRIBUTE: "; its point had already run again, so the result is kept in the "
+                         "trial's system attribute recovered_result",
 }
 
 

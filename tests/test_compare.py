@@ -199,7 +199,8 @@ def test_live_progress_shows_studies_trials_and_eta(tmp_path):
     config = config_from_dict({"name": "p", "objective": "branin",
                                "samplers": ["random", "sobol"], "seeds": 2, "trials": 5})
     stream = io.StringIO()
-    progress = CompareProgress(len(plan(config)[0]), 5, stream, live=True)
+    assert config.n_studies == len(plan(config)[0]) == 4
+    progress = CompareProgress(config.n_studies, 5, stream, live=True)
     run_comparison(config, str(tmp_path / "hpo.db"), progress.on_study, [progress])
     progress.close()
     text = stream.getvalue()
@@ -252,3 +253,27 @@ def test_ranks_pair_the_samplers_seed_by_seed():
 def test_comparison_file_types(data, message):
     with pytest.raises(StudyFileError, match=message):
         config_from_dict({"name": "x", "objective": "branin", "samplers": ["random"], **data})
+
+
+def test_live_progress_labels_each_line_with_the_study_it_counts(tmp_path):
+    import io
+
+    from hpo.comparison import run_comparison
+    from hpo.display import CompareProgress
+
+    # the random study is finished first; then a grid of 9 points ends its study short
+    # of the budget of 10, so its last line is not drawn at once, and the finished
+    # random study runs no trial after it: that line is drawn on close, and must keep
+    # the grid study's label
+    db = str(tmp_path / "hpo.db")
+    grid = {"name": "grid", "points": 3}
+    run_comparison(config_from_dict({"name": "g", "objective": "branin", "seeds": 1,
+                                     "trials": 10, "samplers": ["random"]}), db)
+    config = config_from_dict({"name": "g", "objective": "branin", "seeds": 1, "trials": 10,
+                               "samplers": [grid, "random"]})
+    stream = io.StringIO()
+    progress = CompareProgress(config.n_studies, 10, stream, live=True)
+    run_comparison(config, db, progress.on_study, [progress])
+    progress.close()
+    lines = stream.getvalue().replace("\033[K", "").split("\r")
+    assert lines[-1].startswith("study 1/2 (branin / grid / seed 0) | trial 9/10 | ")
