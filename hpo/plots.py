@@ -123,7 +123,20 @@ def _maybe_log(ax: Any, values: Sequence[float], axis: str = "y") -> None:
     """A log scale when positive values span more than three decades."""
     positive = [v for v in values if v > 0]
     if len(positive) == len(values) and positive and max(positive) / min(positive) > 1e3:
-        (ax.set_yscale if axis == "y" else ax.set_xscale)("log")
+        _log_scale(ax, axis)
+
+
+def _log_scale(ax: Any, axis: str = "y") -> None:
+    """A log axis whose tick labels are plain text (with mathtext off, _plain_text,
+    matplotlib's own would show their source, $\\mathdefault{10^{1}}$): labelled at
+    1 and 3 times powers of ten, at most a handful, so that narrow panels stay
+    readable; the other minor ticks unlabelled."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+    (ax.set_yscale if axis == "y" else ax.set_xscale)("log")
+    ticks = ax.yaxis if axis == "y" else ax.xaxis
+    ticks.set_major_locator(LogLocator(subs=(1.0, 3.0), numticks=7))
+    ticks.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ticks.set_minor_formatter(NullFormatter())
 
 
 @_plain_text
@@ -189,11 +202,13 @@ def _label_axis(ax: Any, param: Param) -> None:
     ax.set_xlabel(param.name, fontsize=9)
     if isinstance(param, Numeric):
         if param.log:
-            ax.set_xscale("log")
+            _log_scale(ax, "x")
         return
-    choices = param.choices
-    ax.set_xticks(range(len(choices)), [str(c) for c in choices], fontsize=8)
-    ax.set_xlim(-0.5, len(choices) - 0.5)
+    labels = [str(c) for c in param.choices]
+    crowded = sum(map(len, labels)) > 16  # side by side they would run into each other
+    ax.set_xticks(range(len(labels)), labels, fontsize=8, rotation=30 if crowded else 0,
+                  ha="right" if crowded else "center")
+    ax.set_xlim(-0.5, len(labels) - 0.5)
 
 
 @_plain_text
@@ -310,7 +325,7 @@ def comparison_curves(comparison: Comparison, objective: str) -> Figure:
                         color=line.get_color(), alpha=0.18, linewidth=0)
         everything += [v for v in mean if np.isfinite(v)]
     if optimum is not None:
-        ax.set_yscale("log")
+        _log_scale(ax)
         ax.set_ylabel("regret (best value so far - optimum)")
     else:
         _maybe_log(ax, everything)
@@ -338,7 +353,7 @@ def ask_times(comparison: Comparison) -> Figure:
         with _quiet():
             median = np.nanmedian(table, axis=0) * 1000
         ax.plot(np.arange(1, length + 1), median, label=label, linewidth=1.4)
-    ax.set_yscale("log")
+    _log_scale(ax)
     ax.set_xlabel("trial")
     ax.set_ylabel("time per ask (ms, median)")
     ax.set_title("Sampler time per ask")

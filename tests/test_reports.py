@@ -159,6 +159,20 @@ def test_plot_every_kind(db, tmp_path, kind, suffix):
         assert b"<svg" in data and b"<script" not in data.lower()
 
 
+def test_tick_labels_are_plain_text_on_log_axes(db):
+    """With mathtext off (names from the data stay text), log axes label their
+    ticks as plain numbers, not as their mathtext source."""
+    from hpo import plots
+
+    figure = plots.slices(hpo.load_study(NASTY, db))
+    figure.canvas.draw()
+    lr_axis = next(ax for ax in figure.axes if ax.get_xlabel() == "lr")
+    labels = [t.get_text() for ax in figure.axes for axis in (ax.xaxis, ax.yaxis)
+              for t in axis.get_ticklabels(which="both") if t.get_text()]
+    assert not [label for label in labels if "$" in label or "mathdefault" in label]
+    assert {"0.001", "0.01", "0.1"} <= {t.get_text() for t in lr_axis.get_xticklabels()}
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--kind", "history", "-o", "figure.pdf"], "give a .png or .svg file name"),
     (["--kind", "histroy", "-o", "figure.png"], "Invalid value for '--kind'"),
