@@ -130,7 +130,8 @@ def study_summary(study: Study, elapsed: float | None = None) -> str:
     """What a finished run prints: counts, the best trial, where to look next."""
     trials = study.trials
     counts = state_counts(trials)
-    parts = [f"{counts[s]} {s.lower()}" for s in ("COMPLETE", "PRUNED", "FAIL") if counts[s]]
+    parts = [f"{counts[s]} {s.lower()}" for s in ("COMPLETE", "PRUNED", "FAIL", "RUNNING",
+                                                     "WAITING") if counts[s]]
     took = f" in {fmt_duration(elapsed)}" if elapsed is not None else ""
     budget = f" of a budget of {study.budget}" if study.budget else ""
     lines = [f"Study {study.name!r}: {len(trials)} trials{budget} "

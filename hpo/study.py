@@ -489,7 +489,8 @@ class Study:
                   self.name, record.number, exc, path)
 
     def _interrupt(self, trial: Trial, record: FrozenTrial) -> None:
-        self._storage.fail_and_requeue(self._info.study_id, record, "interrupted (Ctrl-C)",
+        self._storage.fail_and_requeue(self._info.study_id, record,
+                                       "interrupted (Ctrl-C or SIGTERM)",
                                        requeue=True, params=trial.params,
                                        retry_attrs={_SEED_INDEX: _seed_index(record)})
         self._refresh()

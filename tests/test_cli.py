@@ -355,18 +355,21 @@ def test_kill_9_mid_trial_then_resume(tmp_path):
 
 
 @pytest.mark.slow
-def test_ctrl_c_stores_the_trial_as_interrupted(tmp_path):
+@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_kill_stores_the_trial_as_interrupted(tmp_path, signal_number):
     write(tmp_path / "objectives.py", OBJECTIVES)
     write(tmp_path / "s.toml", f'name = "s"\nobjective = "objectives.py:hang_on_3"\n'
                                f'trials = 5\nseed = 2\n{SPACE_TOML}')
     process = hpo_process("run", "s.toml", cwd=tmp_path)
     wait_for(tmp_path / "ready")
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signal_number)
     _, err = process.communicate(timeout=30)
     assert process.returncode == 130
     assert "interrupted" in err and "hpo resume s" in err and "Traceback" not in err
+    assert "5 trials of a budget of 5 (3 complete, 1 fail, 1 waiting)" in err
     trials = hpo.load_study("s", str(tmp_path / "hpo.db")).trials
-    assert trials[3].state == TrialState.FAIL and trials[3].error.startswith("interrupted")
+    assert trials[3].state == TrialState.FAIL
+    assert trials[3].error == "interrupted (Ctrl-C or SIGTERM)"
     assert trials[4].state == TrialState.WAITING and trials[4].params == trials[3].params
 
 
