@@ -14,7 +14,7 @@ from hpo.connection import parse_url
 from hpo.errors import NoCompletedTrialsError
 from hpo.runner import default_storage
 from hpo.study import Study
-from hpo.trial import FrozenTrial, TrialState
+from hpo.trial import FrozenTrial, TrialState, completed_finite
 
 
 def fmt_value(value: Any) -> str:
@@ -181,13 +181,12 @@ class Progress:
         self._best: FrozenTrial | None = None
 
     def __call__(self, study: Study, trial: FrozenTrial) -> None:
-        if self._done_before is None:  # first trial: learn what was there before
-            self._done_before = study.n_counted - 1
-            try:
-                self._best = study.best_trial
-            except NoCompletedTrialsError:
-                self._best = None
         sign = 1.0 if study.direction == "minimize" else -1.0
+        if self._done_before is None:  # first trial: learn what was there before
+            before = _finished_before(study.trials, trial)
+            self._done_before = sum(t.counts_toward_budget for t in before)
+            self._best = min(completed_finite(before), key=lambda t: sign * t.value,
+                             default=None)
         if trial.state == TrialState.COMPLETE and (
                 self._best is None or sign * trial.value < sign * self._best.value):
             self._best = trial
@@ -215,6 +214,15 @@ class Progress:
 
     def close(self) -> None:
         self._terminal.close()
+
+
+def _finished_before(trials: Sequence[FrozenTrial], trial: FrozenTrial) -> list[FrozenTrial]:
+    """The trials that finished before `trial` did. (Not simply all the others: with
+    worker processes, trials are reported in batches, and the later ones of a batch
+    are already stored when the first is reported.)"""
+    end = trial.finished_at if trial.finished_at is not None else math.inf
+    return [t for t in trials if t.number != trial.number and t.finished_at is not None
+            and t.finished_at < end]
 
 
 class LiveLine:

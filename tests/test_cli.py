@@ -513,3 +513,20 @@ def test_a_live_line_that_showed_nothing_writes_nothing():
     stream = io.StringIO()
     LiveLine(stream).close()
     assert stream.getvalue() == ""
+
+
+def test_progress_of_a_batch_of_trials_shows_the_best_as_each_one_finished(tmp_path):
+    """Worker processes' trials reach the progress in batches, all stored already:
+    each line still shows the best up to its own trial, not the batch's."""
+    from hpo.display import Progress
+
+    values = iter([3.0, 1.0, 2.0, 0.5])
+    study = hpo.create_study("batch", str(tmp_path / "hpo.db"),
+                             [{"name": "x", "type": "float", "low": 0.0, "high": 1.0}])
+    study.optimize(lambda trial: next(values), n_trials=4)
+    stream = io.StringIO()
+    progress = Progress(stream, live=False)
+    for trial in study.trials:  # reported after all four are stored
+        progress(study, trial)
+    bests = [line.split("best ")[1].split("  [")[0] for line in stream.getvalue().splitlines()]
+    assert bests == ["3 (#0)", "1 (#1)", "1 (#1)", "0.5 (#3)"]
