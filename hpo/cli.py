@@ -211,7 +211,8 @@ def compare_command(compare_file: Path | None, name: str | None, objectives: str
         return
     click.echo(comparison_table(summary))
     url = parse_url(chosen).render_as_string(hide_password=True)
-    click.echo(f"Report: {command(url, 'report', config.name, '-o', 'report.html')}")
+    click.echo(f"Report: {command(url, 'report', config.name)}  (writes "
+               f"{reports.default_report_path(config.name)})")
 
 
 def _compare_config(path: Path | None, name: str | None, objectives: str | None,

@@ -70,9 +70,10 @@ def make_engine(url: sa.URL, busy_timeout: float = BUSY_TIMEOUT_S) -> Engine:
     except ArgumentError as exc:
         raise StorageError(f"invalid storage URL {shown!r}: {exc}") from None
     except ModuleNotFoundError as exc:
-        raise StorageError(f"storage URL {shown!r} needs the Python package {exc.name!r}; "
-                           "install the matching extra, e.g. pip install 'hpo[postgres]' "
-                           "or 'hpo[mysql]'") from None
+        raise StorageError(f"storage URL {shown!r} needs the Python module {exc.name!r}, "
+                           "its database driver; the hpo clone's extras install one: pip "
+                           "install -e '.[postgres]' (postgresql+psycopg://) or -e "
+                           "'.[mysql]' (mysql+pymysql://)") from None
     sa.event.listen(engine, "connect", _on_sqlite_connect)
     sa.event.listen(engine, "begin", _on_sqlite_begin)
     return engine

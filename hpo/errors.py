@@ -82,6 +82,11 @@ class TrialPruned(Exception):  # noqa: N818 - Optuna's name, kept for compatibil
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """' (did you mean 'x'?)' when a close match exists, else ''."""
-    close = difflib.get_close_matches(word, list(choices), n=1)
+    """' (did you mean 'x'?)' when a close match exists, else ''.
+
+    Two letters swapped ('lgo') first: difflib rates 'low' as close as 'log'.
+    """
+    choices = list(choices)
+    swapped = [c for c in choices if c != word and sorted(c) == sorted(word)]
+    close = swapped[:1] or difflib.get_close_matches(word, choices, n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""

@@ -214,7 +214,9 @@ class ThresholdPruner:
             if bound is not None and not _real(bound):
                 raise PrunerError(f"threshold: {name} must be a number, got {bound!r}")
         if lower is None and upper is None:
-            raise PrunerError("threshold: give lower, upper or both")
+            raise PrunerError("threshold: give lower, upper or both (in the study file's "
+                              "[pruner] table, or pruner_options in Python: --pruner takes "
+                              "only a name)")
         if lower is not None and upper is not None and lower > upper:
             raise PrunerError(f"threshold: lower ({lower}) must not exceed upper ({upper})")
         self.lower, self.upper = lower, upper

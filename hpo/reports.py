@@ -229,7 +229,7 @@ def report(name: str, storage: str | Storage, output: str | Path | None = None) 
     from hpo.comparison import find_comparison, summarize
     from hpo.study import borrowed, load_study
 
-    path = Path(output) if output is not None else Path(_file_name(name) + ".html")
+    path = Path(output) if output is not None else default_report_path(name)
     with borrowed(storage) as store:
         try:
             document = study_report(load_study(name, store))
@@ -245,5 +245,6 @@ def report(name: str, storage: str | Storage, output: str | Path | None = None) 
     return path
 
 
-def _file_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "report"
+def default_report_path(name: str) -> Path:
+    """NAME.html in the current directory, characters unsafe in file names replaced by _."""
+    return Path((re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "report") + ".html")

@@ -164,7 +164,7 @@ BAD_FILES = {
     "unknown sampler": ('objective = "branin"\ntrials = 3\nsampler = "tpee"',
                         "unknown sampler 'tpee'"),
     "unknown objective": ('objective = "branni"\ntrials = 3', "did you mean 'branin'"),
-    "missing objective file": ('objective = "nope.py:f"\ntrials = 3', "not found"),
+    "missing objective file": ('objective = "nope.py:f"\ntrials = 3', "not found (looked for '/"),
     "unknown key": ('objective = "branin"\ntrails = 3', "did you mean 'trials'"),
     "no budget": ('objective = "branin"', "no budget"),
     "bad sampler option": ('objective = "branin"\ntrials = 3\n[sampler]\nname = "grid"\n'

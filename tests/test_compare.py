@@ -95,7 +95,7 @@ def test_the_table_in_the_terminal(workdir):
     assert "@50% (4)" in out and "@100% (8)" in out and "regret" in out
     assert "(best)" in out
     assert "Mean rank across objectives:" in out
-    assert "hpo report cmp -o report.html" in out
+    assert "Report: hpo report cmp  (writes cmp.html)" in out
     assert "study 12/12" in out
 
 

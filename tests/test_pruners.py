@@ -269,6 +269,17 @@ def test_pruned_trials_are_stored_with_their_step_and_count_toward_the_budget(db
     assert all(t.counts_toward_budget for t in trials)
 
 
+def test_a_pruner_with_an_objective_that_reports_nothing_says_so(db_path, caplog):
+    study = hpo.create_study("s", str(db_path), SPACE, seed=0, budget=3, pruner="median")
+    study.optimize(lambda trial: trial.params["x"] ** 2)
+    assert "the median pruner judged no trial: the objective reports no intermediate" \
+        in caplog.text
+    caplog.clear()
+    reporting = hpo.create_study("r", str(db_path), SPACE, seed=0, budget=3, pruner="median")
+    reporting.optimize(learning_curve)
+    assert "judged no trial" not in caplog.text
+
+
 def test_the_pruner_is_stored_and_survives_a_resume(db_path):
     study = hpo.create_study("s", str(db_path), SPACE, seed=1, budget=6, pruner="asha",
                              pruner_options={"reduction_factor": 2})

@@ -711,7 +711,7 @@ needs_no_mysqldb = pytest.mark.skipif(importlib.util.find_spec("MySQLdb") is not
 @needs_no_mysqldb
 def test_missing_driver() -> None:
     message = storage_error("mysql+mysqldb://root@127.0.0.1/test")
-    assert "needs the Python package 'MySQLdb'" in message
+    assert "needs the Python module 'MySQLdb', its database driver" in message
 
 
 @needs_no_mysqldb

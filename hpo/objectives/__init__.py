@@ -159,7 +159,8 @@ def _module_file(name: str) -> Path | None:
 
 def _import_file(path: Path) -> ModuleType:
     if not path.is_file():
-        raise ObjectiveError(f"objective file {str(path)!r} not found")
+        raise ObjectiveError(f"objective file {str(path)!r} not found (looked for "
+                             f"{str(path.resolve())!r})")
     resolved = path.resolve()
     module_name = f"hpo_objective_{resolved.stem}"
     spec = importlib.util.spec_from_file_location(module_name, resolved)
