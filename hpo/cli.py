@@ -32,8 +32,8 @@ from hpo.display import (
     fmt_time,
     fmt_value,
     state_counts,
+    studies_table,
     study_summary,
-    table,
     trials_table,
 )
 from hpo.errors import HpoError, SpaceError
@@ -289,27 +289,25 @@ def samplers_command(as_json: bool) -> None:
 
 
 @cli.command(name="studies")
+@click.option("--all", "every_study", is_flag=True,
+              help="List each study of a comparison too (by default, a row per comparison).")
 @storage_option
 @json_option
-def studies_command(storage: str | None, as_json: bool) -> None:
+def studies_command(every_study: bool, storage: str | None, as_json: bool) -> None:
     """List the studies in the storage."""
     summaries = studies(_storage(storage))
-    if as_json:
+    if as_json:  # every study, each with the comparison it belongs to (or null)
         _echo_json([{"name": s.info.name, "direction": s.info.direction,
                      "sampler": s.info.sampler, "objective": s.info.objective,
                      "budget": s.info.budget, "seed": s.info.seed,
                      "created_at": s.info.created_at, "counts": s.counts,
-                     "best_value": s.best_value} for s in summaries])
+                     "best_value": s.best_value,
+                     "comparison": s.info.user_attrs.get("comparison")} for s in summaries])
         return
     if not summaries:
         click.echo("No studies.")
         return
-    rows = [[s.info.name, s.info.direction, s.info.sampler,
-             f"{s.counts.get('COMPLETE', 0)}/{sum(s.counts.values())}",
-             s.info.budget or "-", fmt_value(s.best_value), fmt_time(s.info.created_at)]
-            for s in summaries]
-    click.echo(table(["name", "direction", "sampler", "complete/trials", "budget", "best",
-                      "created"], rows))
+    click.echo(studies_table(summaries, every_study))
 
 
 @cli.command()

@@ -13,6 +13,7 @@ from typing import Any, TextIO
 from hpo.connection import parse_url
 from hpo.errors import NoCompletedTrialsError
 from hpo.runner import default_storage
+from hpo.storage import StudySummary
 from hpo.study import Study
 from hpo.trial import FrozenTrial, TrialState, completed_finite
 
@@ -154,6 +155,40 @@ def study_summary(study: Study, elapsed: float | None = None) -> str:
 
 
 _LIVE_REFRESH_S = 0.1
+
+
+def studies_table(summaries: Sequence[StudySummary], every_study: bool = False) -> str:
+    """The `hpo studies` table: a row per study, but one per comparison (its member
+    studies summed: a comparison is dozens of studies) unless `every_study`."""
+    rows, comparisons = [], {}
+    for summary in summaries:
+        group = summary.info.user_attrs.get("comparison")
+        if group is None or every_study:
+            info = summary.info
+            rows.append([info.name, info.direction, info.sampler, _complete_of(summary.counts),
+                         info.budget or "-", fmt_value(summary.best_value),
+                         fmt_time(info.created_at)])
+        else:
+            comparisons.setdefault(group, []).append(summary)
+    for group, members in comparisons.items():
+        counts: dict[str, int] = {}
+        for member in members:
+            for state, n in member.counts.items():
+                counts[state] = counts.get(state, 0) + n
+        samplers = {m.info.user_attrs.get("sampler", m.info.sampler) for m in members}
+        rows.append([group, "(comparison)", f"{len(samplers)} samplers, {len(members)} studies",
+                     _complete_of(counts), "-", "-",
+                     fmt_time(min(m.info.created_at for m in members))])
+    text = table(["name", "direction", "sampler", "complete/trials", "budget", "best",
+                  "created"], rows)
+    if comparisons:
+        text += ("\n(a comparison's studies: `hpo studies --all`; its result: "
+                 "`hpo report NAME`)")
+    return text
+
+
+def _complete_of(counts: dict[str, int]) -> str:
+    return f"{counts.get('COMPLETE', 0)}/{sum(counts.values())}"
 
 
 def command(storage_url: str, *words: str) -> str:

@@ -87,6 +87,19 @@ def test_an_unfinished_comparison_continues(workdir):
     assert len(hpo.load_study("cmp/branin/random/seed-0", "hpo.db").trials) == 8
 
 
+def test_studies_lists_a_comparison_as_one_row_unless_asked_for_all(workdir):
+    assert invoke("compare", "cmp.toml").exit_code == 0
+    hpo.create_study("alone", "hpo.db", objective="branin", budget=1).optimize()
+    listing = invoke("studies").stdout
+    rows = [line for line in listing.splitlines() if line.startswith(("cmp", "alone"))]
+    assert len(rows) == 2 and "(comparison)" in rows[1] and "12 studies" in rows[1]
+    assert "96/96" in rows[1]  # 12 studies of 8 trials, summed
+    assert "cmp/branin/random/seed-0" in invoke("studies", "--all").stdout
+    every = json.loads(invoke("studies", "--json").stdout)
+    assert len(every) == 13
+    assert {s["comparison"] for s in every} == {"cmp", None}
+
+
 def test_the_table_in_the_terminal(workdir):
     result = invoke("compare", "cmp.toml")
     assert result.exit_code == 0, result.output
