@@ -40,6 +40,7 @@ from hpo.errors import HpoError, SpaceError
 from hpo.export import FORMATS, export, study_dict
 from hpo.samplers import sampler_names, sampler_options, sampler_summary
 from hpo.space import Branch, Categorical, Numeric, Param
+from hpo.storage import comparison_of
 from hpo.study import Callback, Study, delete_study, load_study, studies
 from hpo.studyfile import load_study_file
 from hpo.trial import FrozenTrial, TrialState
@@ -302,7 +303,7 @@ def studies_command(every_study: bool, storage: str | None, as_json: bool) -> No
                      "budget": s.info.budget, "seed": s.info.seed,
                      "created_at": s.info.created_at, "counts": s.counts,
                      "best_value": s.best_value,
-                     "comparison": s.info.user_attrs.get("comparison")} for s in summaries])
+                     "comparison": comparison_of(s.info)} for s in summaries])
         return
     if not summaries:
         click.echo("No studies.")

@@ -48,7 +48,7 @@ from hpo.objectives import Objective, load_objective
 from hpo.runner import DEFAULT_STORAGE
 from hpo.samplers import make_sampler
 from hpo.space import Space
-from hpo.storage import Storage
+from hpo.storage import COMPARISON_ATTR, Storage, comparison_of
 from hpo.study import Callback, Study, borrowed, create_study, load_study, open_storage
 from hpo.trial import FrozenTrial, TrialState
 
@@ -274,7 +274,7 @@ def _open_cell(config: CompareConfig, cell: Cell, objective: Objective,
         sampler_options=cell.sampler.options, objective=objective,
         objective_options=config.objective_options.get(cell.objective, {}),
         budget=config.trials,
-        user_attrs={"comparison": config.name, "objective": cell.objective,
+        user_attrs={COMPARISON_ATTR: config.name, "objective": cell.objective,
                     "sampler": cell.sampler.label, "seed_index": cell.seed_index,
                     "checkpoints": list(config.checkpoints), "optimum": objective.optimum})
 
@@ -316,7 +316,7 @@ def load_comparison(name: str, storage: str | Storage) -> Comparison:
 
 def find_comparison(name: str, store: Storage) -> Comparison | None:
     """The comparison group NAME read back from storage; None if no study belongs to it."""
-    members = [s.info for s in store.list_studies() if s.info.user_attrs.get("comparison") == name]
+    members = [s.info for s in store.list_studies() if comparison_of(s.info) == name]
     if not members:
         return None
     comparison = Comparison(name, {}, {}, max(m.budget or 0 for m in members),

@@ -49,6 +49,20 @@ def _masked(url: str) -> str:
     return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
 
 
+# the driver each of the clone's extras installs, and the URL scheme that uses it
+_EXTRAS = {"postgresql": ("postgres", "postgresql+psycopg://"),
+           "mysql": ("mysql", "mysql+pymysql://"), "mariadb": ("mysql", "mysql+pymysql://")}
+
+
+def _driver_hint(url: sa.URL) -> str:
+    extra = _EXTRAS.get(url.get_backend_name())
+    if extra is None:
+        return ""
+    name, scheme = extra
+    return (f"; the driver hpo is tested with: pip install -e '.[{name}]' in the hpo clone, "
+            f"and a URL starting {scheme}")
+
+
 def make_engine(url: sa.URL, busy_timeout: float = BUSY_TIMEOUT_S) -> Engine:
     shown = url.render_as_string(hide_password=True)
     try:
@@ -71,9 +85,7 @@ def make_engine(url: sa.URL, busy_timeout: float = BUSY_TIMEOUT_S) -> Engine:
         raise StorageError(f"invalid storage URL {shown!r}: {exc}") from None
     except ModuleNotFoundError as exc:
         raise StorageError(f"storage URL {shown!r} needs the Python module {exc.name!r}, "
-                           "its database driver; the hpo clone's extras install one: pip "
-                           "install -e '.[postgres]' (postgresql+psycopg://) or -e "
-                           "'.[mysql]' (mysql+pymysql://)") from None
+                           f"its database driver{_driver_hint(url)}") from None
     sa.event.listen(engine, "connect", _on_sqlite_connect)
     sa.event.listen(engine, "begin", _on_sqlite_begin)
     return engine

@@ -13,7 +13,7 @@ from typing import Any, TextIO
 from hpo.connection import parse_url
 from hpo.errors import NoCompletedTrialsError
 from hpo.runner import default_storage
-from hpo.storage import StudySummary
+from hpo.storage import StudySummary, comparison_of
 from hpo.study import Study
 from hpo.trial import FrozenTrial, TrialState, completed_finite
 
@@ -96,6 +96,40 @@ def param_names(trials: Sequence[FrozenTrial]) -> list[str]:
     return list(names)
 
 
+def studies_table(summaries: Sequence[StudySummary], every_study: bool = False) -> str:
+    """The `hpo studies` table: a row per study, but one per comparison (its member
+    studies summed: a comparison is dozens of studies) unless `every_study`."""
+    rows, comparisons = [], {}
+    for summary in summaries:
+        group = comparison_of(summary.info)
+        if group is None or every_study:
+            info = summary.info
+            rows.append([info.name, info.direction, info.sampler, _complete_of(summary.counts),
+                         info.budget or "-", fmt_value(summary.best_value),
+                         fmt_time(info.created_at)])
+        else:
+            comparisons.setdefault(group, []).append(summary)
+    for group, members in comparisons.items():
+        counts: dict[str, int] = {}
+        for member in members:
+            for state, n in member.counts.items():
+                counts[state] = counts.get(state, 0) + n
+        samplers = {m.info.user_attrs.get("sampler", m.info.sampler) for m in members}
+        rows.append([group, "(comparison)", f"{len(samplers)} samplers, {len(members)} studies",
+                     _complete_of(counts), "-", "-",
+                     fmt_time(min(m.info.created_at for m in members))])
+    text = table(["name", "direction", "sampler", "complete/trials", "budget", "best",
+                  "created"], rows)
+    if comparisons:
+        text += ("\n(a comparison's studies: `hpo studies --all`; its result: "
+                 "`hpo report NAME`)")
+    return text
+
+
+def _complete_of(counts: dict[str, int]) -> str:
+    return f"{counts.get('COMPLETE', 0)}/{sum(counts.values())}"
+
+
 def trials_table(trials: Sequence[FrozenTrial], now: float | None = None) -> str:
     names = param_names(trials)
     headers = ["#", "state", "value", "duration", *names, "note"]
@@ -134,7 +168,12 @@ def study_summary(study: Study, elapsed: float | None = None) -> str:
     parts = [f"{counts[s]} {s.lower()}" for s in ("COMPLETE", "PRUNED", "FAIL", "RUNNING",
                                                      "WAITING") if counts[s]]
     took = f" in {fmt_duration(elapsed)}" if elapsed is not None else ""
-    budget = f" of a budget of {study.budget}" if study.budget else ""
+    counted = sum(t.counts_toward_budget for t in trials)
+    if counted == len(trials):
+        budget = f" of a budget of {study.budget}" if study.budget else ""
+    else:  # a failure queued again, the retry waiting, a trial running: not all count
+        budget = f", {counted} counted" + (f" toward a budget of {study.budget}"
+                                           if study.budget else "")
     lines = [f"Study {study.name!r}: {len(trials)} trials{budget} "
              f"({', '.join(parts) or 'none finished'}){took}, stored in "
              f"{study.storage.display_url}"]
@@ -155,40 +194,6 @@ def study_summary(study: Study, elapsed: float | None = None) -> str:
 
 
 _LIVE_REFRESH_S = 0.1
-
-
-def studies_table(summaries: Sequence[StudySummary], every_study: bool = False) -> str:
-    """The `hpo studies` table: a row per study, but one per comparison (its member
-    studies summed: a comparison is dozens of studies) unless `every_study`."""
-    rows, comparisons = [], {}
-    for summary in summaries:
-        group = summary.info.user_attrs.get("comparison")
-        if group is None or every_study:
-            info = summary.info
-            rows.append([info.name, info.direction, info.sampler, _complete_of(summary.counts),
-                         info.budget or "-", fmt_value(summary.best_value),
-                         fmt_time(info.created_at)])
-        else:
-            comparisons.setdefault(group, []).append(summary)
-    for group, members in comparisons.items():
-        counts: dict[str, int] = {}
-        for member in members:
-            for state, n in member.counts.items():
-                counts[state] = counts.get(state, 0) + n
-        samplers = {m.info.user_attrs.get("sampler", m.info.sampler) for m in members}
-        rows.append([group, "(comparison)", f"{len(samplers)} samplers, {len(members)} studies",
-                     _complete_of(counts), "-", "-",
-                     fmt_time(min(m.info.created_at for m in members))])
-    text = table(["name", "direction", "sampler", "complete/trials", "budget", "best",
-                  "created"], rows)
-    if comparisons:
-        text += ("\n(a comparison's studies: `hpo studies --all`; its result: "
-                 "`hpo report NAME`)")
-    return text
-
-
-def _complete_of(counts: dict[str, int]) -> str:
-    return f"{counts.get('COMPLETE', 0)}/{sum(counts.values())}"
 
 
 def command(storage_url: str, *words: str) -> str:
@@ -255,9 +260,8 @@ def _finished_before(trials: Sequence[FrozenTrial], trial: FrozenTrial) -> list[
     """The trials that finished before `trial` did. (Not simply all the others: with
     worker processes, trials are reported in batches, and the later ones of a batch
     are already stored when the first is reported.)"""
-    end = trial.finished_at if trial.finished_at is not None else math.inf
-    return [t for t in trials if t.number != trial.number and t.finished_at is not None
-            and t.finished_at < end]
+    end = (trial.finished_at if trial.finished_at is not None else math.inf, trial.number)
+    return [t for t in trials if t.finished_at is not None and (t.finished_at, t.number) < end]
 
 
 class LiveLine:

@@ -84,9 +84,19 @@ class TrialPruned(Exception):  # noqa: N818 - Optuna's name, kept for compatibil
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """' (did you mean 'x'?)' when a close match exists, else ''.
 
-    Two letters swapped ('lgo') first: difflib rates 'low' as close as 'log'.
+    Two neighbouring letters swapped ('lgo') first: difflib rates 'low' as close
+    as 'log'.
     """
     choices = list(choices)
-    swapped = [c for c in choices if c != word and sorted(c) == sorted(word)]
+    swapped = [c for c in choices if _one_swap_apart(word, c)]
     close = swapped[:1] or difflib.get_close_matches(word, choices, n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _one_swap_apart(a: str, b: str) -> bool:
+    """Whether swapping two neighbouring letters of `a` gives `b`."""
+    if len(a) != len(b):
+        return False
+    differ = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
+    return (len(differ) == 2 and differ[1] == differ[0] + 1
+            and a[differ[0]] == b[differ[1]] and a[differ[1]] == b[differ[0]])

@@ -127,16 +127,27 @@ def _maybe_log(ax: Any, values: Sequence[float], axis: str = "y") -> None:
 
 
 def _log_scale(ax: Any, axis: str = "y") -> None:
-    """A log axis whose tick labels are plain text (with mathtext off, _plain_text,
-    matplotlib's own would show their source, $\\mathdefault{10^{1}}$): labelled at
-    1 and 3 times powers of ten, at most a handful, so that narrow panels stay
-    readable; the other minor ticks unlabelled."""
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+    """A log axis with plain-text tick labels (mathtext is off, _plain_text: matplotlib's
+    own labels would show their source, $\\mathdefault{10^{1}}$). Powers of ten are
+    labelled (at most 6, skipping decades on a wide axis); on an axis under 2.5
+    decades wide, 3 x a power of ten too, and under one decade 2 x and 5 x, so that
+    a narrow range still has numbers and a narrow panel stays readable."""
+    from matplotlib.ticker import FuncFormatter, LogLocator
     (ax.set_yscale if axis == "y" else ax.set_xscale)("log")
     ticks = ax.yaxis if axis == "y" else ax.xaxis
-    ticks.set_major_locator(LogLocator(subs=(1.0, 3.0), numticks=7))
+
+    def minor_label(value: float, _: int | None) -> str:
+        low, high = sorted(ticks.get_view_interval())
+        if value <= 0 or low <= 0:
+            return ""
+        decades = math.log10(high / low)
+        shown = (2, 5) if decades < 1 else (3,) if decades < 2.5 else ()
+        coefficient = round(value / 10 ** math.floor(math.log10(value) + 1e-9))
+        return f"{value:g}" if coefficient in shown else ""
+
+    ticks.set_major_locator(LogLocator(numticks=6))
     ticks.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
-    ticks.set_minor_formatter(NullFormatter())
+    ticks.set_minor_formatter(FuncFormatter(minor_label))
 
 
 @_plain_text

@@ -7,6 +7,7 @@ it was.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -15,12 +16,15 @@ from hpo.checks import check_count
 from hpo.connection import is_memory_url, parse_url
 from hpo.errors import DuplicateStudyError, HpoError, StudyConfigError, StudyFileError
 from hpo.objectives import Objective, load_objective
-from hpo.pruners import make_pruner
+from hpo.pruners import NopPruner, make_pruner
 from hpo.samplers import make_sampler
 from hpo.storage import Storage
 from hpo.study import Callback, Study, create_study, load_study
 from hpo.studyfile import StudyConfig, load_study_file
+from hpo.trial import TrialState
 from hpo.workers import run_workers
+
+log = logging.getLogger("hpo")
 
 DEFAULT_STORAGE = "hpo.db"  # an SQLite file in the current directory
 
@@ -141,6 +145,26 @@ def _check_workers(workers: int, storage: str | Storage) -> None:
 
 def _optimize(study: Study, objective: Objective, storage: str | Storage, workers: int,
               timeout: float | None, callbacks: Iterable[Callback]) -> None:
+    try:
+        _run(study, objective, storage, workers, timeout, callbacks)
+    finally:
+        _warn_if_the_pruner_judged_nothing(study)
+
+
+def _warn_if_the_pruner_judged_nothing(study: Study) -> None:
+    """A pruner on an objective that never reports judges nothing: say so (once per
+    run or resume, whatever the number of workers)."""
+    if isinstance(study.pruner, NopPruner):
+        return
+    completed = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    if completed and not any(t.intermediate for t in completed):
+        log.warning("study %s: the %s pruner judged no trial: the objective reports no "
+                    "intermediate values (call trial.report(value, step), then "
+                    "trial.should_prune(), in its loop)", study.name, study.info.pruner)
+
+
+def _run(study: Study, objective: Objective, storage: str | Storage, workers: int,
+         timeout: float | None, callbacks: Iterable[Callback]) -> None:
     if workers == 1:
         study.optimize(objective, timeout=timeout, callbacks=callbacks)
     else:

@@ -63,6 +63,7 @@ from hpo.errors import (
 from hpo.trial import FrozenTrial, TrialState
 
 SCHEMA_VERSION = 3  # 1 -> 2: studies got a pruner; 2 -> 3: trials got `requeued`
+COMPARISON_ATTR = "comparison"  # the user attribute naming a member study's comparison
 RETRY_SECONDS = 60.0  # how long transient errors are retried
 _FIRST_DELAY_S, _MAX_DELAY_S = 0.05, 2.0
 _NUMBER_RETRIES = 20  # concurrent inserts racing for the next trial number
@@ -200,6 +201,11 @@ class StudySummary:
     info: StudyInfo
     counts: dict[str, int]
     best_value: float | None
+
+
+def comparison_of(info: StudyInfo) -> str | None:
+    """The comparison a study was run for (`hpo compare`), if any: its user attribute."""
+    return info.user_attrs.get(COMPARISON_ATTR)
 
 
 def _retried(method: Callable[..., Any]) -> Callable[..., Any]:
@@ -418,7 +424,12 @@ class Storage:
 
     def _near_names(self, name: str) -> str:
         from hpo.errors import did_you_mean
-        return did_you_mean(name, [s.info.name for s in self.list_studies()])
+        infos = [s.info for s in self.list_studies()]
+        members = sum(comparison_of(info) == name for info in infos)
+        if members:
+            return (f" ({name!r} is a comparison of {members} studies: `hpo studies --all` "
+                    f"lists them, `hpo report {name}` sums them up)")
+        return did_you_mean(name, [info.name for info in infos])
 
     @_retried
     def list_studies(self) -> list[StudySummary]:

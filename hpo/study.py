@@ -281,7 +281,6 @@ class Study:
         deadline = None if timeout is None else time.monotonic() + timeout
         self._store_recovered()
         ran, told_waiting = 0, False
-        completed: list[bool] = []  # per completed trial: whether it reported a step
         with Heartbeat(self._storage, lambda: list(self._running), self.heartbeat_interval):
             while n_trials is None or ran < n_trials:
                 if deadline is not None and time.monotonic() >= deadline:
@@ -304,14 +303,8 @@ class Study:
                     continue
                 finished = self._run_trial(fn, record, catch)
                 ran += 1
-                if finished.state == TrialState.COMPLETE:
-                    completed.append(bool(finished.intermediate))
                 for callback in callbacks:
                     callback(self, finished)
-        if completed and not any(completed) and self._info.pruner not in (None, "none"):
-            log.warning("study %s: the %s pruner judged no trial: the objective reports no "
-                        "intermediate values (call trial.report(value, step), then "
-                        "trial.should_prune(), in its loop)", self.name, self._info.pruner)
 
     def reap_lost_trials(self) -> list[FrozenTrial]:
         """Mark RUNNING trials whose worker died FAIL and re-queue their points.

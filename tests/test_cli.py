@@ -366,7 +366,7 @@ def test_ctrl_c_or_kill_stores_the_trial_as_interrupted(tmp_path, signal_number)
     _, err = process.communicate(timeout=30)
     assert process.returncode == 130
     assert "interrupted" in err and "hpo resume s" in err and "Traceback" not in err
-    assert "5 trials of a budget of 5 (3 complete, 1 fail, 1 waiting)" in err
+    assert "5 trials, 3 counted toward a budget of 5 (3 complete, 1 fail, 1 waiting)" in err
     trials = hpo.load_study("s", str(tmp_path / "hpo.db")).trials
     assert trials[3].state == TrialState.FAIL
     assert trials[3].error == "interrupted (Ctrl-C or SIGTERM)"

@@ -98,6 +98,9 @@ def test_studies_lists_a_comparison_as_one_row_unless_asked_for_all(workdir):
     every = json.loads(invoke("studies", "--json").stdout)
     assert len(every) == 13
     assert {s["comparison"] for s in every} == {"cmp", None}
+    mistaken = CliRunner().invoke(cli, ["trials", "cmp"])
+    assert mistaken.exit_code == 2
+    assert "'cmp' is a comparison of 12 studies: `hpo studies --all`" in mistaken.stderr
 
 
 def test_the_table_in_the_terminal(workdir):

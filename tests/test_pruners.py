@@ -269,14 +269,16 @@ def test_pruned_trials_are_stored_with_their_step_and_count_toward_the_budget(db
     assert all(t.counts_toward_budget for t in trials)
 
 
-def test_a_pruner_with_an_objective_that_reports_nothing_says_so(db_path, caplog):
-    study = hpo.create_study("s", str(db_path), SPACE, seed=0, budget=3, pruner="median")
-    study.optimize(lambda trial: trial.params["x"] ** 2)
-    assert "the median pruner judged no trial: the objective reports no intermediate" \
-        in caplog.text
+def test_a_pruner_with_an_objective_that_reports_nothing_says_so(tmp_path, caplog):
+    study_file = tmp_path / "s.toml"
+    study_file.write_text('name = "s"\nobjective = "branin"\ntrials = 3\npruner = "median"\n')
+    hpo.run(study_file, storage=str(tmp_path / "hpo.db"))
+    assert caplog.text.count("the median pruner judged no trial: the objective reports "
+                             "no intermediate") == 1
     caplog.clear()
-    reporting = hpo.create_study("r", str(db_path), SPACE, seed=0, budget=3, pruner="median")
-    reporting.optimize(learning_curve)
+    study_file.write_text('name = "r"\ntrials = 2\npruner = "median"\n'
+                          '[objective]\nname = "boston"\nmax_epochs = 3\n')
+    hpo.run(study_file, storage=str(tmp_path / "hpo.db"))
     assert "judged no trial" not in caplog.text
 
 

@@ -173,6 +173,27 @@ def test_tick_labels_are_plain_text_on_log_axes(db):
     assert {"0.001", "0.01", "0.1"} <= {t.get_text() for t in lr_axis.get_xticklabels()}
 
 
+@pytest.mark.parametrize(("low", "high", "expected"), [
+    (1e-9, 10.0, {"1e-09", "1e-05", "0.1"}),  # a GP's regret: decades skipped, not all lost
+    (16.0, 546.0, {"30", "100", "300"}),     # a batch size: under 2.5 decades, 3 x too
+    (0.5, 2.0, {"0.5", "1", "2"}),           # under a decade: 2 x and 5 x
+])
+def test_log_axes_have_a_few_plain_labels_at_any_width(low, high, expected):
+    from matplotlib.figure import Figure
+
+    from hpo.plots import _log_scale
+
+    figure = Figure(figsize=(3, 3))
+    ax = figure.add_subplot()
+    ax.plot([1, 2], [low, high])
+    _log_scale(ax)
+    figure.canvas.draw()
+    bottom, top = ax.get_ylim()
+    shown = [t.get_text() for t in ax.yaxis.get_ticklabels(which="both")
+             if t.get_text() and bottom <= float(t.get_text()) <= top]
+    assert expected <= set(shown) and len(shown) <= 7
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--kind", "history", "-o", "figure.pdf"], "give a .png or .svg file name"),
     (["--kind", "histroy", "-o", "figure.png"], "Invalid value for '--kind'"),

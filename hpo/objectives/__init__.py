@@ -158,10 +158,10 @@ def _module_file(name: str) -> Path | None:
 
 
 def _import_file(path: Path) -> ModuleType:
-    if not path.is_file():
-        raise ObjectiveError(f"objective file {str(path)!r} not found (looked for "
-                             f"{str(path.resolve())!r})")
     resolved = path.resolve()
+    if not path.is_file():
+        where = "" if path.is_absolute() else f" (looked for {str(resolved)!r})"
+        raise ObjectiveError(f"objective file {str(path)!r} not found{where}")
     module_name = f"hpo_objective_{resolved.stem}"
     spec = importlib.util.spec_from_file_location(module_name, resolved)
     if spec is None or spec.loader is None:
