@@ -115,8 +115,10 @@ def studies_table(summaries: Sequence[StudySummary], every_study: bool = False) 
             for state, n in member.counts.items():
                 counts[state] = counts.get(state, 0) + n
         samplers = {m.info.user_attrs.get("sampler", m.info.sampler) for m in members}
+        budgets = {m.info.budget for m in members}
+        budget = f"{budgets.pop()} each" if len(budgets) == 1 and None not in budgets else "-"
         rows.append([group, "(comparison)", f"{len(samplers)} samplers, {len(members)} studies",
-                     _complete_of(counts), "-", "-",
+                     _complete_of(counts), budget, "-",
                      fmt_time(min(m.info.created_at for m in members))])
     text = table(["name", "direction", "sampler", "complete/trials", "budget", "best",
                   "created"], rows)

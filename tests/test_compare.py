@@ -93,7 +93,7 @@ def test_studies_lists_a_comparison_as_one_row_unless_asked_for_all(workdir):
     listing = invoke("studies").stdout
     rows = [line for line in listing.splitlines() if line.startswith(("cmp", "alone"))]
     assert len(rows) == 2 and "(comparison)" in rows[1] and "12 studies" in rows[1]
-    assert "96/96" in rows[1]  # 12 studies of 8 trials, summed
+    assert "96/96" in rows[1] and "8 each" in rows[1]  # 12 studies of 8 trials, summed
     assert "cmp/branin/random/seed-0" in invoke("studies", "--all").stdout
     every = json.loads(invoke("studies", "--json").stdout)
     assert len(every) == 13
