@@ -7,6 +7,7 @@ import math
 import shlex
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
@@ -110,10 +111,7 @@ def studies_table(summaries: Sequence[StudySummary], every_study: bool = False) 
         else:
             comparisons.setdefault(group, []).append(summary)
     for group, members in comparisons.items():
-        counts: dict[str, int] = {}
-        for member in members:
-            for state, n in member.counts.items():
-                counts[state] = counts.get(state, 0) + n
+        counts = sum((Counter(m.counts) for m in members), Counter())
         samplers = {m.info.user_attrs.get("sampler", m.info.sampler) for m in members}
         budgets = {m.info.budget for m in members}
         budget = f"{budgets.pop()} each" if len(budgets) == 1 and None not in budgets else "-"
@@ -262,8 +260,8 @@ def _finished_before(trials: Sequence[FrozenTrial], trial: FrozenTrial) -> list[
     """The trials that finished before `trial` did. (Not simply all the others: with
     worker processes, trials are reported in batches, and the later ones of a batch
     are already stored when the first is reported.)"""
-    end = (trial.finished_at if trial.finished_at is not None else math.inf, trial.number)
-    return [t for t in trials if t.finished_at is not None and (t.finished_at, t.number) < end]
+    return [t for t in trials if t.finished_at is not None
+            and t.finish_order < trial.finish_order]
 
 
 class LiveLine:

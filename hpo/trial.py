@@ -79,6 +79,11 @@ class FrozenTrial:
         return self.system_attrs.get(ASK_SECONDS)
 
     @property
+    def finish_order(self) -> tuple[float, int]:
+        """A sort key: when the trial finished (unfinished ones last), then its number."""
+        return (self.finished_at if self.finished_at is not None else math.inf, self.number)
+
+    @property
     def counts_toward_budget(self) -> bool:
         """Finished trials count, except failures whose point was re-queued.
 

@@ -12,7 +12,6 @@ SIGTERM, lets the workers store their running trials before it returns.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import signal
 import subprocess
@@ -21,7 +20,6 @@ import time
 from collections.abc import Iterable
 
 from hpo.study import Callback, Study
-from hpo.trial import FrozenTrial
 
 POLL_INTERVAL_S = 0.5
 STOP_GRACE_S = 30.0  # how long stopping workers may take to store their trials
@@ -81,15 +79,11 @@ def _thread_limits(n_workers: int) -> dict[str, str]:
 def _report_new(study: Study, seen: set[int], callbacks: list[Callback]) -> None:
     """Hand the trials finished since the last look to the callbacks, in the order
     they finished (so that a progress line's best so far is as of its trial)."""
-    for trial in sorted(study.trials, key=_finish_order):
+    for trial in sorted(study.trials, key=lambda t: t.finish_order):
         if trial.state.is_finished and trial.number not in seen:
             seen.add(trial.number)
             for callback in callbacks:
                 callback(study, trial)
-
-
-def _finish_order(trial: FrozenTrial) -> tuple[float, int]:
-    return (trial.finished_at if trial.finished_at is not None else math.inf, trial.number)
 
 
 def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
