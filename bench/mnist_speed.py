@@ -36,8 +36,9 @@ TARGET_RATIO = 1.15
 TARGET_PEAK_MIB = 1024
 
 
-def numpy_epoch(x: np.ndarray, y: np.ndarray, net: MLP, optimizer: Momentum,
-                rng: np.random.Generator) -> float:
+def numpy_epoch(
+    x: np.ndarray, y: np.ndarray, net: MLP, optimizer: Momentum, rng: np.random.Generator
+) -> float:
     start = time.perf_counter()
     train(net, x, y, optimizer, 1, rng, batch_size=128)
     return time.perf_counter() - start
@@ -47,9 +48,13 @@ def torch_setup(x: np.ndarray, y: np.ndarray) -> tuple:
     import torch
 
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(784, 500), torch.nn.ReLU(),
-                                torch.nn.Linear(500, 300), torch.nn.ReLU(),
-                                torch.nn.Linear(300, 10))
+    model = torch.nn.Sequential(
+        torch.nn.Linear(784, 500),
+        torch.nn.ReLU(),
+        torch.nn.Linear(500, 300),
+        torch.nn.ReLU(),
+        torch.nn.Linear(300, 10),
+    )
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.99, nesterov=True)
     return torch, model, optimizer, torch.from_numpy(x), torch.from_numpy(y)
 
@@ -60,7 +65,7 @@ def torch_epoch(setup: tuple) -> float:
     start = time.perf_counter()
     order = torch.randperm(len(x))
     for first in range(0, len(x), 128):
-        batch = order[first:first + 128]
+        batch = order[first : first + 128]
         optimizer.zero_grad()
         loss_fn(model(x[batch]), y[batch]).backward()
         optimizer.step()
@@ -84,8 +89,9 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 def peak_mib() -> float:
     """Peak resident memory (MiB) of a process that loads MNIST and trains an epoch."""
-    out = subprocess.run([sys.executable, "-c", PEAK_CHILD], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", PEAK_CHILD], capture_output=True, text=True, check=True
+    ).stdout
     return int(out.split()[-1]) / 1024  # Linux reports kilobytes
 
 
@@ -102,8 +108,7 @@ def main() -> int:
     has_torch = importlib.util.find_spec("torch") is not None
     setup = torch_setup(x, y) if has_torch else None
     if not has_torch:
-        print("torch is not installed: no PyTorch yardstick (pip install torch)",
-              file=sys.stderr)
+        print("torch is not installed: no PyTorch yardstick (pip install torch)", file=sys.stderr)
     numpy_epoch(x, y, net, optimizer, rng)  # warm-up: buffers, BLAS threads
     if setup:
         torch_epoch(setup)
@@ -112,27 +117,38 @@ def main() -> int:
         ours.append(numpy_epoch(x, y, net, optimizer, rng))
         if setup:
             theirs.append(torch_epoch(setup))
-        print(f"  run {run + 1}/{args.runs}: numpy {ours[-1]:.2f} s"
-              + (f", torch {theirs[-1]:.2f} s" if setup else ""), file=sys.stderr)
+        print(
+            f"  run {run + 1}/{args.runs}: numpy {ours[-1]:.2f} s"
+            + (f", torch {theirs[-1]:.2f} s" if setup else ""),
+            file=sys.stderr,
+        )
 
     ok = True
-    print(f"\nOne MNIST epoch, 784-500-300-10 ReLU, Nesterov momentum, batch 128 "
-          f"({args.runs} runs, median [min - max]):")
+    print(
+        f"\nOne MNIST epoch, 784-500-300-10 ReLU, Nesterov momentum, batch 128 "
+        f"({args.runs} runs, median [min - max]):"
+    )
     print(f"  numpy (models)  {statistics.median(ours):.3f} s  [{min(ours):.3f} - {max(ours):.3f}]")
     if setup:
-        print(f"  pytorch         {statistics.median(theirs):.3f} s  "
-              f"[{min(theirs):.3f} - {max(theirs):.3f}]  (torch {setup[0].__version__}, "
-              f"{setup[0].get_num_threads()} threads)")
+        print(
+            f"  pytorch         {statistics.median(theirs):.3f} s  "
+            f"[{min(theirs):.3f} - {max(theirs):.3f}]  (torch {setup[0].__version__}, "
+            f"{setup[0].get_num_threads()} threads)"
+        )
         ratio = statistics.median(a / b for a, b in zip(ours, theirs, strict=True))
         ok &= ratio <= TARGET_RATIO
-        print(f"  numpy / pytorch, run by run: median {ratio:.3f} "
-              f"({'meets' if ratio <= TARGET_RATIO else 'MISSES'} the target of "
-              f"{TARGET_RATIO})")
+        print(
+            f"  numpy / pytorch, run by run: median {ratio:.3f} "
+            f"({'meets' if ratio <= TARGET_RATIO else 'MISSES'} the target of "
+            f"{TARGET_RATIO})"
+        )
     peak = peak_mib()
     ok &= peak < TARGET_PEAK_MIB
-    print(f"Peak resident memory, loading MNIST and training one epoch: {peak:.0f} MiB "
-          f"({'meets' if peak < TARGET_PEAK_MIB else 'MISSES'} the target of "
-          f"{TARGET_PEAK_MIB} MiB)")
+    print(
+        f"Peak resident memory, loading MNIST and training one epoch: {peak:.0f} MiB "
+        f"({'meets' if peak < TARGET_PEAK_MIB else 'MISSES'} the target of "
+        f"{TARGET_PEAK_MIB} MiB)"
+    )
     return 0 if ok else 1
 
 

@@ -39,11 +39,22 @@ def mnist(epochs: int = 10, seed: int = 0) -> list[float]:
 
     def evaluate(epoch: Epoch) -> None:
         accuracies.append(float(np.mean(net.predict(data.test.x).argmax(1) == data.test.y)))
-        print(f"  epoch {epoch.epoch}: train loss {epoch.train_loss:.4f}, "
-              f"test accuracy {accuracies[-1]:.4f} ({epoch.seconds:.2f} s)", file=sys.stderr)
+        print(
+            f"  epoch {epoch.epoch}: train loss {epoch.train_loss:.4f}, "
+            f"test accuracy {accuracies[-1]:.4f} ({epoch.seconds:.2f} s)",
+            file=sys.stderr,
+        )
 
-    train(net, data.train.x, data.train.y, Momentum(0.01, 0.99, nesterov=True), epochs, rng,
-          batch_size=128, callback=evaluate)
+    train(
+        net,
+        data.train.x,
+        data.train.y,
+        Momentum(0.01, 0.99, nesterov=True),
+        epochs,
+        rng,
+        batch_size=128,
+        callback=evaluate,
+    )
     return accuracies
 
 
@@ -53,9 +64,16 @@ def boston_rmsle(seed: int, mu: float, epochs: int = 30) -> tuple[float, int]:
     mean, scale = data.train.y.mean(), data.train.y.std()
     rng = np.random.default_rng(seed)
     net = MLP([data.train.x.shape[1], 50, 1], rng, activation="sigmoid", loss="mse")
-    history = train(net, data.train.x, (data.train.y - mean) / scale, LevenbergMarquardt(mu),
-                    epochs, rng, valid=(data.valid.x, (data.valid.y - mean) / scale),
-                    early_stopping=EarlyStopping(patience=5))
+    history = train(
+        net,
+        data.train.x,
+        (data.train.y - mean) / scale,
+        LevenbergMarquardt(mu),
+        epochs,
+        rng,
+        valid=(data.valid.x, (data.valid.y - mean) / scale),
+        early_stopping=EarlyStopping(patience=5),
+    )
     predicted = net.predict(data.valid.x)[:, 0] * scale + mean
     rmsle = np.sqrt(np.mean((np.log1p(np.maximum(predicted, 0)) - np.log1p(data.valid.y)) ** 2))
     return float(rmsle), history.best_epoch or 0
@@ -71,20 +89,24 @@ def main() -> int:
         accuracies = mnist()
         best = max(accuracies)
         ok &= best >= TARGET_MNIST
-        print(f"MNIST 784-500-300-10: test accuracy by epoch "
-              f"{' '.join(f'{a:.4f}' for a in accuracies)}; best {best:.4f} at epoch "
-              f"{accuracies.index(best) + 1} ({'meets' if best >= TARGET_MNIST else 'MISSES'} "
-              f"the target of {TARGET_MNIST})")
+        print(
+            f"MNIST 784-500-300-10: test accuracy by epoch "
+            f"{' '.join(f'{a:.4f}' for a in accuracies)}; best {best:.4f} at epoch "
+            f"{accuracies.index(best) + 1} ({'meets' if best >= TARGET_MNIST else 'MISSES'} "
+            f"the target of {TARGET_MNIST})"
+        )
     results = [boston_rmsle(seed, args.mu) for seed in range(10)]
     default, best_epoch = results[0]
     values = [r for r, _ in results]
     ok &= default <= TARGET_RMSLE
-    print(f"Boston 13-50-1 sigmoid, Levenberg-Marquardt (mu {args.mu:g}): validation RMSLE "
-          f"{default:.3f} on the "
-          f"default split (best epoch {best_epoch}); over splits 0-9 mean "
-          f"{statistics.fmean(values):.3f}, median {statistics.median(values):.3f}, "
-          f"range {min(values):.3f}-{max(values):.3f} "
-          f"({'meets' if default <= TARGET_RMSLE else 'MISSES'} the target of {TARGET_RMSLE})")
+    print(
+        f"Boston 13-50-1 sigmoid, Levenberg-Marquardt (mu {args.mu:g}): validation RMSLE "
+        f"{default:.3f} on the "
+        f"default split (best epoch {best_epoch}); over splits 0-9 mean "
+        f"{statistics.fmean(values):.3f}, median {statistics.median(values):.3f}, "
+        f"range {min(values):.3f}-{max(values):.3f} "
+        f"({'meets' if default <= TARGET_RMSLE else 'MISSES'} the target of {TARGET_RMSLE})"
+    )
     return 0 if ok else 1
 
 

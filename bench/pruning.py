@@ -53,11 +53,15 @@ import hpo
 # Settings that give every trial a few epochs before judging it: the early
 # epochs of a small step look worse than a large one's, and end better.
 PRUNERS: dict[str, dict[str, Any]] = {
-    "none": {}, "median": {"n_warmup_steps": 2, "n_min_trials": 3},
-    "asha": {"min_resource": 2, "reduction_factor": 3}}
+    "none": {},
+    "median": {"n_warmup_steps": 2, "n_min_trials": 3},
+    "asha": {"min_resource": 2, "reduction_factor": 3},
+}
 OBJECTIVES: dict[str, dict[str, Any]] = {
-    "mnist_mlp": {"trials": 40, "options": {"max_epochs": 10, "subset": 10_000,
-                                            "validation": 5_000, "patience": 3}},
+    "mnist_mlp": {
+        "trials": 40,
+        "options": {"max_epochs": 10, "subset": 10_000, "validation": 5_000, "patience": 3},
+    },
     "boston": {"trials": 40, "options": {"max_epochs": 100}},
 }
 EPOCH_RATIO, LOSS_SLACK = 0.5, 0.02
@@ -87,9 +91,15 @@ def run(task: tuple[str, dict[str, Any], str, int, float]) -> tuple[int, float, 
     start = time.perf_counter()
     logging.getLogger("hpo").setLevel(logging.ERROR)
     settings = pruner_settings(pruner, options["max_epochs"], warmup_fraction)
-    study = hpo.create_study(objective=objective, objective_options=options, sampler="tpe",
-                             seed=seed, budget=OBJECTIVES[objective]["trials"], pruner=pruner,
-                             pruner_options=settings)
+    study = hpo.create_study(
+        objective=objective,
+        objective_options=options,
+        sampler="tpe",
+        seed=seed,
+        budget=OBJECTIVES[objective]["trials"],
+        pruner=pruner,
+        pruner_options=settings,
+    )
     study.optimize()
     epochs = sum(len(t.intermediate) for t in study.trials)
     return epochs, study.best_value, time.perf_counter() - start
@@ -108,48 +118,76 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--objectives", default=",".join(OBJECTIVES))
-    parser.add_argument("--warmup-fraction", type=float, default=0.0,
-                        help="judge from this share of max_epochs on (default: from epoch 2)")
+    parser.add_argument(
+        "--warmup-fraction",
+        type=float,
+        default=0.0,
+        help="judge from this share of max_epochs on (default: from epoch 2)",
+    )
     parser.add_argument("--max-epochs", type=int, help="instead of each objective's setting")
-    parser.add_argument("--patience", type=int, help="of early stopping, instead of the "
-                        "objective's setting")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
-                        help="studies run at a time (default: one per core)")
+    parser.add_argument(
+        "--patience", type=int, help="of early stopping, instead of the objective's setting"
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="studies run at a time (default: one per core)",
+    )
     args = parser.parse_args()
     met_somewhere = {}
     seeds_run = range(args.first_seed, args.first_seed + args.seeds)
     for objective in args.objectives.split(","):
-        options = objective_options(objective, {"max_epochs": args.max_epochs,
-                                                "patience": args.patience})
-        tasks = [(objective, options, pruner, seed, args.warmup_fraction)
-                 for seed in seeds_run for pruner in PRUNERS]
+        options = objective_options(
+            objective, {"max_epochs": args.max_epochs, "patience": args.patience}
+        )
+        tasks = [
+            (objective, options, pruner, seed, args.warmup_fraction)
+            for seed in seeds_run
+            for pruner in PRUNERS
+        ]
         results: dict[str, list[tuple[int, float]]] = {p: [] for p in PRUNERS}
         with ProcessPoolExecutor(max_workers=args.jobs) as pool:
             for (_, _, pruner, seed, _), (epochs, best, seconds) in zip(
-                    tasks, pool.map(run, tasks), strict=True):
+                tasks, pool.map(run, tasks), strict=True
+            ):
                 results[pruner].append((epochs, best))
-                print(f"  {objective} seed {seed} {pruner}: {epochs} epochs, best {best:.4g} "
-                      f"({seconds:.0f} s)", file=sys.stderr, flush=True)
+                print(
+                    f"  {objective} seed {seed} {pruner}: {epochs} epochs, best {best:.4g} "
+                    f"({seconds:.0f} s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
         base_epochs = statistics.fmean(e for e, _ in results["none"])
         base_loss = statistics.fmean(v for _, v in results["none"])
         trials = OBJECTIVES[objective]["trials"]
         seeds = f"seeds {args.first_seed}-{args.first_seed + args.seeds - 1}"
         settings = ", ".join(f"{k} {v}" for k, v in options.items())
         print(f"\n{objective} ({settings}): TPE, {trials} trials, {seeds} (means)")
-        print("| pruner | epochs trained | best validation loss | epochs / unpruned | "
-              "loss / unpruned (± SE) |")
+        print(
+            "| pruner | epochs trained | best validation loss | epochs / unpruned | "
+            "loss / unpruned (± SE) |"
+        )
         print("|---|---|---|---|---|")
         for pruner in PRUNERS:
             epochs = statistics.fmean(e for e, _ in results[pruner])
             loss = statistics.fmean(v for _, v in results[pruner])
-            error = paired_error([v for _, v in results[pruner]],
-                                 [v for _, v in results["none"]]) / base_loss
-            print(f"| {pruner} | {epochs:.0f} | {loss:.4g} | {epochs / base_epochs:.2f} | "
-                  f"{loss / base_loss:.3f} ± {error:.3f} |")
+            error = (
+                paired_error([v for _, v in results[pruner]], [v for _, v in results["none"]])
+                / base_loss
+            )
+            print(
+                f"| {pruner} | {epochs:.0f} | {loss:.4g} | {epochs / base_epochs:.2f} | "
+                f"{loss / base_loss:.3f} ± {error:.3f} |"
+            )
             if pruner != "none":
                 met_somewhere.setdefault(objective, []).append(
-                    (pruner, epochs / base_epochs <= EPOCH_RATIO
-                     and loss <= base_loss * (1 + LOSS_SLACK)))
+                    (
+                        pruner,
+                        epochs / base_epochs <= EPOCH_RATIO
+                        and loss <= base_loss * (1 + LOSS_SLACK),
+                    )
+                )
     print("\nTarget: at most half the epochs, best loss within 2%:")
     for objective, checks in met_somewhere.items():
         for pruner, met in checks:

@@ -34,19 +34,24 @@ RULES: dict[str, tuple[str, dict[str, Any]]] = {
     "median": ("median", PRUNERS["median"]),
     "asha, best value up to the rung": ("asha", {**PRUNERS["asha"], "rung_value": "best"}),
     "asha, last value at the rung": ("asha", {**PRUNERS["asha"], "rung_value": "last"}),
-    "asha rf 2, best": ("asha", {"min_resource": 2, "reduction_factor": 2,
-                                 "rung_value": "best"}),
-    "asha rf 2, last": ("asha", {"min_resource": 2, "reduction_factor": 2,
-                                 "rung_value": "last"}),
+    "asha rf 2, best": ("asha", {"min_resource": 2, "reduction_factor": 2, "rung_value": "best"}),
+    "asha rf 2, last": ("asha", {"min_resource": 2, "reduction_factor": 2, "rung_value": "last"}),
 }
 
 
 def unpruned_trials(objective: str, seed: int, storage: str) -> list[FrozenTrial]:
     """The trials of the unpruned study (run now, or resumed from `storage`)."""
     setup = OBJECTIVES[objective]
-    study = hpo.create_study(f"{objective}-seed-{seed}", storage, objective=objective,
-                             objective_options=setup["options"], sampler="tpe", seed=seed,
-                             budget=setup["trials"], load_if_exists=True)
+    study = hpo.create_study(
+        f"{objective}-seed-{seed}",
+        storage,
+        objective=objective,
+        objective_options=setup["options"],
+        sampler="tpe",
+        seed=seed,
+        budget=setup["trials"],
+        load_if_exists=True,
+    )
     study.optimize()
     return sorted(study.trials, key=lambda t: t.number)
 
@@ -64,26 +69,44 @@ def replay(trials: list[FrozenTrial], pruner: Pruner) -> tuple[int, float]:
         for step in sorted(trial.intermediate):
             reached[step] = trial.intermediate[step]
             epochs += 1
-            now = FrozenTrial(trial.trial_id, trial.number, TrialState.RUNNING, trial.params,
-                              intermediate=dict(reached))
+            now = FrozenTrial(
+                trial.trial_id,
+                trial.number,
+                TrialState.RUNNING,
+                trial.params,
+                intermediate=dict(reached),
+            )
             if pruner.prune(now, seen):
                 pruned = True
                 break
-        seen.append(FrozenTrial(trial.trial_id, trial.number,
-                                TrialState.PRUNED if pruned else trial.state, trial.params,
-                                value=None if pruned else trial.value, intermediate=reached))
+        seen.append(
+            FrozenTrial(
+                trial.trial_id,
+                trial.number,
+                TrialState.PRUNED if pruned else trial.state,
+                trial.params,
+                value=None if pruned else trial.value,
+                intermediate=reached,
+            )
+        )
     return epochs, min(t.value for t in seen if t.state == TrialState.COMPLETE)
 
 
 def report(objective: str, studies: list[list[FrozenTrial]]) -> None:
     """Print each rule's epochs and best loss relative to the unpruned studies."""
-    base = [(sum(len(t.intermediate) for t in trials),
-             min(t.value for t in trials if t.state == TrialState.COMPLETE))
-            for trials in studies]
+    base = [
+        (
+            sum(len(t.intermediate) for t in trials),
+            min(t.value for t in trials if t.state == TrialState.COMPLETE),
+        )
+        for trials in studies
+    ]
     base_epochs = statistics.fmean(e for e, _ in base)
     base_loss = statistics.fmean(v for _, v in base)
-    print(f"\n{objective}: the unpruned TPE studies of {len(studies)} seeds, replayed "
-          f"({base_epochs:.0f} epochs, best loss {base_loss:.4g}: means)")
+    print(
+        f"\n{objective}: the unpruned TPE studies of {len(studies)} seeds, replayed "
+        f"({base_epochs:.0f} epochs, best loss {base_loss:.4g}: means)"
+    )
     print("| rule | epochs / unpruned | best loss / unpruned | seeds losing their best |")
     print("|---|---|---|---|")
     for label, (name, options) in RULES.items():
@@ -92,8 +115,10 @@ def report(objective: str, studies: list[list[FrozenTrial]]) -> None:
         epochs = statistics.fmean(e for e, _ in results)
         loss = statistics.fmean(v for _, v in results)
         lost = sum(v > b for (_, v), (_, b) in zip(results, base, strict=True))
-        print(f"| {label} | {epochs / base_epochs:.2f} | {loss / base_loss:.3f} | "
-              f"{lost}/{len(studies)} |")
+        print(
+            f"| {label} | {epochs / base_epochs:.2f} | {loss / base_loss:.3f} | "
+            f"{lost}/{len(studies)} |"
+        )
 
 
 def main() -> int:
@@ -109,8 +134,9 @@ def main() -> int:
             studies = []
             for seed in range(args.seeds):
                 studies.append(unpruned_trials(objective, seed, storage))
-                print(f"  {objective} seed {seed}: unpruned study done", file=sys.stderr,
-                      flush=True)
+                print(
+                    f"  {objective} seed {seed}: unpruned study done", file=sys.stderr, flush=True
+                )
             report(objective, studies)
     return 0
 

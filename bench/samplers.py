@@ -88,9 +88,13 @@ def run_one(task: tuple[str, str, int, int]) -> dict[str, Any]:
     study.optimize(lambda trial: problem["fn"](trial.params))
     values = [t.value for t in study.trials]
     best = np.minimum.accumulate(values) - problem["optimum"]
-    return {"sampler": sampler, "problem": problem_name, "seed": seed,
-            "regret": [float(best[c - 1]) for c in CHECKPOINTS if c <= len(best)],
-            "ask_ms": 1000 * statistics.fmean(timed.seconds)}
+    return {
+        "sampler": sampler,
+        "problem": problem_name,
+        "seed": seed,
+        "regret": [float(best[c - 1]) for c in CHECKPOINTS if c <= len(best)],
+        "ask_ms": 1000 * statistics.fmean(timed.seconds),
+    }
 
 
 def available(samplers: list[str]) -> list[str]:
@@ -119,8 +123,9 @@ def tpe_ask_ms_with(finished: int, asks: int = 20) -> float:
     return 1000 * statistics.median(seconds)
 
 
-def summarize(results: list[dict[str, Any]], samplers: list[str],
-              problems: list[str]) -> dict[str, dict[str, Any]]:
+def summarize(
+    results: list[dict[str, Any]], samplers: list[str], problems: list[str]
+) -> dict[str, dict[str, Any]]:
     table: dict[str, dict[str, Any]] = {}
     for problem in problems:
         for sampler in samplers:
@@ -129,13 +134,16 @@ def summarize(results: list[dict[str, Any]], samplers: list[str],
             table.setdefault(problem, {})[sampler] = {
                 "mean": regrets.mean(axis=0).tolist(),
                 "se": (regrets.std(axis=0, ddof=1) / np.sqrt(len(rows))).tolist(),
-                "ask_ms": statistics.fmean(r["ask_ms"] for r in rows)}
+                "ask_ms": statistics.fmean(r["ask_ms"] for r in rows),
+            }
     return table
 
 
 def print_report(table: dict[str, dict[str, Any]], samplers: list[str], seeds: int) -> None:
-    print(f"\nMean simple regret after 20 / 40 / 60 trials (± standard error, {seeds} seeds), "
-          "mean ask time:\n")
+    print(
+        f"\nMean simple regret after 20 / 40 / 60 trials (± standard error, {seeds} seeds), "
+        "mean ask time:\n"
+    )
     for problem, rows in table.items():
         print(f"## {problem}")
         print(f"| sampler | {' | '.join(f'regret @{c}' for c in CHECKPOINTS)} | ask ms |")
@@ -160,8 +168,9 @@ def mean_ranks(table: dict[str, dict[str, Any]], samplers: list[str]) -> dict[st
     return {s: statistics.fmean(r) for s, r in ranks.items()}
 
 
-def check_targets(table: dict[str, dict[str, Any]], samplers: list[str],
-                  tpe_ms: dict[int, float]) -> list[tuple[str, bool]]:
+def check_targets(
+    table: dict[str, dict[str, Any]], samplers: list[str], tpe_ms: dict[int, float]
+) -> list[tuple[str, bool]]:
     """Issue 4's targets, for the samplers present in this run."""
     final = {p: {s: rows[s]["mean"][-1] for s in samplers} for p, rows in table.items()}
     ask = {s: statistics.fmean(rows[s]["ask_ms"] for rows in table.values()) for s in samplers}
@@ -171,44 +180,73 @@ def check_targets(table: dict[str, dict[str, Any]], samplers: list[str],
         return sum(final[p][ours] <= final[p][theirs] for p in final)
 
     if {"gp", "optuna-gp"} <= set(samplers):
-        checks.append((f"gp no worse than optuna-gp on {no_worse('gp', 'optuna-gp')}/5 "
-                       "problems (target: 4)", no_worse("gp", "optuna-gp") >= 4))
+        checks.append(
+            (
+                f"gp no worse than optuna-gp on {no_worse('gp', 'optuna-gp')}/5 "
+                "problems (target: 4)",
+                no_worse("gp", "optuna-gp") >= 4,
+            )
+        )
     if {"gp", "skopt-gp"} <= set(samplers):
         subset = mean_ranks(table, ["gp", "skopt-gp"])
-        checks.append((f"gp mean rank {subset['gp']:.2f} vs skopt-gp {subset['skopt-gp']:.2f}"
-                       " (target: better)", subset["gp"] < subset["skopt-gp"]))
+        checks.append(
+            (
+                f"gp mean rank {subset['gp']:.2f} vs skopt-gp {subset['skopt-gp']:.2f}"
+                " (target: better)",
+                subset["gp"] < subset["skopt-gp"],
+            )
+        )
     if "gp" in samplers:
         checks.append((f"gp mean ask {ask['gp']:.1f} ms (target: at most 25)", ask["gp"] <= 25))
     if {"tpe", "optuna-tpe"} <= set(samplers):
-        checks.append((f"tpe no worse than optuna-tpe on {no_worse('tpe', 'optuna-tpe')}/5 "
-                       "problems (target: 4)", no_worse("tpe", "optuna-tpe") >= 4))
+        checks.append(
+            (
+                f"tpe no worse than optuna-tpe on {no_worse('tpe', 'optuna-tpe')}/5 "
+                "problems (target: 4)",
+                no_worse("tpe", "optuna-tpe") >= 4,
+            )
+        )
     if {"tpe", "hyperopt-tpe"} <= set(samplers):
         wins = sum(final[p]["tpe"] < final[p]["hyperopt-tpe"] for p in final)
-        checks.append((f"tpe better than hyperopt-tpe on {wins}/5 problems (target: 5)",
-                       wins == len(final)))
+        checks.append(
+            (f"tpe better than hyperopt-tpe on {wins}/5 problems (target: 5)", wins == len(final))
+        )
     if "tpe" in samplers:
-        checks.append((f"tpe mean ask {ask['tpe']:.2f} ms over 60 trials (target: at most 2)",
-                       ask["tpe"] <= 2))
+        checks.append(
+            (
+                f"tpe mean ask {ask['tpe']:.2f} ms over 60 trials (target: at most 2)",
+                ask["tpe"] <= 2,
+            )
+        )
     for finished, ms in tpe_ms.items():
-        checks.append((f"tpe ask {ms:.2f} ms with {finished} finished trials (target: at "
-                       "most 10)", ms <= 10))
+        checks.append(
+            (f"tpe ask {ms:.2f} ms with {finished} finished trials (target: at most 10)", ms <= 10)
+        )
     for qmc in ("sobol", "halton"):
         if {qmc, "random"} <= set(samplers):
-            ratio = float(np.exp(np.mean([np.log(final[p][qmc] / final[p]["random"])
-                                          for p in final])))
-            checks.append((f"{qmc} regret / random regret, geometric mean over the problems: "
-                           f"{ratio:.2f} (target: below 1)", ratio < 1))
+            ratio = float(
+                np.exp(np.mean([np.log(final[p][qmc] / final[p]["random"]) for p in final]))
+            )
+            checks.append(
+                (
+                    f"{qmc} regret / random regret, geometric mean over the problems: "
+                    f"{ratio:.2f} (target: below 1)",
+                    ratio < 1,
+                )
+            )
     return checks
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samplers", default=",".join(NATIVE + REFERENCE))
-    parser.add_argument("--problems", default="branin,hartmann6,rosenbrock4,mixed_nn,"
-                                              "conditional_nn")
+    parser.add_argument(
+        "--problems", default="branin,hartmann6,rosenbrock4,mixed_nn,conditional_nn"
+    )
     parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--first-seed", type=int, default=0,
-                        help="seeds first-seed .. first-seed + seeds - 1")
+    parser.add_argument(
+        "--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1"
+    )
     parser.add_argument("--trials", type=int, default=60)
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--json", help="write the raw results to this file")
@@ -224,9 +262,12 @@ def main() -> int:
         for i, result in enumerate(pool.map(run_one, tasks), start=1):
             results.append(result)
             if i % args.seeds == 0:
-                print(f"  {i}/{len(tasks)} studies ({result['sampler']} on "
-                      f"{result['problem']}), {time.perf_counter() - start:.0f} s",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"  {i}/{len(tasks)} studies ({result['sampler']} on "
+                    f"{result['problem']}), {time.perf_counter() - start:.0f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
     table = summarize(results, samplers, problems)
     print_report(table, samplers, args.seeds)
     tpe_ms = {1000: tpe_ask_ms_with(1000)} if "tpe" in samplers else {}
@@ -235,8 +276,11 @@ def main() -> int:
     for text, met in checks:
         print(f"  [{'met' if met else 'MISSED'}] {text}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"args": vars(args), "results": results,
-                                               "table": table, "tpe_ms": tpe_ms}, indent=1))
+        Path(args.json).write_text(
+            json.dumps(
+                {"args": vars(args), "results": results, "table": table, "tpe_ms": tpe_ms}, indent=1
+            )
+        )
     return 0 if all(met for _, met in checks) else 1
 
 

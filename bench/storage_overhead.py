@@ -48,8 +48,9 @@ def optuna_run(trials: int, folder: Path) -> float:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(storage=f"sqlite:///{folder / 'optuna.db'}",
-                                sampler=optuna.samplers.RandomSampler(seed=0))
+    study = optuna.create_study(
+        storage=f"sqlite:///{folder / 'optuna.db'}", sampler=optuna.samplers.RandomSampler(seed=0)
+    )
 
     def objective(trial: optuna.Trial) -> float:
         return sum(trial.suggest_float(f"x{i}", 0.0, 1.0) for i in range(3))
@@ -86,29 +87,32 @@ def main() -> int:
         try:
             import optuna  # noqa: F401
         except ImportError:
-            print("optuna is not installed: no Optuna reference (pip install optuna)",
-                  file=sys.stderr)
+            print(
+                "optuna is not installed: no Optuna reference (pip install optuna)", file=sys.stderr
+            )
         else:
-            candidates["optuna RDB, SQLite file"] = lambda folder: optuna_run(args.trials,
-                                                                             folder)
+            candidates["optuna RDB, SQLite file"] = lambda folder: optuna_run(args.trials, folder)
     hpo_run(50, None)  # warm up imports and caches
     seconds = measure(args.runs, candidates)
 
-    per_trial = {name: [s / args.trials * 1000 for s in values]
-                 for name, values in seconds.items()}
-    print(f"\n{args.trials} trials per run, {args.runs} runs; ms per trial "
-          "(median [min - max]):")
+    per_trial = {name: [s / args.trials * 1000 for s in values] for name, values in seconds.items()}
+    print(f"\n{args.trials} trials per run, {args.runs} runs; ms per trial (median [min - max]):")
     for name, values in per_trial.items():
-        print(f"  {name:26s} {statistics.median(values):7.3f}  "
-              f"[{min(values):.3f} - {max(values):.3f}]")
+        print(
+            f"  {name:26s} {statistics.median(values):7.3f}  "
+            f"[{min(values):.3f} - {max(values):.3f}]"
+        )
     ours = statistics.median(per_trial["hpo, SQLite file"])
     if "optuna RDB, SQLite file" in per_trial:
-        ratios = [o / h for o, h in zip(per_trial["optuna RDB, SQLite file"],
-                                        per_trial["hpo, SQLite file"], strict=True)]
+        ratios = [
+            o / h
+            for o, h in zip(
+                per_trial["optuna RDB, SQLite file"], per_trial["hpo, SQLite file"], strict=True
+            )
+        ]
         print(f"  Optuna RDB / hpo, run by run: median {statistics.median(ratios):.1f}x")
     verdict = "meets" if ours <= TARGET_MS else "MISSES"
-    print(f"hpo on an SQLite file: {ours:.3f} ms per trial, {verdict} the target of "
-          f"{TARGET_MS} ms")
+    print(f"hpo on an SQLite file: {ours:.3f} ms per trial, {verdict} the target of {TARGET_MS} ms")
     return 0 if ours <= TARGET_MS else 1
 
 

@@ -77,8 +77,15 @@ def steady_rate(spans: dict[str, list[tuple[float, float]]]) -> float:
 
 def hpo_rate(url: str, objective: str, workers: int, trials: int) -> float:
     name = f"bench-{objective}-{workers}-{time.time_ns()}"
-    study = hpo.create_study(name, url, SPACE, objective=f"{__file__}:{objective}",
-                             sampler="random", seed=0, budget=trials)
+    study = hpo.create_study(
+        name,
+        url,
+        SPACE,
+        objective=f"{__file__}:{objective}",
+        sampler="random",
+        seed=0,
+        budget=trials,
+    )
     command = [sys.executable, "-m", "hpo", "worker", name, "--quiet", "--storage", url]
     with writes_held(url):
         processes = [subprocess.Popen(command) for _ in range(workers)]
@@ -121,8 +128,9 @@ def optuna_rate(folder: Path, workers: int, trials: int) -> float:
     url = f"sqlite:///{folder / f'optuna-{workers}-{time.time_ns()}.db'}"
     optuna.create_study(study_name="bench", storage=url)
     command = [sys.executable, __file__, "--optuna-worker", url, str(trials // workers)]
-    processes = [subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-                 for _ in range(workers)]
+    processes = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, text=True) for _ in range(workers)
+    ]
     outputs = [p.communicate()[0] for p in processes]
     if any(p.returncode != 0 for p in processes):
         raise RuntimeError("an Optuna worker failed")
@@ -134,8 +142,9 @@ def optuna_worker(url: str, trials: int) -> None:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.load_study(study_name="bench", storage=url,
-                              sampler=optuna.samplers.RandomSampler())
+    study = optuna.load_study(
+        study_name="bench", storage=url, sampler=optuna.samplers.RandomSampler()
+    )
     spans = []
 
     def objective(trial: optuna.Trial) -> float:
@@ -150,6 +159,7 @@ def optuna_worker(url: str, trials: int) -> None:
 
 def clean_postgres(url: str) -> None:
     from hpo.storage import _metadata
+
     engine = sa.create_engine(url)
     try:
         _metadata.drop_all(engine)
@@ -165,10 +175,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", default="1,2,4,8")
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--trials", type=int, default=2000,
-                        help="trivial objective: trials per measurement")
-    parser.add_argument("--sleep-trials", type=int, default=40,
-                        help="50 ms objective: trials per worker per measurement")
+    parser.add_argument(
+        "--trials", type=int, default=2000, help="trivial objective: trials per measurement"
+    )
+    parser.add_argument(
+        "--sleep-trials",
+        type=int,
+        default=40,
+        help="50 ms objective: trials per worker per measurement",
+    )
     parser.add_argument("--optuna-trials", type=int, default=400)
     parser.add_argument("--postgres-url", default=os.environ.get("HPO_BENCH_POSTGRES_URL"))
     parser.add_argument("--no-optuna", action="store_true")
@@ -185,9 +200,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.postgres_url:
             clean_postgres(args.postgres_url)
             storages["postgres"] = args.postgres_url
-        print(f"trials per second, median of {args.runs} runs "
-              f"({os.cpu_count()} CPUs; trivial: {args.trials} trials; "
-              f"50 ms: {args.sleep_trials} trials per worker)")
+        print(
+            f"trials per second, median of {args.runs} runs "
+            f"({os.cpu_count()} CPUs; trivial: {args.trials} trials; "
+            f"50 ms: {args.sleep_trials} trials per worker)"
+        )
         print("| storage | objective | " + " | ".join(f"{n} workers" for n in counts) + " |")
         print("|---|---|" + "---|" * len(counts))
         rates: dict[tuple[str, str], dict[int, float]] = {}
@@ -196,16 +213,23 @@ def main(argv: Sequence[str] | None = None) -> int:
                 row = rates.setdefault((storage, objective), {})
                 for n in counts:
                     trials = args.trials if objective == "trivial" else args.sleep_trials * n
-                    row[n] = median_of(args.runs,
-                                       partial(hpo_rate, url, objective, n, trials))
-                print(f"| hpo, {storage} | {objective} | "
-                      + " | ".join(f"{row[n]:.0f}" for n in counts) + " |", flush=True)
+                    row[n] = median_of(args.runs, partial(hpo_rate, url, objective, n, trials))
+                print(
+                    f"| hpo, {storage} | {objective} | "
+                    + " | ".join(f"{row[n]:.0f}" for n in counts)
+                    + " |",
+                    flush=True,
+                )
         if not args.no_optuna:
-            optuna_row = {n: median_of(args.runs,
-                                       partial(optuna_rate, folder, n, args.optuna_trials))
-                          for n in counts}
-            print("| Optuna RDB, sqlite | trivial | "
-                  + " | ".join(f"{optuna_row[n]:.0f}" for n in counts) + " |")
+            optuna_row = {
+                n: median_of(args.runs, partial(optuna_rate, folder, n, args.optuna_trials))
+                for n in counts
+            }
+            print(
+                "| Optuna RDB, sqlite | trivial | "
+                + " | ".join(f"{optuna_row[n]:.0f}" for n in counts)
+                + " |"
+            )
     print()
     for storage in storages:
         row = rates[(storage, "sleep")]
@@ -213,17 +237,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             ratio = row[4] / row[1]
             ok = ratio >= SCALING_TARGET
             missed += [] if ok else [f"{storage} scaling"]
-            print(f"{storage}, 50 ms objective: 4 workers / 1 worker = {ratio:.2f}x "
-                  f"(target >= {SCALING_TARGET}x) {'met' if ok else 'MISSED'}")
+            print(
+                f"{storage}, 50 ms objective: 4 workers / 1 worker = {ratio:.2f}x "
+                f"(target >= {SCALING_TARGET}x) {'met' if ok else 'MISSED'}"
+            )
     if not args.no_optuna:
         for n in counts:
             ratio = rates[("sqlite", "trivial")][n] / optuna_row[n]
             ok = ratio >= OPTUNA_TARGET
             if n == 4:
                 missed += [] if ok else ["vs Optuna"]
-            print(f"sqlite, trivial objective, {n} workers: hpo / Optuna = {ratio:.1f}x"
-                  + (f" (target >= {OPTUNA_TARGET}x) {'met' if ok else 'MISSED'}"
-                     if n == 4 else ""))
+            print(
+                f"sqlite, trivial objective, {n} workers: hpo / Optuna = {ratio:.1f}x"
+                + (f" (target >= {OPTUNA_TARGET}x) {'met' if ok else 'MISSED'}" if n == 4 else "")
+            )
     return 1 if missed else 0
 
 

@@ -1,9 +1,9 @@
 """hpo: hyperparameter optimization with every trial in a database.
 
-    import hpo
-    study = hpo.create_study(space=[{"name": "x", "type": "float", "low": -5, "high": 5}])
-    study.optimize(lambda trial: (trial.params["x"] - 1) ** 2, n_trials=50)
-    study.best_params
+import hpo
+study = hpo.create_study(space=[{"name": "x", "type": "float", "low": -5, "high": 5}])
+study.optimize(lambda trial: (trial.params["x"] - 1) ** 2, n_trials=50)
+study.best_params
 """
 
 from __future__ import annotations
@@ -36,10 +36,37 @@ from hpo.trial import FrozenTrial, Trial, TrialState
 __version__ = "0.1.0"
 
 __all__ = [
-    "DuplicateStudyError", "FrozenTrial", "HpoError", "NoCompletedTrialsError",
-    "ObjectiveError", "SamplerError", "SamplerExhausted", "SchemaVersionError", "Space",
-    "SpaceError", "Storage", "StorageError", "Study", "StudyConfigError", "StudyFileError",
-    "StudyInfo", "StudyNotFoundError", "StudySummary", "TransientStorageError", "Trial",
-    "TrialPruned", "TrialState", "__version__", "compare", "create_study", "delete_study",
-    "load_study", "plot", "report", "resume", "run", "studies", "worker",
+    "DuplicateStudyError",
+    "FrozenTrial",
+    "HpoError",
+    "NoCompletedTrialsError",
+    "ObjectiveError",
+    "SamplerError",
+    "SamplerExhausted",
+    "SchemaVersionError",
+    "Space",
+    "SpaceError",
+    "Storage",
+    "StorageError",
+    "Study",
+    "StudyConfigError",
+    "StudyFileError",
+    "StudyInfo",
+    "StudyNotFoundError",
+    "StudySummary",
+    "TransientStorageError",
+    "Trial",
+    "TrialPruned",
+    "TrialState",
+    "__version__",
+    "compare",
+    "create_study",
+    "delete_study",
+    "load_study",
+    "plot",
+    "report",
+    "resume",
+    "run",
+    "studies",
+    "worker",
 ]

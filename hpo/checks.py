@@ -18,11 +18,17 @@ MAX_SEED = 2**63  # seeds are stored as signed 64-bit integers
 
 
 def check_name(name: Any) -> None:
-    if (not isinstance(name, str) or not name.strip() or name != name.strip()
-            or len(name) > MAX_NAME_LENGTH):
-        raise StudyConfigError(f"study name must be a non-empty string of at most "
-                               f"{MAX_NAME_LENGTH} characters without outer whitespace, "
-                               f"got {name!r}")
+    if (
+        not isinstance(name, str)
+        or not name.strip()
+        or name != name.strip()
+        or len(name) > MAX_NAME_LENGTH
+    ):
+        raise StudyConfigError(
+            f"study name must be a non-empty string of at most "
+            f"{MAX_NAME_LENGTH} characters without outer whitespace, "
+            f"got {name!r}"
+        )
 
 
 def check_direction(direction: Any) -> None:
@@ -42,11 +48,13 @@ def check_count(value: Any, what: str) -> None:
 
 
 def check_timeout(timeout: Any) -> None:
-    if timeout is not None and not (isinstance(timeout, numbers.Real)
-                                    and not isinstance(timeout, bool)
-                                    and math.isfinite(timeout) and timeout > 0):
-        raise StudyConfigError(f"timeout must be a positive number of seconds, got "
-                               f"{timeout!r}")
+    if timeout is not None and not (
+        isinstance(timeout, numbers.Real)
+        and not isinstance(timeout, bool)
+        and math.isfinite(timeout)
+        and timeout > 0
+    ):
+        raise StudyConfigError(f"timeout must be a positive number of seconds, got {timeout!r}")
 
 
 def _is_int(value: Any) -> bool:

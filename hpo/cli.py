@@ -84,12 +84,19 @@ class _Group(click.Group):
 
 
 storage_option = click.option(
-    "--storage", envvar="HPO_STORAGE", metavar="URL",
-    help="SQLAlchemy URL or SQLite file path [default: $HPO_STORAGE, else ./hpo.db]")
+    "--storage",
+    envvar="HPO_STORAGE",
+    metavar="URL",
+    help="SQLAlchemy URL or SQLite file path [default: $HPO_STORAGE, else ./hpo.db]",
+)
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 workers_option = click.option(
-    "--workers", type=click.IntRange(min=1), default=1, show_default=True,
-    help="Worker processes to run on this machine (they share the budget).")
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Worker processes to run on this machine (they share the budget).",
+)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -107,57 +114,100 @@ def cli() -> None:
 @click.option("--name", help="Study name [default: the file's name, else its stem].")
 @click.option("--sampler", help="Sampler name, overriding the file's.")
 @click.option("--trials", type=click.IntRange(min=1), help="Budget: total trials.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True),
-              help="Stop starting trials after this many seconds.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Stop starting trials after this many seconds.",
+)
 @click.option("--seed", type=click.IntRange(min=0), help="Random seed.")
 @click.option("--pruner", help="Pruner name, overriding the file's (none to switch off).")
 @workers_option
 @storage_option
 @json_option
-def run(study_file: Path, name: str | None, sampler: str | None, trials: int | None,
-        timeout: float | None, seed: int | None, pruner: str | None, workers: int,
-        storage: str | None, as_json: bool) -> None:
+def run(
+    study_file: Path,
+    name: str | None,
+    sampler: str | None,
+    trials: int | None,
+    timeout: float | None,
+    seed: int | None,
+    pruner: str | None,
+    workers: int,
+    storage: str | None,
+    as_json: bool,
+) -> None:
     """Create the study STUDY_FILE describes and run it to its budget."""
     config = load_study_file(study_file).with_overrides(
-        name=name, sampler=sampler, trials=trials, timeout=timeout, seed=seed, pruner=pruner)
+        name=name, sampler=sampler, trials=trials, timeout=timeout, seed=seed, pruner=pruner
+    )
     chosen = runner.storage_for(config, storage)
-    _run_with_progress(lambda callbacks: runner.run(config, storage=chosen, workers=workers,
-                                                    callbacks=callbacks),
-                       config.name, chosen, as_json)
+    _run_with_progress(
+        lambda callbacks: runner.run(config, storage=chosen, workers=workers, callbacks=callbacks),
+        config.name,
+        chosen,
+        as_json,
+    )
 
 
 @cli.command()
 @click.argument("name")
 @click.option("--trials", type=click.IntRange(min=1), help="Raise the budget to this total.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True),
-              help="Stop starting trials after this many seconds.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Stop starting trials after this many seconds.",
+)
 @click.option("--sampler", help="Switch to this sampler for the trials to come.")
 @click.option("--pruner", help="Switch to this pruner for the trials to come.")
 @workers_option
 @storage_option
 @json_option
-def resume(name: str, trials: int | None, timeout: float | None, sampler: str | None,
-           pruner: str | None, workers: int, storage: str | None, as_json: bool) -> None:
+def resume(
+    name: str,
+    trials: int | None,
+    timeout: float | None,
+    sampler: str | None,
+    pruner: str | None,
+    workers: int,
+    storage: str | None,
+    as_json: bool,
+) -> None:
     """Continue study NAME until its budget is met.
 
     Trials left RUNNING by a process that died are marked FAIL and their
     points are evaluated again first.
     """
     chosen = storage or runner.default_storage()
-    _run_with_progress(lambda callbacks: runner.resume(
-        name, chosen, trials=trials, timeout=timeout, sampler=sampler, pruner=pruner,
-        workers=workers, callbacks=callbacks), name, chosen, as_json)
+    _run_with_progress(
+        lambda callbacks: runner.resume(
+            name,
+            chosen,
+            trials=trials,
+            timeout=timeout,
+            sampler=sampler,
+            pruner=pruner,
+            workers=workers,
+            callbacks=callbacks,
+        ),
+        name,
+        chosen,
+        as_json,
+    )
 
 
 @cli.command()
 @click.argument("name")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True),
-              help="Stop starting trials after this many seconds.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Stop starting trials after this many seconds.",
+)
 @click.option("--quiet", is_flag=True, help="No progress and no summary (warnings only).")
 @storage_option
 @json_option
-def worker(name: str, timeout: float | None, quiet: bool, storage: str | None,
-           as_json: bool) -> None:
+def worker(
+    name: str, timeout: float | None, quiet: bool, storage: str | None, as_json: bool
+) -> None:
     """Join study NAME as one more worker, from this or another machine.
 
     The workers share the study's budget: together they run exactly the
@@ -169,25 +219,40 @@ def worker(name: str, timeout: float | None, quiet: bool, storage: str | None,
     if quiet:
         runner.worker(name, chosen, timeout=timeout)
         return
-    _run_with_progress(lambda callbacks: runner.worker(
-        name, chosen, timeout=timeout, callbacks=callbacks), name, chosen, as_json)
+    _run_with_progress(
+        lambda callbacks: runner.worker(name, chosen, timeout=timeout, callbacks=callbacks),
+        name,
+        chosen,
+        as_json,
+    )
 
 
 @cli.command(name="compare")
-@click.argument("compare_file", required=False,
-                type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("compare_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--name", help="Comparison name [default: the file's name, else its stem].")
-@click.option("--objective", "objectives", metavar="A,B",
-              help="Objective name(s), comma-separated (overrides the file's).")
-@click.option("--samplers", metavar="A,B,C",
-              help="Sampler names, comma-separated (overrides the file's).")
+@click.option(
+    "--objective",
+    "objectives",
+    metavar="A,B",
+    help="Objective name(s), comma-separated (overrides the file's).",
+)
+@click.option(
+    "--samplers", metavar="A,B,C", help="Sampler names, comma-separated (overrides the file's)."
+)
 @click.option("--seeds", type=click.IntRange(min=1), help="Studies per sampler and objective.")
 @click.option("--trials", type=click.IntRange(min=1), help="Each study's budget.")
 @storage_option
 @json_option
-def compare_command(compare_file: Path | None, name: str | None, objectives: str | None,
-                    samplers: str | None, seeds: int | None, trials: int | None,
-                    storage: str | None, as_json: bool) -> None:
+def compare_command(
+    compare_file: Path | None,
+    name: str | None,
+    objectives: str | None,
+    samplers: str | None,
+    seeds: int | None,
+    trials: int | None,
+    storage: str | None,
+    as_json: bool,
+) -> None:
     """Run the same objective(s) under each sampler and seed, and compare.
 
     COMPARE_FILE is a TOML comparison file (see studies/compare_*.toml), or
@@ -196,15 +261,20 @@ def compare_command(compare_file: Path | None, name: str | None, objectives: str
     """
     config = _compare_config(compare_file, name, objectives, samplers, seeds, trials)
     chosen = comparison.storage_for(config, storage)
-    progress = CompareProgress(config.n_studies, config.trials,
-                               sys.stderr if as_json else sys.stdout)
+    progress = CompareProgress(
+        config.n_studies, config.trials, sys.stderr if as_json else sys.stdout
+    )
     try:
-        summary = comparison.compare(config, chosen, on_study=progress.on_study,
-                                     callbacks=[progress])
+        summary = comparison.compare(
+            config, chosen, on_study=progress.on_study, callbacks=[progress]
+        )
     except KeyboardInterrupt:
         progress.close()
-        click.echo("\ninterrupted: the finished studies are kept and the running trial is "
-                   "stored as interrupted; run the same command again to continue", err=True)
+        click.echo(
+            "\ninterrupted: the finished studies are kept and the running trial is "
+            "stored as interrupted; run the same command again to continue",
+            err=True,
+        )
         sys.exit(EXIT_INTERRUPTED)
     progress.close()
     if as_json:
@@ -212,20 +282,32 @@ def compare_command(compare_file: Path | None, name: str | None, objectives: str
         return
     click.echo(comparison_table(summary))
     url = parse_url(chosen).render_as_string(hide_password=True)
-    click.echo(f"Report: {command(url, 'report', config.name)}  (writes "
-               f"{reports.default_report_path(config.name)})")
+    click.echo(
+        f"Report: {command(url, 'report', config.name)}  (writes "
+        f"{reports.default_report_path(config.name)})"
+    )
 
 
-def _compare_config(path: Path | None, name: str | None, objectives: str | None,
-                    samplers: str | None, seeds: int | None,
-                    trials: int | None) -> comparison.CompareConfig:
+def _compare_config(
+    path: Path | None,
+    name: str | None,
+    objectives: str | None,
+    samplers: str | None,
+    seeds: int | None,
+    trials: int | None,
+) -> comparison.CompareConfig:
     if path is None:
         if not objectives or not samplers:
             raise UserError("give a comparison file, or --objective and --samplers")
         data: dict[str, Any] = {"objectives": _split(objectives), "samplers": _split(samplers)}
         default = f"compare-{'-'.join(data['objectives'])}"
-        data.update({k: v for k, v in (("name", name or default), ("seeds", seeds),
-                                         ("trials", trials)) if v is not None})
+        data.update(
+            {
+                k: v
+                for k, v in (("name", name or default), ("seeds", seeds), ("trials", trials))
+                if v is not None
+            }
+        )
         return comparison.config_from_dict(data, "command line")
     config = comparison.load_compare_file(path)
     overrides: dict[str, Any] = {"name": name, "seeds": seeds, "trials": trials}
@@ -244,8 +326,12 @@ def _split(text: str) -> list[str]:
 
 @cli.command(name="report")
 @click.argument("name")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="The HTML file to write [default: NAME.html].")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The HTML file to write [default: NAME.html].",
+)
 @storage_option
 def report_command(name: str, output: Path | None, storage: str | None) -> None:
     """Write an HTML report of study NAME, or of comparison NAME.
@@ -259,16 +345,28 @@ def report_command(name: str, output: Path | None, storage: str | None) -> None:
 
 @cli.command(name="plot")
 @click.argument("name")
-@click.option("--kind", required=True,
-              type=click.Choice(plots.STUDY_KINDS + plots.COMPARISON_KINDS),
-              help="Which figure: of a study, " + ", ".join(plots.STUDY_KINDS) +
-              "; of a comparison, " + ", ".join(plots.COMPARISON_KINDS) + ".")
+@click.option(
+    "--kind",
+    required=True,
+    type=click.Choice(plots.STUDY_KINDS + plots.COMPARISON_KINDS),
+    help="Which figure: of a study, "
+    + ", ".join(plots.STUDY_KINDS)
+    + "; of a comparison, "
+    + ", ".join(plots.COMPARISON_KINDS)
+    + ".",
+)
 @click.option("--objective", help="best-so-far: which objective of the comparison.")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="The file to write: .png or .svg.")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The file to write: .png or .svg.",
+)
 @storage_option
-def plot_command(name: str, kind: str, objective: str | None, output: Path,
-                 storage: str | None) -> None:
+def plot_command(
+    name: str, kind: str, objective: str | None, output: Path, storage: str | None
+) -> None:
     """Draw one figure of study (or comparison) NAME into a PNG or SVG file."""
     path = plots.plot(name, kind, output, _storage(storage), objective)
     click.echo(f"wrote {path}")
@@ -278,8 +376,10 @@ def plot_command(name: str, kind: str, objective: str | None, output: Path,
 @json_option
 def samplers_command(as_json: bool) -> None:
     """List the samplers, their options and defaults."""
-    listing = [{"name": name, "summary": sampler_summary(name),
-                "options": dict(sampler_options(name))} for name in sampler_names()]
+    listing = [
+        {"name": name, "summary": sampler_summary(name), "options": dict(sampler_options(name))}
+        for name in sampler_names()
+    ]
     if as_json:
         _echo_json(listing)
         return
@@ -290,20 +390,35 @@ def samplers_command(as_json: bool) -> None:
 
 
 @cli.command(name="studies")
-@click.option("--all", "every_study", is_flag=True,
-              help="List each study of a comparison too (by default, a row per comparison).")
+@click.option(
+    "--all",
+    "every_study",
+    is_flag=True,
+    help="List each study of a comparison too (by default, a row per comparison).",
+)
 @storage_option
 @json_option
 def studies_command(every_study: bool, storage: str | None, as_json: bool) -> None:
     """List the studies in the storage."""
     summaries = studies(_storage(storage))
     if as_json:  # every study, each with the comparison it belongs to (or null)
-        _echo_json([{"name": s.info.name, "direction": s.info.direction,
-                     "sampler": s.info.sampler, "objective": s.info.objective,
-                     "budget": s.info.budget, "seed": s.info.seed,
-                     "created_at": s.info.created_at, "counts": s.counts,
-                     "best_value": s.best_value,
-                     "comparison": comparison_of(s.info)} for s in summaries])
+        _echo_json(
+            [
+                {
+                    "name": s.info.name,
+                    "direction": s.info.direction,
+                    "sampler": s.info.sampler,
+                    "objective": s.info.objective,
+                    "budget": s.info.budget,
+                    "seed": s.info.seed,
+                    "created_at": s.info.created_at,
+                    "counts": s.counts,
+                    "best_value": s.best_value,
+                    "comparison": comparison_of(s.info),
+                }
+                for s in summaries
+            ]
+        )
         return
     if not summaries:
         click.echo("No studies.")
@@ -313,20 +428,36 @@ def studies_command(every_study: bool, storage: str | None, as_json: bool) -> No
 
 @cli.command()
 @click.argument("name")
-@click.option("--state", "states", multiple=True,
-              type=click.Choice([s.value for s in TrialState], case_sensitive=False),
-              help="Only trials in this state (repeatable).")
-@click.option("--sort", type=click.Choice(["number", "value", "duration"]), default="number",
-              show_default=True, help="Order; value puts the best first.")
+@click.option(
+    "--state",
+    "states",
+    multiple=True,
+    type=click.Choice([s.value for s in TrialState], case_sensitive=False),
+    help="Only trials in this state (repeatable).",
+)
+@click.option(
+    "--sort",
+    type=click.Choice(["number", "value", "duration"]),
+    default="number",
+    show_default=True,
+    help="Order; value puts the best first.",
+)
 @click.option("--limit", type=click.IntRange(min=1), help="Show at most this many trials.")
 @storage_option
 @json_option
-def trials(name: str, states: tuple[str, ...], sort: str, limit: int | None,
-           storage: str | None, as_json: bool) -> None:
+def trials(
+    name: str,
+    states: tuple[str, ...],
+    sort: str,
+    limit: int | None,
+    storage: str | None,
+    as_json: bool,
+) -> None:
     """List the trials of study NAME."""
     study = load_study(name, _storage(storage))
-    selected = [t for t in study.trials if not states or t.state.value in
-                {s.upper() for s in states}]
+    selected = [
+        t for t in study.trials if not states or t.state.value in {s.upper() for s in states}
+    ]
     selected = _sorted(selected, sort, study.direction)[:limit]
     if as_json:
         _echo_json([t.to_dict() for t in selected])
@@ -367,8 +498,15 @@ def show(name: str, number: int, storage: str | None, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("name")
-@click.option("--param", "-p", "pairs", multiple=True, required=True, metavar="KEY=VALUE",
-              help="A parameter value (repeatable); left-out ones are drawn at random.")
+@click.option(
+    "--param",
+    "-p",
+    "pairs",
+    multiple=True,
+    required=True,
+    metavar="KEY=VALUE",
+    help="A parameter value (repeatable); left-out ones are drawn at random.",
+)
 @storage_option
 @json_option
 def enqueue(name: str, pairs: tuple[str, ...], storage: str | None, as_json: bool) -> None:
@@ -380,17 +518,23 @@ def enqueue(name: str, pairs: tuple[str, ...], storage: str | None, as_json: boo
         return
     click.echo(f"queued trial {record.number}: {record.params}")
     if study.budget_met():
-        hint = command(study.storage.display_url, "resume", name, "--trials",
-                       str(study.budget + 1))
-        click.echo(f"note: the budget of {study.budget} trials is met; to run this point, "
-                   f"raise it: {hint}", err=True)
+        hint = command(study.storage.display_url, "resume", name, "--trials", str(study.budget + 1))
+        click.echo(
+            f"note: the budget of {study.budget} trials is met; to run this point, "
+            f"raise it: {hint}",
+            err=True,
+        )
 
 
 @cli.command(name="export")
 @click.argument("name")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="csv", show_default=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write to this file instead of stdout.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file instead of stdout.",
+)
 @storage_option
 def export_command(name: str, fmt: str, output: Path | None, storage: str | None) -> None:
     """Export the trials of study NAME as CSV or JSON."""
@@ -428,8 +572,9 @@ def _storage(storage: str | None) -> str:
     return storage or runner.default_storage()
 
 
-def _run_with_progress(action: Callable[[list[Callback]], Study], name: str,
-                       storage: str, as_json: bool) -> None:
+def _run_with_progress(
+    action: Callable[[list[Callback]], Study], name: str, storage: str, as_json: bool
+) -> None:
     progress = Progress(sys.stderr if as_json else sys.stdout)
     start = time.monotonic()
     try:
@@ -437,8 +582,11 @@ def _run_with_progress(action: Callable[[list[Callback]], Study], name: str,
     except KeyboardInterrupt:
         progress.close()
         hint = command(parse_url(storage).render_as_string(hide_password=True), "resume", name)
-        click.echo(f"\ninterrupted: the running trial is stored as FAIL and will run again "
-                   f"first; continue with: {hint}", err=True)
+        click.echo(
+            f"\ninterrupted: the running trial is stored as FAIL and will run again "
+            f"first; continue with: {hint}",
+            err=True,
+        )
         _print_summary_if_exists(name, storage, time.monotonic() - start)
         sys.exit(EXIT_INTERRUPTED)
     progress.close()
@@ -506,12 +654,15 @@ def _typed(param: Param, text: str, pair: str) -> Any:
 
 
 def _trial_details(name: str, trial: FrozenTrial) -> str:
-    lines = [f"study {name!r}, trial {trial.number}: {trial.state}",
-             f"value     {fmt_value(trial.value)}",
-             f"started   {fmt_time(trial.started_at)}",
-             f"finished  {fmt_time(trial.finished_at)}",
-             f"duration  {fmt_duration(trial.duration)}",
-             f"worker    {trial.worker or '-'}", "params:"]
+    lines = [
+        f"study {name!r}, trial {trial.number}: {trial.state}",
+        f"value     {fmt_value(trial.value)}",
+        f"started   {fmt_time(trial.started_at)}",
+        f"finished  {fmt_time(trial.finished_at)}",
+        f"duration  {fmt_duration(trial.duration)}",
+        f"worker    {trial.worker or '-'}",
+        "params:",
+    ]
     lines += [f"  {k} = {fmt_value(v)}" for k, v in trial.params.items()] or ["  (none)"]
     if trial.intermediate:
         lines.append("intermediate values (step: value):")
@@ -540,8 +691,14 @@ def _raise_interrupt(signum: int, frame: Any) -> NoReturn:
     raise KeyboardInterrupt
 
 
-def _show_warning(message: Warning | str, category: type[Warning], filename: str,
-                  lineno: int, file: Any = None, line: str | None = None) -> None:
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
     click.echo(f"hpo: warning: {message}", err=True)
 
 

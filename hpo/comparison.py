@@ -52,8 +52,19 @@ from hpo.storage import COMPARISON_ATTR, Storage, comparison_of
 from hpo.study import Callback, Study, borrowed, create_study, load_study, open_storage
 from hpo.trial import FrozenTrial, TrialState
 
-KEYS = ("name", "objective", "objectives", "samplers", "seeds", "seed", "trials",
-        "checkpoints", "storage", "objective_options", "direction")
+KEYS = (
+    "name",
+    "objective",
+    "objectives",
+    "samplers",
+    "seeds",
+    "seed",
+    "trials",
+    "checkpoints",
+    "storage",
+    "objective_options",
+    "direction",
+)
 DEFAULT_CHECKPOINTS = (0.25, 0.5, 1.0)
 SIGNIFICANCE = 0.05
 
@@ -107,37 +118,55 @@ def load_compare_file(path: str | Path) -> CompareConfig:
     return config_from_dict(data, str(path), path.stem, path.parent)
 
 
-def config_from_dict(data: Mapping[str, Any], source: str = "comparison",
-                     default_name: str | None = None, base_dir: Path = Path(".")
-                     ) -> CompareConfig:
+def config_from_dict(
+    data: Mapping[str, Any],
+    source: str = "comparison",
+    default_name: str | None = None,
+    base_dir: Path = Path("."),
+) -> CompareConfig:
     if not isinstance(data, Mapping):
         raise StudyFileError(f"{source}: a comparison file must be a table of keys")
     for key in data:
         if key not in KEYS:
-            raise StudyFileError(f"{source}: unknown key {key!r}{did_you_mean(key, KEYS)}; "
-                                 f"allowed: {', '.join(KEYS)} (sampler options go in the "
-                                 "sampler's table in 'samplers')")
-    for key, kind, what in (("checkpoints", list, "a list of fractions"),
-                            ("objective_options", Mapping, "a table per objective")):
+            raise StudyFileError(
+                f"{source}: unknown key {key!r}{did_you_mean(key, KEYS)}; "
+                f"allowed: {', '.join(KEYS)} (sampler options go in the "
+                "sampler's table in 'samplers')"
+            )
+    for key, kind, what in (
+        ("checkpoints", list, "a list of fractions"),
+        ("objective_options", Mapping, "a table per objective"),
+    ):
         if key in data and not isinstance(data[key], kind):
             raise StudyFileError(f"{source}: '{key}' must be {what}, got {data[key]!r}")
     objectives = data.get("objectives", [data["objective"]] if "objective" in data else None)
-    if not objectives or not isinstance(objectives, list) or not all(
-            isinstance(o, str) for o in objectives):
-        raise StudyFileError(f"{source}: give 'objective' (a name) or 'objectives' (a list "
-                             "of names)")
+    if (
+        not objectives
+        or not isinstance(objectives, list)
+        or not all(isinstance(o, str) for o in objectives)
+    ):
+        raise StudyFileError(
+            f"{source}: give 'objective' (a name) or 'objectives' (a list of names)"
+        )
     samplers = data.get("samplers")
     if not samplers or not isinstance(samplers, list):
-        raise StudyFileError(f"{source}: 'samplers' must be a non-empty list of sampler names "
-                             "(or tables with a 'name')")
+        raise StudyFileError(
+            f"{source}: 'samplers' must be a non-empty list of sampler names "
+            "(or tables with a 'name')"
+        )
     config = CompareConfig(
-        name=data.get("name", default_name or ""), objectives=tuple(objectives),
+        name=data.get("name", default_name or ""),
+        objectives=tuple(objectives),
         samplers=tuple(_sampler_spec(s, source) for s in samplers),
-        seeds=data.get("seeds", 5), first_seed=data.get("seed", 0),
+        seeds=data.get("seeds", 5),
+        first_seed=data.get("seed", 0),
         trials=data.get("trials", 50),
         checkpoints=tuple(data.get("checkpoints", DEFAULT_CHECKPOINTS)),
         objective_options=dict(data.get("objective_options", {})),
-        direction=data.get("direction"), storage=data.get("storage"), base_dir=base_dir)
+        direction=data.get("direction"),
+        storage=data.get("storage"),
+        base_dir=base_dir,
+    )
     check_config(config, source)
     return config
 
@@ -148,8 +177,9 @@ def _sampler_spec(value: Any, source: str) -> SamplerSpec:
     if isinstance(value, Mapping) and isinstance(value.get("name"), str):
         options = {k: v for k, v in value.items() if k not in ("name", "label")}
         return SamplerSpec(str(value.get("label", value["name"])), value["name"], options)
-    raise StudyFileError(f"{source}: a sampler must be a name or a table with a 'name', "
-                         f"got {value!r}")
+    raise StudyFileError(
+        f"{source}: a sampler must be a name or a table with a 'name', got {value!r}"
+    )
 
 
 def check_config(config: CompareConfig, source: str = "comparison") -> None:
@@ -165,18 +195,24 @@ def check_config(config: CompareConfig, source: str = "comparison") -> None:
         raise StudyFileError(f"{source}: trials and seeds must be given")
     labels = [s.label for s in config.samplers]
     if len(set(labels)) != len(labels):
-        raise StudyFileError(f"{source}: sampler labels must be unique, got {labels} (give "
-                             "a variant its own 'label')")
+        raise StudyFileError(
+            f"{source}: sampler labels must be unique, got {labels} (give "
+            "a variant its own 'label')"
+        )
     if len(set(config.objectives)) != len(config.objectives):
         raise StudyFileError(f"{source}: an objective is listed twice")
     if not config.checkpoints or not all(
-            isinstance(c, (int, float)) and 0 < c <= 1 for c in config.checkpoints):
-        raise StudyFileError(f"{source}: checkpoints must be fractions in (0, 1], got "
-                             f"{list(config.checkpoints)}")
+        isinstance(c, (int, float)) and 0 < c <= 1 for c in config.checkpoints
+    ):
+        raise StudyFileError(
+            f"{source}: checkpoints must be fractions in (0, 1], got {list(config.checkpoints)}"
+        )
     for name, options in config.objective_options.items():
         if name not in config.objectives or not isinstance(options, Mapping):
-            raise StudyFileError(f"{source}: objective_options.{name} must be a table for "
-                                 f"one of the objectives {list(config.objectives)}")
+            raise StudyFileError(
+                f"{source}: objective_options.{name} must be a table for "
+                f"one of the objectives {list(config.objectives)}"
+            )
 
 
 def plan(config: CompareConfig) -> tuple[list[Cell], dict[str, Objective]]:
@@ -187,30 +223,37 @@ def plan(config: CompareConfig) -> tuple[list[Cell], dict[str, Objective]]:
     """
     objectives = {}
     for name in config.objectives:
-        objective = load_objective(name, config.objective_options.get(name),
-                                   config.base_dir)
+        objective = load_objective(name, config.objective_options.get(name), config.base_dir)
         if objective.space is None:
-            raise StudyFileError(f"comparison {config.name!r}: objective {name!r} has no "
-                                 "built-in space; compare built-in objectives, or run "
-                                 "your own with a study file per sampler")
+            raise StudyFileError(
+                f"comparison {config.name!r}: objective {name!r} has no "
+                "built-in space; compare built-in objectives, or run "
+                "your own with a study file per sampler"
+            )
         for spec in config.samplers:
             make_sampler(spec.name, spec.options).check(Space.from_spec(objective.space))
         objectives[name] = objective
-    cells = [Cell(objective, spec, k, f"{config.name}/{objective}/{spec.label}/seed-{k}")
-             for k in range(config.seeds) for objective in config.objectives
-             for spec in config.samplers]
+    cells = [
+        Cell(objective, spec, k, f"{config.name}/{objective}/{spec.label}/seed-{k}")
+        for k in range(config.seeds)
+        for objective in config.objectives
+        for spec in config.samplers
+    ]
     return cells, objectives
 
 
-def compare(comparison: str | Path | CompareConfig, storage: str | None = None, *,
-            on_study: Callable[[int, Cell, Study], None] | None = None,
-            callbacks: Sequence[Callback] = ()) -> dict[str, Any]:
+def compare(
+    comparison: str | Path | CompareConfig,
+    storage: str | None = None,
+    *,
+    on_study: Callable[[int, Cell, Study], None] | None = None,
+    callbacks: Sequence[Callback] = (),
+) -> dict[str, Any]:
     """Run or continue a comparison (a file or a config) and return its summary.
 
     Storage: the argument, else HPO_STORAGE, else the file's, else hpo.db.
     """
-    config = (comparison if isinstance(comparison, CompareConfig)
-              else load_compare_file(comparison))
+    config = comparison if isinstance(comparison, CompareConfig) else load_compare_file(comparison)
     planned = plan(config)  # every name and option checked before the storage is opened
     with borrowed(storage_for(config, storage), create=True) as store:
         run_comparison(config, store, on_study, callbacks, planned)
@@ -221,11 +264,13 @@ def storage_for(config: CompareConfig, storage: str | None = None) -> str:
     return storage or os.environ.get("HPO_STORAGE") or config.storage or DEFAULT_STORAGE
 
 
-def run_comparison(config: CompareConfig, storage: str | Storage,
-                   on_study: Callable[[int, Cell, Study], None] | None = None,
-                   callbacks: Sequence[Callback] = (),
-                   planned: tuple[list[Cell], dict[str, Objective]] | None = None
-                   ) -> list[Study]:
+def run_comparison(
+    config: CompareConfig,
+    storage: str | Storage,
+    on_study: Callable[[int, Cell, Study], None] | None = None,
+    callbacks: Sequence[Callback] = (),
+    planned: tuple[list[Cell], dict[str, Objective]] | None = None,
+) -> list[Study]:
     """Run (or continue) every study of the comparison; return them in plan order.
 
     `on_study(i, cell, study)` is called before study i runs (also when it
@@ -246,8 +291,7 @@ def run_comparison(config: CompareConfig, storage: str | Storage,
     return studies
 
 
-def _open_cell(config: CompareConfig, cell: Cell, objective: Objective,
-               store: Storage) -> Study:
+def _open_cell(config: CompareConfig, cell: Cell, objective: Objective, store: Storage) -> Study:
     """The cell's study: loaded (checked against the config, its budget raised) or created."""
     try:
         study = load_study(cell.study_name, store)
@@ -263,20 +307,31 @@ def _open_cell(config: CompareConfig, cell: Cell, objective: Objective,
                 f"sampler {info.sampler} {info.sampler_options}, seed {info.seed} and "
                 f"{info.budget} trials; this run asks for {wanted[0]} {wanted[1]}, seed "
                 f"{wanted[2]} and {config.trials} trials. Give the comparison another name "
-                "(--name), or only raise its trials")
+                "(--name), or only raise its trials"
+            )
         if (info.budget or 0) < config.trials:
             study.set_budget(config.trials)  # more trials: the studies continue
         return study
     return create_study(
-        cell.study_name, store, objective.space, cell.sampler.name,
+        cell.study_name,
+        store,
+        objective.space,
+        cell.sampler.name,
         config.first_seed + cell.seed_index,
         config.direction or objective.direction or "minimize",
-        sampler_options=cell.sampler.options, objective=objective,
+        sampler_options=cell.sampler.options,
+        objective=objective,
         objective_options=config.objective_options.get(cell.objective, {}),
         budget=config.trials,
-        user_attrs={COMPARISON_ATTR: config.name, "objective": cell.objective,
-                    "sampler": cell.sampler.label, "seed_index": cell.seed_index,
-                    "checkpoints": list(config.checkpoints), "optimum": objective.optimum})
+        user_attrs={
+            COMPARISON_ATTR: config.name,
+            "objective": cell.objective,
+            "sampler": cell.sampler.label,
+            "seed_index": cell.seed_index,
+            "checkpoints": list(config.checkpoints),
+            "optimum": objective.optimum,
+        },
+    )
 
 
 # -- results ---------------------------------------------------------------------------
@@ -309,8 +364,9 @@ def load_comparison(name: str, storage: str | Storage) -> Comparison:
     with borrowed(storage) as store:
         comparison = find_comparison(name, store)
         if comparison is None:
-            raise StudyNotFoundError(f"no study or comparison named {name!r} in "
-                                     f"{store.display_url}")
+            raise StudyNotFoundError(
+                f"no study or comparison named {name!r} in {store.display_url}"
+            )
         return comparison
 
 
@@ -319,9 +375,14 @@ def find_comparison(name: str, store: Storage) -> Comparison | None:
     members = [s.info for s in store.list_studies() if comparison_of(s.info) == name]
     if not members:
         return None
-    comparison = Comparison(name, {}, {}, max(m.budget or 0 for m in members),
-                            tuple(members[0].user_attrs.get("checkpoints",
-                                                            DEFAULT_CHECKPOINTS)), {})
+    comparison = Comparison(
+        name,
+        {},
+        {},
+        max(m.budget or 0 for m in members),
+        tuple(members[0].user_attrs.get("checkpoints", DEFAULT_CHECKPOINTS)),
+        {},
+    )
     for info in sorted(members, key=lambda m: m.user_attrs["seed_index"]):
         attrs = info.user_attrs
         objective, label = attrs["objective"], attrs["sampler"]
@@ -330,8 +391,9 @@ def find_comparison(name: str, store: Storage) -> Comparison | None:
         curves = comparison.curves.setdefault(objective, {}).setdefault(label, Curves())
         trials = Study(store, info).trials  # (the info is in hand: no second lookup)
         curves.best.append(best_so_far(trials, info.direction, comparison.budget))
-        curves.ask_seconds.append(np.array(
-            [t.ask_seconds if t.ask_seconds is not None else np.nan for t in trials]))
+        curves.ask_seconds.append(
+            np.array([t.ask_seconds if t.ask_seconds is not None else np.nan for t in trials])
+        )
         curves.seconds.append(_wall_time(trials))
         curves.seeds.append(attrs["seed_index"])
     return comparison
@@ -366,17 +428,27 @@ def summarize(comparison: Comparison) -> dict[str, Any]:
 
     budget = comparison.budget
     steps = {f"{round(100 * c)}%": max(1, math.ceil(c * budget)) for c in comparison.checkpoints}
-    result: dict[str, Any] = {"name": comparison.name, "trials": budget,
-                              "checkpoints": steps, "objectives": {}}
+    result: dict[str, Any] = {
+        "name": comparison.name,
+        "trials": budget,
+        "checkpoints": steps,
+        "objectives": {},
+    }
     overall: dict[str, list[float]] = {}
     for objective, by_sampler in comparison.curves.items():
         sign = 1.0 if comparison.direction[objective] == "minimize" else -1.0
         optimum = comparison.optimum.get(objective)
         labels = list(by_sampler)
-        finals = {label: np.array([curve[-1] for curve in by_sampler[label].best])
-                  for label in labels}
-        ranks = _mean_ranks({label: dict(zip(by_sampler[label].seeds, finals[label],
-                                             strict=True)) for label in labels}, sign)
+        finals = {
+            label: np.array([curve[-1] for curve in by_sampler[label].best]) for label in labels
+        }
+        ranks = _mean_ranks(
+            {
+                label: dict(zip(by_sampler[label].seeds, finals[label], strict=True))
+                for label in labels
+            },
+            sign,
+        )
         leader = min(labels, key=lambda lb: (ranks[lb], sign * np.nanmean(finals[lb])))
         rows = {}
         for label in labels:
@@ -389,20 +461,27 @@ def summarize(comparison: Comparison) -> dict[str, Any]:
             asks = asks[np.isfinite(asks)]
             final_mean = at[list(steps)[-1]]["mean"]
             rows[label] = {
-                "seeds": len(curves.best), "best": at, "mean_rank": ranks[label],
+                "seeds": len(curves.best),
+                "best": at,
+                "mean_rank": ranks[label],
                 "p_value": p_value,
                 "significant": None if p_value is None else p_value < SIGNIFICANCE,
-                "regret": (None if optimum is None or final_mean is None
-                           else sign * (final_mean - optimum)),
+                "regret": (
+                    None if optimum is None or final_mean is None else sign * (final_mean - optimum)
+                ),
                 "median_ask_ms": float(np.median(asks) * 1000) if len(asks) else None,
                 "total_seconds": float(sum(curves.seconds)),
             }
             overall.setdefault(label, []).append(ranks[label])
         result["objectives"][objective] = {
-            "direction": comparison.direction[objective], "optimum": optimum,
-            "best_sampler": leader, "samplers": rows}
-    result["mean_rank"] = dict(sorted(((lb, float(np.mean(r))) for lb, r in overall.items()),
-                                      key=lambda kv: kv[1]))
+            "direction": comparison.direction[objective],
+            "optimum": optimum,
+            "best_sampler": leader,
+            "samplers": rows,
+        }
+    result["mean_rank"] = dict(
+        sorted(((lb, float(np.mean(r))) for lb, r in overall.items()), key=lambda kv: kv[1])
+    )
     return result
 
 

@@ -50,8 +50,11 @@ def _masked(url: str) -> str:
 
 
 # the driver each of the clone's extras installs, and the URL scheme that uses it
-_EXTRAS = {"postgresql": ("postgres", "postgresql+psycopg://"),
-           "mysql": ("mysql", "mysql+pymysql://"), "mariadb": ("mysql", "mysql+pymysql://")}
+_EXTRAS = {
+    "postgresql": ("postgres", "postgresql+psycopg://"),
+    "mysql": ("mysql", "mysql+pymysql://"),
+    "mariadb": ("mysql", "mysql+pymysql://"),
+}
 
 
 def _driver_hint(url: sa.URL) -> str:
@@ -59,8 +62,10 @@ def _driver_hint(url: sa.URL) -> str:
     if extra is None:
         return ""
     name, scheme = extra
-    return (f"; the driver hpo is tested with: pip install -e '.[{name}]' in the hpo clone, "
-            f"and a URL starting {scheme}")
+    return (
+        f"; the driver hpo is tested with: pip install -e '.[{name}]' in the hpo clone, "
+        f"and a URL starting {scheme}"
+    )
 
 
 def make_engine(url: sa.URL, busy_timeout: float = BUSY_TIMEOUT_S) -> Engine:
@@ -72,11 +77,12 @@ def make_engine(url: sa.URL, busy_timeout: float = BUSY_TIMEOUT_S) -> Engine:
                 return sa.create_engine(url, pool_pre_ping=False)
             memory = is_memory_url(url)
             engine = sa.create_engine(
-                url, connect_args={"timeout": busy_timeout, "check_same_thread": False},
-                poolclass=StaticPool if memory else None)
+                url,
+                connect_args={"timeout": busy_timeout, "check_same_thread": False},
+                poolclass=StaticPool if memory else None,
+            )
     except sa.exc.SAWarning as exc:
-        raise StorageError(f"storage URL {shown!r}: {str(exc).split(' (Background')[0]}") \
-            from None
+        raise StorageError(f"storage URL {shown!r}: {str(exc).split(' (Background')[0]}") from None
     except (ValueError, TypeError) as exc:  # a URL option of the wrong type
         raise StorageError(f"invalid storage URL {shown!r}: {exc}") from None
     except NoSuchModuleError:  # a subclass of ArgumentError: test it first
@@ -84,8 +90,10 @@ def make_engine(url: sa.URL, busy_timeout: float = BUSY_TIMEOUT_S) -> Engine:
     except ArgumentError as exc:
         raise StorageError(f"invalid storage URL {shown!r}: {exc}") from None
     except ModuleNotFoundError as exc:
-        raise StorageError(f"storage URL {shown!r} needs the Python module {exc.name!r}, "
-                           f"its database driver{_driver_hint(url)}") from None
+        raise StorageError(
+            f"storage URL {shown!r} needs the Python module {exc.name!r}, "
+            f"its database driver{_driver_hint(url)}"
+        ) from None
     sa.event.listen(engine, "connect", _on_sqlite_connect)
     sa.event.listen(engine, "begin", _on_sqlite_begin)
     return engine
@@ -117,22 +125,45 @@ def check_sqlite_file(engine: Engine, create: bool) -> None:
     if os.path.exists(path):
         return
     if not create:
-        raise StorageError(f"no hpo database at {path!r} (run a study first, or give "
-                           "--storage / HPO_STORAGE)")
+        raise StorageError(
+            f"no hpo database at {path!r} (run a study first, or give --storage / HPO_STORAGE)"
+        )
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
-        raise StorageError(f"cannot create SQLite database {path!r}: folder {folder!r} "
-                           "does not exist")
+        raise StorageError(
+            f"cannot create SQLite database {path!r}: folder {folder!r} does not exist"
+        )
 
 
 # Filesystems shared over a network, as /proc/mounts names them. SQLite's
 # locks do not work reliably on them and WAL mode needs shared memory that
 # they cannot give: two machines writing one file corrupt it
 # (https://www.sqlite.org/useovernet.html).
-NETWORK_FILESYSTEMS = frozenset({
-    "nfs", "nfs4", "cifs", "smb3", "smbfs", "ncpfs", "afs", "9p", "ceph",
-    "glusterfs", "lustre", "gpfs", "beegfs", "davfs", "fuse.sshfs", "fuse.glusterfs",
-    "fuse.ceph", "fuse.s3fs", "fuse.rclone", "fuse.gcsfuse", "fuse.davfs"})
+NETWORK_FILESYSTEMS = frozenset(
+    {
+        "nfs",
+        "nfs4",
+        "cifs",
+        "smb3",
+        "smbfs",
+        "ncpfs",
+        "afs",
+        "9p",
+        "ceph",
+        "glusterfs",
+        "lustre",
+        "gpfs",
+        "beegfs",
+        "davfs",
+        "fuse.sshfs",
+        "fuse.glusterfs",
+        "fuse.ceph",
+        "fuse.s3fs",
+        "fuse.rclone",
+        "fuse.gcsfuse",
+        "fuse.davfs",
+    }
+)
 
 
 def check_local_disk(path: str, mounts: str | None = None) -> None:
@@ -146,7 +177,8 @@ def check_local_disk(path: str, mounts: str | None = None) -> None:
             f"storage {path!r} is on a network filesystem ({kind}): SQLite's locking is not "
             "reliable there and a shared study would be corrupted. Keep the SQLite file on "
             "a local disk, or share a study between machines through a PostgreSQL or MySQL "
-            "URL (e.g. postgresql+psycopg://user@host/db)")
+            "URL (e.g. postgresql+psycopg://user@host/db)"
+        )
 
 
 def filesystem_type(folder: str, mounts: str | None = None) -> str | None:
@@ -178,8 +210,13 @@ def translated_errors(where: str) -> Iterator[None]:
     except IntegrityError:
         raise
     except DBAPIError as exc:
-        kind = (DroppedConnectionError if _is_dropped(exc) else
-                TransientStorageError if is_transient(exc) else StorageError)
+        kind = (
+            DroppedConnectionError
+            if _is_dropped(exc)
+            else TransientStorageError
+            if is_transient(exc)
+            else StorageError
+        )
         raise kind(_describe_db_error(where, exc)) from exc
     except OverflowError as exc:  # sqlite3 refuses integers beyond 64 bits itself
         raise StorageError(f"value too large for {where}: {exc}") from exc
@@ -188,13 +225,29 @@ def translated_errors(where: str) -> Iterator[None]:
 # Messages of errors that go away by themselves: a lock held too long, a
 # deadlock victim, a connection the server dropped (restart, failover,
 # pg_terminate_backend, MySQL's wait_timeout).
-_DROPPED = ("terminating connection", "server closed the connection",
-            "connection already closed", "the connection is closed", "lost connection",
-            "gone away", "connection reset", "broken pipe", "consuming input failed",
-            "ssl syscall")
-_TRANSIENT = ("database is locked", "database table is locked", "busy", "deadlock",
-              "lock wait timeout", "could not serialize", "connection refused",
-              "the database system is", *_DROPPED)
+_DROPPED = (
+    "terminating connection",
+    "server closed the connection",
+    "connection already closed",
+    "the connection is closed",
+    "lost connection",
+    "gone away",
+    "connection reset",
+    "broken pipe",
+    "consuming input failed",
+    "ssl syscall",
+)
+_TRANSIENT = (
+    "database is locked",
+    "database table is locked",
+    "busy",
+    "deadlock",
+    "lock wait timeout",
+    "could not serialize",
+    "connection refused",
+    "the database system is",
+    *_DROPPED,
+)
 
 
 def is_transient(exc: DBAPIError) -> bool:
@@ -219,8 +272,10 @@ def _describe_db_error(where: str, exc: DBAPIError) -> str:
     if "file is not a database" in lowered:
         return f"{where} is not an SQLite database"
     if "readonly" in lowered or "read-only" in lowered:
-        return (f"cannot write to {where}: the database is read-only (SQLite also needs "
-                "to write beside the file, in its folder)")
+        return (
+            f"cannot write to {where}: the database is read-only (SQLite also needs "
+            "to write beside the file, in its folder)"
+        )
     if "unable to open database file" in lowered:
         return f"cannot open {where}: unable to open the database file"
     if exc.connection_invalidated or "connect" in lowered or "connection" in lowered:

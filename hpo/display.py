@@ -49,8 +49,9 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """Left-aligned columns separated by two spaces, with a header rule."""
     cells = [[str(c) for c in headers]] + [[str(c) for c in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-             for row in cells]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
@@ -76,8 +77,9 @@ def curve(values: dict[int, float], height: int = 8, width: int = 60) -> str:
         name = fmt_value(high) if i == 0 else fmt_value(low) if i == height - 1 else ""
         lines.append(f"  {name:>{label}} |{''.join(row)}")
     lines.append(f"  {'':>{label}} +{'-' * columns}")
-    lines.append(f"  {'':>{label}}  step {first}{' ' * max(1, columns - 10 - len(str(last)))}"
-                 f"{last}")
+    lines.append(
+        f"  {'':>{label}}  step {first}{' ' * max(1, columns - 10 - len(str(last)))}{last}"
+    )
     return "\n".join(lines)
 
 
@@ -105,9 +107,17 @@ def studies_table(summaries: Sequence[StudySummary], every_study: bool = False) 
         group = comparison_of(summary.info)
         if group is None or every_study:
             info = summary.info
-            rows.append([info.name, info.direction, info.sampler, _complete_of(summary.counts),
-                         info.budget or "-", fmt_value(summary.best_value),
-                         fmt_time(info.created_at)])
+            rows.append(
+                [
+                    info.name,
+                    info.direction,
+                    info.sampler,
+                    _complete_of(summary.counts),
+                    info.budget or "-",
+                    fmt_value(summary.best_value),
+                    fmt_time(info.created_at),
+                ]
+            )
         else:
             comparisons.setdefault(group, []).append(summary)
     for group, members in comparisons.items():
@@ -115,14 +125,22 @@ def studies_table(summaries: Sequence[StudySummary], every_study: bool = False) 
         samplers = {m.info.user_attrs.get("sampler", m.info.sampler) for m in members}
         budgets = {m.info.budget for m in members}
         budget = f"{budgets.pop()} each" if len(budgets) == 1 and None not in budgets else "-"
-        rows.append([group, "(comparison)", f"{len(samplers)} samplers, {len(members)} studies",
-                     _complete_of(counts), budget, "-",
-                     fmt_time(min(m.info.created_at for m in members))])
-    text = table(["name", "direction", "sampler", "complete/trials", "budget", "best",
-                  "created"], rows)
+        rows.append(
+            [
+                group,
+                "(comparison)",
+                f"{len(samplers)} samplers, {len(members)} studies",
+                _complete_of(counts),
+                budget,
+                "-",
+                fmt_time(min(m.info.created_at for m in members)),
+            ]
+        )
+    text = table(
+        ["name", "direction", "sampler", "complete/trials", "budget", "best", "created"], rows
+    )
     if comparisons:
-        text += ("\n(a comparison's studies: `hpo studies --all`; its result: "
-                 "`hpo report NAME`)")
+        text += "\n(a comparison's studies: `hpo studies --all`; its result: `hpo report NAME`)"
     return text
 
 
@@ -135,9 +153,16 @@ def trials_table(trials: Sequence[FrozenTrial], now: float | None = None) -> str
     headers = ["#", "state", "value", "duration", *names, "note"]
     rows = []
     for trial in trials:
-        rows.append([trial.number, trial.state, fmt_value(trial.value),
-                     fmt_duration(trial.duration),
-                     *(fmt_value(trial.params.get(n)) for n in names), _note(trial, now)])
+        rows.append(
+            [
+                trial.number,
+                trial.state,
+                fmt_value(trial.value),
+                fmt_duration(trial.duration),
+                *(fmt_value(trial.params.get(n)) for n in names),
+                _note(trial, now),
+            ]
+        )
     return table(headers, rows)
 
 
@@ -165,18 +190,24 @@ def study_summary(study: Study, elapsed: float | None = None) -> str:
     """What a finished run prints: counts, the best trial, where to look next."""
     trials = study.trials
     counts = state_counts(trials)
-    parts = [f"{counts[s]} {s.lower()}" for s in ("COMPLETE", "PRUNED", "FAIL", "RUNNING",
-                                                     "WAITING") if counts[s]]
+    parts = [
+        f"{counts[s]} {s.lower()}"
+        for s in ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
+        if counts[s]
+    ]
     took = f" in {fmt_duration(elapsed)}" if elapsed is not None else ""
     counted = sum(t.counts_toward_budget for t in trials)
     if counted == len(trials):
         budget = f" of a budget of {study.budget}" if study.budget else ""
     else:  # a failure queued again, the retry waiting, a trial running: not all count
-        budget = f", {counted} counted" + (f" toward a budget of {study.budget}"
-                                           if study.budget else "")
-    lines = [f"Study {study.name!r}: {len(trials)} trials{budget} "
-             f"({', '.join(parts) or 'none finished'}){took}, stored in "
-             f"{study.storage.display_url}"]
+        budget = f", {counted} counted" + (
+            f" toward a budget of {study.budget}" if study.budget else ""
+        )
+    lines = [
+        f"Study {study.name!r}: {len(trials)} trials{budget} "
+        f"({', '.join(parts) or 'none finished'}){took}, stored in "
+        f"{study.storage.display_url}"
+    ]
     try:
         best = study.best_trial
     except NoCompletedTrialsError:
@@ -188,8 +219,10 @@ def study_summary(study: Study, elapsed: float | None = None) -> str:
             attrs = ", ".join(f"{k} {fmt_value(v)}" for k, v in best.user_attrs.items())
             lines.append(f"  ({attrs})")
         url = study.storage.display_url
-        lines.append(f"Inspect: {command(url, 'trials', study.name, '--sort', 'value')}   "
-                     f"{command(url, 'show', study.name, str(best.number))}")
+        lines.append(
+            f"Inspect: {command(url, 'trials', study.name, '--sort', 'value')}   "
+            f"{command(url, 'show', study.name, str(best.number))}"
+        )
     return "\n".join(lines)
 
 
@@ -225,20 +258,26 @@ class Progress:
         if self._done_before is None:  # first trial: learn what was there before
             before = _finished_before(study.trials, trial)
             self._done_before = sum(t.counts_toward_budget for t in before)
-            self._best = min(completed_finite(before), key=lambda t: sign * t.value,
-                             default=None)
+            self._best = min(completed_finite(before), key=lambda t: sign * t.value, default=None)
         if trial.state == TrialState.COMPLETE and (
-                self._best is None or sign * trial.value < sign * self._best.value):
+            self._best is None or sign * trial.value < sign * self._best.value
+        ):
             self._best = trial
-        best = (f"best {fmt_value(self._best.value)} (#{self._best.number})"
-                if self._best else "best -")
+        best = (
+            f"best {fmt_value(self._best.value)} (#{self._best.number})" if self._best else "best -"
+        )
         if self._live:
             self._terminal.show(lambda: self._live_line(study, best))
             return
-        detail = (fmt_value(trial.value) if trial.state != TrialState.FAIL
-                  else error_summary(trial.error)[:100])
-        self._stream.write(f"trial {trial.number} {trial.state} {detail}  {best}  "
-                           f"[{fmt_duration(trial.duration)}]\n")
+        detail = (
+            fmt_value(trial.value)
+            if trial.state != TrialState.FAIL
+            else error_summary(trial.error)[:100]
+        )
+        self._stream.write(
+            f"trial {trial.number} {trial.state} {detail}  {best}  "
+            f"[{fmt_duration(trial.duration)}]\n"
+        )
         self._stream.flush()
 
     def _live_line(self, study: Study, best: str) -> str:
@@ -249,8 +288,10 @@ class Progress:
             return f"trial {done} | {fmt_duration(elapsed)} | {best}"
         ran = done - (self._done_before or 0)
         eta = elapsed / ran * max(total - done, 0) if ran > 0 else None
-        return (f"trial {done}/{total} | {fmt_duration(elapsed)} elapsed | "
-                f"ETA {fmt_duration(eta)} | {best}")
+        return (
+            f"trial {done}/{total} | {fmt_duration(elapsed)} elapsed | "
+            f"ETA {fmt_duration(eta)} | {best}"
+        )
 
     def close(self) -> None:
         self._terminal.close()
@@ -260,8 +301,7 @@ def _finished_before(trials: Sequence[FrozenTrial], trial: FrozenTrial) -> list[
     """The trials that finished before `trial` did. (Not simply all the others: with
     worker processes, trials are reported in batches, and the later ones of a batch
     are already stored when the first is reported.)"""
-    return [t for t in trials if t.finished_at is not None
-            and t.finish_order < trial.finish_order]
+    return [t for t in trials if t.finished_at is not None and t.finish_order < trial.finish_order]
 
 
 class LiveLine:
@@ -304,8 +344,10 @@ class LiveLine:
 def comparison_table(summary: dict[str, Any]) -> str:
     """The result of `hpo compare` for a terminal: one table per objective, then ranks."""
     steps = summary["checkpoints"]
-    lines = [f"Comparison {summary['name']!r}: {summary['trials']} trials per study; best "
-             "value so far as mean ± standard error over seeds"]
+    lines = [
+        f"Comparison {summary['name']!r}: {summary['trials']} trials per study; best "
+        "value so far as mean ± standard error over seeds"
+    ]
     for objective, data in summary["objectives"].items():
         optimum = data["optimum"]
         known = f", optimum {fmt_value(optimum)}" if optimum is not None else ""
@@ -319,15 +361,25 @@ def comparison_table(summary: dict[str, Any]) -> str:
             cells = [label, *(fmt_mean_se(row["best"][key]) for key in steps)]
             if optimum is not None:
                 cells.append(fmt_value(row["regret"]))
-            mark = ("  (best)" if label == data["best_sampler"] else
-                    "  (n.s.)" if row["significant"] is False else "")
-            cells += [f"{row['mean_rank']:.2f}{mark}",
-                      "-" if row["median_ask_ms"] is None else f"{row['median_ask_ms']:.2f} ms",
-                      fmt_duration(row["total_seconds"])]
+            mark = (
+                "  (best)"
+                if label == data["best_sampler"]
+                else "  (n.s.)"
+                if row["significant"] is False
+                else ""
+            )
+            cells += [
+                f"{row['mean_rank']:.2f}{mark}",
+                "-" if row["median_ask_ms"] is None else f"{row['median_ask_ms']:.2f} ms",
+                fmt_duration(row["total_seconds"]),
+            ]
             rows.append(cells)
         lines.append(table(headers, rows))
-    lines += ["", "(n.s.): not significantly different from the best sampler (two-sided "
-              "Mann-Whitney U test of the final values across seeds, p >= 0.05)."]
+    lines += [
+        "",
+        "(n.s.): not significantly different from the best sampler (two-sided "
+        "Mann-Whitney U test of the final values across seeds, p >= 0.05).",
+    ]
     if len(summary["objectives"]) > 1:
         ranks = ", ".join(f"{label} {rank:.2f}" for label, rank in summary["mean_rank"].items())
         lines.append(f"Mean rank across objectives: {ranks}")
@@ -349,8 +401,13 @@ class CompareProgress:
     callback. On a terminal, one live line; otherwise one line per study.
     """
 
-    def __init__(self, total_studies: int, trials_per_study: int,
-                 stream: TextIO | None = None, live: bool | None = None) -> None:
+    def __init__(
+        self,
+        total_studies: int,
+        trials_per_study: int,
+        stream: TextIO | None = None,
+        live: bool | None = None,
+    ) -> None:
         self._stream = stream or sys.stdout
         self._live = self._stream.isatty() if live is None else live
         self._terminal = LiveLine(self._stream)
@@ -376,15 +433,22 @@ class CompareProgress:
             self._terminal.show(lambda: line, now=done >= (study.budget or 0))
             return
         if study.budget is not None and done >= study.budget:
-            best = "-" if not any(t.state == TrialState.COMPLETE for t in study.trials) \
+            best = (
+                "-"
+                if not any(t.state == TrialState.COMPLETE for t in study.trials)
                 else fmt_value(study.best_value)
-            self._stream.write(f"study {self._index + 1}/{self._total} {self._label}: best "
-                               f"{best}  [{self._eta_text()}]\n")
+            )
+            self._stream.write(
+                f"study {self._index + 1}/{self._total} {self._label}: best "
+                f"{best}  [{self._eta_text()}]\n"
+            )
         self._stream.flush()
 
     def _line(self, done: int) -> str:
-        return (f"study {self._index + 1}/{self._total} ({self._label}) | trial "
-                f"{done}/{self._per_study} | {self._eta_text()}")
+        return (
+            f"study {self._index + 1}/{self._total} ({self._label}) | trial "
+            f"{done}/{self._per_study} | {self._eta_text()}"
+        )
 
     def _eta_text(self) -> str:
         elapsed = time.monotonic() - self._start

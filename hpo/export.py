@@ -26,11 +26,17 @@ def export(study: Study, format: str = "csv") -> str:  # noqa: A002 - the CLI's 
 def study_dict(study: Study, with_trials: bool = False) -> dict[str, Any]:
     info = study.info
     data: dict[str, Any] = {
-        "name": info.name, "direction": info.direction, "space": info.space,
+        "name": info.name,
+        "direction": info.direction,
+        "space": info.space,
         "suggested_params": {n: p.to_spec() for n, p in study.suggested_params.items()},
-        "sampler": info.sampler, "sampler_options": info.sampler_options,
-        "objective": info.objective, "objective_options": info.objective_options,
-        "budget": info.budget, "seed": info.seed, "created_at": info.created_at,
+        "sampler": info.sampler,
+        "sampler_options": info.sampler_options,
+        "objective": info.objective,
+        "objective_options": info.objective_options,
+        "budget": info.budget,
+        "seed": info.seed,
+        "created_at": info.created_at,
         "user_attrs": info.user_attrs,
     }
     if with_trials:
@@ -44,15 +50,35 @@ def _csv(study: Study) -> str:
     attrs = list(dict.fromkeys(k for t in trials for k in t.user_attrs))
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["number", "state", "value", "started_at", "finished_at", "duration_s",
-                     *(f"params_{n}" for n in names), *(f"user_attrs_{k}" for k in attrs),
-                     "last_step", "error"])
+    writer.writerow(
+        [
+            "number",
+            "state",
+            "value",
+            "started_at",
+            "finished_at",
+            "duration_s",
+            *(f"params_{n}" for n in names),
+            *(f"user_attrs_{k}" for k in attrs),
+            "last_step",
+            "error",
+        ]
+    )
     for t in trials:
-        writer.writerow([t.number, t.state.value, _cell(t.value), _iso(t.started_at),
-                         _iso(t.finished_at), _cell(t.duration),
-                         *(_cell(t.params.get(n)) for n in names),
-                         *(_cell(t.user_attrs.get(k)) for k in attrs),
-                         _cell(t.last_step), error_summary(t.error)])
+        writer.writerow(
+            [
+                t.number,
+                t.state.value,
+                _cell(t.value),
+                _iso(t.started_at),
+                _iso(t.finished_at),
+                _cell(t.duration),
+                *(_cell(t.params.get(n)) for n in names),
+                *(_cell(t.user_attrs.get(k)) for k in attrs),
+                _cell(t.last_step),
+                error_summary(t.error),
+            ]
+        )
     return out.getvalue()
 
 

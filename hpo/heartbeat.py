@@ -35,8 +35,12 @@ def is_lost(trial: FrozenTrial, now: float, grace_period: float = GRACE_PERIOD_S
     if trial.state != TrialState.RUNNING:
         return False
     host, _, pid = (trial.worker or "").rpartition(":")
-    if (host == socket.gethostname() and pid.isdigit() and int(pid) != os.getpid()
-            and not _process_alive(int(pid))):
+    if (
+        host == socket.gethostname()
+        and pid.isdigit()
+        and int(pid) != os.getpid()
+        and not _process_alive(int(pid))
+    ):
         return True
     return trial.heartbeat_at is not None and now - trial.heartbeat_at > grace_period
 
@@ -58,8 +62,12 @@ def _process_alive(pid: int) -> bool:
 class Heartbeat:
     """Context manager: while open, keeps the heartbeats of `running()` trials fresh."""
 
-    def __init__(self, storage: Storage, running: Callable[[], list[int]],
-                 interval: float = HEARTBEAT_INTERVAL_S) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        running: Callable[[], list[int]],
+        interval: float = HEARTBEAT_INTERVAL_S,
+    ) -> None:
         self._storage = storage
         self._running = running  # the ids of the trials this process is evaluating
         self._interval = interval
@@ -69,13 +77,13 @@ class Heartbeat:
     def __enter__(self) -> Heartbeat:
         # An in-memory database is private to this process: nobody to tell.
         if not self._storage.is_memory:
-            self._thread = threading.Thread(target=self._beat, name="hpo-heartbeat",
-                                            daemon=True)
+            self._thread = threading.Thread(target=self._beat, name="hpo-heartbeat", daemon=True)
             self._thread.start()
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()

@@ -34,8 +34,9 @@ GRID = 100
 MIN_TRIALS = 4  # fewer completed trials say nothing about importance
 
 
-def ped_anova(params: Sequence[Param], trials: Sequence[FrozenTrial], direction: str,
-              quantile: float = 0.1) -> dict[str, float]:
+def ped_anova(
+    params: Sequence[Param], trials: Sequence[FrozenTrial], direction: str, quantile: float = 0.1
+) -> dict[str, float]:
     """Importance of each parameter (summing to 1), most important first.
 
     Uses completed trials with a finite value; an empty dict when fewer than
@@ -55,10 +56,10 @@ def ped_anova(params: Sequence[Param], trials: Sequence[FrozenTrial], direction:
     return dict(sorted(((n, v / total) for n, v in raw.items()), key=lambda kv: -kv[1]))
 
 
-def _divergence(param: Param, everyone: Sequence[FrozenTrial],
-                top: Sequence[FrozenTrial]) -> float:
-    all_values = [t.params[param.name] for t in everyone if param.contains(
-        t.params.get(param.name))]
+def _divergence(param: Param, everyone: Sequence[FrozenTrial], top: Sequence[FrozenTrial]) -> float:
+    all_values = [
+        t.params[param.name] for t in everyone if param.contains(t.params.get(param.name))
+    ]
     top_values = [t.params[param.name] for t in top if param.contains(t.params.get(param.name))]
     if len(all_values) < 2 or not top_values:
         return 0.0

@@ -50,12 +50,19 @@ class PlotError(HpoError):
 
 def study_figure(kind: str, study: Study) -> Figure:
     makers: dict[str, Callable[[Study], Figure]] = {
-        "history": history, "importance": importance, "slice": slices,
-        "parallel": parallel, "intermediate": intermediate}
+        "history": history,
+        "importance": importance,
+        "slice": slices,
+        "parallel": parallel,
+        "intermediate": intermediate,
+    }
     if kind not in makers:
         from hpo.errors import did_you_mean
-        raise PlotError(f"unknown plot kind {kind!r}{did_you_mean(kind, makers)}; "
-                        f"kinds: {', '.join(STUDY_KINDS)}")
+
+        raise PlotError(
+            f"unknown plot kind {kind!r}{did_you_mean(kind, makers)}; "
+            f"kinds: {', '.join(STUDY_KINDS)}"
+        )
     return makers[kind](study)
 
 
@@ -66,6 +73,7 @@ def study_params(study: Study) -> list[Param]:
 
 def _figure(height: float, width: float = WIDTH) -> Figure:
     from matplotlib.figure import Figure
+
     return Figure(figsize=(width, height), dpi=100, layout="constrained")
 
 
@@ -75,18 +83,22 @@ def _plain_text(draw: Callable[..., Figure]) -> Callable[..., Figure]:
     matplotlib reads the setting when each Text is made; a context keeps it
     from the user's own figures.
     """
+
     @functools.wraps(draw)
     def drawn(*args: Any, **kwargs: Any) -> Figure:
         import matplotlib
+
         with matplotlib.rc_context({"text.parse_math": False}):
             return draw(*args, **kwargs)
+
     return drawn
 
 
 def _need(trials: Sequence[FrozenTrial], what: str, at_least: int = 1) -> None:
     if len(trials) < at_least:
-        raise PlotError(f"no data for the {what} plot: it needs at least {at_least} "
-                        "completed trial(s)")
+        raise PlotError(
+            f"no data for the {what} plot: it needs at least {at_least} completed trial(s)"
+        )
 
 
 @_plain_text
@@ -97,13 +109,29 @@ def history(study: Study) -> Figure:
     _need(done, "history")
     fig = _figure(3.6)
     ax = fig.add_subplot()
-    ax.scatter([t.number for t in done], [t.value for t in done], s=14, color=COMPLETE_COLOR,
-               label="complete", zorder=2)
-    pruned = [t for t in trials if t.state == TrialState.PRUNED and t.value is not None
-              and math.isfinite(t.value)]
+    ax.scatter(
+        [t.number for t in done],
+        [t.value for t in done],
+        s=14,
+        color=COMPLETE_COLOR,
+        label="complete",
+        zorder=2,
+    )
+    pruned = [
+        t
+        for t in trials
+        if t.state == TrialState.PRUNED and t.value is not None and math.isfinite(t.value)
+    ]
     if pruned:
-        ax.scatter([t.number for t in pruned], [t.value for t in pruned], s=14, marker="x",
-                   color=PRUNED_COLOR, label="pruned (last value)", zorder=2)
+        ax.scatter(
+            [t.number for t in pruned],
+            [t.value for t in pruned],
+            s=14,
+            marker="x",
+            color=PRUNED_COLOR,
+            label="pruned (last value)",
+            zorder=2,
+        )
     pick = min if study.direction == "minimize" else max
     best, xs, ys = None, [], []
     for trial in done:
@@ -133,6 +161,7 @@ def _log_scale(ax: Any, axis: str = "y") -> None:
     decades wide, 3 x a power of ten too, and under one decade 2 x and 5 x, so that
     a narrow range still has numbers and a narrow panel stays readable."""
     from matplotlib.ticker import FuncFormatter, LogLocator
+
     (ax.set_yscale if axis == "y" else ax.set_xscale)("log")
     ticks = ax.yaxis if axis == "y" else ax.xaxis
 
@@ -163,8 +192,7 @@ def importance(study: Study) -> Figure:
 def importance_bars(scores: dict[str, float]) -> Figure:
     """Bars of importance scores (parameter -> share), most important on top."""
     if not scores:
-        raise PlotError("no data for the importance plot: it needs at least 4 completed "
-                        "trials")
+        raise PlotError("no data for the importance plot: it needs at least 4 completed trials")
     names = list(scores)[::-1]
     fig = _figure(0.9 + 0.35 * len(names))
     ax = fig.add_subplot()
@@ -191,12 +219,19 @@ def slices(study: Study) -> Figure:
     for ax, param in zip(axes.flat, params, strict=False):
         active = [t for t in done if param.contains(t.params.get(param.name))]
         xs = [_axis_value(param, t.params[param.name]) for t in active]
-        points = ax.scatter(xs, [t.value for t in active], c=[t.number for t in active],
-                            cmap="viridis", s=12, vmin=0, vmax=max(t.number for t in done))
+        points = ax.scatter(
+            xs,
+            [t.value for t in active],
+            c=[t.number for t in active],
+            cmap="viridis",
+            s=12,
+            vmin=0,
+            vmax=max(t.number for t in done),
+        )
         _label_axis(ax, param)
         _maybe_log(ax, values)
         ax.set_ylabel("value", fontsize=8)
-    for ax in list(axes.flat)[len(params):]:
+    for ax in list(axes.flat)[len(params) :]:
         ax.set_visible(False)
     fig.colorbar(points, ax=axes, label="trial", shrink=0.8)
     fig.suptitle("Slices: the value against each parameter")
@@ -217,8 +252,13 @@ def _label_axis(ax: Any, param: Param) -> None:
         return
     labels = [str(c) for c in param.choices]
     crowded = sum(map(len, labels)) > 16  # side by side they would run into each other
-    ax.set_xticks(range(len(labels)), labels, fontsize=8, rotation=30 if crowded else 0,
-                  ha="right" if crowded else "center")
+    ax.set_xticks(
+        range(len(labels)),
+        labels,
+        fontsize=8,
+        rotation=30 if crowded else 0,
+        ha="right" if crowded else "center",
+    )
     ax.set_xlim(-0.5, len(labels) - 0.5)
 
 
@@ -243,6 +283,7 @@ def parallel(study: Study) -> Figure:
     from matplotlib import colormaps
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
+
     norm = Normalize(low, high if high > low else low + 1)
     cmap = colormaps["viridis_r" if study.direction == "minimize" else "viridis"]
     xs = np.arange(len(params) + 1)
@@ -255,10 +296,8 @@ def parallel(study: Study) -> Figure:
     ax.set_xticks(xs, [p.name for p in params] + ["value"], rotation=20, fontsize=8)
     for x, param in enumerate(params):
         bottom, top = _ends(param)
-        ax.annotate(bottom, (x, -0.04), ha="center", va="top", fontsize=7,
-                    annotation_clip=False)
-        ax.annotate(top, (x, 1.04), ha="center", va="bottom", fontsize=7,
-                    annotation_clip=False)
+        ax.annotate(bottom, (x, -0.04), ha="center", va="top", fontsize=7, annotation_clip=False)
+        ax.annotate(top, (x, 1.04), ha="center", va="bottom", fontsize=7, annotation_clip=False)
     ax.set_ylim(-0.12, 1.12)
     ax.set_yticks([])
     fig.colorbar(ScalarMappable(norm, cmap), ax=ax, label="value")
@@ -286,8 +325,10 @@ def intermediate(study: Study) -> Figure:
     """Every trial's intermediate values by step; pruned trials in red, ending in x."""
     trials = [t for t in study.trials if t.intermediate]
     if not trials:
-        raise PlotError("no data for the intermediate plot: no trial reported intermediate "
-                        "values (trial.report)")
+        raise PlotError(
+            "no data for the intermediate plot: no trial reported intermediate "
+            "values (trial.report)"
+        )
     fig = _figure(3.6)
     ax = fig.add_subplot()
     shown: set[str] = set()
@@ -296,10 +337,19 @@ def intermediate(study: Study) -> Figure:
         values = [trial.intermediate[s] for s in steps]
         pruned = trial.state == TrialState.PRUNED
         label = "pruned" if pruned else trial.state.value.lower()
-        color = PRUNED_COLOR if pruned else (COMPLETE_COLOR if trial.state ==
-                                             TrialState.COMPLETE else FAIL_COLOR)
-        ax.plot(steps, values, color=color, alpha=0.5, linewidth=1,
-                label=None if label in shown else label)
+        color = (
+            PRUNED_COLOR
+            if pruned
+            else (COMPLETE_COLOR if trial.state == TrialState.COMPLETE else FAIL_COLOR)
+        )
+        ax.plot(
+            steps,
+            values,
+            color=color,
+            alpha=0.5,
+            linewidth=1,
+            label=None if label in shown else label,
+        )
         shown.add(label)
         if pruned:
             ax.plot(steps[-1], values[-1], marker="x", color=PRUNED_COLOR, markersize=6)
@@ -332,8 +382,14 @@ def comparison_curves(comparison: Comparison, objective: str) -> Figure:
             se = np.nanstd(table, axis=0, ddof=1) / np.sqrt(np.maximum(count, 1))
         x = np.arange(1, len(mean) + 1)
         line = ax.plot(x, mean, label=label, linewidth=1.6)[0]
-        ax.fill_between(x, mean - np.nan_to_num(se), mean + np.nan_to_num(se),
-                        color=line.get_color(), alpha=0.18, linewidth=0)
+        ax.fill_between(
+            x,
+            mean - np.nan_to_num(se),
+            mean + np.nan_to_num(se),
+            color=line.get_color(),
+            alpha=0.18,
+            linewidth=0,
+        )
         everything += [v for v in mean if np.isfinite(v)]
     if optimum is not None:
         _log_scale(ax)
@@ -387,10 +443,11 @@ def to_svg(fig: Figure) -> str:
     """The figure as an <svg> element for inline use in HTML."""
     buffer = io.StringIO()
     import matplotlib
+
     with matplotlib.rc_context({"svg.fonttype": "path", "svg.hashsalt": "hpo"}):
         fig.savefig(buffer, format="svg")
     text = buffer.getvalue()
-    return text[text.index("<svg"):]
+    return text[text.index("<svg") :]
 
 
 def _check_format(path: Path) -> None:
@@ -407,8 +464,9 @@ def save(fig: Figure, path: str | Path) -> None:
         raise PlotError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
 
 
-def plot(name: str, kind: str, output: str | Path, storage: str | Storage,
-         objective: str | None = None) -> Path:
+def plot(
+    name: str, kind: str, output: str | Path, storage: str | Storage, objective: str | None = None
+) -> Path:
     """Draw one figure of study or comparison NAME into `output` (.png or .svg).
 
     Study kinds: STUDY_KINDS; comparison kinds: COMPARISON_KINDS (best-so-far
@@ -429,8 +487,10 @@ def plot(name: str, kind: str, output: str | Path, storage: str | Storage,
             figure = comparison_figure(kind, comparison, objective)
         else:
             if kind in COMPARISON_KINDS:
-                raise PlotError(f"{kind!r} is a figure of a comparison; {name!r} is a study "
-                                f"(its kinds: {', '.join(STUDY_KINDS)})")
+                raise PlotError(
+                    f"{kind!r} is a figure of a comparison; {name!r} is a study "
+                    f"(its kinds: {', '.join(STUDY_KINDS)})"
+                )
             figure = study_figure(kind, study)
     save(figure, output)
     return Path(output)
@@ -440,10 +500,13 @@ def comparison_figure(kind: str, comparison: Comparison, objective: str | None) 
     if kind == "ask-time":
         return ask_times(comparison)
     if kind != "best-so-far":
-        raise PlotError(f"{kind!r} is not a figure of a comparison; its kinds: "
-                        f"{', '.join(COMPARISON_KINDS)}")
+        raise PlotError(
+            f"{kind!r} is not a figure of a comparison; its kinds: {', '.join(COMPARISON_KINDS)}"
+        )
     objective = objective or next(iter(comparison.curves))
     if objective not in comparison.curves:
-        raise PlotError(f"comparison {comparison.name!r} has no objective {objective!r}; it "
-                        f"has {', '.join(comparison.curves)}")
+        raise PlotError(
+            f"comparison {comparison.name!r} has no objective {objective!r}; it "
+            f"has {', '.join(comparison.curves)}"
+        )
     return comparison_curves(comparison, objective)

@@ -57,38 +57,47 @@ class PrunerError(HpoError, ValueError):
 
 
 class Pruner(Protocol):
-    def prune(self, trial: FrozenTrial, trials: Sequence[FrozenTrial],
-              direction: str = "minimize") -> bool:
+    def prune(
+        self, trial: FrozenTrial, trials: Sequence[FrozenTrial], direction: str = "minimize"
+    ) -> bool:
         """Whether to stop `trial` now."""
 
 
 class NopPruner:
     """Never prunes."""
 
-    def prune(self, trial: FrozenTrial, trials: Sequence[FrozenTrial],
-              direction: str = "minimize") -> bool:
+    def prune(
+        self, trial: FrozenTrial, trials: Sequence[FrozenTrial], direction: str = "minimize"
+    ) -> bool:
         return False
 
 
 class MedianPruner:
     """Prune a trial whose best value so far is worse than the median at its step."""
 
-    def __init__(self, n_startup_trials: int = 5, n_warmup_steps: int = 0,
-                 interval_steps: int = 1, n_min_trials: int = 1) -> None:
+    def __init__(
+        self,
+        n_startup_trials: int = 5,
+        n_warmup_steps: int = 0,
+        interval_steps: int = 1,
+        n_min_trials: int = 1,
+    ) -> None:
         self.n_startup_trials = _int(n_startup_trials, "median", "n_startup_trials", 0)
         self.n_min_trials = _int(n_min_trials, "median", "n_min_trials", 1)
         self.n_warmup_steps = _int(n_warmup_steps, "median", "n_warmup_steps", 0)
         self.interval_steps = _int(interval_steps, "median", "interval_steps", 1)
 
-    def prune(self, trial: FrozenTrial, trials: Sequence[FrozenTrial],
-              direction: str = "minimize") -> bool:
+    def prune(
+        self, trial: FrozenTrial, trials: Sequence[FrozenTrial], direction: str = "minimize"
+    ) -> bool:
         step = trial.last_step
         if step is None or step < self.n_warmup_steps:
             return False
         if (step - self.n_warmup_steps) % self.interval_steps:
             return False
-        completed = [t for t in trials if t.state == TrialState.COMPLETE
-                     and t.number != trial.number]
+        completed = [
+            t for t in trials if t.state == TrialState.COMPLETE and t.number != trial.number
+        ]
         if len(completed) < self.n_startup_trials:
             return False
         peers = [_finite(t.intermediate.get(step)) for t in completed]
@@ -105,27 +114,35 @@ class MedianPruner:
 class SuccessiveHalvingPruner:
     """Asynchronous successive halving: continue only the best 1/reduction_factor at each rung."""
 
-    def __init__(self, min_resource: int = 1, reduction_factor: int = 4,
-                 min_early_stopping_rate: int = 0, rung_value: str = "best",
-                 bracket: Callable[[int], bool] | None = None) -> None:
+    def __init__(
+        self,
+        min_resource: int = 1,
+        reduction_factor: int = 4,
+        min_early_stopping_rate: int = 0,
+        rung_value: str = "best",
+        bracket: Callable[[int], bool] | None = None,
+    ) -> None:
         self.min_resource = _int(min_resource, "asha", "min_resource", 1)
         self.reduction_factor = _int(reduction_factor, "asha", "reduction_factor", 2)
-        self.min_early_stopping_rate = _int(min_early_stopping_rate, "asha",
-                                            "min_early_stopping_rate", 0)
+        self.min_early_stopping_rate = _int(
+            min_early_stopping_rate, "asha", "min_early_stopping_rate", 0
+        )
         self.rung_value = _rung_value(rung_value, "asha")
         self._same_bracket = bracket  # (hyperband) which trials compete: by number
 
     def rung_steps(self, up_to: int) -> list[int]:
         """The rung steps (ascending) not beyond `up_to`."""
         rungs, k = [], 0
-        while (step := self.min_resource
-               * self.reduction_factor ** (k + self.min_early_stopping_rate)) <= up_to:
+        while (
+            step := self.min_resource * self.reduction_factor ** (k + self.min_early_stopping_rate)
+        ) <= up_to:
             rungs.append(step)
             k += 1
         return rungs
 
-    def prune(self, trial: FrozenTrial, trials: Sequence[FrozenTrial],
-              direction: str = "minimize") -> bool:
+    def prune(
+        self, trial: FrozenTrial, trials: Sequence[FrozenTrial], direction: str = "minimize"
+    ) -> bool:
         steps = sorted(trial.intermediate)
         if not steps:
             return False
@@ -137,16 +154,21 @@ class SuccessiveHalvingPruner:
         value = self._at_rung(trial, rung, direction, judged=True)
         if value is None or math.isnan(trial.intermediate[steps[-1]]):
             return True  # diverged: NaN now, or nothing but NaN
-        competing = [v for t in trials if t.number != trial.number
-                     and (self._same_bracket is None or self._same_bracket(t.number))
-                     and (v := self._at_rung(t, rung, direction)) is not None]
+        competing = [
+            v
+            for t in trials
+            if t.number != trial.number
+            and (self._same_bracket is None or self._same_bracket(t.number))
+            and (v := self._at_rung(t, rung, direction)) is not None
+        ]
         competing.append(value)
         kept = max(1, len(competing) // self.reduction_factor)
         ranked = sorted(competing, reverse=direction == "maximize")
         return not _at_least_as_good(value, ranked[kept - 1], direction)
 
-    def _at_rung(self, trial: FrozenTrial, rung: int, direction: str,
-                 judged: bool = False) -> float | None:
+    def _at_rung(
+        self, trial: FrozenTrial, rung: int, direction: str, judged: bool = False
+    ) -> float | None:
         """The trial's value at the rung: its best up to there, or its last there.
 
         A trial that reported nothing up to the rung (its first report came
@@ -171,25 +193,40 @@ class SuccessiveHalvingPruner:
 class HyperbandPruner:
     """Brackets of successive halving; each trial competes inside its own bracket."""
 
-    def __init__(self, min_resource: int = 1, max_resource: int = 100,
-                 reduction_factor: int = 3, rung_value: str = "best") -> None:
+    def __init__(
+        self,
+        min_resource: int = 1,
+        max_resource: int = 100,
+        reduction_factor: int = 3,
+        rung_value: str = "best",
+    ) -> None:
         self.min_resource = _int(min_resource, "hyperband", "min_resource", 1)
         self.max_resource = _int(max_resource, "hyperband", "max_resource", 1)
         self.reduction_factor = _int(reduction_factor, "hyperband", "reduction_factor", 2)
         if self.max_resource < self.min_resource:
-            raise PrunerError("hyperband: max_resource must be at least min_resource, got "
-                              f"{max_resource} < {min_resource}")
+            raise PrunerError(
+                "hyperband: max_resource must be at least min_resource, got "
+                f"{max_resource} < {min_resource}"
+            )
         ratio = self.max_resource / self.min_resource
         self.n_brackets = math.floor(math.log(ratio, self.reduction_factor) + 1e-9) + 1
         # bracket s starts halving at rate s; its budget (Li et al., 2018, eq. for B) weighs
         # how many trials it gets
-        self._budgets = [self.reduction_factor ** (self.n_brackets - 1 - s) / (s + 1)
-                         for s in range(self.n_brackets)]
+        self._budgets = [
+            self.reduction_factor ** (self.n_brackets - 1 - s) / (s + 1)
+            for s in range(self.n_brackets)
+        ]
         rung_value = _rung_value(rung_value, "hyperband")
-        self._halvings = [SuccessiveHalvingPruner(self.min_resource, self.reduction_factor, s,
-                                                  rung_value,
-                                                  bracket=lambda n, s=s: self.bracket(n) == s)
-                          for s in range(self.n_brackets)]
+        self._halvings = [
+            SuccessiveHalvingPruner(
+                self.min_resource,
+                self.reduction_factor,
+                s,
+                rung_value,
+                bracket=lambda n, s=s: self.bracket(n) == s,
+            )
+            for s in range(self.n_brackets)
+        ]
 
     def bracket(self, number: int) -> int:
         """The bracket of trial `number`: a deterministic draw weighted by budget."""
@@ -200,65 +237,76 @@ class HyperbandPruner:
                 return s
         return self.n_brackets - 1
 
-    def prune(self, trial: FrozenTrial, trials: Sequence[FrozenTrial],
-              direction: str = "minimize") -> bool:
+    def prune(
+        self, trial: FrozenTrial, trials: Sequence[FrozenTrial], direction: str = "minimize"
+    ) -> bool:
         return self._halvings[self.bracket(trial.number)].prune(trial, trials, direction)
 
 
 class ThresholdPruner:
     """Prune when the value leaves [lower, upper] (either may be omitted) or is NaN."""
 
-    def __init__(self, lower: float | None = None, upper: float | None = None,
-                 n_warmup_steps: int = 0) -> None:
+    def __init__(
+        self, lower: float | None = None, upper: float | None = None, n_warmup_steps: int = 0
+    ) -> None:
         for name, bound in (("lower", lower), ("upper", upper)):
             if bound is not None and not _real(bound):
                 raise PrunerError(f"threshold: {name} must be a number, got {bound!r}")
         if lower is None and upper is None:
-            raise PrunerError("threshold: give lower, upper or both (in the study file's "
-                              "[pruner] table, or pruner_options in Python: --pruner takes "
-                              "only a name)")
+            raise PrunerError(
+                "threshold: give lower, upper or both (in the study file's "
+                "[pruner] table, or pruner_options in Python: --pruner takes "
+                "only a name)"
+            )
         if lower is not None and upper is not None and lower > upper:
             raise PrunerError(f"threshold: lower ({lower}) must not exceed upper ({upper})")
         self.lower, self.upper = lower, upper
         self.n_warmup_steps = _int(n_warmup_steps, "threshold", "n_warmup_steps", 0)
 
-    def prune(self, trial: FrozenTrial, trials: Sequence[FrozenTrial],
-              direction: str = "minimize") -> bool:
+    def prune(
+        self, trial: FrozenTrial, trials: Sequence[FrozenTrial], direction: str = "minimize"
+    ) -> bool:
         step = trial.last_step
         if step is None or step < self.n_warmup_steps:
             return False
         value = trial.intermediate[step]
         if math.isnan(value):
             return True
-        return ((self.lower is not None and value < self.lower)
-                or (self.upper is not None and value > self.upper))
+        return (self.lower is not None and value < self.lower) or (
+            self.upper is not None and value > self.upper
+        )
 
 
 class PatientPruner:
     """Prune only after `patience` steps without an improvement of `min_delta`."""
 
-    def __init__(self, patience: int = 3, min_delta: float = 0.0,
-                 wrapped: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, patience: int = 3, min_delta: float = 0.0, wrapped: Mapping[str, Any] | None = None
+    ) -> None:
         self.patience = _int(patience, "patience", "patience", 0)
         if not _real(min_delta) or min_delta < 0:
             raise PrunerError(f"patience: min_delta must be a number >= 0, got {min_delta!r}")
         self.min_delta = float(min_delta)
         if wrapped is not None and not (isinstance(wrapped, Mapping) and "name" in wrapped):
-            raise PrunerError("patience: wrapped must be a table with the pruner's name and "
-                              "its options")
-        self.wrapped = (make_pruner(wrapped["name"], {k: v for k, v in wrapped.items()
-                                                      if k != "name"})
-                        if wrapped else None)
+            raise PrunerError(
+                "patience: wrapped must be a table with the pruner's name and its options"
+            )
+        self.wrapped = (
+            make_pruner(wrapped["name"], {k: v for k, v in wrapped.items() if k != "name"})
+            if wrapped
+            else None
+        )
 
-    def prune(self, trial: FrozenTrial, trials: Sequence[FrozenTrial],
-              direction: str = "minimize") -> bool:
+    def prune(
+        self, trial: FrozenTrial, trials: Sequence[FrozenTrial], direction: str = "minimize"
+    ) -> bool:
         steps = sorted(trial.intermediate)
         if len(steps) <= self.patience:
             return False
         sign = 1.0 if direction == "minimize" else -1.0
         values = [sign * trial.intermediate[s] for s in steps]
-        before = [v for v in values[:-self.patience] if not math.isnan(v)]
-        recent = [v for v in values[-self.patience:] if not math.isnan(v)]
+        before = [v for v in values[: -self.patience] if not math.isnan(v)]
+        recent = [v for v in values[-self.patience :] if not math.isnan(v)]
         improved = before and recent and min(recent) < min(before) - self.min_delta
         if improved or not before:
             return False
@@ -266,8 +314,12 @@ class PatientPruner:
 
 
 PRUNERS: dict[str, Callable[..., Pruner]] = {
-    "none": NopPruner, "median": MedianPruner, "asha": SuccessiveHalvingPruner,
-    "hyperband": HyperbandPruner, "threshold": ThresholdPruner, "patience": PatientPruner,
+    "none": NopPruner,
+    "median": MedianPruner,
+    "asha": SuccessiveHalvingPruner,
+    "hyperband": HyperbandPruner,
+    "threshold": ThresholdPruner,
+    "patience": PatientPruner,
 }
 _INTERNAL = {"bracket"}  # constructor arguments that are not options
 
@@ -275,21 +327,27 @@ _INTERNAL = {"bracket"}  # constructor arguments that are not options
 def make_pruner(name: str, options: Mapping[str, Any] | None = None) -> Pruner:
     """Build a pruner by name; unknown names, options and bad values raise PrunerError."""
     if name not in PRUNERS:
-        raise PrunerError(f"unknown pruner {name!r}{did_you_mean(name, PRUNERS)}; available: "
-                          f"{', '.join(PRUNERS)}")
+        raise PrunerError(
+            f"unknown pruner {name!r}{did_you_mean(name, PRUNERS)}; available: {', '.join(PRUNERS)}"
+        )
     accepted = [option for option, _ in pruner_options(name)]
     for key in options or {}:
         if key not in accepted:
-            raise PrunerError(f"pruner {name!r} has no option {key!r}"
-                              f"{did_you_mean(key, accepted)}; its options: "
-                              f"{', '.join(accepted) or 'none'}")
+            raise PrunerError(
+                f"pruner {name!r} has no option {key!r}"
+                f"{did_you_mean(key, accepted)}; its options: "
+                f"{', '.join(accepted) or 'none'}"
+            )
     return PRUNERS[name](**(options or {}))
 
 
 def pruner_options(name: str) -> list[tuple[str, Any]]:
     parameters = inspect.signature(PRUNERS[name]).parameters.values()
-    return [(p.name, None if p.default is p.empty else p.default) for p in parameters
-            if p.name not in _INTERNAL]
+    return [
+        (p.name, None if p.default is p.empty else p.default)
+        for p in parameters
+        if p.name not in _INTERNAL
+    ]
 
 
 def _best_so_far(trial: FrozenTrial, direction: str) -> float | None:
@@ -302,8 +360,9 @@ def _best_so_far(trial: FrozenTrial, direction: str) -> float | None:
 def _rung_value(value: Any, pruner: str) -> str:
     if value not in RUNG_VALUES:
         hint = did_you_mean(value, RUNG_VALUES) if isinstance(value, str) else ""
-        raise PrunerError(f"{pruner}: rung_value must be one of {', '.join(RUNG_VALUES)}, "
-                          f"got {value!r}{hint}")
+        raise PrunerError(
+            f"{pruner}: rung_value must be one of {', '.join(RUNG_VALUES)}, got {value!r}{hint}"
+        )
     return value
 
 

@@ -61,26 +61,35 @@ def _text(value: Any) -> str:
 
 def _page(title: str, sections: Sequence[tuple[str, str, str]]) -> str:
     """A whole document; sections are (id, heading, body HTML)."""
-    nav = " ".join(f'<a href="#{ident}">{_text(heading)}</a>'
-                   for ident, heading, _ in sections)
-    body = "\n".join(f'<section id="{ident}"><h2>{_text(heading)}</h2>\n{content}</section>'
-                     for ident, heading, content in sections)
+    nav = " ".join(f'<a href="#{ident}">{_text(heading)}</a>' for ident, heading, _ in sections)
+    body = "\n".join(
+        f'<section id="{ident}"><h2>{_text(heading)}</h2>\n{content}</section>'
+        for ident, heading, content in sections
+    )
     made = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{_text(title)}</title><style>{STYLE}</style></head>\n<body>"
-            f"<h1>{_text(title)}</h1><nav>{nav}</nav>\n{body}\n"
-            f'<p class="note">Made by hpo on {made}.</p></body></html>\n')
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{_text(title)}</title><style>{STYLE}</style></head>\n<body>"
+        f"<h1>{_text(title)}</h1><nav>{nav}</nav>\n{body}\n"
+        f'<p class="note">Made by hpo on {made}.</p></body></html>\n'
+    )
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]],
-           numeric: Sequence[bool] | None = None) -> str:
+def _table(
+    headers: Sequence[str], rows: Sequence[Sequence[Any]], numeric: Sequence[bool] | None = None
+) -> str:
     numeric = numeric or [False] * len(headers)
     head = "".join(f"<th>{_text(h)}</th>" for h in headers)
     body = "".join(
-        "<tr>" + "".join(f'<td{" class=num" if n else ""}>{_text(c)}</td>'
-                         for c, n in zip(row, numeric, strict=True)) + "</tr>"
-        for row in rows)
+        "<tr>"
+        + "".join(
+            f"<td{' class=num' if n else ''}>{_text(c)}</td>"
+            for c, n in zip(row, numeric, strict=True)
+        )
+        + "</tr>"
+        for row in rows
+    )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -93,8 +102,7 @@ def _figure(make: Callable[[], Figure], caption: str) -> str:
 
 
 def _definitions(items: Sequence[tuple[str, Any]]) -> str:
-    return "<dl>" + "".join(f"<dt>{_text(k)}</dt><dd>{_text(v)}</dd>" for k, v in items) + \
-        "</dl>"
+    return "<dl>" + "".join(f"<dt>{_text(k)}</dt><dd>{_text(v)}</dd>" for k, v in items) + "</dl>"
 
 
 # -- study -------------------------------------------------------------------------------
@@ -105,35 +113,58 @@ def study_report(study: Study) -> str:
     counts = {k: v for k, v in state_counts(trials).items() if v}
     info = study.info
     complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
-    summary = [("direction", info.direction),
-               ("objective", info.objective or "(a Python function)"),
-               ("sampler", _with_options(info.sampler, info.sampler_options)),
-               ("pruner", _with_options(info.pruner, info.pruner_options)),
-               ("budget", info.budget or "-"), ("seed", info.seed),
-               ("trials", ", ".join(f"{n} {s.lower()}" for s, n in counts.items()) or "none"),
-               ("created", fmt_time(info.created_at)),
-               ("storage", study.storage.display_url)]
+    summary = [
+        ("direction", info.direction),
+        ("objective", info.objective or "(a Python function)"),
+        ("sampler", _with_options(info.sampler, info.sampler_options)),
+        ("pruner", _with_options(info.pruner, info.pruner_options)),
+        ("budget", info.budget or "-"),
+        ("seed", info.seed),
+        ("trials", ", ".join(f"{n} {s.lower()}" for s, n in counts.items()) or "none"),
+        ("created", fmt_time(info.created_at)),
+        ("storage", study.storage.display_url),
+    ]
     if complete:
         best = study.best_trial
         summary.insert(0, ("best value", f"{fmt_value(best.value)} (trial {best.number})"))
     sections = [
         ("summary", "Summary", _definitions(summary)),
-        ("history", "Optimization history",
-         _figure(lambda: plots.history(study),
-                 "Each trial's value (pruned trials at their last reported value) and the "
-                 "best value so far.")),
+        (
+            "history",
+            "Optimization history",
+            _figure(
+                lambda: plots.history(study),
+                "Each trial's value (pruned trials at their last reported value) and the "
+                "best value so far.",
+            ),
+        ),
         ("importance", "Parameter importance", _importance_section(study)),
-        ("slices", "Slices", _figure(lambda: plots.slices(study),
-                                     "The value against each parameter; colour: trial "
-                                     "number (later trials are yellow).")),
-        ("parallel", "Parallel coordinates",
-         _figure(lambda: plots.parallel(study),
-                 "One line per completed trial through each parameter's range; colour: "
-                 "value (the best are drawn last, on top).")),
-        ("intermediate", "Intermediate values",
-         _figure(lambda: plots.intermediate(study),
-                 "Values reported with trial.report at each step; pruned trials in red, "
-                 "an x where they stopped.")),
+        (
+            "slices",
+            "Slices",
+            _figure(
+                lambda: plots.slices(study),
+                "The value against each parameter; colour: trial number (later trials are yellow).",
+            ),
+        ),
+        (
+            "parallel",
+            "Parallel coordinates",
+            _figure(
+                lambda: plots.parallel(study),
+                "One line per completed trial through each parameter's range; colour: "
+                "value (the best are drawn last, on top).",
+            ),
+        ),
+        (
+            "intermediate",
+            "Intermediate values",
+            _figure(
+                lambda: plots.intermediate(study),
+                "Values reported with trial.report at each step; pruned trials in red, "
+                "an x where they stopped.",
+            ),
+        ),
         ("best-trials", "Best trials", _best_trials(study, complete)),
     ]
     return _page(f"Study {info.name}", sections)
@@ -149,11 +180,14 @@ def _importance_section(study: Study) -> str:
         return '<p class="note">Not enough completed trials (at least 4) to judge.</p>'
     figure = _figure(lambda: plots.importance_bars(scores), "")
     rows = [[name, f"{score:.3f}"] for name, score in scores.items()]
-    return (figure + _table(["parameter", "importance"], rows, [False, True]) +
-            '<p class="note">PED-ANOVA (Watanabe, Bansal and Hutter, 2023): how much each '
-            "parameter's distribution among the best 10% of the completed trials differs "
-            "from its distribution among all of them (Pearson divergence), as a share of "
-            "the total.</p>")
+    return (
+        figure
+        + _table(["parameter", "importance"], rows, [False, True])
+        + '<p class="note">PED-ANOVA (Watanabe, Bansal and Hutter, 2023): how much each '
+        "parameter's distribution among the best 10% of the completed trials differs "
+        "from its distribution among all of them (Pearson divergence), as a share of "
+        "the total.</p>"
+    )
 
 
 def _best_trials(study: Study, complete: Sequence[FrozenTrial]) -> str:
@@ -163,9 +197,16 @@ def _best_trials(study: Study, complete: Sequence[FrozenTrial]) -> str:
     best = sorted(complete, key=lambda t: sign * t.value)[:BEST_SHOWN]
     names = list(dict.fromkeys(k for t in best for k in t.params))
     attrs = list(dict.fromkeys(k for t in best for k in t.user_attrs))
-    rows = [[t.number, fmt_value(t.value), *(fmt_value(t.params.get(n)) for n in names),
-             *(fmt_value(t.user_attrs.get(a)) for a in attrs), fmt_duration(t.duration)]
-            for t in best]
+    rows = [
+        [
+            t.number,
+            fmt_value(t.value),
+            *(fmt_value(t.params.get(n)) for n in names),
+            *(fmt_value(t.user_attrs.get(a)) for a in attrs),
+            fmt_duration(t.duration),
+        ]
+        for t in best
+    ]
     headers = ["trial", "value", *names, *attrs, "duration"]
     numeric = [True, True, *([False] * (len(names) + len(attrs))), True]
     return _table(headers, rows, numeric)
@@ -176,12 +217,23 @@ def _best_trials(study: Study, complete: Sequence[FrozenTrial]) -> str:
 
 def comparison_report(comparison: Comparison, summary: dict[str, Any]) -> str:
     steps = summary["checkpoints"]
-    sections = [("summary", "Summary", _definitions([
-        ("objectives", ", ".join(comparison.curves)),
-        ("samplers", ", ".join(summary["mean_rank"])),
-        ("trials per study", comparison.budget),
-        ("mean rank across objectives",
-         ", ".join(f"{k} {v:.2f}" for k, v in summary["mean_rank"].items()))]))]
+    sections = [
+        (
+            "summary",
+            "Summary",
+            _definitions(
+                [
+                    ("objectives", ", ".join(comparison.curves)),
+                    ("samplers", ", ".join(summary["mean_rank"])),
+                    ("trials per study", comparison.budget),
+                    (
+                        "mean rank across objectives",
+                        ", ".join(f"{k} {v:.2f}" for k, v in summary["mean_rank"].items()),
+                    ),
+                ]
+            ),
+        )
+    ]
     tables = []
     for objective, data in summary["objectives"].items():
         optimum = data["optimum"]
@@ -190,33 +242,55 @@ def comparison_report(comparison: Comparison, summary: dict[str, Any]) -> str:
         headers += ["mean rank", "vs best", "ask (median)", "total time"]
         rows = []
         for label, row in sorted(data["samplers"].items(), key=lambda kv: kv[1]["mean_rank"]):
-            verdict = ("best" if label == data["best_sampler"] else
-                       "not significantly different" if row["significant"] is False else
-                       f"worse (p = {row['p_value']:.3g})" if row["p_value"] is not None
-                       else "-")
+            verdict = (
+                "best"
+                if label == data["best_sampler"]
+                else "not significantly different"
+                if row["significant"] is False
+                else f"worse (p = {row['p_value']:.3g})"
+                if row["p_value"] is not None
+                else "-"
+            )
             cells = [label, row["seeds"], *(fmt_mean_se(row["best"][k]) for k in steps)]
             cells += [fmt_value(row["regret"])] if optimum is not None else []
-            cells += [f"{row['mean_rank']:.2f}", verdict,
-                      "-" if row["median_ask_ms"] is None else f"{row['median_ask_ms']:.2f} ms",
-                      fmt_duration(row["total_seconds"])]
+            cells += [
+                f"{row['mean_rank']:.2f}",
+                verdict,
+                "-" if row["median_ask_ms"] is None else f"{row['median_ask_ms']:.2f} ms",
+                fmt_duration(row["total_seconds"]),
+            ]
             rows.append(cells)
         known = f", optimum {fmt_value(optimum)}" if optimum is not None else ""
-        tables.append(f"<h3>{_text(objective)} ({_text(data['direction'])}{_text(known)})"
-                      f"</h3>" + _table(headers, rows))
-    tables.append('<p class="note">Best value so far: mean ± standard error over seeds. '
-                  "Mean rank: of the final best value among the samplers, per seed. "
-                  "vs best: two-sided Mann-Whitney U test of the final values across seeds "
-                  "against the best sampler's (significant at p &lt; 0.05).</p>")
+        tables.append(
+            f"<h3>{_text(objective)} ({_text(data['direction'])}{_text(known)})"
+            f"</h3>" + _table(headers, rows)
+        )
+    tables.append(
+        '<p class="note">Best value so far: mean ± standard error over seeds. '
+        "Mean rank: of the final best value among the samplers, per seed. "
+        "vs best: two-sided Mann-Whitney U test of the final values across seeds "
+        "against the best sampler's (significant at p &lt; 0.05).</p>"
+    )
     sections.append(("results", "Results", "\n".join(tables)))
-    curves = "\n".join(_figure(lambda o=objective: plots.comparison_curves(comparison, o),
-                               f"{objective}: the line is the mean over seeds, the band ±1 "
-                               "standard error.")
-                       for objective in comparison.curves)
+    curves = "\n".join(
+        _figure(
+            lambda o=objective: plots.comparison_curves(comparison, o),
+            f"{objective}: the line is the mean over seeds, the band ±1 standard error.",
+        )
+        for objective in comparison.curves
+    )
     sections.append(("curves", "Best so far", curves))
-    sections.append(("ask-times", "Time per ask",
-                     _figure(lambda: plots.ask_times(comparison),
-                             "Median over objectives and seeds of the sampler's time to "
-                             "propose each trial's point (log scale).")))
+    sections.append(
+        (
+            "ask-times",
+            "Time per ask",
+            _figure(
+                lambda: plots.ask_times(comparison),
+                "Median over objectives and seeds of the sampler's time to "
+                "propose each trial's point (log scale).",
+            ),
+        )
+    )
     return _page(f"Comparison {comparison.name}", sections)
 
 

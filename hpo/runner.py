@@ -39,43 +39,72 @@ def storage_for(config: StudyConfig, storage: str | None = None) -> str:
     return storage or os.environ.get("HPO_STORAGE") or config.storage or DEFAULT_STORAGE
 
 
-def run(study: str | Path | StudyConfig, *, name: str | None = None,
-        sampler: str | None = None, trials: int | None = None, timeout: float | None = None,
-        seed: int | None = None, storage: str | Storage | None = None,
-        pruner: str | None = None, workers: int = 1,
-        callbacks: Iterable[Callback] = ()) -> Study:
+def run(
+    study: str | Path | StudyConfig,
+    *,
+    name: str | None = None,
+    sampler: str | None = None,
+    trials: int | None = None,
+    timeout: float | None = None,
+    seed: int | None = None,
+    storage: str | Storage | None = None,
+    pruner: str | None = None,
+    workers: int = 1,
+    callbacks: Iterable[Callback] = (),
+) -> Study:
     """Create the study a study file describes and run it to its budget.
 
     Keyword arguments override the file, as the CLI flags do. `workers` > 1
     runs that many worker processes on this machine (see `hpo.workers`).
     """
     config = study if isinstance(study, StudyConfig) else load_study_file(study)
-    config = config.with_overrides(name=name, sampler=sampler, trials=trials, timeout=timeout,
-                                   seed=seed, pruner=pruner)
+    config = config.with_overrides(
+        name=name, sampler=sampler, trials=trials, timeout=timeout, seed=seed, pruner=pruner
+    )
     if config.trials is None and config.timeout is None and config.sampler != "grid":
-        raise StudyFileError(f"study {config.name!r} has no budget: set trials (or timeout) "
-                             "in the study file, or pass --trials / --timeout")
+        raise StudyFileError(
+            f"study {config.name!r} has no budget: set trials (or timeout) "
+            "in the study file, or pass --trials / --timeout"
+        )
     objective = load_objective(config.objective, config.objective_options, config.base_dir)
     # create_study validates everything before it opens the storage
     store = storage if isinstance(storage, Storage) else storage_for(config, storage)
     _check_workers(workers, store)
     try:
-        created = create_study(config.name, store, config.space, config.sampler, config.seed,
-                               config.direction, sampler_options=config.sampler_options,
-                               objective=objective, objective_options=config.objective_options,
-                               budget=config.trials, pruner=config.pruner,
-                               pruner_options=config.pruner_options)
+        created = create_study(
+            config.name,
+            store,
+            config.space,
+            config.sampler,
+            config.seed,
+            config.direction,
+            sampler_options=config.sampler_options,
+            objective=objective,
+            objective_options=config.objective_options,
+            budget=config.trials,
+            pruner=config.pruner,
+            pruner_options=config.pruner_options,
+        )
     except DuplicateStudyError as exc:
-        raise DuplicateStudyError(f"{exc}; continue it with `hpo resume {config.name}`, or "
-                                  "choose another name with --name") from None
+        raise DuplicateStudyError(
+            f"{exc}; continue it with `hpo resume {config.name}`, or "
+            "choose another name with --name"
+        ) from None
     _optimize(created, objective, store, workers, config.timeout, callbacks)
     return created
 
 
-def resume(name: str, storage: str | Storage | None = None, *, trials: int | None = None,
-           timeout: float | None = None, sampler: str | None = None,
-           pruner: str | None = None, workers: int = 1,
-           callbacks: Iterable[Callback] = ()) -> Study:
+def resume(
+    name: str,
+    storage: str | Storage | None = None,
+    *,
+    trials: int | None = None,
+    timeout: float | None = None,
+    sampler: str | None = None,
+    pruner: str | None = None,
+    workers: int = 1,
+    callbacks: Iterable[Callback] = (),
+) -> Study:
     """Continue a stored study until its budget is met.
 
     `trials` raises the budget (the total number of trials); `sampler`
@@ -91,8 +120,10 @@ def resume(name: str, storage: str | Storage | None = None, *, trials: int | Non
     if pruner is not None:
         make_pruner(pruner)
     if trials is not None and trials < study.n_counted:
-        raise HpoError(f"study {name!r} already has {study.n_counted} trials; --trials is the "
-                       f"total budget and cannot be below that")
+        raise HpoError(
+            f"study {name!r} already has {study.n_counted} trials; --trials is the "
+            f"total budget and cannot be below that"
+        )
     budget = trials if trials is not None else study.budget
     if budget is None and timeout is None and (sampler or study.info.sampler) != "grid":
         raise HpoError(f"study {name!r} has no budget: pass --trials or --timeout")
@@ -106,8 +137,13 @@ def resume(name: str, storage: str | Storage | None = None, *, trials: int | Non
     return study
 
 
-def worker(name: str, storage: str | Storage | None = None, *, timeout: float | None = None,
-           callbacks: Iterable[Callback] = ()) -> Study:
+def worker(
+    name: str,
+    storage: str | Storage | None = None,
+    *,
+    timeout: float | None = None,
+    callbacks: Iterable[Callback] = (),
+) -> Study:
     """Join study NAME as one more worker until its budget is met (or `timeout`).
 
     From any machine that reaches the storage; the study's settings are
@@ -116,8 +152,10 @@ def worker(name: str, storage: str | Storage | None = None, *, timeout: float | 
     study = load_study(name, storage or default_storage())
     objective = _stored_objective(study)
     if study.budget is None and timeout is None and study.info.sampler != "grid":
-        raise HpoError(f"study {name!r} has no budget: pass --timeout, or set one with "
-                       f"`hpo resume {name} --trials N`")
+        raise HpoError(
+            f"study {name!r} has no budget: pass --timeout, or set one with "
+            f"`hpo resume {name} --trials N`"
+        )
     study.optimize(objective, timeout=timeout, callbacks=callbacks)
     return study
 
@@ -126,9 +164,11 @@ def _stored_objective(study: Study) -> Objective:
     """The objective the study was created with; a clear error for a study made from a
     Python function (none is stored: only Python can run it again)."""
     if study.info.objective is None:
-        raise HpoError(f"study {study.name!r} was created without a stored objective (from a "
-                       "Python function); continue it from Python with "
-                       "study.optimize(objective)")
+        raise HpoError(
+            f"study {study.name!r} was created without a stored objective (from a "
+            "Python function); continue it from Python with "
+            "study.optimize(objective)"
+        )
     return load_objective(study.info.objective, study.info.objective_options)
 
 
@@ -137,14 +177,21 @@ def _check_workers(workers: int, storage: str | Storage) -> None:
         raise StudyConfigError("workers must be a positive integer, got None")
     check_count(workers, "workers")
     if workers > 1 and (isinstance(storage, Storage) or is_memory_url(parse_url(storage))):
-        what = ("a Storage object" if isinstance(storage, Storage)
-                else "an in-memory database")
-        raise StudyConfigError(f"--workers {workers} needs the storage as a URL or file path "
-                               f"that worker processes can open, not {what}")
+        what = "a Storage object" if isinstance(storage, Storage) else "an in-memory database"
+        raise StudyConfigError(
+            f"--workers {workers} needs the storage as a URL or file path "
+            f"that worker processes can open, not {what}"
+        )
 
 
-def _optimize(study: Study, objective: Objective, storage: str | Storage, workers: int,
-              timeout: float | None, callbacks: Iterable[Callback]) -> None:
+def _optimize(
+    study: Study,
+    objective: Objective,
+    storage: str | Storage,
+    workers: int,
+    timeout: float | None,
+    callbacks: Iterable[Callback],
+) -> None:
     try:
         _run(study, objective, storage, workers, timeout, callbacks)
     finally:
@@ -158,13 +205,23 @@ def _warn_if_the_pruner_judged_nothing(study: Study) -> None:
         return
     completed = [t for t in study.trials if t.state == TrialState.COMPLETE]
     if completed and not any(t.intermediate for t in completed):
-        log.warning("study %s: the %s pruner judged no trial: the objective reports no "
-                    "intermediate values (call trial.report(value, step), then "
-                    "trial.should_prune(), in its loop)", study.name, study.info.pruner)
+        log.warning(
+            "study %s: the %s pruner judged no trial: the objective reports no "
+            "intermediate values (call trial.report(value, step), then "
+            "trial.should_prune(), in its loop)",
+            study.name,
+            study.info.pruner,
+        )
 
 
-def _run(study: Study, objective: Objective, storage: str | Storage, workers: int,
-         timeout: float | None, callbacks: Iterable[Callback]) -> None:
+def _run(
+    study: Study,
+    objective: Objective,
+    storage: str | Storage,
+    workers: int,
+    timeout: float | None,
+    callbacks: Iterable[Callback],
+) -> None:
     if workers == 1:
         study.optimize(objective, timeout=timeout, callbacks=callbacks)
     else:
@@ -172,6 +229,8 @@ def _run(study: Study, objective: Objective, storage: str | Storage, workers: in
         codes = run_workers(study, storage, workers, timeout, callbacks)
         failed = [code for code in codes if code != 0]
         if failed and not study.budget_met():
-            raise HpoError(f"{len(failed)} of {workers} workers failed (exit codes "
-                           f"{', '.join(map(str, failed))}; their messages are above); "
-                           f"the study has {study.n_counted} of its {study.budget} trials")
+            raise HpoError(
+                f"{len(failed)} of {workers} workers failed (exit codes "
+                f"{', '.join(map(str, failed))}; their messages are above); "
+                f"the study has {study.n_counted} of its {study.budget} trials"
+            )

@@ -36,8 +36,12 @@ from hpo.errors import SpaceError, did_you_mean
 KINDS = ("float", "int", "categorical", "branch")
 _NUMERIC_KEYS = ("name", "type", "low", "high", "log", "step")
 _CHOICE_KEYS = ("name", "type", "choices")
-ALLOWED_KEYS = {"float": _NUMERIC_KEYS, "int": _NUMERIC_KEYS,
-                "categorical": _CHOICE_KEYS, "branch": _CHOICE_KEYS}
+ALLOWED_KEYS = {
+    "float": _NUMERIC_KEYS,
+    "int": _NUMERIC_KEYS,
+    "categorical": _CHOICE_KEYS,
+    "branch": _CHOICE_KEYS,
+}
 MAX_GRID_POINTS = 1_000_000
 _RELATIVE_TOLERANCE = 1e-9
 
@@ -97,8 +101,10 @@ class Numeric:
     def slice_of(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The slice of [0, 1] that decodes to the same grid value as each of u (m,)."""
         value, half = self._grid_values(u), self.grid_step / 2
-        return (np.clip(self._encode_values(value - half), 0.0, 1.0),
-                np.clip(self._encode_values(value + half), 0.0, 1.0))
+        return (
+            np.clip(self._encode_values(value - half), 0.0, 1.0),
+            np.clip(self._encode_values(value + half), 0.0, 1.0),
+        )
 
     def _grid_values(self, u: np.ndarray) -> np.ndarray:
         """decode for many coordinates at once, as floats (an int or stepped parameter)."""
@@ -150,13 +156,21 @@ class Numeric:
             count = round((self.high - self.low) / step) + 1
             if count <= points:
                 return [self.snap(self.low + i * step) for i in range(count)]
-        spaced = (np.geomspace(self.low, self.high, points) if self.log
-                  else np.linspace(self.low, self.high, points))
+        spaced = (
+            np.geomspace(self.low, self.high, points)
+            if self.log
+            else np.linspace(self.low, self.high, points)
+        )
         return list(dict.fromkeys(self.snap(float(v)) for v in spaced))
 
     def to_spec(self) -> dict[str, Any]:
-        spec: dict[str, Any] = {"name": self.name, "type": self.type, "low": self.low,
-                                "high": self.high, "log": self.log}
+        spec: dict[str, Any] = {
+            "name": self.name,
+            "type": self.type,
+            "low": self.low,
+            "high": self.high,
+            "log": self.log,
+        }
         if self.step is not None:
             spec["step"] = self.step
         return spec
@@ -179,8 +193,9 @@ class Categorical:
         try:
             return self._index[_choice_key(value)]
         except (KeyError, TypeError):
-            raise SpaceError(f"parameter {self.name!r}: {value!r} is not one of "
-                             f"{list(self.choices)}") from None
+            raise SpaceError(
+                f"parameter {self.name!r}: {value!r} is not one of {list(self.choices)}"
+            ) from None
 
     def decode(self, u: float) -> Any:
         return self.choices[min(int(u * len(self.choices)), len(self.choices) - 1)]
@@ -223,8 +238,9 @@ class Branch:
         try:
             return self.choices.index(label)
         except ValueError:
-            raise SpaceError(f"parameter {self.name!r}: {label!r} is not one of "
-                             f"{list(self.choices)}") from None
+            raise SpaceError(
+                f"parameter {self.name!r}: {label!r} is not one of {list(self.choices)}"
+            ) from None
 
     def subspace(self, label: str) -> Space:
         return self.branches[self.index(label)][1]
@@ -243,8 +259,11 @@ class Branch:
         return value
 
     def to_spec(self) -> dict[str, Any]:
-        return {"name": self.name, "type": "branch",
-                "choices": {label: space.to_spec() for label, space in self.branches}}
+        return {
+            "name": self.name,
+            "type": "branch",
+            "choices": {label: space.to_spec() for label, space in self.branches},
+        }
 
 
 Param = Union[Numeric, Categorical, Branch]  # noqa: UP007 - a runtime alias
@@ -363,24 +382,27 @@ class Space:
         known = {dim.param.name for dim in self.dims}
         for name in params:
             if name not in known:
-                raise SpaceError(f"unknown parameter {name!r}{did_you_mean(name, known)}; "
-                                 f"the space has {sorted(known)}")
+                raise SpaceError(
+                    f"unknown parameter {name!r}{did_you_mean(name, known)}; "
+                    f"the space has {sorted(known)}"
+                )
         checked: dict[str, Any] = {}
         _validate_nodes(self._nodes, params, partial, checked)
         inactive = set(params) - set(checked)
         if inactive:
-            raise SpaceError(f"parameter(s) {sorted(inactive)} are not active with the "
-                             f"branch choices given")
+            raise SpaceError(
+                f"parameter(s) {sorted(inactive)} are not active with the branch choices given"
+            )
         return checked
 
     # -- grids ------------------------------------------------------------
 
-    def grid_size(self, points: int = 10,
-                  values: Mapping[str, Sequence[Any]] | None = None) -> int:
+    def grid_size(self, points: int = 10, values: Mapping[str, Sequence[Any]] | None = None) -> int:
         return _grid_size(self.params, points, values or {})
 
-    def grid(self, points: int = 10,
-             values: Mapping[str, Sequence[Any]] | None = None) -> list[dict[str, Any]]:
+    def grid(
+        self, points: int = 10, values: Mapping[str, Sequence[Any]] | None = None
+    ) -> list[dict[str, Any]]:
         """Every point of the grid, in order.
 
         Floats take `points` evenly spaced values (log-spaced if log), ints
@@ -390,12 +412,15 @@ class Space:
         """
         if points < 2:
             raise SpaceError(f"grid points must be at least 2, got {points}")
-        values = {name: _grid_values_given(self, name, given)
-                  for name, given in (values or {}).items()}
+        values = {
+            name: _grid_values_given(self, name, given) for name, given in (values or {}).items()
+        }
         size = self.grid_size(points, values)
         if size > MAX_GRID_POINTS:
-            raise SpaceError(f"the grid has {size:,} points, more than {MAX_GRID_POINTS:,}; "
-                             "lower `points` or give fewer `values`")
+            raise SpaceError(
+                f"the grid has {size:,} points, more than {MAX_GRID_POINTS:,}; "
+                "lower `points` or give fewer `values`"
+            )
         return _grid_points(self.params, points, values)
 
 
@@ -410,8 +435,7 @@ def _parse_space(spec: Any, where: str) -> Space:
 
 def _parse_param(spec: Any, where: str) -> Param:
     if not isinstance(spec, Mapping):
-        raise SpaceError(f"{where} must be a table with name and type, got "
-                         f"{type(spec).__name__}")
+        raise SpaceError(f"{where} must be a table with name and type, got {type(spec).__name__}")
     name = spec.get("name")
     if not isinstance(name, str) or not name.strip():
         raise SpaceError(f"{where} needs a 'name' (a non-empty string)")
@@ -421,13 +445,16 @@ def _parse_param(spec: Any, where: str) -> Param:
     kind = spec.get("type")
     if kind not in KINDS:
         hint = did_you_mean(kind, KINDS) if isinstance(kind, str) else ""
-        raise SpaceError(f"{label}: unknown type {kind!r}{hint}; expected one of "
-                         f"{', '.join(KINDS)}")
+        raise SpaceError(
+            f"{label}: unknown type {kind!r}{hint}; expected one of {', '.join(KINDS)}"
+        )
     for key in spec:
         if key not in ALLOWED_KEYS[kind]:
-            raise SpaceError(f"{label}: unknown key {key!r} for type {kind}"
-                             f"{did_you_mean(str(key), ALLOWED_KEYS[kind])}; allowed: "
-                             f"{', '.join(ALLOWED_KEYS[kind])}")
+            raise SpaceError(
+                f"{label}: unknown key {key!r} for type {kind}"
+                f"{did_you_mean(str(key), ALLOWED_KEYS[kind])}; allowed: "
+                f"{', '.join(ALLOWED_KEYS[kind])}"
+            )
     if kind in ("float", "int"):
         return _parse_numeric(spec, name, kind, label)
     if kind == "categorical":
@@ -454,8 +481,10 @@ def _parse_numeric(spec: Mapping[str, Any], name: str, kind: str, label: str) ->
         if log and not (kind == "int" and step == 1):
             raise SpaceError(f"{label}: step and log cannot be combined")
         if not _is_multiple(high - low, step):
-            raise SpaceError(f"{label}: step ({step}) does not divide the range "
-                             f"{low}..{high} (high - low = {high - low})")
+            raise SpaceError(
+                f"{label}: step ({step}) does not divide the range "
+                f"{low}..{high} (high - low = {high - low})"
+            )
     return Numeric(name, kind, low, high, log, step)
 
 
@@ -477,8 +506,9 @@ def _parse_choices(choices: Any, label: str) -> tuple[Any, ...]:
     seen: set[str] = set()
     for choice in choices:
         if choice is not None and not isinstance(choice, str | int | float | bool):
-            raise SpaceError(f"{label}: choice {choice!r} must be a string, number, "
-                             "boolean or null")
+            raise SpaceError(
+                f"{label}: choice {choice!r} must be a string, number, boolean or null"
+            )
         if isinstance(choice, float) and not math.isfinite(choice):
             raise SpaceError(f"{label}: choice {choice!r} must be finite")
         key = _choice_key(choice)
@@ -490,13 +520,16 @@ def _parse_choices(choices: Any, label: str) -> tuple[Any, ...]:
 
 def _parse_branch(choices: Any, name: str, label: str, where: str) -> Branch:
     if not isinstance(choices, Mapping) or not choices:
-        raise SpaceError(f"{label}: a branch needs choices mapping each label to a list "
-                         f"of parameters, got {choices!r}")
+        raise SpaceError(
+            f"{label}: a branch needs choices mapping each label to a list "
+            f"of parameters, got {choices!r}"
+        )
     branches = []
     for branch_label, sub in choices.items():
         if not isinstance(branch_label, str) or not branch_label:
-            raise SpaceError(f"{label}: branch labels must be non-empty strings, "
-                             f"got {branch_label!r}")
+            raise SpaceError(
+                f"{label}: branch labels must be non-empty strings, got {branch_label!r}"
+            )
         branches.append((branch_label, _parse_space(sub, f"{where}.choices[{branch_label!r}]")))
     return Branch(name, tuple(branches))
 
@@ -513,9 +546,11 @@ def _check_unique_names(space: Space, taken: set[str], where: str) -> None:
     for param, names in zip(space.params, subtrees, strict=True):
         clash = sorted(seen & names)
         if clash:
-            raise SpaceError(f"parameter {clash[0]!r} appears twice on one active path "
-                             f"({_where_in(param, clash[0], where)}); names must be unique "
-                             "among parameters that can be active together")
+            raise SpaceError(
+                f"parameter {clash[0]!r} appears twice on one active path "
+                f"({_where_in(param, clash[0], where)}); names must be unique "
+                "among parameters that can be active together"
+            )
         seen |= names
     for param, names in zip(space.params, subtrees, strict=True):
         if isinstance(param, Branch):
@@ -558,8 +593,12 @@ def _is_multiple(value: float, step: float) -> bool:
 # -- tree walks -----------------------------------------------------------------
 
 
-def _layout(space: Space, conditions: tuple[tuple[str, str], ...], dims: list[Dim],
-            parents: tuple[tuple[int, int], ...] = ()) -> tuple[_Node, ...]:
+def _layout(
+    space: Space,
+    conditions: tuple[tuple[str, str], ...],
+    dims: list[Dim],
+    parents: tuple[tuple[int, int], ...] = (),
+) -> tuple[_Node, ...]:
     """Assign coordinates depth-first; append one Dim per parameter to dims."""
     nodes = []
     for param in space.params:
@@ -568,14 +607,16 @@ def _layout(space: Space, conditions: tuple[tuple[str, str], ...], dims: list[Di
         children: dict[str, tuple[_Node, ...]] = {}
         if isinstance(param, Branch):
             for position, (label, sub) in enumerate(param.branches):
-                children[label] = _layout(sub, (*conditions, (param.name, label)), dims,
-                                          (*parents, (index, position)))
+                children[label] = _layout(
+                    sub, (*conditions, (param.name, label)), dims, (*parents, (index, position))
+                )
         nodes.append(_Node(param, index, children))
     return tuple(nodes)
 
 
-def _decode_nodes(nodes: tuple[_Node, ...], u: np.ndarray, fixed: Mapping[str, Any],
-                  out: dict[str, Any]) -> None:
+def _decode_nodes(
+    nodes: tuple[_Node, ...], u: np.ndarray, fixed: Mapping[str, Any], out: dict[str, Any]
+) -> None:
     for node in nodes:
         name = node.param.name
         value = fixed[name] if name in fixed else node.param.decode(float(u[node.index]))
@@ -594,8 +635,9 @@ def _encode_nodes(nodes: tuple[_Node, ...], params: Mapping[str, Any], x: np.nda
             _encode_nodes(node.children[params[name]], params, x)
 
 
-def _validate_nodes(nodes: tuple[_Node, ...], params: Mapping[str, Any], partial: bool,
-                    out: dict[str, Any]) -> None:
+def _validate_nodes(
+    nodes: tuple[_Node, ...], params: Mapping[str, Any], partial: bool, out: dict[str, Any]
+) -> None:
     for node in nodes:
         param = node.param
         if param.name not in params:
@@ -604,8 +646,7 @@ def _validate_nodes(nodes: tuple[_Node, ...], params: Mapping[str, Any], partial
             continue
         value = params[param.name]
         if not param.contains(value):
-            raise SpaceError(f"parameter {param.name!r}: {value!r} is not in "
-                             f"{_describe(param)}")
+            raise SpaceError(f"parameter {param.name!r}: {value!r} is not in {_describe(param)}")
         value = param.coerce(value)
         out[param.name] = value
         if node.children:
@@ -630,15 +671,13 @@ def _grid_values_given(space: Space, name: str, given: Sequence[Any]) -> list[An
     params = [dim.param for dim in space.dims if dim.param.name == name]
     if not params:
         names = {dim.param.name for dim in space.dims}
-        raise SpaceError(f"grid values for unknown parameter {name!r}"
-                         f"{did_you_mean(name, names)}")
+        raise SpaceError(f"grid values for unknown parameter {name!r}{did_you_mean(name, names)}")
     if not isinstance(given, list | tuple) or not given:
         raise SpaceError(f"grid values for {name!r} must be a non-empty list")
     for param in params:
         for value in given:
             if not param.contains(value):
-                raise SpaceError(f"grid value {value!r} for {name!r} is not in "
-                                 f"{_describe(param)}")
+                raise SpaceError(f"grid value {value!r} for {name!r} is not in {_describe(param)}")
     coerced = [params[0].coerce(value) for value in given]
     return list({_choice_key(value): value for value in coerced}.values())
 
@@ -651,29 +690,31 @@ def _values_of(param: Param, points: int, values: Mapping[str, Sequence[Any]]) -
     return param.grid_values(points)
 
 
-def _grid_size(params: Sequence[Param], points: int,
-               values: Mapping[str, Sequence[Any]]) -> int:
+def _grid_size(params: Sequence[Param], points: int, values: Mapping[str, Sequence[Any]]) -> int:
     size = 1
     for param in params:
         labels = _values_of(param, points, values)
         if isinstance(param, Branch):
-            size *= sum(_grid_size(param.subspace(label).params, points, values)
-                        for label in labels)
+            size *= sum(
+                _grid_size(param.subspace(label).params, points, values) for label in labels
+            )
         else:
             size *= len(labels)
     return size
 
 
-def _grid_points(params: Sequence[Param], points: int,
-                 values: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
+def _grid_points(
+    params: Sequence[Param], points: int, values: Mapping[str, Sequence[Any]]
+) -> list[dict[str, Any]]:
     per_param: list[list[dict[str, Any]]] = []
     for param in params:
         options = []
         for value in _values_of(param, points, values):
             if isinstance(param, Branch):
                 sub = param.subspace(value).params
-                options += [{param.name: value, **rest}
-                            for rest in _grid_points(sub, points, values)]
+                options += [
+                    {param.name: value, **rest} for rest in _grid_points(sub, points, values)
+                ]
             else:
                 options.append({param.name: value})
         per_param.append(options)

@@ -76,6 +76,7 @@ _metadata = sa.MetaData()
 def _name_type() -> sa.types.TypeEngine:
     """Names compare exactly: MySQL's default collation ignores case and trailing spaces."""
     from sqlalchemy.dialects import mysql
+
     exact = mysql.VARCHAR(255, charset="utf8mb4", collation="utf8mb4_bin")
     return sa.String(255).with_variant(exact, "mysql", "mariadb")
 
@@ -89,6 +90,7 @@ class _JSON(sa.TypeDecorator):
     def load_dialect_impl(self, dialect: sa.Dialect) -> sa.types.TypeEngine:
         if dialect.name in ("mysql", "mariadb"):
             from sqlalchemy.dialects.mysql import LONGTEXT
+
             return dialect.type_descriptor(LONGTEXT())
         return dialect.type_descriptor(sa.Text())
 
@@ -119,12 +121,14 @@ class _Loss(sa.TypeDecorator):
 _FLOAT_MAX = 1.7976931348623157e308
 
 meta_table = sa.Table(
-    "hpo_meta", _metadata,
+    "hpo_meta",
+    _metadata,
     sa.Column("key", sa.String(64), primary_key=True),
     sa.Column("value", sa.String(255), nullable=False),
 )
 studies_table = sa.Table(
-    "hpo_studies", _metadata,
+    "hpo_studies",
+    _metadata,
     sa.Column("study_id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("name", _name_type(), nullable=False, unique=True),
     sa.Column("direction", sa.String(8), nullable=False),
@@ -141,13 +145,15 @@ studies_table = sa.Table(
     sa.Column("user_attrs", _JSON, nullable=False),
 )
 suggested_table = sa.Table(
-    "hpo_suggested_params", _metadata,
+    "hpo_suggested_params",
+    _metadata,
     sa.Column("study_id", sa.ForeignKey("hpo_studies.study_id"), primary_key=True),
     sa.Column("name", _name_type(), primary_key=True),
     sa.Column("spec", _JSON, nullable=False),
 )
 trials_table = sa.Table(
-    "hpo_trials", _metadata,
+    "hpo_trials",
+    _metadata,
     sa.Column("trial_id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("study_id", sa.ForeignKey("hpo_studies.study_id"), nullable=False),
     sa.Column("number", sa.Integer, nullable=False),
@@ -167,7 +173,8 @@ trials_table = sa.Table(
     sa.Index("ix_hpo_trials_study_state", "study_id", "state"),
 )
 values_table = sa.Table(
-    "hpo_intermediate_values", _metadata,
+    "hpo_intermediate_values",
+    _metadata,
     sa.Column("trial_id", sa.ForeignKey("hpo_trials.trial_id"), primary_key=True),
     sa.Column("step", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("value", _Loss),
@@ -215,15 +222,17 @@ def _retried(method: Callable[..., Any]) -> Callable[..., Any]:
     safe: what did not commit is rolled back, and the methods are written so
     that one which did commit before its answer was lost is recognized.
     """
+
     @functools.wraps(method)
     def again(self: Storage, *args: Any, **kwargs: Any) -> Any:
-        return _with_backoff(lambda: method(self, *args, **kwargs), TransientStorageError,
-                             self.retry_seconds)
+        return _with_backoff(
+            lambda: method(self, *args, **kwargs), TransientStorageError, self.retry_seconds
+        )
+
     return again
 
 
-def _with_backoff(call: Callable[[], Any], retry_on: type[StorageError],
-                  seconds: float) -> Any:
+def _with_backoff(call: Callable[[], Any], retry_on: type[StorageError], seconds: float) -> Any:
     """call(), again after 50 ms, 100 ms, ... (at most 2 s apart) while it raises
     `retry_on`, for up to `seconds`; then the last error."""
     deadline = time.monotonic() + seconds
@@ -263,9 +272,14 @@ class Storage:
     a connection the server dropped: a wrong URL fails at once).
     """
 
-    def __init__(self, url: str | None = None, *, create: bool = True,
-                 busy_timeout: float = BUSY_TIMEOUT_S,
-                 retry_seconds: float = RETRY_SECONDS) -> None:
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        create: bool = True,
+        busy_timeout: float = BUSY_TIMEOUT_S,
+        retry_seconds: float = RETRY_SECONDS,
+    ) -> None:
         self.retry_seconds = retry_seconds
         self._engine = make_engine(parse_url(url), busy_timeout)
         try:
@@ -325,35 +339,42 @@ class Storage:
 
         A server that refuses the connection, or a wrong URL, fails at once.
         """
-        _with_backoff(lambda: self._init_schema(create), DroppedConnectionError,
-                      self.retry_seconds)
+        _with_backoff(lambda: self._init_schema(create), DroppedConnectionError, self.retry_seconds)
 
     def _init_schema(self, create: bool) -> None:
         with self._read() as conn:
             tables = set(sa.inspect(conn).get_table_names())
-            version = (conn.execute(sa.select(meta_table.c.value).where(
-                meta_table.c.key == "schema_version")).scalar()
-                if "hpo_meta" in tables else None)
+            version = (
+                conn.execute(
+                    sa.select(meta_table.c.value).where(meta_table.c.key == "schema_version")
+                ).scalar()
+                if "hpo_meta" in tables
+                else None
+            )
         if version is not None:
             if int(version) > SCHEMA_VERSION:
                 raise SchemaVersionError(
                     f"{self.display_url} was written by a newer hpo (schema version "
                     f"{version}; this hpo reads up to {SCHEMA_VERSION}); upgrade hpo to use "
-                    "it. The database was not modified.")
+                    "it. The database was not modified."
+                )
             if int(version) < SCHEMA_VERSION:
                 self._migrate(int(version))
             return
         if not create:
             raise StorageError(f"{self.display_url} holds no hpo studies")
         if self.is_sqlite and tables:
-            raise StorageError(f"{self.display_url} is an SQLite database of another "
-                               f"application (tables: {', '.join(sorted(tables)[:5])}); "
-                               "refusing to write hpo tables into it")
+            raise StorageError(
+                f"{self.display_url} is an SQLite database of another "
+                f"application (tables: {', '.join(sorted(tables)[:5])}); "
+                "refusing to write hpo tables into it"
+            )
         try:
             with self._write() as conn:
                 _metadata.create_all(conn)
-                conn.execute(sa.insert(meta_table).values(
-                    key="schema_version", value=str(SCHEMA_VERSION)))
+                conn.execute(
+                    sa.insert(meta_table).values(key="schema_version", value=str(SCHEMA_VERSION))
+                )
         except (IntegrityError, StorageError):
             if not self._has_schema():  # else another process created it at the same moment
                 raise
@@ -363,26 +384,35 @@ class Storage:
     def _migrate(self, version: int) -> None:
         """Bring an older database up to SCHEMA_VERSION, in one transaction."""
         with self._write() as conn:
-            current = conn.execute(sa.select(meta_table.c.value).where(
-                meta_table.c.key == "schema_version")).scalar()
+            current = conn.execute(
+                sa.select(meta_table.c.value).where(meta_table.c.key == "schema_version")
+            ).scalar()
             if int(current) >= SCHEMA_VERSION:
                 return  # another process migrated it meanwhile
             if int(current) < 2:
                 conn.exec_driver_sql("ALTER TABLE hpo_studies ADD COLUMN pruner VARCHAR(64)")
                 conn.exec_driver_sql("ALTER TABLE hpo_studies ADD COLUMN pruner_options TEXT")
             if int(current) < 3:
-                conn.exec_driver_sql("ALTER TABLE hpo_trials ADD COLUMN requeued INTEGER "
-                                     "NOT NULL DEFAULT 0")
-                failed = conn.execute(sa.select(trials_table.c.trial_id,
-                                                trials_table.c.system_attrs)
-                                      .where(trials_table.c.state == TrialState.FAIL.value))
+                conn.exec_driver_sql(
+                    "ALTER TABLE hpo_trials ADD COLUMN requeued INTEGER NOT NULL DEFAULT 0"
+                )
+                failed = conn.execute(
+                    sa.select(trials_table.c.trial_id, trials_table.c.system_attrs).where(
+                        trials_table.c.state == TrialState.FAIL.value
+                    )
+                )
                 requeued = [trial_id for trial_id, attrs in failed if "requeued_as" in attrs]
                 if requeued:
-                    conn.execute(sa.update(trials_table)
-                                 .where(trials_table.c.trial_id.in_(requeued))
-                                 .values(requeued=1))
-            conn.execute(sa.update(meta_table).where(meta_table.c.key == "schema_version")
-                         .values(value=str(SCHEMA_VERSION)))
+                    conn.execute(
+                        sa.update(trials_table)
+                        .where(trials_table.c.trial_id.in_(requeued))
+                        .values(requeued=1)
+                    )
+            conn.execute(
+                sa.update(meta_table)
+                .where(meta_table.c.key == "schema_version")
+                .values(value=str(SCHEMA_VERSION))
+            )
 
     def _has_schema(self) -> bool:
         with self._read() as conn:
@@ -405,30 +435,39 @@ class Storage:
         row = {c.name: getattr(info, c.name) for c in studies_table.c if c.name != "study_id"}
         try:
             with self._write() as conn:
-                study_id = conn.execute(sa.insert(studies_table).values(**row)) \
-                    .inserted_primary_key[0]
+                study_id = conn.execute(
+                    sa.insert(studies_table).values(**row)
+                ).inserted_primary_key[0]
         except IntegrityError:
-            raise DuplicateStudyError(f"a study named {info.name!r} already exists in "
-                                      f"{self.display_url}") from None
+            raise DuplicateStudyError(
+                f"a study named {info.name!r} already exists in {self.display_url}"
+            ) from None
         return StudyInfo(**{**info.__dict__, "study_id": study_id})
 
     @_retried
     def get_study(self, name: str) -> StudyInfo:
         with self._read() as conn:
-            row = conn.execute(sa.select(studies_table).where(
-                studies_table.c.name == name)).mappings().first()
+            row = (
+                conn.execute(sa.select(studies_table).where(studies_table.c.name == name))
+                .mappings()
+                .first()
+            )
         if row is None:
-            raise StudyNotFoundError(f"no study named {name!r} in {self.display_url}"
-                                     f"{self._near_names(name)}")
+            raise StudyNotFoundError(
+                f"no study named {name!r} in {self.display_url}{self._near_names(name)}"
+            )
         return _study_from_row(row)
 
     def _near_names(self, name: str) -> str:
         from hpo.errors import did_you_mean
+
         infos = [s.info for s in self.list_studies()]
         members = sum(comparison_of(info) == name for info in infos)
         if members:
-            return (f" ({name!r} is a comparison of {members} studies: `hpo studies --all` "
-                    f"lists them, `hpo report {name}` sums them up)")
+            return (
+                f" ({name!r} is a comparison of {members} studies: `hpo studies --all` "
+                f"lists them, `hpo report {name}` sums them up)"
+            )
         return did_you_mean(name, [info.name for info in infos])
 
     @_retried
@@ -436,11 +475,21 @@ class Storage:
         """Every study with its counts per state: two queries in all."""
         t = trials_table
         with self._read() as conn:
-            infos = [_study_from_row(row) for row in conn.execute(
-                sa.select(studies_table).order_by(studies_table.c.study_id)).mappings()]
-            stats = conn.execute(sa.select(
-                t.c.study_id, t.c.state, sa.func.count(), sa.func.min(t.c.value),
-                sa.func.max(t.c.value)).group_by(t.c.study_id, t.c.state)).all()
+            infos = [
+                _study_from_row(row)
+                for row in conn.execute(
+                    sa.select(studies_table).order_by(studies_table.c.study_id)
+                ).mappings()
+            ]
+            stats = conn.execute(
+                sa.select(
+                    t.c.study_id,
+                    t.c.state,
+                    sa.func.count(),
+                    sa.func.min(t.c.value),
+                    sa.func.max(t.c.value),
+                ).group_by(t.c.study_id, t.c.state)
+            ).all()
         summaries = []
         for info in infos:
             counts, best = {}, None
@@ -457,15 +506,21 @@ class Storage:
     def update_study(self, study_id: int, **values: Any) -> None:
         """Change stored fields of a study (budget, sampler, sampler_options)."""
         with self._write() as conn:
-            conn.execute(sa.update(studies_table)
-                         .where(studies_table.c.study_id == study_id).values(**values))
+            conn.execute(
+                sa.update(studies_table)
+                .where(studies_table.c.study_id == study_id)
+                .values(**values)
+            )
 
     @_retried
     def delete_study(self, name: str) -> None:
         """Remove a study and all its trials in one transaction."""
         study_id = self.get_study(name).study_id
-        trial_ids = sa.select(trials_table.c.trial_id).where(
-            trials_table.c.study_id == study_id).scalar_subquery()
+        trial_ids = (
+            sa.select(trials_table.c.trial_id)
+            .where(trials_table.c.study_id == study_id)
+            .scalar_subquery()
+        )
         with self._write() as conn:
             conn.execute(sa.delete(values_table).where(values_table.c.trial_id.in_(trial_ids)))
             for table in (trials_table, suggested_table, studies_table):
@@ -475,8 +530,11 @@ class Storage:
     def load_suggested(self, study_id: int) -> dict[str, dict[str, Any]]:
         """Parameters added by `trial.suggest_*`: name -> spec."""
         with self._read() as conn:
-            rows = conn.execute(sa.select(suggested_table.c.name, suggested_table.c.spec)
-                                .where(suggested_table.c.study_id == study_id))
+            rows = conn.execute(
+                sa.select(suggested_table.c.name, suggested_table.c.spec).where(
+                    suggested_table.c.study_id == study_id
+                )
+            )
             return {name: spec for name, spec in rows}
 
     @_retried
@@ -484,8 +542,11 @@ class Storage:
         """Persist a new parameter's spec; if another worker added it first, return theirs."""
         try:
             with self._write() as conn:
-                conn.execute(sa.insert(suggested_table).values(
-                    study_id=study_id, name=spec["name"], spec=spec))
+                conn.execute(
+                    sa.insert(suggested_table).values(
+                        study_id=study_id, name=spec["name"], spec=spec
+                    )
+                )
             return spec
         except IntegrityError:
             return self.load_suggested(study_id)[spec["name"]]
@@ -493,8 +554,9 @@ class Storage:
     # -- trials ----------------------------------------------------------------
 
     @_retried
-    def load_trials(self, study_id: int, after: int = -1,
-                    numbers: Collection[int] = ()) -> list[FrozenTrial]:
+    def load_trials(
+        self, study_id: int, after: int = -1, numbers: Collection[int] = ()
+    ) -> list[FrozenTrial]:
         """Trials numbered above `after` or listed in `numbers`, by number.
 
         The defaults load the whole study: one query for trials, one for
@@ -512,10 +574,16 @@ class Storage:
         return [_trial_from_row(row, per_trial.get(row["trial_id"], {})) for row in rows]
 
     @_retried
-    def create_trial(self, study_id: int, state: TrialState, params: dict[str, Any],
-                     worker: str | None = None, system_attrs: dict[str, Any] | None = None,
-                     number: int | None = None, budget: int | None = None
-                     ) -> FrozenTrial | None:
+    def create_trial(
+        self,
+        study_id: int,
+        state: TrialState,
+        params: dict[str, Any],
+        worker: str | None = None,
+        system_attrs: dict[str, Any] | None = None,
+        number: int | None = None,
+        budget: int | None = None,
+    ) -> FrozenTrial | None:
         """Insert a WAITING or RUNNING trial.
 
         With `number`, the trial takes exactly that number, or None is returned
@@ -533,45 +601,74 @@ class Storage:
             try:
                 with self._write() as conn:
                     _lock_study(conn, study_id, budget)
-                    return _insert_trial(conn, study_id, state, params, worker,
-                                         system_attrs or {}, number)
+                    return _insert_trial(
+                        conn, study_id, state, params, worker, system_attrs or {}, number
+                    )
             except IntegrityError:
                 if not self._study_exists(study_id):
-                    raise StudyNotFoundError(f"study id {study_id} is no longer in "
-                                             f"{self.display_url} (deleted?)") from None
+                    raise StudyNotFoundError(
+                        f"study id {study_id} is no longer in {self.display_url} (deleted?)"
+                    ) from None
                 if number is not None:
                     return None
                 time.sleep(0.001)  # another worker took that number; take the next
-        raise StorageError(f"could not allocate a trial number in {self.display_url} "
-                           f"after {_NUMBER_RETRIES} attempts")
+        raise StorageError(
+            f"could not allocate a trial number in {self.display_url} "
+            f"after {_NUMBER_RETRIES} attempts"
+        )
 
     def _study_exists(self, study_id: int) -> bool:
         with self._read() as conn:
-            return conn.execute(sa.select(studies_table.c.study_id).where(
-                studies_table.c.study_id == study_id)).first() is not None
+            return (
+                conn.execute(
+                    sa.select(studies_table.c.study_id).where(studies_table.c.study_id == study_id)
+                ).first()
+                is not None
+            )
 
     @_retried
-    def claim_trial(self, study_id: int, trial: FrozenTrial, worker: str,
-                    params: dict[str, Any], budget: int | None = None) -> FrozenTrial | None:
+    def claim_trial(
+        self,
+        study_id: int,
+        trial: FrozenTrial,
+        worker: str,
+        params: dict[str, Any],
+        budget: int | None = None,
+    ) -> FrozenTrial | None:
         """WAITING -> RUNNING with the given (completed) params; None if taken first.
 
         With `budget`, BudgetMet is raised instead when the budget is taken.
         """
         now = time.time()
-        values = {"state": TrialState.RUNNING, "started_at": now, "heartbeat_at": now,
-                  "worker": worker, "params": params}
+        values = {
+            "state": TrialState.RUNNING,
+            "started_at": now,
+            "heartbeat_at": now,
+            "worker": worker,
+            "params": params,
+        }
         with self._write() as conn:
             _lock_study(conn, study_id, budget)
             result = conn.execute(
                 sa.update(trials_table)
-                .where(trials_table.c.trial_id == trial.trial_id,
-                       trials_table.c.state == TrialState.WAITING).values(**values))
+                .where(
+                    trials_table.c.trial_id == trial.trial_id,
+                    trials_table.c.state == TrialState.WAITING,
+                )
+                .values(**values)
+            )
         return replace(trial, **values) if result.rowcount == 1 else None
 
     @_retried
-    def finish_trial(self, trial_id: int, state: TrialState, params: dict[str, Any],
-                     finished_at: float, value: float | None = None,
-                     error: str | None = None) -> bool:
+    def finish_trial(
+        self,
+        trial_id: int,
+        state: TrialState,
+        params: dict[str, Any],
+        finished_at: float,
+        value: float | None = None,
+        error: str | None = None,
+    ) -> bool:
         """RUNNING -> a finished state. False if the trial was no longer RUNNING.
 
         The guard on RUNNING is what keeps a finished trial from ever being
@@ -581,15 +678,24 @@ class Storage:
         with self._write() as conn:
             if _finish(conn, trial_id, state, params, finished_at, value, error) == 1:
                 return True
-            stored = conn.execute(sa.select(trials_table.c.state, trials_table.c.finished_at)
-                                  .where(trials_table.c.trial_id == trial_id)).first()
+            stored = conn.execute(
+                sa.select(trials_table.c.state, trials_table.c.finished_at).where(
+                    trials_table.c.trial_id == trial_id
+                )
+            ).first()
             return stored is not None and tuple(stored) == (state.value, finished_at)
 
     @_retried
-    def fail_and_requeue(self, study_id: int, trial: FrozenTrial, error: str, requeue: bool,
-                         params: dict[str, Any] | None = None,
-                         expect_heartbeat: float | None = None,
-                         retry_attrs: dict[str, Any] | None = None) -> FrozenTrial | None:
+    def fail_and_requeue(
+        self,
+        study_id: int,
+        trial: FrozenTrial,
+        error: str,
+        requeue: bool,
+        params: dict[str, Any] | None = None,
+        expect_heartbeat: float | None = None,
+        retry_attrs: dict[str, Any] | None = None,
+    ) -> FrozenTrial | None:
         """Mark a RUNNING trial FAIL and, with `requeue`, enqueue its point again.
 
         One transaction. With `expect_heartbeat`, nothing happens unless the
@@ -599,23 +705,45 @@ class Storage:
         params = trial.params if params is None else params
         with self._write() as conn:
             _lock_study(conn, study_id)  # (it allocates a number)
-            changed = _finish(conn, trial.trial_id, TrialState.FAIL, params, time.time(),
-                              error=error, heartbeat=expect_heartbeat)
+            changed = _finish(
+                conn,
+                trial.trial_id,
+                TrialState.FAIL,
+                params,
+                time.time(),
+                error=error,
+                heartbeat=expect_heartbeat,
+            )
             if changed != 1 or not requeue:
                 return None
-            retry = _insert_trial(conn, study_id, TrialState.WAITING, params, None,
-                                  {"retry_of": trial.number, "retry_reason": error,
-                                   **(retry_attrs or {})})
-            conn.execute(sa.update(trials_table)
-                         .where(trials_table.c.trial_id == trial.trial_id)
-                         .values(requeued=1, system_attrs={**trial.system_attrs,
-                                                           "requeued_as": retry.number}))
+            retry = _insert_trial(
+                conn,
+                study_id,
+                TrialState.WAITING,
+                params,
+                None,
+                {"retry_of": trial.number, "retry_reason": error, **(retry_attrs or {})},
+            )
+            conn.execute(
+                sa.update(trials_table)
+                .where(trials_table.c.trial_id == trial.trial_id)
+                .values(
+                    requeued=1, system_attrs={**trial.system_attrs, "requeued_as": retry.number}
+                )
+            )
             return retry
 
     @_retried
-    def store_recovered(self, study_id: int, trial_id: int, state: TrialState,
-                        params: dict[str, Any], finished_at: float, value: float | None,
-                        error: str | None) -> tuple[Recovered, int | None]:
+    def store_recovered(
+        self,
+        study_id: int,
+        trial_id: int,
+        state: TrialState,
+        params: dict[str, Any],
+        finished_at: float,
+        value: float | None,
+        error: str | None,
+    ) -> tuple[Recovered, int | None]:
         """Apply a result a worker could not store at the time (see hpo.recovery).
 
         Returns where it went, and the number of the retry that took it (None
@@ -624,58 +752,93 @@ class Storage:
         t = trials_table
         with self._write() as conn:
             _lock_study(conn, study_id)
-            row = conn.execute(sa.select(t.c.system_attrs).where(
-                t.c.trial_id == trial_id, t.c.study_id == study_id)).first()
+            row = conn.execute(
+                sa.select(t.c.system_attrs).where(
+                    t.c.trial_id == trial_id, t.c.study_id == study_id
+                )
+            ).first()
             if row is None:
-                raise TrialNotFoundError(f"trial id {trial_id} of study {study_id} is not in "
-                                         f"{self.display_url}")
+                raise TrialNotFoundError(
+                    f"trial id {trial_id} of study {study_id} is not in {self.display_url}"
+                )
             if _finish(conn, trial_id, state, params, finished_at, value, error) == 1:
                 return Recovered.TRIAL, None
             attrs = row[0]
             retry = attrs.get("requeued_as")
             if retry is not None:
-                outcome = {"state": state.value, "params": params, "value": value,
-                           "error": error, "finished_at": finished_at}
+                outcome = {
+                    "state": state.value,
+                    "params": params,
+                    "value": value,
+                    "error": error,
+                    "finished_at": finished_at,
+                }
                 taken = conn.execute(
-                    sa.update(t).where(t.c.study_id == study_id, t.c.number == retry,
-                                       t.c.state == TrialState.WAITING.value)
-                    .values(started_at=finished_at, **outcome)).rowcount
+                    sa.update(t)
+                    .where(
+                        t.c.study_id == study_id,
+                        t.c.number == retry,
+                        t.c.state == TrialState.WAITING.value,
+                    )
+                    .values(started_at=finished_at, **outcome)
+                ).rowcount
                 if taken == 1:
                     return Recovered.RETRY, retry
-            conn.execute(sa.update(t).where(t.c.trial_id == trial_id).values(
-                system_attrs={**attrs, "recovered_result": {
-                    "state": state.value, "value": value, "error": error,
-                    "finished_at": finished_at}}))
+            conn.execute(
+                sa.update(t)
+                .where(t.c.trial_id == trial_id)
+                .values(
+                    system_attrs={
+                        **attrs,
+                        "recovered_result": {
+                            "state": state.value,
+                            "value": value,
+                            "error": error,
+                            "finished_at": finished_at,
+                        },
+                    }
+                )
+            )
             return Recovered.ATTRIBUTE, None
 
     @_retried
     def set_params(self, trial_id: int, params: dict[str, Any]) -> None:
         """Store a running trial's parameters as they grow (define-by-run)."""
         with self._write() as conn:
-            conn.execute(sa.update(trials_table)
-                         .where(trials_table.c.trial_id == trial_id,
-                                trials_table.c.state == TrialState.RUNNING)
-                         .values(params=params))
+            conn.execute(
+                sa.update(trials_table)
+                .where(
+                    trials_table.c.trial_id == trial_id, trials_table.c.state == TrialState.RUNNING
+                )
+                .values(params=params)
+            )
 
     @_retried
     def add_intermediate(self, trial_id: int, step: int, value: float) -> bool:
         """Store one intermediate value; False if that step was already reported."""
         try:
             with self._write() as conn:
-                conn.execute(sa.insert(values_table).values(trial_id=trial_id, step=step,
-                                                            value=value))
+                conn.execute(
+                    sa.insert(values_table).values(trial_id=trial_id, step=step, value=value)
+                )
             return True
         except IntegrityError:  # reported before, or by the first try of a retried call
             with self._read() as conn:
-                stored = conn.execute(sa.select(values_table.c.value).where(
-                    values_table.c.trial_id == trial_id, values_table.c.step == step)).first()
+                stored = conn.execute(
+                    sa.select(values_table.c.value).where(
+                        values_table.c.trial_id == trial_id, values_table.c.step == step
+                    )
+                ).first()
             return stored is not None and _same_value(stored[0], value)
 
     @_retried
     def set_user_attrs(self, trial_id: int, attrs: dict[str, Any]) -> None:
         with self._write() as conn:
-            conn.execute(sa.update(trials_table).where(trials_table.c.trial_id == trial_id)
-                         .values(user_attrs=attrs))
+            conn.execute(
+                sa.update(trials_table)
+                .where(trials_table.c.trial_id == trial_id)
+                .values(user_attrs=attrs)
+            )
 
     @_retried
     def heartbeat(self, trial_ids: Sequence[int]) -> None:
@@ -683,10 +846,14 @@ class Storage:
         if not trial_ids:
             return
         with self._write() as conn:
-            conn.execute(sa.update(trials_table)
-                         .where(trials_table.c.trial_id.in_(list(trial_ids)),
-                                trials_table.c.state == TrialState.RUNNING)
-                         .values(heartbeat_at=time.time()))
+            conn.execute(
+                sa.update(trials_table)
+                .where(
+                    trials_table.c.trial_id.in_(list(trial_ids)),
+                    trials_table.c.state == TrialState.RUNNING,
+                )
+                .values(heartbeat_at=time.time())
+            )
 
 
 # -- helpers (module level so that both public methods and retries share them) --
@@ -697,31 +864,46 @@ class Storage:
 _t, _v = trials_table, values_table
 _MAX_NUMBER = sa.select(sa.func.max(_t.c.number)).where(_t.c.study_id == sa.bindparam("b_sid"))
 _INSERT_TRIAL = sa.insert(_t)
-_LOCK_STUDY = (sa.select(studies_table.c.study_id)
-               .where(studies_table.c.study_id == sa.bindparam("b_sid")).with_for_update())
+_LOCK_STUDY = (
+    sa.select(studies_table.c.study_id)
+    .where(studies_table.c.study_id == sa.bindparam("b_sid"))
+    .with_for_update()
+)
 _BUDGET_TAKEN = sa.select(sa.func.count()).where(
-    _t.c.study_id == sa.bindparam("b_sid"), _t.c.state != TrialState.WAITING.value,
-    _t.c.requeued == 0)
+    _t.c.study_id == sa.bindparam("b_sid"),
+    _t.c.state != TrialState.WAITING.value,
+    _t.c.requeued == 0,
+)
 _FINISHED_COLUMNS = ("state", "params", "value", "error", "finished_at")
-_FINISH = (sa.update(_t)
-           .where(_t.c.trial_id == sa.bindparam("b_trial_id"),
-                  _t.c.state == TrialState.RUNNING.value)
-           .values({name: sa.bindparam(f"b_{name}") for name in _FINISHED_COLUMNS}))
+_FINISH = (
+    sa.update(_t)
+    .where(_t.c.trial_id == sa.bindparam("b_trial_id"), _t.c.state == TrialState.RUNNING.value)
+    .values({name: sa.bindparam(f"b_{name}") for name in _FINISHED_COLUMNS})
+)
 _FINISH_IF_HEARTBEAT = _FINISH.where(_t.c.heartbeat_at == sa.bindparam("b_heartbeat"))
 
 
 def _selection(where: Any) -> tuple[sa.Select, sa.Select]:
     """The trials matching `where`, and their intermediate values."""
-    return (sa.select(_t).where(where).order_by(_t.c.number),
-            sa.select(_v).join(_t, _t.c.trial_id == _v.c.trial_id).where(where)
-            .order_by(_v.c.trial_id, _v.c.step))
+    return (
+        sa.select(_t).where(where).order_by(_t.c.number),
+        sa.select(_v)
+        .join(_t, _t.c.trial_id == _v.c.trial_id)
+        .where(where)
+        .order_by(_v.c.trial_id, _v.c.step),
+    )
 
 
 _TRIALS_ALL = _selection(_t.c.study_id == sa.bindparam("b_study_id"))
-_TRIALS_SINCE = _selection(sa.and_(
-    _t.c.study_id == sa.bindparam("b_study_id"),
-    sa.or_(_t.c.number > sa.bindparam("b_after"),
-           _t.c.number.in_(sa.bindparam("b_numbers", expanding=True)))))
+_TRIALS_SINCE = _selection(
+    sa.and_(
+        _t.c.study_id == sa.bindparam("b_study_id"),
+        sa.or_(
+            _t.c.number > sa.bindparam("b_after"),
+            _t.c.number.in_(sa.bindparam("b_numbers", expanding=True)),
+        ),
+    )
+)
 
 
 def _same_value(stored: float, value: float) -> bool:
@@ -749,27 +931,57 @@ def _check_budget(conn: Connection, study_id: int, budget: int) -> None:
         raise BudgetMet(f"the budget of {budget} trials is taken")
 
 
-def _insert_trial(conn: Connection, study_id: int, state: TrialState, params: dict[str, Any],
-                  worker: str | None, system_attrs: dict[str, Any],
-                  number: int | None = None) -> FrozenTrial:
+def _insert_trial(
+    conn: Connection,
+    study_id: int,
+    state: TrialState,
+    params: dict[str, Any],
+    worker: str | None,
+    system_attrs: dict[str, Any],
+    number: int | None = None,
+) -> FrozenTrial:
     if number is None:
         last = conn.execute(_MAX_NUMBER, {"b_sid": study_id}).scalar()
         number = 0 if last is None else last + 1
     now = time.time() if state == TrialState.RUNNING else None
-    row = {"study_id": study_id, "number": number, "state": state.value, "params": params,
-           "started_at": now, "heartbeat_at": now, "worker": worker, "user_attrs": {},
-           "system_attrs": system_attrs, "value": None, "error": None, "finished_at": None}
+    row = {
+        "study_id": study_id,
+        "number": number,
+        "state": state.value,
+        "params": params,
+        "started_at": now,
+        "heartbeat_at": now,
+        "worker": worker,
+        "user_attrs": {},
+        "system_attrs": system_attrs,
+        "value": None,
+        "error": None,
+        "finished_at": None,
+    }
     trial_id = conn.execute(_INSERT_TRIAL, row).inserted_primary_key[0]
     return _trial_from_row({**row, "trial_id": trial_id}, {})
 
 
-def _finish(conn: Connection, trial_id: int, state: TrialState, params: dict[str, Any],
-            finished_at: float, value: float | None = None, error: str | None = None,
-            heartbeat: float | None = None) -> int:
+def _finish(
+    conn: Connection,
+    trial_id: int,
+    state: TrialState,
+    params: dict[str, Any],
+    finished_at: float,
+    value: float | None = None,
+    error: str | None = None,
+    heartbeat: float | None = None,
+) -> int:
     """RUNNING -> `state`, guarded (optionally also on the heartbeat seen); rows changed."""
-    binds = {"b_trial_id": trial_id, "b_state": state.value, "b_params": params,
-             "b_value": value, "b_error": error, "b_finished_at": finished_at,
-             "b_heartbeat": heartbeat}
+    binds = {
+        "b_trial_id": trial_id,
+        "b_state": state.value,
+        "b_params": params,
+        "b_value": value,
+        "b_error": error,
+        "b_finished_at": finished_at,
+        "b_heartbeat": heartbeat,
+    }
     statement = _FINISH if heartbeat is None else _FINISH_IF_HEARTBEAT
     return conn.execute(statement, binds).rowcount
 
@@ -783,8 +995,17 @@ def _study_from_row(row: Any) -> StudyInfo:
 
 def _trial_from_row(row: Any, intermediate: dict[int, float]) -> FrozenTrial:
     return FrozenTrial(
-        trial_id=row["trial_id"], number=row["number"], state=TrialState(row["state"]),
-        params=row["params"], value=row["value"], intermediate=intermediate,
-        started_at=row["started_at"], finished_at=row["finished_at"],
-        heartbeat_at=row["heartbeat_at"], worker=row["worker"], error=row["error"],
-        user_attrs=row["user_attrs"], system_attrs=row["system_attrs"])
+        trial_id=row["trial_id"],
+        number=row["number"],
+        state=TrialState(row["state"]),
+        params=row["params"],
+        value=row["value"],
+        intermediate=intermediate,
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        heartbeat_at=row["heartbeat_at"],
+        worker=row["worker"],
+        error=row["error"],
+        user_attrs=row["user_attrs"],
+        system_attrs=row["system_attrs"],
+    )

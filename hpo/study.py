@@ -105,15 +105,15 @@ class _TrialCache:
             self.records[number] = record
         self.n_counted += record.counts_toward_budget - bool(old and old.counts_toward_budget)
         self.n_sampled += (SAMPLE_INDEX in record.system_attrs) - bool(
-            old and SAMPLE_INDEX in old.system_attrs)
+            old and SAMPLE_INDEX in old.system_attrs
+        )
         if record.state.is_finished:
             self.unfinished.discard(number)
         else:
             self.unfinished.add(number)
 
     def in_state(self, state: TrialState) -> list[FrozenTrial]:
-        return [self.records[n] for n in sorted(self.unfinished)
-                if self.records[n].state == state]
+        return [self.records[n] for n in sorted(self.unfinished) if self.records[n].state == state]
 
 
 class Study:
@@ -127,7 +127,8 @@ class Study:
         self.pruner: Pruner = make_pruner(info.pruner, info.pruner_options)
         self._suggested: dict[str, Param] = {
             name: _param_from_spec(spec)
-            for name, spec in storage.load_suggested(info.study_id).items()}
+            for name, spec in storage.load_suggested(info.study_id).items()
+        }
         self._cache = _TrialCache()
         self.heartbeat_interval = HEARTBEAT_INTERVAL_S
         self.grace_period = GRACE_PERIOD_S
@@ -206,9 +207,11 @@ class Study:
     def trial(self, number: int) -> FrozenTrial:
         trials = self.trials
         if not 0 <= number < len(trials):
-            raise HpoError(f"study {self.name!r} has no trial {number} "
-                           f"(it has trials 0..{len(trials) - 1})" if trials else
-                           f"study {self.name!r} has no trials yet")
+            raise HpoError(
+                f"study {self.name!r} has no trial {number} (it has trials 0..{len(trials) - 1})"
+                if trials
+                else f"study {self.name!r} has no trials yet"
+            )
         return trials[number]
 
     @property
@@ -251,17 +254,22 @@ class Study:
                 if not self._suggested[name].contains(value):
                     raise SpaceError(f"parameter {name!r}: {value!r} is out of its range")
                 checked[name] = value
-        record = self._storage.create_trial(self._info.study_id, TrialState.WAITING, checked,
-                                            system_attrs={"enqueued": True})
+        record = self._storage.create_trial(
+            self._info.study_id, TrialState.WAITING, checked, system_attrs={"enqueued": True}
+        )
         self._refresh()
         return record
 
     # -- the runner ------------------------------------------------------------
 
-    def optimize(self, objective: Callable[[Trial], Any] | Objective | str | None = None,
-                 n_trials: int | None = None, timeout: float | None = None,
-                 catch: type[BaseException] | tuple[type[BaseException], ...] = (Exception,),
-                 callbacks: Iterable[Callback] = ()) -> None:
+    def optimize(
+        self,
+        objective: Callable[[Trial], Any] | Objective | str | None = None,
+        n_trials: int | None = None,
+        timeout: float | None = None,
+        catch: type[BaseException] | tuple[type[BaseException], ...] = (Exception,),
+        callbacks: Iterable[Callback] = (),
+    ) -> None:
         """Run trials until `n_trials` more have run, `timeout` seconds have
         passed, the study's budget is met, or the sampler is exhausted.
 
@@ -295,8 +303,11 @@ class Study:
                     break
                 except BudgetMet:
                     if not told_waiting:
-                        log.info("study %s: the rest of the budget is running in other "
-                                 "workers; waiting for those trials", self.name)
+                        log.info(
+                            "study %s: the rest of the budget is running in other "
+                            "workers; waiting for those trials",
+                            self.name,
+                        )
                         told_waiting = True
                     left = None if deadline is None else deadline - time.monotonic()
                     time.sleep(max(0.0, min(self.poll_interval, left or self.poll_interval)))
@@ -314,28 +325,42 @@ class Study:
         """
         self._refresh()
         now = time.time()
-        lost = [t for t in self._cache.in_state(TrialState.RUNNING)
-                if t.trial_id not in self._running and is_lost(t, now, self.grace_period)]
+        lost = [
+            t
+            for t in self._cache.in_state(TrialState.RUNNING)
+            if t.trial_id not in self._running and is_lost(t, now, self.grace_period)
+        ]
         for trial in lost:
             age = now - (trial.heartbeat_at or now)
             reason = f"worker lost ({trial.worker}, last heartbeat {age:.0f} s ago)"
-            requeue = not str(trial.system_attrs.get("retry_reason", "")).startswith(
-                "worker lost")
-            self._storage.fail_and_requeue(self._info.study_id, trial, reason, requeue,
-                                           expect_heartbeat=trial.heartbeat_at,
-                                           retry_attrs={_SEED_INDEX: _seed_index(trial)})
-            log.warning("study %s: trial %d %s%s", self.name, trial.number, reason,
-                        "; its point is queued again" if requeue else "")
+            requeue = not str(trial.system_attrs.get("retry_reason", "")).startswith("worker lost")
+            self._storage.fail_and_requeue(
+                self._info.study_id,
+                trial,
+                reason,
+                requeue,
+                expect_heartbeat=trial.heartbeat_at,
+                retry_attrs={_SEED_INDEX: _seed_index(trial)},
+            )
+            log.warning(
+                "study %s: trial %d %s%s",
+                self.name,
+                trial.number,
+                reason,
+                "; its point is queued again" if requeue else "",
+            )
         if lost:
             self._refresh()
         return lost
 
-    def _objective_function(self, objective: Callable[[Trial], Any] | Objective | str | None
-                            ) -> Callable[[Trial], Any]:
+    def _objective_function(
+        self, objective: Callable[[Trial], Any] | Objective | str | None
+    ) -> Callable[[Trial], Any]:
         if objective is None:
             if self._info.objective is None:
-                raise HpoError(f"study {self.name!r} has no stored objective; pass one to "
-                               "optimize()")
+                raise HpoError(
+                    f"study {self.name!r} has no stored objective; pass one to optimize()"
+                )
             objective = load_objective(self._info.objective, self._info.objective_options)
         elif isinstance(objective, str):
             objective = load_objective(objective)
@@ -359,23 +384,40 @@ class Study:
         for path, outcome in recovery.claim(self._storage.identity, self.name):
             try:
                 where, retry = self._storage.store_recovered(
-                    self._info.study_id, outcome.trial_id, TrialState(outcome.state),
-                    outcome.params, outcome.finished_at, outcome.value, outcome.error)
+                    self._info.study_id,
+                    outcome.trial_id,
+                    TrialState(outcome.state),
+                    outcome.params,
+                    outcome.finished_at,
+                    outcome.value,
+                    outcome.error,
+                )
             except TrialNotFoundError:
-                log.warning("study %s: trial %d of a kept result is no longer in the study; "
-                            "the result is left in %s", self.name, outcome.number,
-                            recovery.set_aside(path))
+                log.warning(
+                    "study %s: trial %d of a kept result is no longer in the study; "
+                    "the result is left in %s",
+                    self.name,
+                    outcome.number,
+                    recovery.set_aside(path),
+                )
                 continue
             path.unlink(missing_ok=True)
-            log.warning("study %s: stored the %s result of trial %d, kept in %s when the "
-                        "database was unreachable%s", self.name, outcome.state, outcome.number,
-                        path, _RECOVERED_NOTES[where].format(retry=retry))
+            log.warning(
+                "study %s: stored the %s result of trial %d, kept in %s when the "
+                "database was unreachable%s",
+                self.name,
+                outcome.state,
+                outcome.number,
+                path,
+                _RECOVERED_NOTES[where].format(retry=retry),
+            )
 
     def _budget_met(self) -> bool:
         if self._info.budget is None:
             return False
-        running_elsewhere = sum(1 for t in self._cache.in_state(TrialState.RUNNING)
-                                if t.trial_id not in self._running)
+        running_elsewhere = sum(
+            1 for t in self._cache.in_state(TrialState.RUNNING) if t.trial_id not in self._running
+        )
         return self._cache.n_counted + running_elsewhere >= self._info.budget
 
     def _next_trial(self) -> FrozenTrial:
@@ -393,16 +435,22 @@ class Study:
                 self._refresh()  # look again, ask again
             index, number = self._cache.n_sampled, len(self._cache.records)
             asked = time.perf_counter()
-            point = self.sampler.ask(self._sampling_space(), self._cache.records,
-                                     np.random.default_rng([self.seed, index]), self.direction)
+            point = self.sampler.ask(
+                self._sampling_space(),
+                self._cache.records,
+                np.random.default_rng([self.seed, index]),
+                self.direction,
+            )
             attrs = {SAMPLE_INDEX: index, ASK_SECONDS: round(time.perf_counter() - asked, 6)}
             params = {k: v for k, v in point.items() if k not in self._suggested}
-            record = self._storage.create_trial(study_id, TrialState.RUNNING, params, me,
-                                                attrs, number, self._budget)
+            record = self._storage.create_trial(
+                study_id, TrialState.RUNNING, params, me, attrs, number, self._budget
+            )
             if record is not None:
                 self._cache.put(record)
-                self._proposals[record.trial_id] = {k: v for k, v in point.items()
-                                                    if k in self._suggested}
+                self._proposals[record.trial_id] = {
+                    k: v for k, v in point.items() if k in self._suggested
+                }
                 return record
         raise AssertionError("unreachable")
 
@@ -428,8 +476,12 @@ class Study:
         filled = self.space.decode(rng.random(len(self.space)), fixed=declared)
         return {**filled, **waiting.params}
 
-    def _run_trial(self, fn: Callable[[Trial], Any], record: FrozenTrial,
-                   catch: tuple[type[BaseException], ...]) -> FrozenTrial:
+    def _run_trial(
+        self,
+        fn: Callable[[Trial], Any],
+        record: FrozenTrial,
+        catch: tuple[type[BaseException], ...],
+    ) -> FrozenTrial:
         trial = Trial(self, record)
         self._running.add(record.trial_id)  # the heartbeat thread reads this set
         try:
@@ -453,46 +505,85 @@ class Study:
             return self._finish(trial, record, TrialState.FAIL, error=str(exc))
         return self._finish(trial, record, TrialState.COMPLETE, value=value)
 
-    def _finish(self, trial: Trial, record: FrozenTrial, state: TrialState,
-                value: float | None = None, error: str | None = None) -> FrozenTrial:
+    def _finish(
+        self,
+        trial: Trial,
+        record: FrozenTrial,
+        state: TrialState,
+        value: float | None = None,
+        error: str | None = None,
+    ) -> FrozenTrial:
         """Store the outcome in one transaction and return the finished record."""
         intermediate = trial.intermediate_values
         if state == TrialState.PRUNED and intermediate:
             value = intermediate[max(intermediate)]  # a pruned trial keeps its last value
         finished_at = time.time()
         try:
-            stored = self._storage.finish_trial(record.trial_id, state, trial.params,
-                                                finished_at, value=value, error=error)
+            stored = self._storage.finish_trial(
+                record.trial_id, state, trial.params, finished_at, value=value, error=error
+            )
         except StorageError as exc:
-            self._keep_for_later(record, recovery.Outcome(
-                record.trial_id, record.number, state.value, trial.params, finished_at, value,
-                error), exc)
+            self._keep_for_later(
+                record,
+                recovery.Outcome(
+                    record.trial_id,
+                    record.number,
+                    state.value,
+                    trial.params,
+                    finished_at,
+                    value,
+                    error,
+                ),
+                exc,
+            )
             raise
         if not stored:
-            log.warning("study %s: trial %d was marked lost by another worker while it ran; "
-                        "its result (%s) was not stored", self.name, record.number, state)
+            log.warning(
+                "study %s: trial %d was marked lost by another worker while it ran; "
+                "its result (%s) was not stored",
+                self.name,
+                record.number,
+                state,
+            )
             self._refresh()
             return self._cache.records[record.number]
-        finished = replace(record, state=state, value=value, error=error, params=trial.params,
-                           finished_at=finished_at, intermediate=intermediate,
-                           user_attrs=trial.user_attrs)
+        finished = replace(
+            record,
+            state=state,
+            value=value,
+            error=error,
+            params=trial.params,
+            finished_at=finished_at,
+            intermediate=intermediate,
+            user_attrs=trial.user_attrs,
+        )
         self._cache.put(finished)
         return finished
 
-    def _keep_for_later(self, record: FrozenTrial, outcome: recovery.Outcome,
-                        exc: StorageError) -> None:
+    def _keep_for_later(
+        self, record: FrozenTrial, outcome: recovery.Outcome, exc: StorageError
+    ) -> None:
         if self._storage.is_memory:
             return
         path = recovery.save(self._storage.identity, self.name, outcome)
-        log.error("study %s: could not store the result of trial %d (%s); it is kept in %s "
-                  "and will be stored the next time this study runs on this machine",
-                  self.name, record.number, exc, path)
+        log.error(
+            "study %s: could not store the result of trial %d (%s); it is kept in %s "
+            "and will be stored the next time this study runs on this machine",
+            self.name,
+            record.number,
+            exc,
+            path,
+        )
 
     def _interrupt(self, trial: Trial, record: FrozenTrial) -> None:
-        self._storage.fail_and_requeue(self._info.study_id, record,
-                                       "interrupted (Ctrl-C or SIGTERM)",
-                                       requeue=True, params=trial.params,
-                                       retry_attrs={_SEED_INDEX: _seed_index(record)})
+        self._storage.fail_and_requeue(
+            self._info.study_id,
+            record,
+            "interrupted (Ctrl-C or SIGTERM)",
+            requeue=True,
+            params=trial.params,
+            retry_attrs={_SEED_INDEX: _seed_index(record)},
+        )
         self._refresh()
 
     # -- define-by-run support for Trial ---------------------------------------
@@ -517,8 +608,9 @@ class Study:
         history: Sequence[FrozenTrial] = self._cache.records
         if self._suggested[param.name] != param:
             history = [t for t in history if param.contains(t.params.get(param.name))]
-        rng = np.random.default_rng([self.seed, _seed_index(record),
-                                     zlib.crc32(param.name.encode())])
+        rng = np.random.default_rng(
+            [self.seed, _seed_index(record), zlib.crc32(param.name.encode())]
+        )
         sampler = RandomSampler() if isinstance(self.sampler, GridSampler) else self.sampler
         return sampler.ask(Space((param,)), history, rng, self.direction)[param.name]
 
@@ -528,8 +620,10 @@ class Study:
         for param in params:
             actual = "categorical" if isinstance(param, Branch) else param.type
             if actual != kind:
-                raise SpaceError(f"parameter {name!r} is a {actual} parameter in this study; "
-                                 f"suggest_{kind} cannot ask for it")
+                raise SpaceError(
+                    f"parameter {name!r} is a {actual} parameter in this study; "
+                    f"suggest_{kind} cannot ask for it"
+                )
 
     def _should_prune(self, trial: FrozenTrial) -> bool:
         """The pruner's decision on `trial` (its values so far) against everybody's."""
@@ -546,17 +640,23 @@ class Study:
 # -- module-level API ----------------------------------------------------------------
 
 
-def create_study(name: str | None = None, storage: str | Storage | None = None,
-                 space: Sequence[Mapping[str, Any]] | Space | None = None,
-                 sampler: str = "random", seed: int | None = None,
-                 direction: str = "minimize", load_if_exists: bool = False, *,
-                 sampler_options: Mapping[str, Any] | None = None,
-                 objective: str | Objective | None = None,
-                 objective_options: Mapping[str, Any] | None = None,
-                 budget: int | None = None,
-                 user_attrs: Mapping[str, Any] | None = None,
-                 pruner: str = "none", pruner_options: Mapping[str, Any] | None = None
-                 ) -> Study:
+def create_study(
+    name: str | None = None,
+    storage: str | Storage | None = None,
+    space: Sequence[Mapping[str, Any]] | Space | None = None,
+    sampler: str = "random",
+    seed: int | None = None,
+    direction: str = "minimize",
+    load_if_exists: bool = False,
+    *,
+    sampler_options: Mapping[str, Any] | None = None,
+    objective: str | Objective | None = None,
+    objective_options: Mapping[str, Any] | None = None,
+    budget: int | None = None,
+    user_attrs: Mapping[str, Any] | None = None,
+    pruner: str = "none",
+    pruner_options: Mapping[str, Any] | None = None,
+) -> Study:
     """Create a study (validated in full before anything is written).
 
     `storage`: an SQLAlchemy URL, an SQLite file path, a Storage, or None for
@@ -571,8 +671,11 @@ def create_study(name: str | None = None, storage: str | Storage | None = None,
     if name is not None:
         check_name(name)
     check_seed(seed)
-    loaded = (objective if isinstance(objective, Objective) or objective is None
-              else load_objective(objective, objective_options))
+    loaded = (
+        objective
+        if isinstance(objective, Objective) or objective is None
+        else load_objective(objective, objective_options)
+    )
     if space is None and loaded is not None:
         space = loaded.space
     space = space if isinstance(space, Space) else Space.from_spec(space)
@@ -581,13 +684,21 @@ def create_study(name: str | None = None, storage: str | Storage | None = None,
     make_sampler(sampler, sampler_options, seed or 0).check(space)  # before writing anything
     make_pruner(pruner, pruner_options)
     info = StudyInfo(
-        study_id=-1, name=name or f"study-{uuid.uuid4().hex[:8]}", direction=direction,
-        space=space.to_spec(), sampler=sampler, sampler_options=dict(sampler_options or {}),
+        study_id=-1,
+        name=name or f"study-{uuid.uuid4().hex[:8]}",
+        direction=direction,
+        space=space.to_spec(),
+        sampler=sampler,
+        sampler_options=dict(sampler_options or {}),
         objective=loaded.ref if loaded else None,
-        objective_options=dict(objective_options or {}), budget=budget,
-        seed=secrets.randbits(31) if seed is None else int(seed), created_at=time.time(),
-        user_attrs=dict(user_attrs or {}), pruner=pruner,
-        pruner_options=dict(pruner_options or {}))
+        objective_options=dict(objective_options or {}),
+        budget=budget,
+        seed=secrets.randbits(31) if seed is None else int(seed),
+        created_at=time.time(),
+        user_attrs=dict(user_attrs or {}),
+        pruner=pruner,
+        pruner_options=dict(pruner_options or {}),
+    )
     store = open_storage(storage)
     try:
         return Study(store, store.create_study(info))
@@ -631,9 +742,9 @@ def open_storage(storage: str | Storage | None, create: bool = True) -> Storage:
 _RECOVERED_NOTES = {
     Recovered.TRIAL: "",
     Recovered.RETRY: "; it had been found lost, and its queued retry {retry} takes the "
-                     "result instead of running",
+    "result instead of running",
     Recovered.ATTRIBUTE: "; its point had already run again, so the result is kept in the "
-                         "trial's system attribute recovered_result",
+    "trial's system attribute recovered_result",
 }
 
 
@@ -654,7 +765,7 @@ def _check_builtin_names(objective: Objective, space: Space) -> None:
     needed = {dim.param.name for dim in Space.from_spec(objective.space).dims}
     missing = sorted(needed - {dim.param.name for dim in space.dims})
     if missing:
-        raise StudyConfigError(f"objective {objective.ref!r} reads parameters "
-                               f"{sorted(needed)}; the space lacks {missing}")
-
-
+        raise StudyConfigError(
+            f"objective {objective.ref!r} reads parameters "
+            f"{sorted(needed)}; the space lacks {missing}"
+        )

@@ -30,8 +30,18 @@ from typing import Any
 from hpo.checks import check_count, check_direction, check_name, check_seed, check_timeout
 from hpo.errors import StudyConfigError, StudyFileError, did_you_mean
 
-KEYS = ("name", "objective", "direction", "space", "sampler", "pruner", "trials", "timeout",
-        "seed", "storage")
+KEYS = (
+    "name",
+    "objective",
+    "direction",
+    "space",
+    "sampler",
+    "pruner",
+    "trials",
+    "timeout",
+    "seed",
+    "storage",
+)
 
 
 @dataclass(frozen=True)
@@ -83,30 +93,47 @@ def load_study_file(path: str | Path) -> StudyConfig:
     return config_from_dict(data, str(path), path.stem, path.parent)
 
 
-def config_from_dict(data: Mapping[str, Any], source: str = "study",
-                     default_name: str | None = None,
-                     base_dir: Path = Path(".")) -> StudyConfig:
+def config_from_dict(
+    data: Mapping[str, Any],
+    source: str = "study",
+    default_name: str | None = None,
+    base_dir: Path = Path("."),
+) -> StudyConfig:
     for key in data:
         if key not in KEYS:
-            raise StudyFileError(f"{source}: unknown key {key!r}{did_you_mean(key, KEYS)}; "
-                                 f"allowed: {', '.join(KEYS)}")
+            raise StudyFileError(
+                f"{source}: unknown key {key!r}{did_you_mean(key, KEYS)}; "
+                f"allowed: {', '.join(KEYS)}"
+            )
     if "objective" not in data:
-        raise StudyFileError(f"{source}: 'objective' is missing (a built-in name such as "
-                             "'branin', or module:function, or path/file.py:function)")
+        raise StudyFileError(
+            f"{source}: 'objective' is missing (a built-in name such as "
+            "'branin', or module:function, or path/file.py:function)"
+        )
     objective, objective_options = _named_table(data["objective"], "objective", source)
     sampler, sampler_options = _named_table(data.get("sampler", "random"), "sampler", source)
     pruner, pruner_options = _named_table(data.get("pruner", "none"), "pruner", source)
     space = data.get("space")
     if space is not None and not isinstance(space, list):
-        raise StudyFileError(f"{source}: 'space' must be a list of parameters ([[space]] "
-                             "tables in TOML)")
+        raise StudyFileError(
+            f"{source}: 'space' must be a list of parameters ([[space]] tables in TOML)"
+        )
     config = StudyConfig(
-        name=data.get("name", default_name or ""), objective=objective,
-        objective_options=objective_options, direction=data.get("direction", "minimize"),
-        space=space, sampler=sampler, sampler_options=sampler_options, pruner=pruner,
+        name=data.get("name", default_name or ""),
+        objective=objective,
+        objective_options=objective_options,
+        direction=data.get("direction", "minimize"),
+        space=space,
+        sampler=sampler,
+        sampler_options=sampler_options,
+        pruner=pruner,
         pruner_options=pruner_options,
-        trials=data.get("trials"), timeout=data.get("timeout"), seed=data.get("seed"),
-        storage=data.get("storage"), base_dir=base_dir)
+        trials=data.get("trials"),
+        timeout=data.get("timeout"),
+        seed=data.get("seed"),
+        storage=data.get("storage"),
+        base_dir=base_dir,
+    )
     _check_scalars(config, source)
     return config
 
@@ -117,8 +144,9 @@ def _named_table(value: Any, key: str, source: str) -> tuple[str, dict[str, Any]
         return value, {}
     if isinstance(value, Mapping) and isinstance(value.get("name"), str):
         return value["name"], {k: v for k, v in value.items() if k != "name"}
-    raise StudyFileError(f"{source}: '{key}' must be a name or a table with a 'name' key, "
-                         f"got {value!r}")
+    raise StudyFileError(
+        f"{source}: '{key}' must be a name or a table with a 'name' key, got {value!r}"
+    )
 
 
 def _check_scalars(config: StudyConfig, source: str) -> None:
@@ -132,12 +160,16 @@ def _check_scalars(config: StudyConfig, source: str) -> None:
         raise StudyFileError(f"{source}: {exc}") from None
     if config.storage is not None and not isinstance(config.storage, str):
         raise StudyFileError(f"{source}: storage must be a URL or path string")
-    for what, options in (("objective", config.objective_options),
-                          ("sampler", config.sampler_options),
-                          ("pruner", config.pruner_options)):
+    for what, options in (
+        ("objective", config.objective_options),
+        ("sampler", config.sampler_options),
+        ("pruner", config.pruner_options),
+    ):
         try:
             json.dumps(options, allow_nan=False)
         except (TypeError, ValueError):
-            raise StudyFileError(f"{source}: the {what} options must be plain values "
-                                 f"(strings, numbers, booleans, lists, tables), got "
-                                 f"{options!r}") from None
+            raise StudyFileError(
+                f"{source}: the {what} options must be plain values "
+                f"(strings, numbers, booleans, lists, tables), got "
+                f"{options!r}"
+            ) from None

@@ -94,21 +94,34 @@ class FrozenTrial:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (for --json output and export)."""
-        return {"number": self.number, "state": str(self.state), "value": self.value,
-                "params": self.params, "started_at": self.started_at,
-                "finished_at": self.finished_at, "duration": self.duration,
-                "intermediate": {str(k): v if math.isfinite(v) else None
-                                 for k, v in sorted(self.intermediate.items())},
-                "heartbeat_at": self.heartbeat_at, "worker": self.worker,
-                "error": self.error, "user_attrs": self.user_attrs,
-                "system_attrs": self.system_attrs}
+        return {
+            "number": self.number,
+            "state": str(self.state),
+            "value": self.value,
+            "params": self.params,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "duration": self.duration,
+            "intermediate": {
+                str(k): v if math.isfinite(v) else None
+                for k, v in sorted(self.intermediate.items())
+            },
+            "heartbeat_at": self.heartbeat_at,
+            "worker": self.worker,
+            "error": self.error,
+            "user_attrs": self.user_attrs,
+            "system_attrs": self.system_attrs,
+        }
 
 
 def completed_finite(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
     """The completed trials whose value is a finite number, in their order (what plots
     and importance can place on an axis; a diverged network may score inf or NaN)."""
-    return [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None
-            and math.isfinite(t.value)]
+    return [
+        t
+        for t in trials
+        if t.state == TrialState.COMPLETE and t.value is not None and math.isfinite(t.value)
+    ]
 
 
 class Trial:
@@ -151,16 +164,16 @@ class Trial:
 
     # -- define-by-run suggestions (Optuna-compatible signatures) ----------
 
-    def suggest_float(self, name: str, low: float, high: float, *, step: float | None = None,
-                      log: bool = False) -> float:
+    def suggest_float(
+        self, name: str, low: float, high: float, *, step: float | None = None, log: bool = False
+    ) -> float:
         spec = {"name": name, "type": "float", "low": low, "high": high, "log": log}
         if step is not None:
             spec["step"] = step
             spec["high"] = _divisible_high(name, low, high, step)
         return self._suggest(spec)
 
-    def suggest_int(self, name: str, low: int, high: int, step: int = 1,
-                    log: bool = False) -> int:
+    def suggest_int(self, name: str, low: int, high: int, step: int = 1, log: bool = False) -> int:
         spec = {"name": name, "type": "int", "low": low, "high": high, "log": log}
         if step != 1:
             spec["step"] = step
@@ -176,8 +189,10 @@ class Trial:
             self._study._check_suggest_kind(name, spec["type"])
             return self._params[name]
         if name in self._study.space:
-            raise SpaceError(f"parameter {name!r} is declared in the study's space but is "
-                             "not active in this trial (its branch was not chosen)")
+            raise SpaceError(
+                f"parameter {name!r} is declared in the study's space but is "
+                "not active in this trial (its branch was not chosen)"
+            )
         if spec["type"] != "categorical" and spec["low"] == spec["high"]:
             value = spec["low"]  # a range of one value, as Optuna allows
         else:
@@ -198,8 +213,10 @@ class Trial:
         if self._study.storage.add_intermediate(self._record.trial_id, int(step), float(value)):
             self._intermediate[int(step)] = float(value)
         else:
-            warnings.warn(f"trial {self.number}: step {step} was already reported; "
-                          "the new value is ignored", stacklevel=2)
+            warnings.warn(
+                f"trial {self.number}: step {step} was already reported; the new value is ignored",
+                stacklevel=2,
+            )
 
     def should_prune(self) -> bool:
         """Whether the study's pruner says to stop this trial now.
@@ -207,15 +224,15 @@ class Trial:
         If so, stop and raise `hpo.TrialPruned`: the trial is stored as PRUNED
         with its last reported value and step.
         """
-        return self._study._should_prune(replace(self._record,
-                                                 intermediate=dict(self._intermediate)))
+        return self._study._should_prune(
+            replace(self._record, intermediate=dict(self._intermediate))
+        )
 
     def set_user_attr(self, key: str, value: Any) -> None:
         try:
             json.dumps(value, allow_nan=False)
         except (TypeError, ValueError):
-            raise TypeError(f"user attribute {key!r}: {value!r} cannot be stored as JSON") \
-                from None
+            raise TypeError(f"user attribute {key!r}: {value!r} cannot be stored as JSON") from None
         self._user_attrs[key] = value
         self._study.storage.set_user_attrs(self._record.trial_id, self._user_attrs)
 
@@ -233,8 +250,11 @@ def _divisible_high(name: str, low: float, high: float, step: float) -> float:
     else:
         return high
     if new_high != high:
-        warnings.warn(f"parameter {name!r}: step {step} does not divide [{low}, {high}]; "
-                      f"the range becomes [{low}, {new_high}]", stacklevel=4)
+        warnings.warn(
+            f"parameter {name!r}: step {step} does not divide [{low}, {high}]; "
+            f"the range becomes [{low}, {new_high}]",
+            stacklevel=4,
+        )
     return new_high
 
 
@@ -245,13 +265,15 @@ def as_objective_value(result: Any) -> float:
     NumPy and PyTorch scalars, 0-d arrays, Decimal.
     """
     if isinstance(result, bool | str | bytes) or not hasattr(result, "__float__"):
-        raise ValueError(f"objective returned {type(result).__name__} {result!r:.80}, "
-                         "expected a number")
+        raise ValueError(
+            f"objective returned {type(result).__name__} {result!r:.80}, expected a number"
+        )
     try:
         value = float(result)
     except (TypeError, ValueError):
-        raise ValueError(f"objective returned {type(result).__name__} {result!r:.80}, "
-                         "expected a single number") from None
+        raise ValueError(
+            f"objective returned {type(result).__name__} {result!r:.80}, expected a single number"
+        ) from None
     if not math.isfinite(value):
         raise ValueError(f"objective returned {value}, expected a finite number")
     return value

@@ -27,8 +27,13 @@ STOP_GRACE_S = 30.0  # how long stopping workers may take to store their trials
 log = logging.getLogger("hpo")
 
 
-def run_workers(study: Study, storage: str, n_workers: int, timeout: float | None = None,
-                callbacks: Iterable[Callback] = ()) -> list[int]:
+def run_workers(
+    study: Study,
+    storage: str,
+    n_workers: int,
+    timeout: float | None = None,
+    callbacks: Iterable[Callback] = (),
+) -> list[int]:
     """Run `n_workers` worker processes on `study` until they stop; their exit codes.
 
     `callbacks` are called in this process for every trial that finishes,
@@ -54,13 +59,23 @@ def run_workers(study: Study, storage: str, n_workers: int, timeout: float | Non
     codes = [p.returncode for p in processes]
     for process, code in zip(processes, codes, strict=True):
         if code != 0:
-            log.warning("worker %d exited with code %d%s", process.pid, code,
-                        " (killed by a signal)" if code < 0 else "")
+            log.warning(
+                "worker %d exited with code %d%s",
+                process.pid,
+                code,
+                " (killed by a signal)" if code < 0 else "",
+            )
     return codes
 
 
-_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                     "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+_THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "BLIS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
 
 
 def _thread_limits(n_workers: int) -> dict[str, str]:

@@ -79,11 +79,18 @@ def identity_grad(a: np.ndarray, delta: np.ndarray) -> None:
 
 
 ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "relu": relu, "elu": elu, "sigmoid": sigmoid, "tanh": tanh, "identity": identity,
+    "relu": relu,
+    "elu": elu,
+    "sigmoid": sigmoid,
+    "tanh": tanh,
+    "identity": identity,
     "softmax": softmax,
 }
 DERIVATIVES: dict[str, Callable[[np.ndarray, np.ndarray], None]] = {
-    "relu": relu_grad, "elu": elu_grad, "sigmoid": sigmoid_grad, "tanh": tanh_grad,
+    "relu": relu_grad,
+    "elu": elu_grad,
+    "sigmoid": sigmoid_grad,
+    "tanh": tanh_grad,
     "identity": identity_grad,
 }
 HIDDEN = ("relu", "prelu", "elu", "sigmoid", "tanh")  # prelu: see models.mlp

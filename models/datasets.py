@@ -28,16 +28,21 @@ DATA = Path(__file__).parent / "data"
 
 # sha256 of each file as shipped (the .gz for MNIST), from models/data/README.md
 CHECKSUMS = {
-    "mnist/train-images-idx3-ubyte.gz":
-        "0b367032e93c5d0cea0925647cfdb18614af8ee15f83e6f2fc2ad904a6835971",
-    "mnist/train-labels-idx1-ubyte.gz":
-        "1787548bbe0bff1ec2ecdc0ef292b02df999e2d1a6002d27500982c652b17203",
-    "mnist/t10k-images-idx3-ubyte.gz":
-        "1a1a05eab793c14bb050b398624a11b0ffd1a2953baed553b1b9bd079e2a20be",
-    "mnist/t10k-labels-idx1-ubyte.gz":
-        "b91679a0acfe4ba0e50a2437a903084cba1f5f92592b016a25a7dfd00455798b",
-    "boston/boston_house_prices.csv":
-        "04ea3ed0aa63691cfedf388349eafc1213e91e00f8e4d31747534692c0f1ce02",
+    "mnist/train-images-idx3-ubyte.gz": (
+        "0b367032e93c5d0cea0925647cfdb18614af8ee15f83e6f2fc2ad904a6835971"
+    ),
+    "mnist/train-labels-idx1-ubyte.gz": (
+        "1787548bbe0bff1ec2ecdc0ef292b02df999e2d1a6002d27500982c652b17203"
+    ),
+    "mnist/t10k-images-idx3-ubyte.gz": (
+        "1a1a05eab793c14bb050b398624a11b0ffd1a2953baed553b1b9bd079e2a20be"
+    ),
+    "mnist/t10k-labels-idx1-ubyte.gz": (
+        "b91679a0acfe4ba0e50a2437a903084cba1f5f92592b016a25a7dfd00455798b"
+    ),
+    "boston/boston_house_prices.csv": (
+        "04ea3ed0aa63691cfedf388349eafc1213e91e00f8e4d31747534692c0f1ce02"
+    ),
 }
 
 IDX_IMAGES = 2051  # magic: 0x00000803, uint8 data with 3 dimensions (count, rows, cols)
@@ -135,9 +140,7 @@ def _mnist_raw() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     return tuple(arrays)
 
 
-def _mnist_indices(
-    validation: int, seed: int, subset: int | None
-) -> tuple[np.ndarray, np.ndarray]:
+def _mnist_indices(validation: int, seed: int, subset: int | None) -> tuple[np.ndarray, np.ndarray]:
     """Row indices of the training and validation images, both sorted."""
     if not 0 <= validation < MNIST_TRAIN:
         raise ValueError(f"validation must be in [0, {MNIST_TRAIN}), got {validation}")

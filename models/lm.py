@@ -34,8 +34,9 @@ class LMError(ValueError):
 class LevenbergMarquardt:
     """Full-batch Levenberg–Marquardt. mu: initial damping; factor: its update."""
 
-    def __init__(self, mu: float = 1.0, factor: float = 10.0, max_tries: int = 10,
-                 mu_max: float = 1e10) -> None:
+    def __init__(
+        self, mu: float = 1.0, factor: float = 10.0, max_tries: int = 10, mu_max: float = 1e10
+    ) -> None:
         if not (isinstance(mu, int | float) and mu > 0):
             raise LMError(f"mu must be a positive number, got {mu!r}")
         if not (isinstance(factor, int | float) and factor > 1):
@@ -44,8 +45,12 @@ class LevenbergMarquardt:
             raise LMError(f"max_tries must be an integer >= 1, got {max_tries!r}")
         if not (isinstance(mu_max, int | float) and mu_max >= mu):
             raise LMError(f"mu_max must be a number >= mu, got {mu_max!r}")
-        self.mu, self.factor, self.max_tries, self.mu_max = float(mu), float(factor), \
-            max_tries, mu_max
+        self.mu, self.factor, self.max_tries, self.mu_max = (
+            float(mu),
+            float(factor),
+            max_tries,
+            mu_max,
+        )
 
     def step(self, net: object, x: np.ndarray, y: np.ndarray) -> float:
         """One accepted step (or up to max_tries rejected ones); the training loss after it."""
@@ -66,8 +71,9 @@ class LevenbergMarquardt:
         return loss
 
 
-def residuals_and_jacobian(net: object, x: np.ndarray,
-                           y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def residuals_and_jacobian(
+    net: object, x: np.ndarray, y: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """r = f(x) - y (n,) and J = ∂r/∂θ (n, P), columns in the order of net.flat_params."""
     acts = [x.astype(np.float64)]  # a_0 .. a_{L-1}: each layer's input
     zs = []
@@ -105,8 +111,7 @@ def _activate(net: object, i: int, z: np.ndarray) -> np.ndarray:
 def _solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """a is symmetric positive definite (JᵀJ + μI, μ > 0); least squares if rounding says not."""
     try:
-        return linalg.cho_solve(linalg.cho_factor(a, check_finite=False), b,
-                                check_finite=False)
+        return linalg.cho_solve(linalg.cho_factor(a, check_finite=False), b, check_finite=False)
     except linalg.LinAlgError:
         return linalg.lstsq(a, b, check_finite=False)[0]
 
@@ -117,5 +122,7 @@ def _check_network(net: object, n: int) -> None:
     if net.dropout:
         raise LMError("Levenberg-Marquardt does not train with dropout")
     if n * net.n_params > MAX_JACOBIAN_ENTRIES:
-        raise LMError(f"the Jacobian would have {n * net.n_params:,} entries; "
-                      "Levenberg-Marquardt is for small networks and data sets")
+        raise LMError(
+            f"the Jacobian would have {n * net.n_params:,} entries; "
+            "Levenberg-Marquardt is for small networks and data sets"
+        )

@@ -58,8 +58,12 @@ def mse(z: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
 
 
 LOSSES: dict[str, LossFn] = {
-    "cross_entropy": cross_entropy, "binary_cross_entropy": binary_cross_entropy, "mse": mse,
+    "cross_entropy": cross_entropy,
+    "binary_cross_entropy": binary_cross_entropy,
+    "mse": mse,
 }
 OUTPUTS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "cross_entropy": softmax, "binary_cross_entropy": sigmoid, "mse": identity,
+    "cross_entropy": softmax,
+    "binary_cross_entropy": sigmoid,
+    "mse": identity,
 }  # the output activation each loss implies, for predictions

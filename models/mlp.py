@@ -53,9 +53,15 @@ class _Buffers:
 class MLP:
     """Dense layers `sizes[0] -> ... -> sizes[-1]` with one hidden activation."""
 
-    def __init__(self, sizes: Sequence[int], rng: np.random.Generator,
-                 activation: str = "relu", loss: str = "cross_entropy", dropout: float = 0.0,
-                 init: str | None = None) -> None:
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        rng: np.random.Generator,
+        activation: str = "relu",
+        loss: str = "cross_entropy",
+        dropout: float = 0.0,
+        init: str | None = None,
+    ) -> None:
         _check(sizes, activation, loss, dropout, init)
         self.sizes, self.activation, self.loss_name = list(sizes), activation, loss
         self.dropout = float(dropout)
@@ -70,9 +76,9 @@ class MLP:
         self.params = _views(self.flat_params, shapes)  # W_1, b_1, ..., then prelu slopes
         self.grads = _views(self.flat_grads, shapes)
         n_layers = len(sizes) - 1
-        self.weights = self.params[0:2 * n_layers:2]
-        self.biases = self.params[1:2 * n_layers:2]
-        self.slopes = self.params[2 * n_layers:]
+        self.weights = self.params[0 : 2 * n_layers : 2]
+        self.biases = self.params[1 : 2 * n_layers : 2]
+        self.slopes = self.params[2 * n_layers :]
         for w in self.weights:
             w[...] = _initial_weights(*w.shape, init, rng)
         for slope in self.slopes:
@@ -122,8 +128,9 @@ class MLP:
             delta = below
         return self.grads
 
-    def loss_and_grads(self, x: np.ndarray, y: np.ndarray,
-                       rng: np.random.Generator) -> tuple[float, list[np.ndarray]]:
+    def loss_and_grads(
+        self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator
+    ) -> tuple[float, list[np.ndarray]]:
         """One training step's loss (with dropout) and gradients."""
         loss, delta = LOSSES[self.loss_name](self.forward(x, rng), y)
         return loss, self.backward(x, delta, training=True)
@@ -140,8 +147,9 @@ class MLP:
     def predict(self, x: np.ndarray, batch_size: int = 2048) -> np.ndarray:
         """Outputs (n, k): class probabilities, or values for mse."""
         out = OUTPUTS[self.loss_name]
-        return np.vstack([out(self.forward(x[s:s + batch_size]).copy())
-                          for s in range(0, len(x), batch_size)])
+        return np.vstack(
+            [out(self.forward(x[s : s + batch_size]).copy()) for s in range(0, len(x), batch_size)]
+        )
 
     # -- state ------------------------------------------------------------------------
 
@@ -182,7 +190,9 @@ class MLP:
                 dropped=[np.empty((n, k), dtype=DTYPE) for k in hidden] if dropout else [],
                 masks=[np.empty((n, k), dtype=DTYPE) for k in hidden] if dropout else [],
                 deltas=[np.empty((n, k), dtype=DTYPE) for k in hidden],
-                acts=[np.empty(0)] * len(hidden), inputs=[np.empty(0)] * len(hidden))
+                acts=[np.empty(0)] * len(hidden),
+                inputs=[np.empty(0)] * len(hidden),
+            )
         return buffers
 
 
@@ -191,13 +201,12 @@ def _views(flat: np.ndarray, shapes: Sequence[tuple[int, ...]]) -> list[np.ndarr
     views, start = [], 0
     for shape in shapes:
         size = int(np.prod(shape))
-        views.append(flat[start:start + size].reshape(shape))
+        views.append(flat[start : start + size].reshape(shape))
         start += size
     return views
 
 
-def _initial_weights(fan_in: int, fan_out: int, init: str,
-                     rng: np.random.Generator) -> np.ndarray:
+def _initial_weights(fan_in: int, fan_out: int, init: str, rng: np.random.Generator) -> np.ndarray:
     """He (2015): N(0, 2 / fan_in), for ReLU-like units; Glorot (2010): U(±√(6 / (in + out)))."""
     if init == "he":
         w = rng.standard_normal((fan_in, fan_out), dtype=DTYPE) * np.sqrt(2.0 / fan_in)
@@ -207,16 +216,18 @@ def _initial_weights(fan_in: int, fan_out: int, init: str,
     return w.astype(DTYPE)
 
 
-def _check(sizes: Sequence[int], activation: str, loss: str, dropout: float,
-           init: str | None) -> None:
+def _check(
+    sizes: Sequence[int], activation: str, loss: str, dropout: float, init: str | None
+) -> None:
     if len(sizes) < 2:
         raise NetworkError(f"a network needs an input and an output size, got {list(sizes)}")
     for size in sizes:
         if isinstance(size, bool) or not isinstance(size, int | np.integer) or size < 1:
             raise NetworkError(f"layer sizes must be positive integers, got {list(sizes)}")
     if activation not in HIDDEN:
-        raise NetworkError(f"unknown activation {activation!r}; expected one of "
-                           f"{', '.join(HIDDEN)}")
+        raise NetworkError(
+            f"unknown activation {activation!r}; expected one of {', '.join(HIDDEN)}"
+        )
     if loss not in LOSSES:
         raise NetworkError(f"unknown loss {loss!r}; expected one of {', '.join(LOSSES)}")
     if not 0.0 <= dropout < 1.0:

@@ -44,8 +44,7 @@ class SGD:
 
 
 class Momentum:
-    def __init__(self, step: float = 0.01, momentum: float = 0.9,
-                 nesterov: bool = False) -> None:
+    def __init__(self, step: float = 0.01, momentum: float = 0.9, nesterov: bool = False) -> None:
         self.step = _positive(step, "step")
         self.momentum = _fraction(momentum, "momentum")
         self.nesterov = bool(nesterov)
@@ -92,8 +91,9 @@ class RMSProp:
 
 
 class Adam:
-    def __init__(self, step: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
-                 eps: float = 1e-8) -> None:
+    def __init__(
+        self, step: float = 0.001, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8
+    ) -> None:
         self.step = _positive(step, "step")
         self.beta1, self.beta2 = _fraction(beta1, "beta1"), _fraction(beta2, "beta2")
         self.eps = _positive(eps, "eps")
@@ -130,8 +130,10 @@ OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "rmsprop": RMSProp, "adam": Adam
 
 def make_optimizer(name: str, **options: float) -> SGD | Momentum | RMSProp | Adam:
     if name not in OPTIMIZERS:
-        raise OptimizerError(f"unknown optimizer {name!r}; expected one of "
-                             f"{', '.join(OPTIMIZERS)} (or 'lm', for models.lm)")
+        raise OptimizerError(
+            f"unknown optimizer {name!r}; expected one of "
+            f"{', '.join(OPTIMIZERS)} (or 'lm', for models.lm)"
+        )
     try:
         return OPTIMIZERS[name](**options)
     except TypeError as exc:

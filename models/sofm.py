@@ -68,7 +68,9 @@ def hex_positions(rows: int, cols: int) -> np.ndarray:
 
 
 TOPOLOGIES: dict[str, Callable[[int, int], np.ndarray]] = {
-    "rect": rect_positions, "hex": hex_positions}
+    "rect": rect_positions,
+    "hex": hex_positions,
+}
 
 
 def grid_sq_distances(positions: np.ndarray) -> np.ndarray:
@@ -94,7 +96,9 @@ def bubble(d2: np.ndarray, radius: float) -> np.ndarray:
 
 
 NEIGHBOURHOODS: dict[str, Callable[[np.ndarray, float], np.ndarray]] = {
-    "gaussian": gaussian, "bubble": bubble}
+    "gaussian": gaussian,
+    "bubble": bubble,
+}
 
 
 def linear(start: float, end: float, t: float) -> float:
@@ -113,7 +117,10 @@ def inverse(start: float, end: float, t: float) -> float:
 
 
 DECAYS: dict[str, Callable[[float, float, float], float]] = {
-    "linear": linear, "exponential": exponential, "inverse": inverse}
+    "linear": linear,
+    "exponential": exponential,
+    "inverse": inverse,
+}
 
 
 # -- initializations --------------------------------------------------------------
@@ -147,8 +154,11 @@ def init_pca(x: np.ndarray, positions: np.ndarray, rng: np.random.Generator) -> 
     return mean + (grid[:, :k] * std[:k]) @ vt[:k]
 
 
-def principal_axes(xc: np.ndarray, k: int, rng: np.random.Generator,
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def principal_axes(
+    xc: np.ndarray,
+    k: int,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
     """Top k singular values (k,) and right singular vectors (k, d) of centred `xc` (n, d).
 
     Exact SVD for narrow data; otherwise randomized subspace iteration (Halko,
@@ -168,7 +178,10 @@ def principal_axes(xc: np.ndarray, k: int, rng: np.random.Generator,
 
 
 INITS: dict[str, Callable[[np.ndarray, np.ndarray, np.random.Generator], np.ndarray]] = {
-    "random": init_random, "sample": init_sample, "pca": init_pca}
+    "random": init_random,
+    "sample": init_sample,
+    "pca": init_pca,
+}
 
 
 # -- distances and matching -------------------------------------------------------
@@ -186,7 +199,9 @@ def cosine(x: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 
 DISTANCES: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
-    "euclidean": euclidean, "cosine": cosine}
+    "euclidean": euclidean,
+    "cosine": cosine,
+}
 
 
 def unit_rows(x: np.ndarray) -> np.ndarray:
@@ -200,10 +215,10 @@ def match(x: np.ndarray, w: np.ndarray, distance: str) -> tuple[np.ndarray, np.n
     units, dist = np.zeros((n, 2), dtype=np.intp), np.empty(n)
     size = max(1, CHUNK_ELEMENTS // m)
     for start in range(0, n, size):
-        table = DISTANCES[distance](x[start:start + size], w)  # (c, m)
+        table = DISTANCES[distance](x[start : start + size], w)  # (c, m)
         if m > 1:  # position 0 holds the smallest, position 1 the second smallest
-            units[start:start + size] = np.argpartition(table, 1, axis=1)[:, :2]
-        dist[start:start + size] = table[np.arange(len(table)), units[start:start + size, 0]]
+            units[start : start + size] = np.argpartition(table, 1, axis=1)[:, :2]
+        dist[start : start + size] = table[np.arange(len(table)), units[start : start + size, 0]]
     return units, dist
 
 
@@ -216,8 +231,9 @@ def pooled(x: np.ndarray, bmu: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, n
     return h.T @ sums, h.T @ counts
 
 
-def batch_step(x: np.ndarray, w: np.ndarray, bmu: np.ndarray, h: np.ndarray,
-               step: float) -> np.ndarray:
+def batch_step(
+    x: np.ndarray, w: np.ndarray, bmu: np.ndarray, h: np.ndarray, step: float
+) -> np.ndarray:
     """w + α (w* - w), w* the neighbourhood-weighted means; units no sample reaches stay."""
     num, den = pooled(x, bmu, h)  # (m, d), (m,)
     reached = den > TINY
@@ -225,8 +241,9 @@ def batch_step(x: np.ndarray, w: np.ndarray, bmu: np.ndarray, h: np.ndarray,
     return w + step * (target - w)
 
 
-def online_step(x: np.ndarray, w: np.ndarray, bmu: np.ndarray, h: np.ndarray,
-                step: float) -> np.ndarray:
+def online_step(
+    x: np.ndarray, w: np.ndarray, bmu: np.ndarray, h: np.ndarray, step: float
+) -> np.ndarray:
     """w_i + α / |B| Σ_x h_{c(x) i} (x - w_i), the online rule averaged over the batch."""
     num, den = pooled(x, bmu, h)  # (m, d), (m,)
     return w + step / len(x) * (num - den[:, None] * w)
@@ -260,14 +277,24 @@ class History:
 class SOFM:
     """A `rows` x `cols` Kohonen map; `weights` (m, d) exists once `fit` has run."""
 
-    def __init__(self, rows: int, cols: int = 1, *, topology: str = "rect",
-                 neighbourhood: str = "gaussian", distance: str = "euclidean",
-                 init: str = "pca") -> None:
+    def __init__(
+        self,
+        rows: int,
+        cols: int = 1,
+        *,
+        topology: str = "rect",
+        neighbourhood: str = "gaussian",
+        distance: str = "euclidean",
+        init: str = "pca",
+    ) -> None:
         _positive_int("rows", rows)
         _positive_int("cols", cols)
-        for kind, name, registry in (("topology", topology, TOPOLOGIES),
-                                     ("neighbourhood", neighbourhood, NEIGHBOURHOODS),
-                                     ("distance", distance, DISTANCES), ("init", init, INITS)):
+        for kind, name, registry in (
+            ("topology", topology, TOPOLOGIES),
+            ("neighbourhood", neighbourhood, NEIGHBOURHOODS),
+            ("distance", distance, DISTANCES),
+            ("init", init, INITS),
+        ):
             _known(kind, name, registry)
         self.rows, self.cols, self.topology = int(rows), int(cols), topology
         self.neighbourhood, self.distance, self.init = neighbourhood, distance, init
@@ -278,12 +305,23 @@ class SOFM:
         """(m, 2) unit positions in grid units, numbered row by row."""
         return TOPOLOGIES[self.topology](self.rows, self.cols)
 
-    def fit(self, x: np.ndarray, epochs: int, rng: np.random.Generator, *,
-            step: float = 1.0, step_end: float | None = None,
-            radius: float | None = None, radius_end: float = 1.0, decay: str = "linear",
-            batch_size: int | None = None, valid: np.ndarray | None = None,
-            patience: int | None = None, min_delta: float = 0.0,
-            callback: Callable[[int, EpochRecord], bool | None] | None = None) -> History:
+    def fit(
+        self,
+        x: np.ndarray,
+        epochs: int,
+        rng: np.random.Generator,
+        *,
+        step: float = 1.0,
+        step_end: float | None = None,
+        radius: float | None = None,
+        radius_end: float = 1.0,
+        decay: str = "linear",
+        batch_size: int | None = None,
+        valid: np.ndarray | None = None,
+        patience: int | None = None,
+        min_delta: float = 0.0,
+        callback: Callable[[int, EpochRecord], bool | None] | None = None,
+    ) -> History:
         """Initialize from `x` (n, d) and train; keep the weights of the best epoch.
 
         Step and radius go from `step` to `step_end` (default: no decay) and from
@@ -316,9 +354,14 @@ class SOFM:
                 self.weights = self._online_epoch(x, h, alpha, batch_size, rng)
             units, dist = match(x, self.weights, self.distance)  # also next epoch's BMUs
             record = EpochRecord(
-                epoch, alpha, sigma, float(dist.mean()),
+                epoch,
+                alpha,
+                sigma,
+                float(dist.mean()),
                 None if valid is None else self.quantization_error(valid),
-                _topographic(units, adjacent), time.perf_counter() - start)
+                _topographic(units, adjacent),
+                time.perf_counter() - start,
+            )
             history.records.append(record)
             monitored = record.train_qe if valid is None else record.valid_qe
             if monitored < best - min_delta:
@@ -351,11 +394,12 @@ class SOFM:
         units, _ = match(self._data(x), self._fitted(), self.distance)
         return _topographic(units, grid_neighbours(self.positions))
 
-    def _online_epoch(self, x: np.ndarray, h: np.ndarray, alpha: float, batch_size: int,
-                      rng: np.random.Generator) -> np.ndarray:
+    def _online_epoch(
+        self, x: np.ndarray, h: np.ndarray, alpha: float, batch_size: int, rng: np.random.Generator
+    ) -> np.ndarray:
         w, order = self.weights, rng.permutation(len(x))
         for start in range(0, len(x), batch_size):
-            batch = x[order[start:start + batch_size]]  # (b, d)
+            batch = x[order[start : start + batch_size]]  # (b, d)
             w = online_step(batch, w, match(batch, w, self.distance)[0][:, 0], h, alpha)
         return w
 
@@ -397,8 +441,9 @@ def _data(x: np.ndarray, name: str, d: int | None = None) -> np.ndarray:
     return x
 
 
-def _schedule(epochs: int, decay: str, step: float, step_end: float | None, radius: float,
-              radius_end: float) -> list[tuple[float, float]]:
+def _schedule(
+    epochs: int, decay: str, step: float, step_end: float | None, radius: float, radius_end: float
+) -> list[tuple[float, float]]:
     """(step, radius) of every epoch, with t = epoch / (epochs - 1) going from 0 to 1."""
     _positive_int("epochs", epochs)
     _known("decay", decay, DECAYS)
@@ -410,8 +455,7 @@ def _schedule(epochs: int, decay: str, step: float, step_end: float | None, radi
         if not 0.0 < value < np.inf:
             raise SOFMError(f"{name} must be positive and finite, got {value}")
     t = np.arange(epochs) / max(epochs - 1, 1)  # (epochs,)
-    return [(DECAYS[decay](step, step_end, ti), DECAYS[decay](radius, radius_end, ti))
-            for ti in t]
+    return [(DECAYS[decay](step, step_end, ti), DECAYS[decay](radius, radius_end, ti)) for ti in t]
 
 
 def _check_options(batch_size: int | None, patience: int | None, min_delta: float) -> None:

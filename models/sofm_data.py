@@ -52,11 +52,19 @@ def blobs(n: int, rng: np.random.Generator, d: int = 2, spread: float = 0.15) ->
 
 
 SHAPES: dict[str, Callable[..., np.ndarray]] = {
-    "line": line, "curve": curve, "square": square, "ring": ring, "blobs": blobs}
+    "line": line,
+    "curve": curve,
+    "square": square,
+    "ring": ring,
+    "blobs": blobs,
+}
 
 
-def split(x: np.ndarray, valid_fraction: float, rng: np.random.Generator,
-          ) -> tuple[np.ndarray, np.ndarray]:
+def split(
+    x: np.ndarray,
+    valid_fraction: float,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
     """Seeded shuffle of the rows of `x` (n, d) into (train, valid), each non-empty."""
     x = np.asarray(x)
     if not 0.0 < valid_fraction < 1.0:
@@ -71,7 +79,7 @@ def split(x: np.ndarray, valid_fraction: float, rng: np.random.Generator,
 def subsample(x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     """`n` distinct rows of `x`, in a seeded random order (all of them if n >= len(x))."""
     x = np.asarray(x)
-    return x[rng.permutation(len(x))[:_count(n)]]
+    return x[rng.permutation(len(x))[: _count(n)]]
 
 
 def _count(n: int) -> int:

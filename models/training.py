@@ -40,8 +40,11 @@ class EarlyStopping:
     restore_best: bool = True
 
     def __post_init__(self) -> None:
-        if isinstance(self.patience, bool) or not isinstance(self.patience, int) \
-                or self.patience < 1:
+        if (
+            isinstance(self.patience, bool)
+            or not isinstance(self.patience, int)
+            or self.patience < 1
+        ):
             raise TrainingError(f"patience must be an integer >= 1, got {self.patience!r}")
         if not self.min_delta >= 0:
             raise TrainingError(f"min_delta must be >= 0, got {self.min_delta!r}")
@@ -69,11 +72,19 @@ class History:
         return [getattr(epoch, name) for epoch in self.epochs]
 
 
-def train(net: MLP, x: np.ndarray, y: np.ndarray, optimizer: Optimizer, epochs: int,
-          rng: np.random.Generator, batch_size: int = 128,
-          valid: tuple[np.ndarray, np.ndarray] | None = None,
-          early_stopping: EarlyStopping | None = None, divergence: float | None = None,
-          callback: Callable[[Epoch], bool | None] | None = None) -> History:
+def train(
+    net: MLP,
+    x: np.ndarray,
+    y: np.ndarray,
+    optimizer: Optimizer,
+    epochs: int,
+    rng: np.random.Generator,
+    batch_size: int = 128,
+    valid: tuple[np.ndarray, np.ndarray] | None = None,
+    early_stopping: EarlyStopping | None = None,
+    divergence: float | None = None,
+    callback: Callable[[Epoch], bool | None] | None = None,
+) -> History:
     """Train `net` in place and return the per-epoch history.
 
     divergence: a training loss above it (or NaN) stops training at once, as
@@ -82,15 +93,34 @@ def train(net: MLP, x: np.ndarray, y: np.ndarray, optimizer: Optimizer, epochs: 
     """
     _check(x, y, epochs, batch_size, divergence)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is
-        return _train(net, x, y, optimizer, epochs, rng, batch_size, valid, early_stopping,
-                      divergence, callback)  # detected and reported, not warned about
+        return _train(
+            net,
+            x,
+            y,
+            optimizer,
+            epochs,
+            rng,
+            batch_size,
+            valid,
+            early_stopping,
+            divergence,
+            callback,
+        )  # detected and reported, not warned about
 
 
-def _train(net: MLP, x: np.ndarray, y: np.ndarray, optimizer: Optimizer, epochs: int,
-           rng: np.random.Generator, batch_size: int,
-           valid: tuple[np.ndarray, np.ndarray] | None, early_stopping: EarlyStopping | None,
-           divergence: float | None,
-           callback: Callable[[Epoch], bool | None] | None) -> History:
+def _train(
+    net: MLP,
+    x: np.ndarray,
+    y: np.ndarray,
+    optimizer: Optimizer,
+    epochs: int,
+    rng: np.random.Generator,
+    batch_size: int,
+    valid: tuple[np.ndarray, np.ndarray] | None,
+    early_stopping: EarlyStopping | None,
+    divergence: float | None,
+    callback: Callable[[Epoch], bool | None] | None,
+) -> History:
     x = np.asarray(x, dtype=np.float32)  # the network is float32: convert once, not per batch
     if valid is not None:
         valid = (np.asarray(valid[0], dtype=np.float32), valid[1])
@@ -126,13 +156,20 @@ def _train(net: MLP, x: np.ndarray, y: np.ndarray, optimizer: Optimizer, epochs:
     return history
 
 
-def _epoch(net: MLP, x: np.ndarray, y: np.ndarray, optimizer: Optimizer,
-           rng: np.random.Generator, batch_size: int, divergence: float | None) -> float:
+def _epoch(
+    net: MLP,
+    x: np.ndarray,
+    y: np.ndarray,
+    optimizer: Optimizer,
+    rng: np.random.Generator,
+    batch_size: int,
+    divergence: float | None,
+) -> float:
     """One pass over shuffled minibatches; the mean batch loss (NaN-aware: stops early)."""
     order = rng.permutation(len(x))
     total = 0.0
     for start in range(0, len(x), batch_size):
-        batch = order[start:start + batch_size]
+        batch = order[start : start + batch_size]
         loss, _ = net.loss_and_grads(x[batch], y[batch], rng)  # into net.flat_grads
         if _diverged(loss, divergence):
             return loss  # no step on a diverged loss: the weights stay finite
@@ -145,11 +182,13 @@ def _diverged(loss: float, threshold: float | None) -> bool:
     return not math.isfinite(loss) or (threshold is not None and loss > threshold)
 
 
-def _check(x: np.ndarray, y: np.ndarray, epochs: int, batch_size: int,
-           divergence: float | None) -> None:
+def _check(
+    x: np.ndarray, y: np.ndarray, epochs: int, batch_size: int, divergence: float | None
+) -> None:
     if len(x) != len(y) or len(x) == 0:
-        raise TrainingError(f"x and y must be non-empty and of one length, got {len(x)} and "
-                            f"{len(y)}")
+        raise TrainingError(
+            f"x and y must be non-empty and of one length, got {len(x)} and {len(y)}"
+        )
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
             raise TrainingError(f"{name} must be an integer >= 1, got {value!r}")

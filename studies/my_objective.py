@@ -12,7 +12,7 @@ import hpo
 
 
 def ridge_error(trial: hpo.Trial, noise: float = 0.0) -> float:
-    alpha = trial.params["alpha"]          # declared in custom.toml
+    alpha = trial.params["alpha"]  # declared in custom.toml
     degree = trial.params["degree"]
     fit_intercept = trial.suggest_categorical("fit_intercept", [True, False])  # define-by-run
     error = (math.log10(alpha) + 2) ** 2 + 0.1 * (degree - 3) ** 2

@@ -79,8 +79,20 @@ def test_run_shows_one_line_per_trial_and_a_summary(workdir):
 
 def test_flags_override_the_study_file(workdir):
     write(workdir / "demo.toml", STUDY)
-    result = invoke("run", "demo.toml", "--name", "other", "--trials", "5", "--seed", "3",
-                    "--sampler", "grid", "--storage", "x.db")
+    result = invoke(
+        "run",
+        "demo.toml",
+        "--name",
+        "other",
+        "--trials",
+        "5",
+        "--seed",
+        "3",
+        "--sampler",
+        "grid",
+        "--storage",
+        "x.db",
+    )
     assert result.exit_code == 0, result.output
     study = hpo.load_study("other", "x.db")
     assert (len(study.trials), study.seed, study.info.sampler) == (5, 3, "grid")
@@ -100,8 +112,7 @@ def test_inspection_commands(workdir):
     assert best["value"] == min(values)
     assert f"trial {best['number']}" in invoke("best", "demo").stdout
 
-    top = json.loads(invoke("trials", "demo", "--sort", "value", "--limit", "3",
-                            "--json").stdout)
+    top = json.loads(invoke("trials", "demo", "--sort", "value", "--limit", "3", "--json").stdout)
     assert [t["value"] for t in top] == sorted(values)[:3]
     table = invoke("trials", "demo", "--state", "complete").stdout
     assert len(table.strip().splitlines()) == 22  # header, rule, 20 rows
@@ -128,8 +139,20 @@ def test_export_csv_and_json(workdir):
 def test_enqueue_then_resume_runs_the_point_first(workdir):
     write(workdir / "demo.toml", STUDY)
     invoke("run", "demo.toml", "--trials", "3")
-    result = invoke("enqueue", "demo", "--param", "lr=0.01", "-p", "batch_size=64",
-                    "-p", "activation=relu", "-p", "units=450", "-p", "dropout=0.2")
+    result = invoke(
+        "enqueue",
+        "demo",
+        "--param",
+        "lr=0.01",
+        "-p",
+        "batch_size=64",
+        "-p",
+        "activation=relu",
+        "-p",
+        "units=450",
+        "-p",
+        "dropout=0.2",
+    )
     assert result.exit_code == 0 and "queued trial 3" in result.stdout
     assert "WAITING" in invoke("trials", "demo", "--state", "waiting").stdout
     result = invoke("resume", "demo", "--trials", "5")
@@ -148,8 +171,17 @@ def test_delete(workdir):
 
 
 def test_every_command_has_help():
-    for command in ["run", "resume", "studies", "trials", "best", "show", "enqueue", "export",
-                    "delete"]:
+    for command in [
+        "run",
+        "resume",
+        "studies",
+        "trials",
+        "best",
+        "show",
+        "enqueue",
+        "export",
+        "delete",
+    ]:
         result = invoke(command, "--help")
         assert result.exit_code == 0 and "Usage:" in result.stdout
 
@@ -159,16 +191,23 @@ def test_every_command_has_help():
 
 BAD_FILES = {
     "malformed TOML": ('name = "x\nobjective = "branin"', "invalid TOML"),
-    "invalid space": ('objective = "branin"\ntrials = 3\n[[space]]\nname = "a"\n'
-                      'type = "float"\nlow = 2.0\nhigh = 1.0', "low (2.0) must be less than"),
-    "unknown sampler": ('objective = "branin"\ntrials = 3\nsampler = "tpee"',
-                        "unknown sampler 'tpee'"),
+    "invalid space": (
+        'objective = "branin"\ntrials = 3\n[[space]]\nname = "a"\n'
+        'type = "float"\nlow = 2.0\nhigh = 1.0',
+        "low (2.0) must be less than",
+    ),
+    "unknown sampler": (
+        'objective = "branin"\ntrials = 3\nsampler = "tpee"',
+        "unknown sampler 'tpee'",
+    ),
     "unknown objective": ('objective = "branni"\ntrials = 3', "did you mean 'branin'"),
     "missing objective file": ('objective = "nope.py:f"\ntrials = 3', "not found (looked for '/"),
     "unknown key": ('objective = "branin"\ntrails = 3', "did you mean 'trials'"),
     "no budget": ('objective = "branin"', "no budget"),
-    "bad sampler option": ('objective = "branin"\ntrials = 3\n[sampler]\nname = "grid"\n'
-                           'pionts = 3', "no option 'pionts'"),
+    "bad sampler option": (
+        'objective = "branin"\ntrials = 3\n[sampler]\nname = "grid"\npionts = 3',
+        "no option 'pionts'",
+    ),
 }
 
 
@@ -181,8 +220,9 @@ def test_bad_study_files(workdir, case):
 
 
 def test_import_error_inside_the_objective_module(workdir):
-    write(workdir / "obj.py", "import numpy\nimport no_such_module\n\ndef f(trial):\n"
-                              "    return 1.0\n")
+    write(
+        workdir / "obj.py", "import numpy\nimport no_such_module\n\ndef f(trial):\n    return 1.0\n"
+    )
     write(workdir / "bad.toml", 'objective = "obj.py:f"\ntrials = 3')
     assert_user_error(invoke("run", "bad.toml"), "no_such_module", "line 2")
     assert not (workdir / "hpo.db").exists()
@@ -226,8 +266,7 @@ def test_reading_commands_do_not_create_a_database(workdir):
 def test_storage_that_is_not_a_database(workdir):
     junk = write(workdir / "junk.db", "this is not a database\n" * 100)
     write(workdir / "demo.toml", STUDY)
-    assert_user_error(invoke("run", "demo.toml", "--storage", str(junk)),
-                      "not an SQLite database")
+    assert_user_error(invoke("run", "demo.toml", "--storage", str(junk)), "not an SQLite database")
     assert junk.read_text() == "this is not a database\n" * 100
 
 
@@ -236,11 +275,13 @@ def test_read_only_storage(workdir):
     invoke("run", "demo.toml", "--trials", "2")
     before = _dump(workdir / "hpo.db")
     read_only = f"sqlite:///file:{workdir / 'hpo.db'}?mode=ro&uri=true"
-    assert_user_error(invoke("run", "demo.toml", "--name", "two", "--storage", read_only),
-                      "read-only")
+    assert_user_error(
+        invoke("run", "demo.toml", "--name", "two", "--storage", read_only), "read-only"
+    )
     assert "demo" in invoke("studies", "--storage", read_only).stdout
-    assert_user_error(invoke("resume", "demo", "--trials", "4", "--storage", read_only),
-                      "read-only")
+    assert_user_error(
+        invoke("resume", "demo", "--trials", "4", "--storage", read_only), "read-only"
+    )
     assert [s.info.name for s in hpo.studies("hpo.db")] == ["demo"]
     assert len(hpo.load_study("demo", "hpo.db").trials) == 2
     assert _dump(workdir / "hpo.db") == before
@@ -257,15 +298,15 @@ def _dump(path: Path) -> list[str]:
 
 def test_unreachable_server(workdir):
     write(workdir / "demo.toml", STUDY)
-    result = invoke("run", "demo.toml", "--storage",
-                    "postgresql+psycopg://postgres@127.0.0.1:1/test")
+    result = invoke(
+        "run", "demo.toml", "--storage", "postgresql+psycopg://postgres@127.0.0.1:1/test"
+    )
     assert_user_error(result, "cannot connect")
 
 
 def test_unknown_database_kind(workdir):
     write(workdir / "demo.toml", STUDY)
-    assert_user_error(invoke("run", "demo.toml", "--storage", "nosuchdb://x/y"),
-                      "unknown database")
+    assert_user_error(invoke("run", "demo.toml", "--storage", "nosuchdb://x/y"), "unknown database")
 
 
 def test_storage_from_the_environment(workdir, monkeypatch):
@@ -279,7 +320,7 @@ def test_storage_from_the_environment(workdir, monkeypatch):
 # -- real processes --------------------------------------------------------------------------
 
 
-OBJECTIVES = '''
+OBJECTIVES = """
 import os, pathlib, time
 
 def hang_on_3(trial):
@@ -291,7 +332,7 @@ def hang_on_3(trial):
 def fast(trial):
     time.sleep(0.002)
     return trial.params["x"] ** 2
-'''
+"""
 
 SPACE_TOML = '[[space]]\nname = "x"\ntype = "float"\nlow = -1.0\nhigh = 1.0\n'
 
@@ -299,9 +340,16 @@ SPACE_TOML = '[[space]]\nname = "x"\ntype = "float"\nlow = -1.0\nhigh = 1.0\n'
 def hpo_process(*args: str, cwd: Path, **kwargs) -> subprocess.Popen:
     env = {**os.environ, "HPO_TEST_READY": str(cwd / "ready")}
     env.pop("HPO_STORAGE", None)
-    return subprocess.Popen([HPO, *args], cwd=cwd, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint,
-                            **kwargs)
+    return subprocess.Popen(
+        [HPO, *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=default_sigint,
+        **kwargs,
+    )
 
 
 def wait_for(path: Path, seconds: float = 30) -> None:
@@ -319,12 +367,15 @@ def integrity(db: Path) -> str:
 @pytest.mark.slow
 def test_real_command_runs_and_prints_json(tmp_path):
     write(tmp_path / "objectives.py", OBJECTIVES)
-    write(tmp_path / "s.toml", f'name = "s"\nobjective = "objectives.py:fast"\ntrials = 10\n'
-                               f'seed = 1\n{SPACE_TOML}')
+    write(
+        tmp_path / "s.toml",
+        f'name = "s"\nobjective = "objectives.py:fast"\ntrials = 10\nseed = 1\n{SPACE_TOML}',
+    )
     out, err = hpo_process("run", "s.toml", cwd=tmp_path).communicate(timeout=60)
     assert out.count(" COMPLETE ") == 10, err
-    listed = subprocess.run([HPO, "trials", "s", "--json"], cwd=tmp_path, capture_output=True,
-                            text=True, check=True)
+    listed = subprocess.run(
+        [HPO, "trials", "s", "--json"], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
     assert [t["number"] for t in json.loads(listed.stdout)] == list(range(10))
     bad = subprocess.run([HPO, "trials", "nope"], cwd=tmp_path, capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
@@ -333,8 +384,10 @@ def test_real_command_runs_and_prints_json(tmp_path):
 @pytest.mark.slow
 def test_kill_9_mid_trial_then_resume(tmp_path):
     write(tmp_path / "objectives.py", OBJECTIVES)
-    write(tmp_path / "s.toml", f'name = "s"\nobjective = "objectives.py:hang_on_3"\n'
-                               f'trials = 6\nseed = 2\n{SPACE_TOML}')
+    write(
+        tmp_path / "s.toml",
+        f'name = "s"\nobjective = "objectives.py:hang_on_3"\ntrials = 6\nseed = 2\n{SPACE_TOML}',
+    )
     process = hpo_process("run", "s.toml", cwd=tmp_path)
     wait_for(tmp_path / "ready")
     process.send_signal(signal.SIGKILL)
@@ -358,8 +411,10 @@ def test_kill_9_mid_trial_then_resume(tmp_path):
 @pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_or_kill_stores_the_trial_as_interrupted(tmp_path, signal_number):
     write(tmp_path / "objectives.py", OBJECTIVES)
-    write(tmp_path / "s.toml", f'name = "s"\nobjective = "objectives.py:hang_on_3"\n'
-                               f'trials = 5\nseed = 2\n{SPACE_TOML}')
+    write(
+        tmp_path / "s.toml",
+        f'name = "s"\nobjective = "objectives.py:hang_on_3"\ntrials = 5\nseed = 2\n{SPACE_TOML}',
+    )
     process = hpo_process("run", "s.toml", cwd=tmp_path)
     wait_for(tmp_path / "ready")
     process.send_signal(signal_number)
@@ -376,8 +431,10 @@ def test_ctrl_c_or_kill_stores_the_trial_as_interrupted(tmp_path, signal_number)
 @pytest.mark.slow
 def test_no_completed_trial_is_lost_to_kill_9_at_random_moments(tmp_path):
     write(tmp_path / "objectives.py", OBJECTIVES)
-    write(tmp_path / "s.toml", f'name = "s"\nobjective = "objectives.py:fast"\n'
-                               f'trials = 400\nseed = 3\n{SPACE_TOML}')
+    write(
+        tmp_path / "s.toml",
+        f'name = "s"\nobjective = "objectives.py:fast"\ntrials = 400\nseed = 3\n{SPACE_TOML}',
+    )
     db, rng, reported = tmp_path / "hpo.db", random.Random(0), set()
     command = ("run", "s.toml")
     for _ in range(6):
@@ -389,8 +446,11 @@ def test_no_completed_trial_is_lost_to_kill_9_at_random_moments(tmp_path):
         process.send_signal(signal.SIGKILL)
         out, _ = process.communicate(timeout=10)
         # a line is printed only after its trial's transaction committed
-        reported |= {int(line.split()[1]) for line in [*lines, *out.splitlines()]
-                     if line.startswith("trial ") and " COMPLETE " in line}
+        reported |= {
+            int(line.split()[1])
+            for line in [*lines, *out.splitlines()]
+            if line.startswith("trial ") and " COMPLETE " in line
+        }
         assert integrity(db) == "ok"
         command = ("resume", "s")
     stored = {t.number: t for t in hpo.load_study("s", str(db)).trials}
@@ -409,8 +469,11 @@ def test_no_completed_trial_is_lost_to_kill_9_at_random_moments(tmp_path):
 
 def test_objective_options_are_stored_and_used_on_resume(workdir):
     write(workdir / "opt.py", "def f(trial, scale):\n    return trial.params['x'] * scale\n")
-    write(workdir / "s.toml", f'name = "s"\ntrials = 2\nseed = 0\n[objective]\n'
-                              f'name = "opt.py:f"\nscale = 1000\n{SPACE_TOML}')
+    write(
+        workdir / "s.toml",
+        f'name = "s"\ntrials = 2\nseed = 0\n[objective]\n'
+        f'name = "opt.py:f"\nscale = 1000\n{SPACE_TOML}',
+    )
     assert invoke("run", "s.toml").exit_code == 0
     assert invoke("resume", "s", "--trials", "4").exit_code == 0
     trials = hpo.load_study("s", "hpo.db").trials
@@ -418,10 +481,13 @@ def test_objective_options_are_stored_and_used_on_resume(workdir):
     assert all(t.value == pytest.approx(t.params["x"] * 1000) for t in trials)
 
 
-@pytest.mark.parametrize(("sampler", "fragment"), [
-    ('[sampler]\nname = "grid"\nvalues = { nope = [1, 2] }', "unknown parameter 'nope'"),
-    ('[sampler]\nname = "grid"\npoints = 2000', "more than 1,000,000"),
-])
+@pytest.mark.parametrize(
+    ("sampler", "fragment"),
+    [
+        ('[sampler]\nname = "grid"\nvalues = { nope = [1, 2] }', "unknown parameter 'nope'"),
+        ('[sampler]\nname = "grid"\npoints = 2000', "more than 1,000,000"),
+    ],
+)
 def test_a_bad_grid_creates_nothing(workdir, sampler, fragment):
     write(workdir / "g.toml", f'objective = "hartmann6"\n{sampler}')
     assert_user_error(invoke("run", "g.toml"), fragment)
@@ -439,21 +505,33 @@ def test_a_failed_resume_changes_nothing(workdir):
     write(workdir / "opt.py", "def f(trial):\n    return trial.suggest_float('x', 0, 1)\n")
     write(workdir / "s.toml", 'name = "s"\nobjective = "opt.py:f"\ntrials = 2')
     invoke("run", "s.toml")
-    assert_user_error(invoke("resume", "s", "--sampler", "grid", "--trials", "5"),
-                      "needs a declared space")
+    assert_user_error(
+        invoke("resume", "s", "--sampler", "grid", "--trials", "5"), "needs a declared space"
+    )
     assert_user_error(invoke("resume", "s", "--trials", "1"), "cannot be below")
     study = hpo.load_study("s", "hpo.db")
     assert (study.info.sampler, study.budget) == ("random", 2)
 
 
 def test_a_builtin_objective_needs_its_parameter_names(workdir):
-    write(workdir / "s.toml", 'objective = "branin"\ntrials = 2\n[[space]]\nname = "x"\n'
-                              'type = "float"\nlow = 0.0\nhigh = 1.0')
+    write(
+        workdir / "s.toml",
+        'objective = "branin"\ntrials = 2\n[[space]]\nname = "x"\n'
+        'type = "float"\nlow = 0.0\nhigh = 1.0',
+    )
     assert_user_error(invoke("run", "s.toml"), "lacks ['x1', 'x2']")
 
 
-@pytest.mark.parametrize("args", [["run", "/"], ["trials", "x", "--state", "bogus"],
-                                  ["run", "x.toml", "--trials", "0"], ["nosuch"], ["show"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run", "/"],
+        ["trials", "x", "--state", "bogus"],
+        ["run", "x.toml", "--trials", "0"],
+        ["nosuch"],
+        ["show"],
+    ],
+)
 def test_usage_errors_are_one_line(workdir, args):
     assert_user_error(invoke(*args), "--help")
 
@@ -470,8 +548,10 @@ def test_options_that_are_not_plain_values(workdir):
 
 
 def test_json_output_has_no_nan(workdir):
-    write(workdir / "opt.py", "def f(trial):\n    trial.report(float('nan'), 0)\n"
-                              "    return trial.params['x']\n")
+    write(
+        workdir / "opt.py",
+        "def f(trial):\n    trial.report(float('nan'), 0)\n    return trial.params['x']\n",
+    )
     write(workdir / "s.toml", f'name = "s"\nobjective = "opt.py:f"\ntrials = 1\n{SPACE_TOML}')
     invoke("run", "s.toml")
     shown = json.loads(invoke("show", "s", "0", "--json").stdout)
@@ -521,8 +601,9 @@ def test_progress_of_a_batch_of_trials_shows_the_best_as_each_one_finished(tmp_p
     from hpo.display import Progress
 
     values = iter([3.0, 1.0, 2.0, 0.5])
-    study = hpo.create_study("batch", str(tmp_path / "hpo.db"),
-                             [{"name": "x", "type": "float", "low": 0.0, "high": 1.0}])
+    study = hpo.create_study(
+        "batch", str(tmp_path / "hpo.db"), [{"name": "x", "type": "float", "low": 0.0, "high": 1.0}]
+    )
     study.optimize(lambda trial: next(values), n_trials=4)
     stream = io.StringIO()
     progress = Progress(stream, live=False)

@@ -77,10 +77,20 @@ def test_rerunning_resumes_and_adds_nothing(workdir):
 
 
 def test_an_unfinished_comparison_continues(workdir):
-    study = hpo.create_study("cmp/branin/random/seed-0", "hpo.db",
-                             objective="branin", sampler="random", seed=0, budget=8,
-                             user_attrs={"comparison": "cmp", "objective": "branin",
-                                         "sampler": "random", "seed_index": 0})
+    study = hpo.create_study(
+        "cmp/branin/random/seed-0",
+        "hpo.db",
+        objective="branin",
+        sampler="random",
+        seed=0,
+        budget=8,
+        user_attrs={
+            "comparison": "cmp",
+            "objective": "branin",
+            "sampler": "random",
+            "seed_index": 0,
+        },
+    )
     study.optimize(n_trials=3)
     result = invoke("compare", "cmp.toml")
     assert result.exit_code == 0, result.output
@@ -116,21 +126,35 @@ def test_the_table_in_the_terminal(workdir):
 
 
 def test_flags_without_a_file(workdir):
-    result = invoke("compare", "--objective", "branin", "--samplers", "random,sobol",
-                    "--seeds", "2", "--trials", "5", "--name", "quick", "--json")
+    result = invoke(
+        "compare",
+        "--objective",
+        "branin",
+        "--samplers",
+        "random,sobol",
+        "--seeds",
+        "2",
+        "--trials",
+        "5",
+        "--name",
+        "quick",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     assert len(hpo.studies("hpo.db")) == 4
-    assert set(json.loads(result.stdout)["objectives"]["branin"]["samplers"]) == {
-        "random", "sobol"}
+    assert set(json.loads(result.stdout)["objectives"]["branin"]["samplers"]) == {"random", "sobol"}
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--objective", "branin"], "give a comparison file, or --objective and --samplers"),
-    (["--objective", "branin", "--samplers", "random,tpee"], "unknown sampler 'tpee'"),
-    (["--objective", "brainn", "--samplers", "random"], "unknown objective 'brainn'"),
-    (["cmp.toml", "--samplers", "random,random"], "sampler labels must be unique"),
-    (["missing.toml"], "comparison file 'missing.toml' not found"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--objective", "branin"], "give a comparison file, or --objective and --samplers"),
+        (["--objective", "branin", "--samplers", "random,tpee"], "unknown sampler 'tpee'"),
+        (["--objective", "brainn", "--samplers", "random"], "unknown objective 'brainn'"),
+        (["cmp.toml", "--samplers", "random,random"], "sampler labels must be unique"),
+        (["missing.toml"], "comparison file 'missing.toml' not found"),
+    ],
+)
 def test_bad_input_is_one_line_and_creates_nothing(workdir, args, message):
     result = invoke("compare", *args)
     assert result.exit_code == 2, result.output
@@ -139,13 +163,16 @@ def test_bad_input_is_one_line_and_creates_nothing(workdir, args, message):
     assert not (workdir / "hpo.db").exists()
 
 
-@pytest.mark.parametrize(("data", "message"), [
-    ({"objective": "branin", "samplers": ["random"], "checkpoints": [0]}, "checkpoints"),
-    ({"objective": "branin", "samplers": [], "trials": 5}, "'samplers' must be"),
-    ({"objective": "branin", "samplers": ["random"], "seeds": 0}, "seeds"),
-    ({"objective": "branin", "samplers": ["random"], "colour": 1}, "unknown key 'colour'"),
-    ({"samplers": ["random"]}, "give 'objective'"),
-])
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"objective": "branin", "samplers": ["random"], "checkpoints": [0]}, "checkpoints"),
+        ({"objective": "branin", "samplers": [], "trials": 5}, "'samplers' must be"),
+        ({"objective": "branin", "samplers": ["random"], "seeds": 0}, "seeds"),
+        ({"objective": "branin", "samplers": ["random"], "colour": 1}, "unknown key 'colour'"),
+        ({"samplers": ["random"]}, "give 'objective'"),
+    ],
+)
 def test_bad_comparison_files(data, message):
     with pytest.raises(StudyFileError, match=message):
         config_from_dict({"name": "x", **data})
@@ -166,17 +193,25 @@ def test_best_so_far_skips_failures_and_pads_what_has_not_run():
 def _comparison(finals: dict[str, list[float]], optimum: float | None = 0.0) -> Comparison:
     curves = {}
     for label, values in finals.items():
-        curves[label] = Curves(best=[np.array([v + 1.0, v]) for v in values],
-                               ask_seconds=[np.array([0.001, 0.003])] * len(values),
-                               seconds=[1.0] * len(values), seeds=list(range(len(values))))
+        curves[label] = Curves(
+            best=[np.array([v + 1.0, v]) for v in values],
+            ask_seconds=[np.array([0.001, 0.003])] * len(values),
+            seconds=[1.0] * len(values),
+            seeds=list(range(len(values))),
+        )
     return Comparison("c", {"f": "minimize"}, {"f": optimum}, 2, (0.5, 1.0), {"f": curves})
 
 
 def test_ranks_significance_and_regret():
-    summary = summarize(_comparison({
-        "good": [0.1, 0.2, 0.15, 0.12, 0.18, 0.11],
-        "close": [0.13, 0.19, 0.14, 0.16, 0.21, 0.1],
-        "bad": [0.9, 1.1, 0.95, 1.2, 1.0, 0.99]}))
+    summary = summarize(
+        _comparison(
+            {
+                "good": [0.1, 0.2, 0.15, 0.12, 0.18, 0.11],
+                "close": [0.13, 0.19, 0.14, 0.16, 0.21, 0.1],
+                "bad": [0.9, 1.1, 0.95, 1.2, 1.0, 0.99],
+            }
+        )
+    )
     rows = summary["objectives"]["f"]["samplers"]
     assert summary["objectives"]["f"]["best_sampler"] == "good"
     assert rows["bad"]["mean_rank"] == 3.0 and rows["bad"]["significant"] is True
@@ -212,8 +247,15 @@ def test_live_progress_shows_studies_trials_and_eta(tmp_path):
     from hpo.comparison import plan, run_comparison
     from hpo.display import CompareProgress
 
-    config = config_from_dict({"name": "p", "objective": "branin",
-                               "samplers": ["random", "sobol"], "seeds": 2, "trials": 5})
+    config = config_from_dict(
+        {
+            "name": "p",
+            "objective": "branin",
+            "samplers": ["random", "sobol"],
+            "seeds": 2,
+            "trials": 5,
+        }
+    )
     stream = io.StringIO()
     assert config.n_studies == len(plan(config)[0]) == 4
     progress = CompareProgress(config.n_studies, 5, stream, live=True)
@@ -229,8 +271,9 @@ def test_raising_the_trials_continues_the_studies(workdir):
     result = invoke("compare", "cmp.toml", "--trials", "10", "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["checkpoints"] == {"50%": 5, "100%": 10}
-    assert {len(hpo.load_study(s.info.name, "hpo.db").trials)
-            for s in hpo.studies("hpo.db")} == {10}
+    assert {len(hpo.load_study(s.info.name, "hpo.db").trials) for s in hpo.studies("hpo.db")} == {
+        10
+    }
 
 
 def test_a_study_of_another_setting_is_refused(workdir):
@@ -245,8 +288,9 @@ def test_a_study_of_another_setting_is_refused(workdir):
 
 
 def test_best_so_far_counts_a_retry_in_place_of_the_lost_trial():
-    lost = FrozenTrial(trial_id=2, number=1, state=TrialState.FAIL, params={},
-                       system_attrs={"requeued_as": 3})
+    lost = FrozenTrial(
+        trial_id=2, number=1, state=TrialState.FAIL, params={}, system_attrs={"requeued_as": 3}
+    )
     trials = [_trial(0, 5.0), lost, _trial(2, 4.0), _trial(3, 1.0)]
     assert list(best_so_far(trials, "minimize", 3)) == [5.0, 4.0, 1.0]
 
@@ -261,11 +305,14 @@ def test_ranks_pair_the_samplers_seed_by_seed():
     assert rows["b"]["mean_rank"] == pytest.approx((2 + 1 + 1) / 3)
 
 
-@pytest.mark.parametrize(("data", "message"), [
-    ({"checkpoints": 0.5}, "'checkpoints' must be a list"),
-    ({"objective_options": "x"}, "'objective_options' must be a table"),
-    ({"sampler_options": {}}, "sampler options go in the sampler's table"),
-])
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"checkpoints": 0.5}, "'checkpoints' must be a list"),
+        ({"objective_options": "x"}, "'objective_options' must be a table"),
+        ({"sampler_options": {}}, "sampler options go in the sampler's table"),
+    ],
+)
 def test_comparison_file_types(data, message):
     with pytest.raises(StudyFileError, match=message):
         config_from_dict({"name": "x", "objective": "branin", "samplers": ["random"], **data})
@@ -283,10 +330,15 @@ def test_live_progress_labels_each_line_with_the_study_it_counts(tmp_path):
     # the grid study's label
     db = str(tmp_path / "hpo.db")
     grid = {"name": "grid", "points": 3}
-    run_comparison(config_from_dict({"name": "g", "objective": "branin", "seeds": 1,
-                                     "trials": 10, "samplers": ["random"]}), db)
-    config = config_from_dict({"name": "g", "objective": "branin", "seeds": 1, "trials": 10,
-                               "samplers": [grid, "random"]})
+    run_comparison(
+        config_from_dict(
+            {"name": "g", "objective": "branin", "seeds": 1, "trials": 10, "samplers": ["random"]}
+        ),
+        db,
+    )
+    config = config_from_dict(
+        {"name": "g", "objective": "branin", "seeds": 1, "trials": 10, "samplers": [grid, "random"]}
+    )
     stream = io.StringIO()
     progress = CompareProgress(config.n_studies, 10, stream, live=True)
     run_comparison(config, db, progress.on_study, [progress])

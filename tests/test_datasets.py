@@ -18,7 +18,18 @@ README = (DATA / "README.md").read_text()
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 BOSTON_NAMES = (
-    "CRIM", "ZN", "INDUS", "CHAS", "NOX", "RM", "AGE", "DIS", "RAD", "TAX", "PTRATIO", "B",
+    "CRIM",
+    "ZN",
+    "INDUS",
+    "CHAS",
+    "NOX",
+    "RM",
+    "AGE",
+    "DIS",
+    "RAD",
+    "TAX",
+    "PTRATIO",
+    "B",
     "LSTAT",
 )
 
@@ -77,8 +88,12 @@ def test_read_idx_rejects_bad_magic_and_truncated_data(tmp_path: Path) -> None:
 
 def test_datasets_module_does_not_import_hpo() -> None:
     tree = ast.parse(Path(datasets.__file__).read_text())
-    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
-                for alias in node.names}
+    imported = {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    }
     imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert not any(name and name.split(".")[0] == "hpo" for name in imported)
 
@@ -193,14 +208,13 @@ def test_boston_standardizes_with_training_statistics_only() -> None:
     raw, scaled = load_boston(standardize=False), load_boston()
     np.testing.assert_array_equal(raw.x_mean, 0)
     np.testing.assert_array_equal(raw.x_std, 1)
-    np.testing.assert_allclose(scaled.x_mean, raw.train.x.mean(axis=0, dtype=np.float64),
-                               rtol=1e-6)
-    np.testing.assert_allclose(scaled.x_std, raw.train.x.std(axis=0, dtype=np.float64),
-                               rtol=1e-5)
+    np.testing.assert_allclose(scaled.x_mean, raw.train.x.mean(axis=0, dtype=np.float64), rtol=1e-6)
+    np.testing.assert_allclose(scaled.x_std, raw.train.x.std(axis=0, dtype=np.float64), rtol=1e-5)
     np.testing.assert_allclose(scaled.train.x.mean(axis=0), 0, atol=1e-5)
     np.testing.assert_allclose(scaled.train.x.std(axis=0), 1, atol=1e-5)
-    np.testing.assert_allclose(scaled.valid.x * scaled.x_std + scaled.x_mean, raw.valid.x,
-                               rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(
+        scaled.valid.x * scaled.x_std + scaled.x_mean, raw.valid.x, rtol=1e-5, atol=1e-4
+    )
     np.testing.assert_array_equal(scaled.train.y, raw.train.y)  # the target is never scaled
 
 

@@ -85,11 +85,19 @@ def test_warp_keeps_the_order_and_tames_the_tail():
 
 
 def test_features_one_hot_and_inactive_values():
-    space = Space.from_spec([
-        {"name": "x", "type": "float", "low": 0.0, "high": 1.0},
-        {"name": "b", "type": "branch", "choices": {
-            "p": [{"name": "y", "type": "float", "low": 0.0, "high": 1.0}],
-            "q": [{"name": "c", "type": "categorical", "choices": ["u", "v", "w"]}]}}])
+    space = Space.from_spec(
+        [
+            {"name": "x", "type": "float", "low": 0.0, "high": 1.0},
+            {
+                "name": "b",
+                "type": "branch",
+                "choices": {
+                    "p": [{"name": "y", "type": "float", "low": 0.0, "high": 1.0}],
+                    "q": [{"name": "c", "type": "categorical", "choices": ["u", "v", "w"]}],
+                },
+            },
+        ]
+    )
     features = Features.of_space(space)
     assert features.size == 1 + 2 + 1 + 3
     u = space.encode_many([{"x": 0.25, "b": "p", "y": 0.75}, {"x": 1.0, "b": "q", "c": "w"}])
@@ -119,12 +127,16 @@ def test_a_running_trial_is_not_proposed_again():
     assert abs(second - first) > 1e-3
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    ({"n_startup": 0}, "n_startup must be an integer >= 1"),
-    ({"n_candidates": 0}, "n_candidates"), ({"n_refine": 0}, "n_refine"),
-    ({"constant_liar": 1}, "constant_liar must be true or false"),
-    ({"n_startups": 3}, "did you mean 'n_startup'"),
-])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"n_startup": 0}, "n_startup must be an integer >= 1"),
+        ({"n_candidates": 0}, "n_candidates"),
+        ({"n_refine": 0}, "n_refine"),
+        ({"constant_liar": 1}, "constant_liar must be true or false"),
+        ({"n_startups": 3}, "did you mean 'n_startup'"),
+    ],
+)
 def test_bad_options(options, message):
     with pytest.raises(hpo.SamplerError, match=message):
         make_sampler("gp", options)

@@ -24,11 +24,15 @@ def float64_copy(net: MLP, flat: np.ndarray) -> SimpleNamespace:
     parameters, so finite differences can perturb them in double precision."""
     views, start = [], 0
     for p in net.params:
-        views.append(flat[start:start + p.size].reshape(p.shape))
+        views.append(flat[start : start + p.size].reshape(p.shape))
         start += p.size
     layers = len(net.weights)
-    return SimpleNamespace(weights=views[0:2 * layers:2], biases=views[1:2 * layers:2],
-                           slopes=views[2 * layers:], activation=net.activation)
+    return SimpleNamespace(
+        weights=views[0 : 2 * layers : 2],
+        biases=views[1 : 2 * layers : 2],
+        slopes=views[2 * layers :],
+        activation=net.activation,
+    )
 
 
 def sine(n: int = 60) -> tuple[np.ndarray, np.ndarray]:
@@ -156,12 +160,15 @@ def test_lm_trains_prelu_slopes_too():
 # -- refusals -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    ({"sizes": [1, 4, 2]}, "one output and the mse loss"),
-    ({"loss": "binary_cross_entropy"}, "one output and the mse loss"),
-    ({"loss": "cross_entropy"}, "one output and the mse loss"),
-    ({"dropout": 0.2}, "does not train with dropout"),
-])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"sizes": [1, 4, 2]}, "one output and the mse loss"),
+        ({"loss": "binary_cross_entropy"}, "one output and the mse loss"),
+        ({"loss": "cross_entropy"}, "one output and the mse loss"),
+        ({"dropout": 0.2}, "does not train with dropout"),
+    ],
+)
 def test_networks_lm_cannot_train_are_refused(options, message):
     settings = {"sizes": [1, 4, 1], "loss": "mse", **options}
     net = MLP(settings.pop("sizes"), rng(), **settings)
@@ -182,13 +189,16 @@ def test_a_too_large_jacobian_is_refused_before_it_is_built():
         LevenbergMarquardt().step(net, x, y)
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    ({"mu": 0.0}, "mu must be a positive number"),
-    ({"mu": -1.0}, "mu must be a positive number"),
-    ({"mu": "1"}, "mu must be a positive number"),
-    ({"factor": 1.0}, "factor must be a number > 1"),
-    ({"factor": 0.5}, "factor must be a number > 1"),
-])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"mu": 0.0}, "mu must be a positive number"),
+        ({"mu": -1.0}, "mu must be a positive number"),
+        ({"mu": "1"}, "mu must be a positive number"),
+        ({"factor": 1.0}, "factor must be a number > 1"),
+        ({"factor": 0.5}, "factor must be a number > 1"),
+    ],
+)
 def test_bad_settings_raise_lm_error(options, message):
     with pytest.raises(LMError, match=message):
         LevenbergMarquardt(**options)
@@ -202,9 +212,16 @@ def test_boston_13_50_1_sigmoid_with_lm_reaches_a_low_validation_rmsle():
     data = load_boston()  # the default split: 430 training rows, 76 validation rows
     mean, scale = float(data.train.y.mean()), float(data.train.y.std())
     net = MLP([13, 50, 1], rng(0), activation="sigmoid", loss="mse")
-    history = train(net, data.train.x, (data.train.y - mean) / scale, LevenbergMarquardt(),
-                    30, rng(0), valid=(data.valid.x, (data.valid.y - mean) / scale),
-                    early_stopping=EarlyStopping(patience=10))
+    history = train(
+        net,
+        data.train.x,
+        (data.train.y - mean) / scale,
+        LevenbergMarquardt(),
+        30,
+        rng(0),
+        valid=(data.valid.x, (data.valid.y - mean) / scale),
+        early_stopping=EarlyStopping(patience=10),
+    )
     assert len(history.epochs) <= 30
     predicted = net.predict(data.valid.x)[:, 0] * scale + mean  # back in $1000s
     log_error = np.log1p(np.maximum(predicted, 0)) - np.log1p(data.valid.y)

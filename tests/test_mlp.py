@@ -33,11 +33,17 @@ def out_size(loss: str) -> int:
     return {"cross_entropy": N_CLASSES, "binary_cross_entropy": 1, "mse": 2}[loss]
 
 
-def tiny_net(activation: str, loss: str = "cross_entropy", dropout: float = 0.0,
-             seed: int = 0, hidden: tuple[int, ...] = (5, 4)) -> MLP:
+def tiny_net(
+    activation: str,
+    loss: str = "cross_entropy",
+    dropout: float = 0.0,
+    seed: int = 0,
+    hidden: tuple[int, ...] = (5, 4),
+) -> MLP:
     """3 -> 5 -> 4 -> k: two hidden layers, so δ crosses an activation twice."""
-    net = MLP([3, *hidden, out_size(loss)], rng(seed), activation=activation, loss=loss,
-              dropout=dropout)
+    net = MLP(
+        [3, *hidden, out_size(loss)], rng(seed), activation=activation, loss=loss, dropout=dropout
+    )
     for b in net.biases:  # non-zero biases, so their gradients are not trivially shaped
         b[...] = rng(seed + 100).uniform(-0.3, 0.3, b.shape)
     for s in net.slopes:  # distinct prelu slopes, so a slope mixed up with another shows
@@ -56,8 +62,9 @@ def loss_at(net: MLP, x: np.ndarray, y: np.ndarray, seed: int | None) -> float:
     return LOSSES[net.loss_name](z, y)[0]
 
 
-def numeric_gradient(net: MLP, x: np.ndarray, y: np.ndarray, seed: int | None = None,
-                     h: float = 1e-2) -> np.ndarray:
+def numeric_gradient(
+    net: MLP, x: np.ndarray, y: np.ndarray, seed: int | None = None, h: float = 1e-2
+) -> np.ndarray:
     """Fourth-order central differences dL/dθ_j, one coordinate of flat_params at a time.
 
     (-L(θ+2h) + 8 L(θ+h) - 8 L(θ-h) + L(θ-2h)) / 12h: truncation O(h⁴), so h can be
@@ -119,7 +126,7 @@ def test_gradient_of_every_hidden_activation_matches_finite_differences(activati
     assert_gradients_match(analytic_gradient(net, x, y), numeric)
     assert np.nanmax(np.abs(numeric)) > 1e-2  # a test that could tell a wrong gradient
     if activation == "prelu":
-        slopes = numeric[-sum(s.size for s in net.slopes):]
+        slopes = numeric[-sum(s.size for s in net.slopes) :]
         assert np.all(np.abs(slopes) > 1e-3)  # each slope has negative inputs: checked
 
 
@@ -130,13 +137,17 @@ def test_gradient_of_every_loss_matches_finite_differences(loss):
     assert_gradients_match(analytic_gradient(net, x, y), numeric_gradient(net, x, y))
 
 
-@pytest.mark.parametrize(("activation", "hidden"), [
-    ("sigmoid", (5, 4)), ("tanh", (5, 4)),
-    # one hidden layer: dropout comes after the only kinks, which kink_sides then sees
-    ("relu", (6,)), ("prelu", (6,)),
-])
-def test_gradient_with_dropout_matches_finite_differences_of_the_same_masks(activation,
-                                                                            hidden):
+@pytest.mark.parametrize(
+    ("activation", "hidden"),
+    [
+        ("sigmoid", (5, 4)),
+        ("tanh", (5, 4)),
+        # one hidden layer: dropout comes after the only kinks, which kink_sides then sees
+        ("relu", (6,)),
+        ("prelu", (6,)),
+    ],
+)
+def test_gradient_with_dropout_matches_finite_differences_of_the_same_masks(activation, hidden):
     net, x = tiny_net(activation, dropout=0.4, seed=3, hidden=hidden), inputs(seed=5)
     y = targets("cross_entropy", len(x))
     numeric = numeric_gradient(net, x, y, seed=11)
@@ -153,7 +164,7 @@ def test_the_gradient_check_catches_a_wrong_gradient():
         start = sum(p.size for p in net.params[:block])
         size = net.params[block].size
         wrong = analytic.copy()
-        wrong[start:start + size] *= -1
+        wrong[start : start + size] *= -1
         with pytest.raises(AssertionError):
             assert_gradients_match(wrong, numeric)
     off_by_one = analytic.copy()
@@ -194,8 +205,9 @@ def test_losses_are_stable_for_huge_logits():
         value, grad = cross_entropy(z.copy(), labels)
         # per sample: 0, 1e4, log 3
         assert value == pytest.approx((1e4 + np.log(3)) / 3, rel=1e-6)
-        np.testing.assert_allclose(grad * 3, [[0, 0, 0], [-1, 1, 0], [1 / 3, 1 / 3, -2 / 3]],
-                                   atol=1e-6)
+        np.testing.assert_allclose(
+            grad * 3, [[0, 0, 0], [-1, 1, 0], [1 / 3, 1 / 3, -2 / 3]], atol=1e-6
+        )
         logits = np.array([[1e4], [-1e4], [1e4], [-1e4]], dtype=np.float32)
         value, grad = binary_cross_entropy(logits.copy(), np.array([1.0, 0.0, 0.0, 1.0]))
         assert value == pytest.approx(1e4 / 2)  # two right at no cost, two wrong by 1e4
@@ -224,8 +236,9 @@ def test_float64_targets_give_float32_gradients(loss):
     value, grads = net.loss_and_grads(x, y, rng())
     assert np.isfinite(value)
     assert all(g.dtype == np.float32 for g in grads)
-    np.testing.assert_allclose(net.flat_grads,
-                               analytic_gradient(net, x, y.astype(np.float32)), rtol=1e-5)
+    np.testing.assert_allclose(
+        net.flat_grads, analytic_gradient(net, x, y.astype(np.float32)), rtol=1e-5
+    )
 
 
 # -- dropout ------------------------------------------------------------------------
@@ -375,8 +388,7 @@ def test_params_and_grads_are_views_of_the_flat_arrays():
     shapes = [(3, 5), (5,), (5, 4), (4,), (4, N_CLASSES), (N_CLASSES,), (5,), (4,)]
     assert [p.shape for p in net.params] == shapes
     assert net.n_params == sum(int(np.prod(s)) for s in shapes)
-    np.testing.assert_array_equal(np.concatenate([p.ravel() for p in net.params]),
-                                  net.flat_params)
+    np.testing.assert_array_equal(np.concatenate([p.ravel() for p in net.params]), net.flat_params)
     net.weights[1][2, 3] = 42.0  # writing a layer's array writes the flat one
     assert 42.0 in net.flat_params
     net.flat_params[-1] = -7.0  # and the other way: the last entry is the last slope
@@ -407,21 +419,24 @@ def test_state_and_restore_round_trip():
 # -- bad settings -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    ({"sizes": [3]}, "needs an input and an output size"),
-    ({"sizes": []}, "needs an input and an output size"),
-    ({"sizes": [3, 0, 2]}, "positive integers"),
-    ({"sizes": [3, -4, 2]}, "positive integers"),
-    ({"sizes": [3, 2.5, 2]}, "positive integers"),
-    ({"sizes": [3, True, 2]}, "positive integers"),
-    ({"activation": "softmax"}, "unknown activation 'softmax'.*relu, prelu, elu"),
-    ({"activation": "identity"}, "unknown activation"),
-    ({"loss": "hinge"}, "unknown loss 'hinge'.*cross_entropy"),
-    ({"dropout": 1.0}, r"dropout must be in \[0, 1\), got 1.0"),
-    ({"dropout": -0.1}, r"dropout must be in \[0, 1\)"),
-    ({"dropout": float("nan")}, r"dropout must be in \[0, 1\)"),
-    ({"init": "xavier"}, "unknown initialization 'xavier'"),
-])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"sizes": [3]}, "needs an input and an output size"),
+        ({"sizes": []}, "needs an input and an output size"),
+        ({"sizes": [3, 0, 2]}, "positive integers"),
+        ({"sizes": [3, -4, 2]}, "positive integers"),
+        ({"sizes": [3, 2.5, 2]}, "positive integers"),
+        ({"sizes": [3, True, 2]}, "positive integers"),
+        ({"activation": "softmax"}, "unknown activation 'softmax'.*relu, prelu, elu"),
+        ({"activation": "identity"}, "unknown activation"),
+        ({"loss": "hinge"}, "unknown loss 'hinge'.*cross_entropy"),
+        ({"dropout": 1.0}, r"dropout must be in \[0, 1\), got 1.0"),
+        ({"dropout": -0.1}, r"dropout must be in \[0, 1\)"),
+        ({"dropout": float("nan")}, r"dropout must be in \[0, 1\)"),
+        ({"init": "xavier"}, "unknown initialization 'xavier'"),
+    ],
+)
 def test_bad_settings_raise_network_error(options, message):
     settings = {"sizes": [3, 4, 2], **options}
     with pytest.raises(NetworkError, match=message):

@@ -13,7 +13,7 @@ from hpo.objectives import load_objective
 from hpo.trial import TrialState
 
 QUICK = {
-    "mnist_mlp": 'max_epochs = 1\nsubset = 600\nvalidation = 300\n',
+    "mnist_mlp": "max_epochs = 1\nsubset = 600\nvalidation = 300\n",
     "boston": "max_epochs = 3\n",
     "sofm": "epochs = 3\n",
 }
@@ -28,8 +28,9 @@ def workdir(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("name", list(QUICK))
 def test_one_short_trial_through_the_cli(workdir, name):
-    (workdir / "s.toml").write_text(f'name = "s"\ntrials = 2\nseed = 0\n[objective]\n'
-                                    f'name = "{name}"\n{QUICK[name]}')
+    (workdir / "s.toml").write_text(
+        f'name = "s"\ntrials = 2\nseed = 0\n[objective]\nname = "{name}"\n{QUICK[name]}'
+    )
     result = CliRunner().invoke(cli, ["run", "s.toml"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     study = hpo.load_study("s", "hpo.db")
@@ -44,21 +45,27 @@ def test_one_short_trial_through_the_cli(workdir, name):
 def test_mnist_stores_accuracy_and_reproduces_by_seed(workdir):
     runs = []
     for _ in range(2):
-        study = hpo.create_study(objective="mnist_mlp", objective_options={
-            "max_epochs": 1, "subset": 600, "validation": 300}, seed=4)
-        study.optimize(load_objective("mnist_mlp", {"max_epochs": 1, "subset": 600,
-                                                    "validation": 300}), n_trials=2)
+        study = hpo.create_study(
+            objective="mnist_mlp",
+            objective_options={"max_epochs": 1, "subset": 600, "validation": 300},
+            seed=4,
+        )
+        study.optimize(
+            load_objective("mnist_mlp", {"max_epochs": 1, "subset": 600, "validation": 300}),
+            n_trials=2,
+        )
         runs.append([(t.params, t.value) for t in study.trials])
         assert all(0 <= t.user_attrs["accuracy"] <= 1 for t in study.trials)
     assert runs[0] == runs[1]
 
 
 def test_boston_branches_over_the_optimizer(workdir):
-    for optimizer, extra in (("lm", {"mu": 1.0, "mu_factor": 10.0}),
-                             ("adam", {"step": 0.01}),
-                             ("momentum", {"step": 0.01, "momentum": 0.9})):
-        study = hpo.create_study(objective="boston", objective_options={"max_epochs": 2},
-                                 seed=0)
+    for optimizer, extra in (
+        ("lm", {"mu": 1.0, "mu_factor": 10.0}),
+        ("adam", {"step": 0.01}),
+        ("momentum", {"step": 0.01, "momentum": 0.9}),
+    ):
+        study = hpo.create_study(objective="boston", objective_options={"max_epochs": 2}, seed=0)
         study.enqueue({"units": 10, "activation": "tanh", "optimizer": optimizer, **extra})
         study.optimize(load_objective("boston", {"max_epochs": 2}), n_trials=1)
         trial = study.trials[0]
@@ -68,10 +75,19 @@ def test_boston_branches_over_the_optimizer(workdir):
 
 def test_a_diverged_network_scores_as_one_that_learned_nothing(workdir):
     study = hpo.create_study(objective="mnist_mlp", seed=0)
-    study.enqueue({"step": 0.5, "batch_size": 16, "activation": "relu", "layers": "one",
-                   "units_1_1": 1000, "dropout": 0.0})
-    study.optimize(load_objective("mnist_mlp", {"max_epochs": 2, "subset": 600,
-                                                "validation": 300}), n_trials=1)
+    study.enqueue(
+        {
+            "step": 0.5,
+            "batch_size": 16,
+            "activation": "relu",
+            "layers": "one",
+            "units_1_1": 1000,
+            "dropout": 0.0,
+        }
+    )
+    study.optimize(
+        load_objective("mnist_mlp", {"max_epochs": 2, "subset": 600, "validation": 300}), n_trials=1
+    )
     trial = study.trials[0]
     assert trial.user_attrs["stopped"] == "diverged"
     assert trial.value == pytest.approx(math.log(10))

@@ -97,8 +97,7 @@ def test_builtin_equals_the_benchmark_function(name):
     for _ in range(200):
         params = space.decode(rng.random(len(space)))
         expected = reference(dict(params))
-        assert synthetic.PROBLEMS[name]["fn"](dict(params)) == pytest.approx(expected,
-                                                                             rel=1e-12)
+        assert synthetic.PROBLEMS[name]["fn"](dict(params)) == pytest.approx(expected, rel=1e-12)
         assert objective.fn(fake_trial(dict(params))) == pytest.approx(expected, rel=1e-12)
         values.add(round(expected, 9))
     assert len(values) > 150  # the points really differ
@@ -108,17 +107,29 @@ KNOWN_OPTIMA = [
     ("branin", {"x1": math.pi, "x2": 2.275}),
     ("branin", {"x1": -math.pi, "x2": 12.275}),
     ("branin", {"x1": 9.42478, "x2": 2.475}),
-    ("hartmann6", {"x0": 0.20169, "x1": 0.150011, "x2": 0.476874, "x3": 0.275332,
-                   "x4": 0.311652, "x5": 0.6573}),
+    (
+        "hartmann6",
+        {
+            "x0": 0.20169,
+            "x1": 0.150011,
+            "x2": 0.476874,
+            "x3": 0.275332,
+            "x4": 0.311652,
+            "x5": 0.6573,
+        },
+    ),
     ("rosenbrock4", {"x0": 1.0, "x1": 1.0, "x2": 1.0, "x3": 1.0}),
-    ("mixed_nn", {"lr": 1e-2, "batch_size": 64, "activation": "relu", "units": 450,
-                  "dropout": 0.2}),
+    (
+        "mixed_nn",
+        {"lr": 1e-2, "batch_size": 64, "activation": "relu", "units": 450, "dropout": 0.2},
+    ),
     ("conditional_nn", {"lr": 10**-2.5, "layers": "two", "units_2_1": 300, "units_2_2": 120}),
 ]
 
 
-@pytest.mark.parametrize(("name", "point"), KNOWN_OPTIMA,
-                         ids=[f"{n}-{i}" for i, (n, _) in enumerate(KNOWN_OPTIMA)])
+@pytest.mark.parametrize(
+    ("name", "point"), KNOWN_OPTIMA, ids=[f"{n}-{i}" for i, (n, _) in enumerate(KNOWN_OPTIMA)]
+)
 def test_builtin_reaches_its_stated_optimum(name, point):
     space = Space.from_spec(BENCH[name]["space"])
     assert space.validate(point) == point  # the optimum lies in the space
@@ -138,8 +149,9 @@ def test_builtin_optimum_is_a_lower_bound(name):
 
 
 def test_builtin_rejects_options():
-    with pytest.raises(ObjectiveError, match="objective 'branin' has no option 'x'; its "
-                                             "options: none"):
+    with pytest.raises(
+        ObjectiveError, match="objective 'branin' has no option 'x'; its options: none"
+    ):
         load_objective("branin", {"x": 1})
 
 
@@ -190,7 +202,8 @@ def test_file_reference_relative_to_base_dir(tmp_path, monkeypatch):
 
 
 def test_file_reference_without_base_dir_is_relative_to_the_current_directory(
-        tmp_path, monkeypatch):
+    tmp_path, monkeypatch
+):
     write(tmp_path / "obj.py", OBJECTIVE_SOURCE)
     monkeypatch.chdir(tmp_path)
     objective = load_objective("obj.py:objective")
@@ -216,21 +229,23 @@ def test_stored_file_reference_loads_again_from_anywhere(tmp_path, monkeypatch):
 
 def test_file_can_import_its_neighbours(tmp_path):
     write(tmp_path / "objtest_helper.py", "def double(v):\n    return 2 * v\n")
-    write(tmp_path / "uses_helper.py", """\
+    write(
+        tmp_path / "uses_helper.py",
+        """\
         from objtest_helper import double
 
 
         def objective(trial):
             return double(trial.params["x"])
-    """)
+    """,
+    )
     objective = load_objective("uses_helper.py:objective", base_dir=tmp_path)
     assert objective.fn(fake_trial({"x": 3.0})) == 6.0
 
 
 def test_options_are_passed_as_keyword_arguments(tmp_path):
     write(tmp_path / "obj.py", OBJECTIVE_SOURCE)
-    objective = load_objective("obj.py:objective", {"scale": 2.0, "shift": 1.0},
-                               base_dir=tmp_path)
+    objective = load_objective("obj.py:objective", {"scale": 2.0, "shift": 1.0}, base_dir=tmp_path)
     assert objective.fn(fake_trial({"x": 3.0})) == 7.0
     anything = load_objective("obj.py:anything", {"a": 1, "b": 2}, base_dir=tmp_path)
     assert anything.fn(fake_trial({})) == 3  # **options accepts any name
@@ -279,58 +294,121 @@ FROM_IMPORT_SOURCE = """\
 """
 
 ERROR_CASES = [
-    pytest.param(None, "missing.py:objective", ["objective file", "missing.py", "not found"],
-                 id="missing-file"),
-    pytest.param(None, "sub/missing.py:objective", ["not found", "missing.py"],
-                 id="missing-file-in-folder"),
-    pytest.param(None, "objtest_nomodule:objective",
-                 ["cannot import objective module 'objtest_nomodule'",
-                  "no module named 'objtest_nomodule'"], id="missing-module"),
-    pytest.param(None, "objtest_nopkg.sub:objective", ["no module named 'objtest_nopkg'"],
-                 id="missing-package"),
-    pytest.param(OBJECTIVE_SOURCE, "user.py:objectiv",
-                 ["has no function 'objectiv'", "(did you mean 'objective'?)"],
-                 id="missing-function-file"),
-    pytest.param(OBJECTIVE_SOURCE, "objtest_user:objectiv",
-                 ["objtest_user has no function 'objectiv'", "(did you mean 'objective'?)"],
-                 id="missing-function-module"),
-    pytest.param(OBJECTIVE_SOURCE, "user.py:VALUE", ["has a non-callable 'VALUE'"],
-                 id="non-callable-file"),
-    pytest.param(OBJECTIVE_SOURCE, "objtest_user:VALUE",
-                 ["objtest_user has a non-callable 'VALUE'"], id="non-callable-module"),
-    pytest.param(IMPORT_ERROR_SOURCE, "user.py:objective",
-                 ["error while importing", "user.py", "ModuleNotFoundError",
-                  "objtest_missing_dependency", "line 3"], id="import-error-file"),
-    pytest.param(IMPORT_ERROR_SOURCE, "objtest_user:objective",
-                 ["error while importing objtest_user", "ModuleNotFoundError",
-                  "objtest_missing_dependency", "objtest_user.py, line 3"],
-                 id="import-error-module"),
-    pytest.param(FROM_IMPORT_SOURCE, "user.py:objective",
-                 ["ImportError", "objtest_no_such_name", "line 1"], id="from-import-file"),
-    pytest.param(SYNTAX_ERROR_SOURCE, "user.py:objective",
-                 ["error while importing", "SyntaxError", "line 3"], id="syntax-error-file"),
-    pytest.param(SYNTAX_ERROR_SOURCE, "objtest_user:objective",
-                 ["error while importing objtest_user", "SyntaxError", "line 3"],
-                 id="syntax-error-module"),
-    pytest.param(RAISING_SOURCE, "user.py:objective",
-                 ["error while importing", "RuntimeError: boom at import", "user.py, line 2"],
-                 id="raises-at-import-file"),
-    pytest.param(RAISING_SOURCE, "objtest_user:objective",
-                 ["RuntimeError: boom at import", "objtest_user.py, line 2"],
-                 id="raises-at-import-module"),
-    pytest.param(None, ":objective", ["objective reference ':objective' must look like "
-                                      "module:function or path/to/file.py:function"],
-                 id="no-location"),
-    pytest.param(None, "file.py:", ["objective reference 'file.py:' must look like"],
-                 id="no-function"),
-    pytest.param(None, "module:", ["objective reference 'module:' must look like"],
-                 id="module-no-function"),
+    pytest.param(
+        None,
+        "missing.py:objective",
+        ["objective file", "missing.py", "not found"],
+        id="missing-file",
+    ),
+    pytest.param(
+        None, "sub/missing.py:objective", ["not found", "missing.py"], id="missing-file-in-folder"
+    ),
+    pytest.param(
+        None,
+        "objtest_nomodule:objective",
+        ["cannot import objective module 'objtest_nomodule'", "no module named 'objtest_nomodule'"],
+        id="missing-module",
+    ),
+    pytest.param(
+        None,
+        "objtest_nopkg.sub:objective",
+        ["no module named 'objtest_nopkg'"],
+        id="missing-package",
+    ),
+    pytest.param(
+        OBJECTIVE_SOURCE,
+        "user.py:objectiv",
+        ["has no function 'objectiv'", "(did you mean 'objective'?)"],
+        id="missing-function-file",
+    ),
+    pytest.param(
+        OBJECTIVE_SOURCE,
+        "objtest_user:objectiv",
+        ["objtest_user has no function 'objectiv'", "(did you mean 'objective'?)"],
+        id="missing-function-module",
+    ),
+    pytest.param(
+        OBJECTIVE_SOURCE, "user.py:VALUE", ["has a non-callable 'VALUE'"], id="non-callable-file"
+    ),
+    pytest.param(
+        OBJECTIVE_SOURCE,
+        "objtest_user:VALUE",
+        ["objtest_user has a non-callable 'VALUE'"],
+        id="non-callable-module",
+    ),
+    pytest.param(
+        IMPORT_ERROR_SOURCE,
+        "user.py:objective",
+        [
+            "error while importing",
+            "user.py",
+            "ModuleNotFoundError",
+            "objtest_missing_dependency",
+            "line 3",
+        ],
+        id="import-error-file",
+    ),
+    pytest.param(
+        IMPORT_ERROR_SOURCE,
+        "objtest_user:objective",
+        [
+            "error while importing objtest_user",
+            "ModuleNotFoundError",
+            "objtest_missing_dependency",
+            "objtest_user.py, line 3",
+        ],
+        id="import-error-module",
+    ),
+    pytest.param(
+        FROM_IMPORT_SOURCE,
+        "user.py:objective",
+        ["ImportError", "objtest_no_such_name", "line 1"],
+        id="from-import-file",
+    ),
+    pytest.param(
+        SYNTAX_ERROR_SOURCE,
+        "user.py:objective",
+        ["error while importing", "SyntaxError", "line 3"],
+        id="syntax-error-file",
+    ),
+    pytest.param(
+        SYNTAX_ERROR_SOURCE,
+        "objtest_user:objective",
+        ["error while importing objtest_user", "SyntaxError", "line 3"],
+        id="syntax-error-module",
+    ),
+    pytest.param(
+        RAISING_SOURCE,
+        "user.py:objective",
+        ["error while importing", "RuntimeError: boom at import", "user.py, line 2"],
+        id="raises-at-import-file",
+    ),
+    pytest.param(
+        RAISING_SOURCE,
+        "objtest_user:objective",
+        ["RuntimeError: boom at import", "objtest_user.py, line 2"],
+        id="raises-at-import-module",
+    ),
+    pytest.param(
+        None,
+        ":objective",
+        [
+            "objective reference ':objective' must look like "
+            "module:function or path/to/file.py:function"
+        ],
+        id="no-location",
+    ),
+    pytest.param(
+        None, "file.py:", ["objective reference 'file.py:' must look like"], id="no-function"
+    ),
+    pytest.param(
+        None, "module:", ["objective reference 'module:' must look like"], id="module-no-function"
+    ),
 ]
 
 
 @pytest.mark.parametrize(("source", "ref", "fragments"), ERROR_CASES)
-def test_load_errors_are_one_line_naming_the_problem(tmp_path, monkeypatch, source, ref,
-                                                     fragments):
+def test_load_errors_are_one_line_naming_the_problem(tmp_path, monkeypatch, source, ref, fragments):
     if source is not None:
         write(tmp_path / "user.py", source)
         write(tmp_path / "objtest_user.py", source)
@@ -356,8 +434,7 @@ def test_a_fixed_file_loads_after_a_failure(tmp_path):
     with pytest.raises(ObjectiveError, match="SyntaxError"):
         load_objective("obj.py:objective", base_dir=tmp_path)
     write(tmp_path / "obj.py", OBJECTIVE_SOURCE)
-    assert load_objective("obj.py:objective", base_dir=tmp_path).fn(
-        fake_trial({"x": 1.0})) == 1.0
+    assert load_objective("obj.py:objective", base_dir=tmp_path).fn(fake_trial({"x": 1.0})) == 1.0
 
 
 def test_import_error_in_a_module_names_the_users_line(tmp_path, monkeypatch):

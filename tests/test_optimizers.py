@@ -42,13 +42,17 @@ def minimize(optimizer: object, problem: Quadratic, steps: int) -> tuple[np.ndar
     return np.concatenate(params).astype(np.float64), losses
 
 
-@pytest.mark.parametrize("optimizer", [
-    SGD(step=0.05),
-    Momentum(step=0.01, momentum=0.9),
-    Momentum(step=0.01, momentum=0.9, nesterov=True),
-    RMSProp(step=0.003),
-    Adam(step=0.01),
-], ids=["sgd", "momentum", "nesterov", "rmsprop", "adam"])
+@pytest.mark.parametrize(
+    "optimizer",
+    [
+        SGD(step=0.05),
+        Momentum(step=0.01, momentum=0.9),
+        Momentum(step=0.01, momentum=0.9, nesterov=True),
+        RMSProp(step=0.003),
+        Adam(step=0.01),
+    ],
+    ids=["sgd", "momentum", "nesterov", "rmsprop", "adam"],
+)
 def test_each_optimizer_minimizes_a_convex_quadratic(optimizer):
     problem = Quadratic()
     p, losses = minimize(optimizer, problem, 400)
@@ -107,15 +111,15 @@ def test_nesterov_differs_from_plain_momentum_and_zero_momentum_is_sgd():
     nesterov = run(Momentum(0.05, 0.9, nesterov=True), grads)[-1]
     assert not np.allclose(plain, nesterov, rtol=1e-3)
     sgd = run(SGD(0.05), grads)[-1]
-    np.testing.assert_allclose(run(Momentum(0.05, 0.0, nesterov=True), grads)[-1], sgd,
-                               rtol=1e-6)
+    np.testing.assert_allclose(run(Momentum(0.05, 0.0, nesterov=True), grads)[-1], sgd, rtol=1e-6)
     np.testing.assert_allclose(run(Momentum(0.05, 0.0), grads)[-1], sgd, rtol=1e-6)
 
 
 def test_nesterov_with_a_tiny_momentum_is_about_sgd():
     grads = gradient_sequence()
-    np.testing.assert_allclose(run(Momentum(0.05, 1e-39, nesterov=True), grads)[-1],
-                               run(SGD(0.05), grads)[-1], rtol=1e-6)
+    np.testing.assert_allclose(
+        run(Momentum(0.05, 1e-39, nesterov=True), grads)[-1], run(SGD(0.05), grads)[-1], rtol=1e-6
+    )
 
 
 def test_rmsprop_matches_its_formula():
@@ -132,8 +136,9 @@ def test_adam_matches_its_formula():
     lr, b1, b2, eps = 0.01, 0.9, 0.999, 1e-8
     grads = gradient_sequence(20)
     p, m, v = np.ones(5), np.zeros(5), np.zeros(5)
-    for t, (g, got) in enumerate(zip(grads, run(Adam(lr, b1, b2, eps), grads), strict=True),
-                                 start=1):
+    for t, (g, got) in enumerate(
+        zip(grads, run(Adam(lr, b1, b2, eps), grads), strict=True), start=1
+    ):
         m = b1 * m + (1 - b1) * g
         v = b2 * v + (1 - b2) * g * g
         m_hat, v_hat = m / (1 - b1**t), v / (1 - b2**t)
@@ -195,24 +200,27 @@ def test_make_optimizer_errors():
         make_optimizer("sgd", momentum=0.9)  # not an option of sgd
 
 
-@pytest.mark.parametrize(("name", "options", "message"), [
-    ("sgd", {"step": -0.1}, "step must be a positive number"),
-    ("sgd", {"step": 0}, "step must be a positive number"),
-    ("sgd", {"step": float("nan")}, "step must be a positive number"),
-    ("sgd", {"step": "0.1"}, "step must be a positive number"),
-    ("sgd", {"step": True}, "step must be a positive number"),
-    ("momentum", {"step": -1.0}, "step must be a positive number"),
-    ("momentum", {"momentum": 1.0}, r"momentum must be in \[0, 1\)"),
-    ("momentum", {"momentum": 1.5}, r"momentum must be in \[0, 1\)"),
-    ("momentum", {"momentum": -0.1}, r"momentum must be in \[0, 1\)"),
-    ("rmsprop", {"rho": 1.0}, r"rho must be in \[0, 1\)"),
-    ("rmsprop", {"rho": -0.5}, r"rho must be in \[0, 1\)"),
-    ("rmsprop", {"eps": 0.0}, "eps must be a positive number"),
-    ("adam", {"step": -0.001}, "step must be a positive number"),
-    ("adam", {"beta1": 1.0}, r"beta1 must be in \[0, 1\)"),
-    ("adam", {"beta2": -0.1}, r"beta2 must be in \[0, 1\)"),
-    ("adam", {"eps": -1e-8}, "eps must be a positive number"),
-])
+@pytest.mark.parametrize(
+    ("name", "options", "message"),
+    [
+        ("sgd", {"step": -0.1}, "step must be a positive number"),
+        ("sgd", {"step": 0}, "step must be a positive number"),
+        ("sgd", {"step": float("nan")}, "step must be a positive number"),
+        ("sgd", {"step": "0.1"}, "step must be a positive number"),
+        ("sgd", {"step": True}, "step must be a positive number"),
+        ("momentum", {"step": -1.0}, "step must be a positive number"),
+        ("momentum", {"momentum": 1.0}, r"momentum must be in \[0, 1\)"),
+        ("momentum", {"momentum": 1.5}, r"momentum must be in \[0, 1\)"),
+        ("momentum", {"momentum": -0.1}, r"momentum must be in \[0, 1\)"),
+        ("rmsprop", {"rho": 1.0}, r"rho must be in \[0, 1\)"),
+        ("rmsprop", {"rho": -0.5}, r"rho must be in \[0, 1\)"),
+        ("rmsprop", {"eps": 0.0}, "eps must be a positive number"),
+        ("adam", {"step": -0.001}, "step must be a positive number"),
+        ("adam", {"beta1": 1.0}, r"beta1 must be in \[0, 1\)"),
+        ("adam", {"beta2": -0.1}, r"beta2 must be in \[0, 1\)"),
+        ("adam", {"eps": -1e-8}, "eps must be a positive number"),
+    ],
+)
 def test_bad_settings_raise_optimizer_error(name, options, message):
     with pytest.raises(OptimizerError, match=message):
         make_optimizer(name, **options)

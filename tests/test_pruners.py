@@ -27,12 +27,16 @@ from hpo.trial import FrozenTrial, TrialState
 _numbers = iter(range(10**6))
 
 
-def trial(curve: dict[int, float] | list[float], state: TrialState = TrialState.COMPLETE,
-          number: int | None = None) -> FrozenTrial:
+def trial(
+    curve: dict[int, float] | list[float],
+    state: TrialState = TrialState.COMPLETE,
+    number: int | None = None,
+) -> FrozenTrial:
     values = curve if isinstance(curve, dict) else dict(enumerate(curve))
     number = next(_numbers) if number is None else number
-    return FrozenTrial(trial_id=number + 1, number=number, state=state, params={},
-                       intermediate=values)
+    return FrozenTrial(
+        trial_id=number + 1, number=number, state=state, params={}, intermediate=values
+    )
 
 
 def running(curve: dict[int, float] | list[float], number: int = 999) -> FrozenTrial:
@@ -152,8 +156,9 @@ def test_hyperband_brackets_use_its_rung_value():
     others = [trial({1: 0.3, 2: 0.6}), trial({1: 0.5, 2: 0.5}), trial({1: 0.4, 2: 0.45})]
     noisy = running({1: 0.35, 2: 0.7})
     for rung_value, pruned in (("best", False), ("last", True)):
-        pruner = HyperbandPruner(min_resource=2, max_resource=2, reduction_factor=2,
-                                 rung_value=rung_value)  # one bracket: plain ASHA
+        pruner = HyperbandPruner(
+            min_resource=2, max_resource=2, reduction_factor=2, rung_value=rung_value
+        )  # one bracket: plain ASHA
         assert pruner.prune(noisy, others) is pruned
 
 
@@ -183,8 +188,11 @@ def test_hyperband_brackets():
 def test_hyperband_trials_compete_only_inside_their_bracket():
     pruner = HyperbandPruner(min_resource=1, max_resource=27, reduction_factor=3)
     numbers = [n for n in range(200) if pruner.bracket(n) == 0]
-    mine, same, other = numbers[0], numbers[1:4], [n for n in range(200)
-                                                   if pruner.bracket(n) == 1][:6]
+    mine, same, other = (
+        numbers[0],
+        numbers[1:4],
+        [n for n in range(200) if pruner.bracket(n) == 1][:6],
+    )
     rivals = [trial({0: 1.0, 1: 0.1}, number=n) for n in same]
     strangers = [trial({0: 1.0, 1: 0.01}, number=n) for n in other]
     assert pruner.prune(running({0: 1.0, 1: 0.5}, mine), rivals)
@@ -209,8 +217,7 @@ def test_patience_prunes_after_steps_without_improvement():
     assert not pruner.prune(running([1.0, 0.9, 0.8, 0.7]), [])
     assert not pruner.prune(running([1.0, 0.9, 0.95]), [])  # one step without: patient
     assert pruner.prune(running([1.0, 0.9, 0.95, 0.92]), [])
-    assert not PatientPruner(patience=2, min_delta=0.0).prune(running([1.0, 0.9, 0.95, 0.89]),
-                                                             [])
+    assert not PatientPruner(patience=2, min_delta=0.0).prune(running([1.0, 0.9, 0.95, 0.89]), [])
     assert PatientPruner(patience=2, min_delta=0.05).prune(running([1.0, 0.9, 0.95, 0.89]), [])
 
 
@@ -220,20 +227,23 @@ def test_patience_asks_the_wrapped_pruner():
     assert pruner.prune(running([1.0, 0.9, 0.95]), PEERS)  # stuck and worse than the median
 
 
-@pytest.mark.parametrize(("name", "options", "message"), [
-    ("asha", {"reduction_factor": 1}, "reduction_factor must be an integer >= 2"),
-    ("median", {"n_warmup_steps": -1}, "n_warmup_steps must be an integer >= 0"),
-    ("median", {"n_min_trials": 0}, "n_min_trials must be an integer >= 1"),
-    ("hyperband", {"min_resource": 10, "max_resource": 5}, "at least min_resource"),
-    ("asha", {"rung_value": "mean"}, "rung_value must be one of best, last"),
-    ("hyperband", {"rung_value": 1}, "rung_value must be one of best, last"),
-    ("asha", {"rung_value": "bets"}, "did you mean 'best'"),
-    ("threshold", {}, "give lower, upper or both"),
-    ("threshold", {"lower": 2.0, "upper": 1.0}, "must not exceed"),
-    ("patience", {"wrapped": "median"}, "wrapped must be a table"),
-    ("median", {"n_warmup": 2}, "did you mean 'n_warmup_steps'"),
-    ("medain", {}, "did you mean 'median'"),
-])
+@pytest.mark.parametrize(
+    ("name", "options", "message"),
+    [
+        ("asha", {"reduction_factor": 1}, "reduction_factor must be an integer >= 2"),
+        ("median", {"n_warmup_steps": -1}, "n_warmup_steps must be an integer >= 0"),
+        ("median", {"n_min_trials": 0}, "n_min_trials must be an integer >= 1"),
+        ("hyperband", {"min_resource": 10, "max_resource": 5}, "at least min_resource"),
+        ("asha", {"rung_value": "mean"}, "rung_value must be one of best, last"),
+        ("hyperband", {"rung_value": 1}, "rung_value must be one of best, last"),
+        ("asha", {"rung_value": "bets"}, "did you mean 'best'"),
+        ("threshold", {}, "give lower, upper or both"),
+        ("threshold", {"lower": 2.0, "upper": 1.0}, "must not exceed"),
+        ("patience", {"wrapped": "median"}, "wrapped must be a table"),
+        ("median", {"n_warmup": 2}, "did you mean 'n_warmup_steps'"),
+        ("medain", {}, "did you mean 'median'"),
+    ],
+)
 def test_bad_options(name, options, message):
     with pytest.raises(PrunerError, match=message):
         make_pruner(name, options)
@@ -257,8 +267,15 @@ def learning_curve(trial: hpo.Trial) -> float:
 
 
 def test_pruned_trials_are_stored_with_their_step_and_count_toward_the_budget(db_path):
-    study = hpo.create_study("s", str(db_path), SPACE, seed=0, budget=20, pruner="median",
-                             pruner_options={"n_startup_trials": 3})
+    study = hpo.create_study(
+        "s",
+        str(db_path),
+        SPACE,
+        seed=0,
+        budget=20,
+        pruner="median",
+        pruner_options={"n_startup_trials": 3},
+    )
     study.optimize(learning_curve)
     trials = hpo.load_study("s", str(db_path)).trials
     pruned = [t for t in trials if t.state == TrialState.PRUNED]
@@ -273,18 +290,30 @@ def test_a_pruner_with_an_objective_that_reports_nothing_says_so(tmp_path, caplo
     study_file = tmp_path / "s.toml"
     study_file.write_text('name = "s"\nobjective = "branin"\ntrials = 3\npruner = "median"\n')
     hpo.run(study_file, storage=str(tmp_path / "hpo.db"))
-    assert caplog.text.count("the median pruner judged no trial: the objective reports "
-                             "no intermediate") == 1
+    assert (
+        caplog.text.count(
+            "the median pruner judged no trial: the objective reports no intermediate"
+        )
+        == 1
+    )
     caplog.clear()
-    study_file.write_text('name = "r"\ntrials = 2\npruner = "median"\n'
-                          '[objective]\nname = "boston"\nmax_epochs = 3\n')
+    study_file.write_text(
+        'name = "r"\ntrials = 2\npruner = "median"\n[objective]\nname = "boston"\nmax_epochs = 3\n'
+    )
     hpo.run(study_file, storage=str(tmp_path / "hpo.db"))
     assert "judged no trial" not in caplog.text
 
 
 def test_the_pruner_is_stored_and_survives_a_resume(db_path):
-    study = hpo.create_study("s", str(db_path), SPACE, seed=1, budget=6, pruner="asha",
-                             pruner_options={"reduction_factor": 2})
+    study = hpo.create_study(
+        "s",
+        str(db_path),
+        SPACE,
+        seed=1,
+        budget=6,
+        pruner="asha",
+        pruner_options={"reduction_factor": 2},
+    )
     study.optimize(learning_curve)
     resumed = hpo.load_study("s", str(db_path))
     assert isinstance(resumed.pruner, SuccessiveHalvingPruner)
@@ -297,8 +326,15 @@ def test_the_pruner_is_stored_and_survives_a_resume(db_path):
 def test_a_decision_reads_the_values_another_worker_reported(storage_url):
     """Two workers (each its own Study and connection): the second trial is judged
     against the first one's value while that trial is still running elsewhere."""
-    first = hpo.create_study("s", storage_url, SPACE, seed=0, budget=2, pruner="asha",
-                             pruner_options={"min_resource": 1, "reduction_factor": 2})
+    first = hpo.create_study(
+        "s",
+        storage_url,
+        SPACE,
+        seed=0,
+        budget=2,
+        pruner="asha",
+        pruner_options={"min_resource": 1, "reduction_factor": 2},
+    )
     second = hpo.load_study("s", storage_url)
     reported, judged = threading.Event(), threading.Event()
     decisions: list[bool] = []
@@ -339,18 +375,22 @@ def test_pruning_from_a_study_file_and_the_cli(tmp_path, monkeypatch):
         "        if trial.should_prune():\n"
         "            import hpo\n"
         "            raise hpo.TrialPruned\n"
-        "    return value\n")
-    (tmp_path / "s.toml").write_text('name = "s"\nobjective = "obj.py:f"\ntrials = 15\n'
-                                     'seed = 0\n[pruner]\nname = "median"\n'
-                                     'n_startup_trials = 2\nn_warmup_steps = 2\n'
-                                     '[[space]]\nname = "x"\n'
-                                     'type = "float"\nlow = 0.0\nhigh = 1.0\n')
+        "    return value\n"
+    )
+    (tmp_path / "s.toml").write_text(
+        'name = "s"\nobjective = "obj.py:f"\ntrials = 15\n'
+        'seed = 0\n[pruner]\nname = "median"\n'
+        "n_startup_trials = 2\nn_warmup_steps = 2\n"
+        '[[space]]\nname = "x"\n'
+        'type = "float"\nlow = 0.0\nhigh = 1.0\n'
+    )
     runner = CliRunner()
     assert runner.invoke(cli, ["run", "s.toml"], catch_exceptions=False).exit_code == 0
     listing = runner.invoke(cli, ["trials", "s", "--state", "pruned"]).stdout
     assert "pruned at step" in listing
-    number = next(t.number for t in hpo.load_study("s", "hpo.db").trials
-                  if t.state == TrialState.PRUNED)
+    number = next(
+        t.number for t in hpo.load_study("s", "hpo.db").trials if t.state == TrialState.PRUNED
+    )
     shown = runner.invoke(cli, ["show", "s", str(number)]).stdout
     assert "*" in shown and "pruned at step" in shown  # the curve, and where it stopped
 
@@ -358,8 +398,9 @@ def test_pruning_from_a_study_file_and_the_cli(tmp_path, monkeypatch):
 def test_a_bad_pruner_option_creates_nothing(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("HPO_STORAGE", raising=False)
-    (tmp_path / "s.toml").write_text('objective = "branin"\ntrials = 3\n[pruner]\n'
-                                     'name = "asha"\nreduction_factor = 1\n')
+    (tmp_path / "s.toml").write_text(
+        'objective = "branin"\ntrials = 3\n[pruner]\nname = "asha"\nreduction_factor = 1\n'
+    )
     result = CliRunner().invoke(cli, ["run", "s.toml"])
     assert result.exit_code == 2 and "reduction_factor must be" in result.stderr
     assert not (tmp_path / "hpo.db").exists()
@@ -369,11 +410,15 @@ def test_tpe_ranks_pruned_trials_by_their_last_value_among_complete_ones():
     space = Space.from_spec(SPACE)
     # a completed trial scored a penalty (2.3, a diverged network): a pruned trial that
     # trained to 0.4 is better evidence than it
-    trials = [FrozenTrial(i + 1, i, TrialState.COMPLETE, {"x": x}, value=v)
-              for i, (x, v) in enumerate([(0.1, 0.3), (0.2, 0.2), (0.5, 2.3)])]
-    trials += [FrozenTrial(4, 3, TrialState.PRUNED, {"x": 0.3}, intermediate={0: 0.9, 4: 0.4}),
-               FrozenTrial(5, 4, TrialState.PRUNED, {"x": 0.4}, intermediate={0: 0.3}),
-               FrozenTrial(6, 5, TrialState.PRUNED, {"x": 0.6}, intermediate={0: 0.5, 2: 0.3})]
+    trials = [
+        FrozenTrial(i + 1, i, TrialState.COMPLETE, {"x": x}, value=v)
+        for i, (x, v) in enumerate([(0.1, 0.3), (0.2, 0.2), (0.5, 2.3)])
+    ]
+    trials += [
+        FrozenTrial(4, 3, TrialState.PRUNED, {"x": 0.3}, intermediate={0: 0.9, 4: 0.4}),
+        FrozenTrial(5, 4, TrialState.PRUNED, {"x": 0.4}, intermediate={0: 0.3}),
+        FrozenTrial(6, 5, TrialState.PRUNED, {"x": 0.6}, intermediate={0: 0.5, 2: 0.3}),
+    ]
     history = HistoryEncoder()(space, trials)
     assert list(history.pruned_step) == [4, 0, 2]
     assert np.allclose(history.pruned_loss, [0.4, 0.3, 0.3])

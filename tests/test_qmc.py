@@ -70,8 +70,9 @@ def test_the_seed_sets_the_scramble():
 @pytest.mark.parametrize("sampler", ["sobol", "halton"])
 def test_too_many_dimensions_warn(sampler):
     dims = WELL_HANDLED_DIMS[sampler] + 7  # a size no other test warned about
-    space = hpo.Space.from_spec([{"name": f"x{i}", "type": "float", "low": 0.0, "high": 1.0}
-                                 for i in range(dims)])
+    space = hpo.Space.from_spec(
+        [{"name": f"x{i}", "type": "float", "low": 0.0, "high": 1.0} for i in range(dims)]
+    )
     with pytest.warns(UserWarning, match="does little better than random"):
         make_sampler(sampler).check(space)
 

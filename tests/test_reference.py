@@ -34,20 +34,33 @@ NEEDS = {  # sampler -> (module, package) it imports
 BACKENDS = list(NEEDS)
 # Short studies that still reach the model: GP asks are slow, so fewer of them.
 TRIALS = {"optuna-gp": 12, "skopt-gp": 11}
-FAST_START = {"optuna-tpe": {"n_startup_trials": 5}, "optuna-gp": {"n_startup_trials": 5},
-              "hyperopt-tpe": {"n_startup_jobs": 5}, "skopt-gp": {"n_initial_points": 5},
-              "optuna-qmc": {}}
+FAST_START = {
+    "optuna-tpe": {"n_startup_trials": 5},
+    "optuna-gp": {"n_startup_trials": 5},
+    "hyperopt-tpe": {"n_startup_jobs": 5},
+    "skopt-gp": {"n_initial_points": 5},
+    "optuna-qmc": {},
+}
 
-ODD = Space.from_spec([  # names reused across labels, ambiguous choices, steps, log ints
-    {"name": "lr", "type": "float", "low": 1e-4, "high": 1.0, "log": True},
-    {"name": "batch", "type": "int", "low": 16, "high": 512, "log": True},
-    {"name": "pick", "type": "categorical", "choices": [1, True, 1.0, None, "x"]},
-    {"name": "model", "type": "branch", "choices": {
-        "a": [{"name": "size", "type": "int", "low": 2, "high": 20, "step": 3},
-              {"name": "drop", "type": "float", "low": 0.0, "high": 0.5, "step": 0.1}],
-        "b": [{"name": "size", "type": "categorical", "choices": ["s", "m"]}],
-        "c": []}},
-])
+ODD = Space.from_spec(
+    [  # names reused across labels, ambiguous choices, steps, log ints
+        {"name": "lr", "type": "float", "low": 1e-4, "high": 1.0, "log": True},
+        {"name": "batch", "type": "int", "low": 16, "high": 512, "log": True},
+        {"name": "pick", "type": "categorical", "choices": [1, True, 1.0, None, "x"]},
+        {
+            "name": "model",
+            "type": "branch",
+            "choices": {
+                "a": [
+                    {"name": "size", "type": "int", "low": 2, "high": 20, "step": 3},
+                    {"name": "drop", "type": "float", "low": 0.0, "high": 0.5, "step": 0.1},
+                ],
+                "b": [{"name": "size", "type": "categorical", "choices": ["s", "m"]}],
+                "c": [],
+            },
+        },
+    ]
+)
 
 
 def need(name: str) -> None:
@@ -60,8 +73,9 @@ def need(name: str) -> None:
 @functools.cache
 def run(name: str, objective: str, seed: int = 0) -> tuple[tuple[str, Any, Any], ...]:
     """A short study's trials as (state, params, value); cached, so tests can share it."""
-    study = hpo.create_study(objective=objective, sampler=name, seed=seed,
-                             budget=TRIALS.get(name, 15))
+    study = hpo.create_study(
+        objective=objective, sampler=name, seed=seed, budget=TRIALS.get(name, 15)
+    )
     study.optimize()
     for trial in study.trials:
         assert study.space.validate(trial.params) == trial.params
@@ -74,16 +88,25 @@ def exact(params: dict[str, Any], space: Space) -> bool:
     return checked == params and all(type(checked[k]) is type(v) for k, v in params.items())
 
 
-def drive(name: str, space: Space, n: int, fn, direction: str = "minimize",
-          options: dict | None = None) -> list[FrozenTrial]:
+def drive(
+    name: str, space: Space, n: int, fn, direction: str = "minimize", options: dict | None = None
+) -> list[FrozenTrial]:
     """Ask n points, feeding each back as a completed trial."""
     sampler = make_sampler(name, options, seed=1)
     trials: list[FrozenTrial] = []
     for i in range(n):
         params = sampler.ask(space, trials, np.random.default_rng([1, i]), direction)
         assert exact(params, space), params
-        trials.append(FrozenTrial(trial_id=i + 1, number=i, state=TrialState.COMPLETE,
-                                  params=params, value=fn(params), system_attrs={"sample": i}))
+        trials.append(
+            FrozenTrial(
+                trial_id=i + 1,
+                number=i,
+                state=TrialState.COMPLETE,
+                params=params,
+                value=fn(params),
+                system_attrs={"sample": i},
+            )
+        )
     return trials
 
 
@@ -98,8 +121,10 @@ def test_short_study_completes_with_valid_points(name, objective):
     assert len(trials) == TRIALS.get(name, 15)
     assert {state for state, _, _ in trials} == {"COMPLETE"}
     if objective == "conditional_nn":
-        active = {"one": {"lr", "layers", "units_1_1"},
-                  "two": {"lr", "layers", "units_2_1", "units_2_2"}}
+        active = {
+            "one": {"lr", "layers", "units_1_1"},
+            "two": {"lr", "layers", "units_2_1", "units_2_2"},
+        }
         for _, params, _ in trials:
             assert set(params) == active[params["layers"]]
         assert {params["layers"] for _, params, _ in trials} == {"one", "two"}
@@ -118,8 +143,13 @@ def test_conversions_are_exact_on_an_odd_space(name):
     """Reused names, 1 / True / 1.0 / None as distinct choices, steps and log ints."""
     need(name)
     n = 6 if name in ("skopt-gp", "optuna-gp") else 14
-    trials = drive(name, ODD, n, lambda p: -np.log10(p["lr"]) + (p["pick"] is None),
-                   options={k: 3 for k in FAST_START[name]})
+    trials = drive(
+        name,
+        ODD,
+        n,
+        lambda p: -np.log10(p["lr"]) + (p["pick"] is None),
+        options={k: 3 for k in FAST_START[name]},
+    )
     assert len({str(t.params) for t in trials}) > n // 2
     picks = {repr(t.params["pick"]) for t in trials}  # repr: 1, True and 1.0 stay apart
     assert len(picks) >= (3 if n > 6 else 2), picks
@@ -133,8 +163,9 @@ def test_the_direction_is_followed(name):
     n = 9 if name in ("skopt-gp", "optuna-gp") else 12
 
     def model_mean(direction: str) -> float:
-        trials = drive(name, space, n, lambda p: -(p["x"] - 0.3) ** 2, direction,
-                       options=FAST_START[name])
+        trials = drive(
+            name, space, n, lambda p: -((p["x"] - 0.3) ** 2), direction, options=FAST_START[name]
+        )
         return float(np.mean([t.value for t in trials[5:]]))
 
     assert model_mean("maximize") > model_mean("minimize") + 0.1
@@ -146,11 +177,14 @@ def test_a_pure_ask_with_running_and_failed_trials(name):
     sampler = make_sampler(name, FAST_START[name], seed=0)
     space = Space.from_spec(PROBLEMS["conditional_nn"]["space"])
     trials = drive("random", space, 6, lambda p: p["lr"])
-    trials += [FrozenTrial(7, 6, TrialState.RUNNING, dict(trials[0].params)),
-               FrozenTrial(8, 7, TrialState.FAIL, dict(trials[1].params)),
-               FrozenTrial(9, 8, TrialState.WAITING, {"lr": 0.1})]
-    first, second = (sampler.ask(space, trials, np.random.default_rng(3), "minimize")
-                     for _ in range(2))
+    trials += [
+        FrozenTrial(7, 6, TrialState.RUNNING, dict(trials[0].params)),
+        FrozenTrial(8, 7, TrialState.FAIL, dict(trials[1].params)),
+        FrozenTrial(9, 8, TrialState.WAITING, {"lr": 0.1}),
+    ]
+    first, second = (
+        sampler.ask(space, trials, np.random.default_rng(3), "minimize") for _ in range(2)
+    )
     assert first == second and space.validate(first) == first
 
 
@@ -173,9 +207,15 @@ def test_switching_sampler_mid_study_replays_the_history(name):
 @pytest.mark.parametrize("name", ["optuna-tpe", "optuna-qmc", "hyperopt-tpe"])
 def test_stop_and_resume_gives_the_same_trials(name, tmp_path):
     def study(label: str) -> hpo.Study:
-        return hpo.create_study(label, str(tmp_path / f"{label}.db"), sampler=name, seed=4,
-                                objective="conditional_nn", budget=12,
-                                sampler_options=FAST_START[name])
+        return hpo.create_study(
+            label,
+            str(tmp_path / f"{label}.db"),
+            sampler=name,
+            seed=4,
+            objective="conditional_nn",
+            budget=12,
+            sampler_options=FAST_START[name],
+        )
 
     need(name)
     straight, stopped = study("a"), study("b")
@@ -213,40 +253,53 @@ def test_optuna_qmc_follows_optunas_own_sequence():
     need("optuna-qmc")
     import optuna
 
-    ours = [t.params for t in drive("optuna-qmc", Space.from_spec(PROBLEMS["branin"]["space"]),
-                                    10, branin)]
+    ours = [
+        t.params
+        for t in drive("optuna-qmc", Space.from_spec(PROBLEMS["branin"]["space"]), 10, branin)
+    ]
     native = optuna.create_study(sampler=optuna.samplers.QMCSampler(seed=1, scramble=True))
-    native.optimize(lambda t: branin({"x1": t.suggest_float("x1", -5.0, 10.0),
-                                      "x2": t.suggest_float("x2", 0.0, 15.0)}), n_trials=10)
+    native.optimize(
+        lambda t: branin(
+            {"x1": t.suggest_float("x1", -5.0, 10.0), "x2": t.suggest_float("x2", 0.0, 15.0)}
+        ),
+        n_trials=10,
+    )
     assert ours[1:] == [t.params for t in native.trials][1:]
 
 
 # -- options, missing libraries, the CLI --------------------------------------------------
 
 
-@pytest.mark.parametrize(("name", "options", "fragment"), [
-    ("optuna-tpe", {"n_startup": 3}, "sampler 'optuna-tpe' has no option 'n_startup'"),
-    ("hyperopt-tpe", {"n_startup_trials": 3}, "(did you mean 'n_startup_jobs'?)"),
-    ("skopt-gp", {"acq": "EI"}, "its options: n_initial_points, acq_func"),
-    ("optuna-qmc", {"qmc_type": "lattice"}, "qmc_type must be 'sobol' or 'halton'"),
-    ("optuna-tpe", {"multivariate": "yes"}, "multivariate must be true or false"),
-    ("hyperopt-tpe", {"gamma": 1.5}, "gamma must be a number in (0, 1)"),
-    ("skopt-gp", {"acq_func": "UCB"}, "acq_func must be one of"),
-])
+@pytest.mark.parametrize(
+    ("name", "options", "fragment"),
+    [
+        ("optuna-tpe", {"n_startup": 3}, "sampler 'optuna-tpe' has no option 'n_startup'"),
+        ("hyperopt-tpe", {"n_startup_trials": 3}, "(did you mean 'n_startup_jobs'?)"),
+        ("skopt-gp", {"acq": "EI"}, "its options: n_initial_points, acq_func"),
+        ("optuna-qmc", {"qmc_type": "lattice"}, "qmc_type must be 'sobol' or 'halton'"),
+        ("optuna-tpe", {"multivariate": "yes"}, "multivariate must be true or false"),
+        ("hyperopt-tpe", {"gamma": 1.5}, "gamma must be a number in (0, 1)"),
+        ("skopt-gp", {"acq_func": "UCB"}, "acq_func must be one of"),
+    ],
+)
 def test_bad_options_are_sampler_errors(name, options, fragment):
     with pytest.raises(SamplerError) as error:
         make_sampler(name, options)
     assert fragment in str(error.value)
 
 
-@pytest.mark.parametrize(("name", "hidden", "message"), [
-    ("optuna-tpe", "optuna", "sampler 'optuna-tpe' needs optuna: pip install 'hpo[reference]'"),
-    ("optuna-gp", "torch", "sampler 'optuna-gp' needs torch: pip install torch"),
-    ("hyperopt-tpe", "hyperopt", "needs hyperopt: pip install 'hpo[reference]'"),
-    ("skopt-gp", "skopt", "needs scikit-optimize: pip install 'hpo[reference]'"),
-])
+@pytest.mark.parametrize(
+    ("name", "hidden", "message"),
+    [
+        ("optuna-tpe", "optuna", "sampler 'optuna-tpe' needs optuna: pip install 'hpo[reference]'"),
+        ("optuna-gp", "torch", "sampler 'optuna-gp' needs torch: pip install torch"),
+        ("hyperopt-tpe", "hyperopt", "needs hyperopt: pip install 'hpo[reference]'"),
+        ("skopt-gp", "skopt", "needs scikit-optimize: pip install 'hpo[reference]'"),
+    ],
+)
 def test_a_missing_library_is_reported_before_the_study_exists(
-        name, hidden, message, tmp_path, monkeypatch):
+    name, hidden, message, tmp_path, monkeypatch
+):
     monkeypatch.setitem(sys.modules, hidden, None)  # import fails as if not installed
     if name == "optuna-gp" and importlib.util.find_spec("optuna") is None:
         pytest.skip("optuna-gp reports optuna first when both are missing")
@@ -266,8 +319,9 @@ def test_cli_run_with_a_reference_sampler(name, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("HPO_STORAGE", raising=False)
     (tmp_path / "branin.toml").write_text('name = "b"\nobjective = "branin"\nseed = 0\n')
-    result = CliRunner().invoke(cli, ["run", "branin.toml", "--sampler", name,
-                                      "--trials", "12"], catch_exceptions=False)
+    result = CliRunner().invoke(
+        cli, ["run", "branin.toml", "--sampler", name, "--trials", "12"], catch_exceptions=False
+    )
     assert result.exit_code == 0, result.output
     study = hpo.load_study("b", "hpo.db")
     assert study.info.sampler == name and study.n_counted == 12
@@ -276,8 +330,11 @@ def test_cli_run_with_a_reference_sampler(name, tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_import_hpo_loads_no_reference_library():
-    code = ("import sys, hpo, hpo.cli; "
-            "print(sorted({'optuna', 'hyperopt', 'skopt', 'torch'} & set(sys.modules)))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
+    code = (
+        "import sys, hpo, hpo.cli; "
+        "print(sorted({'optuna', 'hyperopt', 'skopt', 'torch'} & set(sys.modules)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip() == "[]"

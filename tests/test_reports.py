@@ -27,12 +27,24 @@ from hpo.trial import FrozenTrial, TrialState
 from tests.conftest import REPO
 
 NASTY = "<script>alert(1)</script>"
-SPACE = [{"name": "lr", "type": "float", "low": 1e-4, "high": 1.0, "log": True},
-         {"name": "units", "type": "int", "low": 8, "high": 64},
-         {"name": "<img src=x onerror=alert(2)>", "type": "categorical",
-          "choices": ["a", "</svg><script>alert(3)</script>"]}]
-STUDY_SECTIONS = ["summary", "history", "importance", "slices", "parallel", "intermediate",
-                  "best-trials"]
+SPACE = [
+    {"name": "lr", "type": "float", "low": 1e-4, "high": 1.0, "log": True},
+    {"name": "units", "type": "int", "low": 8, "high": 64},
+    {
+        "name": "<img src=x onerror=alert(2)>",
+        "type": "categorical",
+        "choices": ["a", "</svg><script>alert(3)</script>"],
+    },
+]
+STUDY_SECTIONS = [
+    "summary",
+    "history",
+    "importance",
+    "slices",
+    "parallel",
+    "intermediate",
+    "best-trials",
+]
 
 
 def curve_objective(trial: hpo.Trial) -> float:
@@ -54,8 +66,16 @@ def db(tmp_path, monkeypatch) -> str:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("HPO_STORAGE", raising=False)
     path = str(tmp_path / "hpo.db")
-    study = hpo.create_study(NASTY, path, SPACE, sampler="tpe", seed=0, budget=30,
-                             pruner="median", pruner_options={"n_startup_trials": 4})
+    study = hpo.create_study(
+        NASTY,
+        path,
+        SPACE,
+        sampler="tpe",
+        seed=0,
+        budget=30,
+        pruner="median",
+        pruner_options={"n_startup_trials": 4},
+    )
     study.optimize(curve_objective)
     assert {t.state for t in study.trials} == {TrialState.COMPLETE, TrialState.PRUNED}
     return path
@@ -97,10 +117,19 @@ _CACHE: dict[str, str] = {}
 def _report_text() -> str:
     """The report of the hostile study (built once per test session)."""
     if "page" not in _CACHE:
-        path = hpo.create_study(NASTY, None, SPACE, sampler="tpe", seed=0, budget=20,
-                                pruner="median", pruner_options={"n_startup_trials": 4})
+        path = hpo.create_study(
+            NASTY,
+            None,
+            SPACE,
+            sampler="tpe",
+            seed=0,
+            budget=20,
+            pruner="median",
+            pruner_options={"n_startup_trials": 4},
+        )
         path.optimize(curve_objective)
         from hpo.reports import study_report
+
         _CACHE["page"] = study_report(path)
     return _CACHE["page"]
 
@@ -114,8 +143,22 @@ def test_default_report_file_name(db, tmp_path):
 def test_comparison_report(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("HPO_STORAGE", raising=False)
-    assert invoke("compare", "--objective", "branin", "--samplers", "random,tpe", "--seeds",
-                  "3", "--trials", "6", "--name", "<i>cmp</i>").exit_code == 0
+    assert (
+        invoke(
+            "compare",
+            "--objective",
+            "branin",
+            "--samplers",
+            "random,tpe",
+            "--seeds",
+            "3",
+            "--trials",
+            "6",
+            "--name",
+            "<i>cmp</i>",
+        ).exit_code
+        == 0
+    )
     result = invoke("report", "<i>cmp</i>", "-o", "cmp.html")
     assert result.exit_code == 0, result.output
     page = (tmp_path / "cmp.html").read_text()
@@ -128,8 +171,22 @@ def test_comparison_report(tmp_path, monkeypatch):
 
 def test_plot_a_comparison(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert invoke("compare", "--objective", "branin,hartmann6", "--samplers", "random,tpe",
-                  "--seeds", "2", "--trials", "5", "--name", "c").exit_code == 0
+    assert (
+        invoke(
+            "compare",
+            "--objective",
+            "branin,hartmann6",
+            "--samplers",
+            "random,tpe",
+            "--seeds",
+            "2",
+            "--trials",
+            "5",
+            "--name",
+            "c",
+        ).exit_code
+        == 0
+    )
     for kind, extra in (("best-so-far", ["--objective", "hartmann6"]), ("ask-time", [])):
         result = invoke("plot", "c", "--kind", kind, *extra, "-o", f"{kind}.svg")
         assert result.exit_code == 0, result.output
@@ -146,8 +203,7 @@ def test_report_of_an_unknown_name(db):
     assert "no study named 'nothing'" in result.stderr
 
 
-@pytest.mark.parametrize("kind", ["history", "importance", "slice", "parallel",
-                                  "intermediate"])
+@pytest.mark.parametrize("kind", ["history", "importance", "slice", "parallel", "intermediate"])
 @pytest.mark.parametrize("suffix", [".png", ".svg"])
 def test_plot_every_kind(db, tmp_path, kind, suffix):
     result = invoke("plot", NASTY, "--kind", kind, "-o", f"figure{suffix}")
@@ -167,17 +223,25 @@ def test_tick_labels_are_plain_text_on_log_axes(db):
     figure = plots.slices(hpo.load_study(NASTY, db))
     figure.canvas.draw()
     lr_axis = next(ax for ax in figure.axes if ax.get_xlabel() == "lr")
-    labels = [t.get_text() for ax in figure.axes for axis in (ax.xaxis, ax.yaxis)
-              for t in axis.get_ticklabels(which="both") if t.get_text()]
+    labels = [
+        t.get_text()
+        for ax in figure.axes
+        for axis in (ax.xaxis, ax.yaxis)
+        for t in axis.get_ticklabels(which="both")
+        if t.get_text()
+    ]
     assert not [label for label in labels if "$" in label or "mathdefault" in label]
     assert {"0.001", "0.01", "0.1"} <= {t.get_text() for t in lr_axis.get_xticklabels()}
 
 
-@pytest.mark.parametrize(("low", "high", "expected"), [
-    (1e-9, 10.0, {"1e-09", "1e-05", "0.1"}),  # a GP's regret: decades skipped, not all lost
-    (16.0, 546.0, {"30", "100", "300"}),     # a batch size: under 2.5 decades, 3 x too
-    (0.5, 2.0, {"0.5", "1", "2"}),           # under a decade: 2 x and 5 x
-])
+@pytest.mark.parametrize(
+    ("low", "high", "expected"),
+    [
+        (1e-9, 10.0, {"1e-09", "1e-05", "0.1"}),  # a GP's regret: decades skipped, not all lost
+        (16.0, 546.0, {"30", "100", "300"}),  # a batch size: under 2.5 decades, 3 x too
+        (0.5, 2.0, {"0.5", "1", "2"}),  # under a decade: 2 x and 5 x
+    ],
+)
 def test_log_axes_have_a_few_plain_labels_at_any_width(low, high, expected):
     from matplotlib.figure import Figure
 
@@ -189,15 +253,21 @@ def test_log_axes_have_a_few_plain_labels_at_any_width(low, high, expected):
     _log_scale(ax)
     figure.canvas.draw()
     bottom, top = ax.get_ylim()
-    shown = [t.get_text() for t in ax.yaxis.get_ticklabels(which="both")
-             if t.get_text() and bottom <= float(t.get_text()) <= top]
+    shown = [
+        t.get_text()
+        for t in ax.yaxis.get_ticklabels(which="both")
+        if t.get_text() and bottom <= float(t.get_text()) <= top
+    ]
     assert expected <= set(shown) and len(shown) <= 7
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--kind", "history", "-o", "figure.pdf"], "give a .png or .svg file name"),
-    (["--kind", "histroy", "-o", "figure.png"], "Invalid value for '--kind'"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--kind", "history", "-o", "figure.pdf"], "give a .png or .svg file name"),
+        (["--kind", "histroy", "-o", "figure.png"], "Invalid value for '--kind'"),
+    ],
+)
 def test_plot_bad_input(db, args, message):
     result = invoke("plot", NASTY, *args)
     assert result.exit_code == 2 and message in result.stderr
@@ -215,21 +285,30 @@ def test_plot_without_data_says_so(tmp_path, monkeypatch):
 
 def test_ped_anova_finds_the_parameter_that_matters():
     rng = np.random.default_rng(0)
-    space = Space.from_spec([{"name": "x", "type": "float", "low": 0, "high": 1},
-                             {"name": "noise", "type": "float", "low": 0, "high": 1},
-                             {"name": "c", "type": "categorical", "choices": ["p", "q", "r"]}])
+    space = Space.from_spec(
+        [
+            {"name": "x", "type": "float", "low": 0, "high": 1},
+            {"name": "noise", "type": "float", "low": 0, "high": 1},
+            {"name": "c", "type": "categorical", "choices": ["p", "q", "r"]},
+        ]
+    )
     trials = []
     for i in range(200):
         params = {"x": rng.random(), "noise": rng.random(), "c": ["p", "q", "r"][i % 3]}
         value = (params["x"] - 0.2) ** 2 + (0.3 if params["c"] != "q" else 0.0)
-        trials.append(FrozenTrial(trial_id=i, number=i, state=TrialState.COMPLETE,
-                                  params=params, value=value))
+        trials.append(
+            FrozenTrial(trial_id=i, number=i, state=TrialState.COMPLETE, params=params, value=value)
+        )
     scores = ped_anova(space.params, trials, "minimize")
     assert sum(scores.values()) == pytest.approx(1.0)
     assert scores["noise"] < 0.1 and scores["x"] > scores["noise"]
     assert scores["c"] > scores["noise"]
-    flipped = [FrozenTrial(trial_id=t.trial_id, number=t.number, state=t.state,
-                           params=t.params, value=-t.value) for t in trials]
+    flipped = [
+        FrozenTrial(
+            trial_id=t.trial_id, number=t.number, state=t.state, params=t.params, value=-t.value
+        )
+        for t in trials
+    ]
     assert ped_anova(space.params, flipped, "maximize") == pytest.approx(scores)
     assert ped_anova(space.params, trials[:3], "minimize") == {}
 
@@ -244,8 +323,10 @@ def _chromium() -> str:
     except ImportError:
         found = None
     if found is None:
-        message = ("browser test needs Chromium and Playwright: apt-get install chromium; "
-                   "pip install playwright (in the dev extra)")
+        message = (
+            "browser test needs Chromium and Playwright: apt-get install chromium; "
+            "pip install playwright (in the dev extra)"
+        )
         if os.environ.get("HPO_TEST_REQUIRE_BROWSER") == "1":
             pytest.fail(message)
         pytest.skip(message)
@@ -261,16 +342,29 @@ def test_report_renders_in_headless_chromium(db, tmp_path):
     artifacts.mkdir(parents=True, exist_ok=True)
     problems: list[str] = []
     with sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=executable,
-                                         args=["--no-sandbox", "--disable-gpu"])
+        browser = driver.chromium.launch(
+            executable_path=executable, args=["--no-sandbox", "--disable-gpu"]
+        )
         try:
             page = browser.new_page(viewport={"width": 1100, "height": 900})
-            page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}")
-                    if m.type in ("error", "warning") else None)
+            page.on(
+                "console",
+                lambda m: (
+                    problems.append(f"console {m.type}: {m.text}")
+                    if m.type in ("error", "warning")
+                    else None
+                ),
+            )
             page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
             page.on("dialog", lambda d: problems.append(f"dialog: {d.message}"))
-            page.on("request", lambda r: problems.append(f"request: {r.url}")
-                    if not r.url.startswith("file://") else None)
+            page.on(
+                "request",
+                lambda r: (
+                    problems.append(f"request: {r.url}")
+                    if not r.url.startswith("file://")
+                    else None
+                ),
+            )
             page.goto((tmp_path / "study.html").as_uri())
             assert page.inner_text("h1") == f"Study {NASTY}"
             for section in STUDY_SECTIONS:

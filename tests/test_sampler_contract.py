@@ -18,18 +18,35 @@ SPACE = [
     {"name": "batch", "type": "int", "low": 8, "high": 512, "log": True},
     {"name": "layers", "type": "int", "low": 2, "high": 20, "step": 3},
     {"name": "flag", "type": "categorical", "choices": [True, False, None, 3, "x", 0.5]},
-    {"name": "model", "type": "branch", "choices": {
-        "linear": [],
-        "svm": [{"name": "c", "type": "float", "low": 0.01, "high": 100.0, "log": True},
-                {"name": "kernel", "type": "branch", "choices": {
-                    "rbf": [{"name": "gamma", "type": "float", "low": 1e-3, "high": 1.0}],
-                    "poly": [{"name": "degree", "type": "int", "low": 2, "high": 5}]}}],
-        "tree": [{"name": "c", "type": "int", "low": 1, "high": 10}]}},
+    {
+        "name": "model",
+        "type": "branch",
+        "choices": {
+            "linear": [],
+            "svm": [
+                {"name": "c", "type": "float", "low": 0.01, "high": 100.0, "log": True},
+                {
+                    "name": "kernel",
+                    "type": "branch",
+                    "choices": {
+                        "rbf": [{"name": "gamma", "type": "float", "low": 1e-3, "high": 1.0}],
+                        "poly": [{"name": "degree", "type": "int", "low": 2, "high": 5}],
+                    },
+                },
+            ],
+            "tree": [{"name": "c", "type": "int", "low": 1, "high": 10}],
+        },
+    },
 ]
 
 # small start-ups, so that the models are used within the short studies here
-OPTIONS = {"random": {}, "sobol": {}, "halton": {}, "tpe": {"n_startup": 5},
-           "gp": {"n_startup": 5, "n_candidates": 256, "n_refine": 3}}
+OPTIONS = {
+    "random": {},
+    "sobol": {},
+    "halton": {},
+    "tpe": {"n_startup": 5},
+    "gp": {"n_startup": 5, "n_candidates": 256, "n_refine": 3},
+}
 
 
 def objective(trial: hpo.Trial) -> float:
@@ -40,8 +57,14 @@ def objective(trial: hpo.Trial) -> float:
 
 
 def run(sampler: str, seed: int, trials: int = 16, direction: str = "minimize") -> hpo.Study:
-    study = hpo.create_study(space=SPACE, sampler=sampler, seed=seed, direction=direction,
-                             sampler_options=OPTIONS[sampler], budget=trials)
+    study = hpo.create_study(
+        space=SPACE,
+        sampler=sampler,
+        seed=seed,
+        direction=direction,
+        sampler_options=OPTIONS[sampler],
+        budget=trials,
+    )
     study.optimize(objective)
     return study
 
@@ -55,8 +78,9 @@ def test_points_are_valid_and_respect_branches(sampler):
     for trial in trials:
         assert space.validate(trial.params) == trial.params  # complete, active only, in range
         for name, value in trial.params.items():
-            param = next(d.param for d in space.dims if d.param.name == name
-                         and d.param.contains(value))
+            param = next(
+                d.param for d in space.dims if d.param.name == name and d.param.contains(value)
+            )
             if isinstance(param, Numeric) and param.type == "int":
                 assert type(value) is int
         if trial.params["model"] != "svm":
@@ -73,11 +97,25 @@ def test_same_seed_same_trials(sampler):
 
 @pytest.mark.parametrize("sampler", list(OPTIONS))
 def test_stop_and_resume_continues_the_same_sequence(sampler, tmp_path):
-    straight = hpo.create_study("a", str(tmp_path / "a.db"), SPACE, sampler, seed=5,
-                                sampler_options=OPTIONS[sampler], budget=14)
+    straight = hpo.create_study(
+        "a",
+        str(tmp_path / "a.db"),
+        SPACE,
+        sampler,
+        seed=5,
+        sampler_options=OPTIONS[sampler],
+        budget=14,
+    )
     straight.optimize(objective)
-    stopped = hpo.create_study("b", str(tmp_path / "b.db"), SPACE, sampler, seed=5,
-                               sampler_options=OPTIONS[sampler], budget=14)
+    stopped = hpo.create_study(
+        "b",
+        str(tmp_path / "b.db"),
+        SPACE,
+        sampler,
+        seed=5,
+        sampler_options=OPTIONS[sampler],
+        budget=14,
+    )
     stopped.optimize(objective, n_trials=6)
     hpo.load_study("b", str(tmp_path / "b.db")).optimize(objective)
     assert [t.params for t in stopped.trials] == [t.params for t in straight.trials]
@@ -97,8 +135,7 @@ def test_models_learn_from_suggested_parameters(sampler):
         kind = trial.suggest_categorical("kind", ["a", "b"])
         return (x - 2) ** 2 + (kind == "b")
 
-    study = hpo.create_study(sampler=sampler, seed=0, sampler_options=OPTIONS[sampler],
-                             budget=30)
+    study = hpo.create_study(sampler=sampler, seed=0, sampler_options=OPTIONS[sampler], budget=30)
     study.optimize(optuna_style)
     assert study.best_value < 0.5
     assert set(study.suggested_params) == {"x", "kind"}

@@ -18,27 +18,33 @@ from hpo.trial import FrozenTrial, TrialState
 
 PROBLEMS = bench_problems()
 
-SMALL = Space.from_spec([
-    {"name": "x", "type": "float", "low": 0.0, "high": 1.0},
-    {"name": "kind", "type": "categorical", "choices": ["a", "b"]},
-    {"name": "arch", "type": "branch", "choices": {
-        "one": [{"name": "n", "type": "int", "low": 1, "high": 2}],
-        "none": []}},
-])  # grid at points=3: 3 x 2 x (2 + 1) = 18 points
+SMALL = Space.from_spec(
+    [
+        {"name": "x", "type": "float", "low": 0.0, "high": 1.0},
+        {"name": "kind", "type": "categorical", "choices": ["a", "b"]},
+        {
+            "name": "arch",
+            "type": "branch",
+            "choices": {"one": [{"name": "n", "type": "int", "low": 1, "high": 2}], "none": []},
+        },
+    ]
+)  # grid at points=3: 3 x 2 x (2 + 1) = 18 points
 
 
 def trial(number: int, params: dict, state: TrialState = TrialState.COMPLETE) -> FrozenTrial:
     value = float(number) if state == TrialState.COMPLETE else None
-    return FrozenTrial(trial_id=number + 1, number=number, state=state, params=dict(params),
-                       value=value)
+    return FrozenTrial(
+        trial_id=number + 1, number=number, state=state, params=dict(params), value=value
+    )
 
 
 def key(params: dict) -> str:
     return json.dumps(params, sort_keys=True)
 
 
-def run_grid(sampler: GridSampler, space: Space, seed: int = 0,
-             trials: list[FrozenTrial] | None = None) -> list[dict]:
+def run_grid(
+    sampler: GridSampler, space: Space, seed: int = 0, trials: list[FrozenTrial] | None = None
+) -> list[dict]:
     """Ask until exhausted, feeding each point back as a completed trial."""
     trials = list(trials or [])
     proposed = []
@@ -70,22 +76,35 @@ def test_make_sampler_builds_by_name_with_options():
     assert (default.points, default.shuffle, default.values) == (10, True, {})
 
 
-@pytest.mark.parametrize(("name", "options", "fragments"), [
-    ("randm", None, ["unknown sampler 'randm'", "(did you mean 'random'?)",
-                     "available: random, grid"]),
-    ("gird", None, ["unknown sampler 'gird'", "(did you mean 'grid'?)"]),
-    ("grid", {"point": 3}, ["sampler 'grid' has no option 'point'", "(did you mean 'points'?)",
-                            "its options: points, values, shuffle"]),
-    ("grid", {"shufle": True}, ["no option 'shufle'", "(did you mean 'shuffle'?)"]),
-    ("random", {"seed": 1}, ["sampler 'random' has no option 'seed'", "its options: none"]),
-    ("grid", {"points": 1}, ["grid: points must be an integer >= 2, got 1"]),
-    ("grid", {"points": 0}, ["points must be an integer >= 2, got 0"]),
-    ("grid", {"points": 2.5}, ["points must be an integer >= 2, got 2.5"]),
-    ("grid", {"points": True}, ["points must be an integer >= 2, got True"]),
-    ("grid", {"shuffle": "yes"}, ["grid: shuffle must be true or false, got 'yes'"]),
-    ("grid", {"shuffle": 1}, ["shuffle must be true or false, got 1"]),
-    ("grid", {"values": [1, 2]}, ["grid: values must map parameter names to lists"]),
-])
+@pytest.mark.parametrize(
+    ("name", "options", "fragments"),
+    [
+        (
+            "randm",
+            None,
+            ["unknown sampler 'randm'", "(did you mean 'random'?)", "available: random, grid"],
+        ),
+        ("gird", None, ["unknown sampler 'gird'", "(did you mean 'grid'?)"]),
+        (
+            "grid",
+            {"point": 3},
+            [
+                "sampler 'grid' has no option 'point'",
+                "(did you mean 'points'?)",
+                "its options: points, values, shuffle",
+            ],
+        ),
+        ("grid", {"shufle": True}, ["no option 'shufle'", "(did you mean 'shuffle'?)"]),
+        ("random", {"seed": 1}, ["sampler 'random' has no option 'seed'", "its options: none"]),
+        ("grid", {"points": 1}, ["grid: points must be an integer >= 2, got 1"]),
+        ("grid", {"points": 0}, ["points must be an integer >= 2, got 0"]),
+        ("grid", {"points": 2.5}, ["points must be an integer >= 2, got 2.5"]),
+        ("grid", {"points": True}, ["points must be an integer >= 2, got True"]),
+        ("grid", {"shuffle": "yes"}, ["grid: shuffle must be true or false, got 'yes'"]),
+        ("grid", {"shuffle": 1}, ["shuffle must be true or false, got 1"]),
+        ("grid", {"values": [1, 2]}, ["grid: values must map parameter names to lists"]),
+    ],
+)
 def test_make_sampler_errors(name, options, fragments):
     with pytest.raises(SamplerError) as info:
         make_sampler(name, options)
@@ -125,13 +144,13 @@ def test_random_points_are_valid(problem):
 def test_random_is_pure_in_the_trials():
     space = Space.from_spec(PROBLEMS["conditional_nn"]["space"])
     sampler = RandomSampler()
-    history = [trial(i, sampler.ask(space, [], np.random.default_rng(100 + i)))
-               for i in range(10)]
+    history = [trial(i, sampler.ask(space, [], np.random.default_rng(100 + i))) for i in range(10)]
     history.append(trial(10, {"lr": 0.01}, TrialState.FAIL))
     for seed in range(20):
         alone = sampler.ask(space, [], np.random.default_rng(seed))
-        with_history = sampler.ask(space, history, np.random.default_rng(seed),
-                                   direction="maximize")
+        with_history = sampler.ask(
+            space, history, np.random.default_rng(seed), direction="maximize"
+        )
         assert alone == with_history
 
 
@@ -181,10 +200,17 @@ def test_grid_shuffle_is_deterministic_by_seed():
 
 def test_grid_skips_points_already_tried_in_any_state():
     grid = SMALL.grid(points=3)
-    states = [TrialState.COMPLETE, TrialState.RUNNING, TrialState.FAIL, TrialState.PRUNED,
-              TrialState.WAITING]
-    tried = [trial(i, {**grid[2 * i], "user_extra": i}, state)  # extra, non-space params
-             for i, state in enumerate(states)]
+    states = [
+        TrialState.COMPLETE,
+        TrialState.RUNNING,
+        TrialState.FAIL,
+        TrialState.PRUNED,
+        TrialState.WAITING,
+    ]
+    tried = [
+        trial(i, {**grid[2 * i], "user_extra": i}, state)  # extra, non-space params
+        for i, state in enumerate(states)
+    ]
     skipped = {key(grid[2 * i]) for i in range(len(states))}
     sampler = GridSampler(points=3, shuffle=False)
     proposed = run_grid(sampler, SMALL, trials=tried)
@@ -198,14 +224,17 @@ def test_grid_skips_points_already_tried_in_any_state():
 def test_grid_ignores_partial_points_in_trials():
     grid = SMALL.grid(points=3)
     partial = trial(0, {"x": grid[0]["x"]}, TrialState.FAIL)  # not a full grid point
-    assert GridSampler(points=3, shuffle=False).ask(SMALL, [partial],
-                                                    np.random.default_rng(0)) == grid[0]
+    assert (
+        GridSampler(points=3, shuffle=False).ask(SMALL, [partial], np.random.default_rng(0))
+        == grid[0]
+    )
 
 
 def test_grid_with_explicit_values():
     space = Space.from_spec(PROBLEMS["branin"]["space"])
-    sampler = make_sampler("grid", {"points": 2, "values": {"x1": [-1.0, 0.0, 1.0]},
-                                    "shuffle": False})
+    sampler = make_sampler(
+        "grid", {"points": 2, "values": {"x1": [-1.0, 0.0, 1.0]}, "shuffle": False}
+    )
     proposed = run_grid(sampler, space)
     assert proposed == [{"x1": x1, "x2": x2} for x1 in (-1.0, 0.0, 1.0) for x2 in (0.0, 15.0)]
 
@@ -226,11 +255,14 @@ def test_one_grid_sampler_serves_several_spaces():
     assert len(run_grid(sampler, branin)) == 4
 
 
-@pytest.mark.parametrize(("options", "fragment"), [
-    ({"values": {"x3": [1.0]}}, "grid: grid values for unknown parameter 'x3'"),
-    ({"values": {"x1": [100.0]}}, "grid value 100.0 for 'x1' is not in float"),
-    ({"points": 1001}, "more than 1,000,000"),
-])
+@pytest.mark.parametrize(
+    ("options", "fragment"),
+    [
+        ({"values": {"x3": [1.0]}}, "grid: grid values for unknown parameter 'x3'"),
+        ({"values": {"x1": [100.0]}}, "grid value 100.0 for 'x1' is not in float"),
+        ({"points": 1001}, "more than 1,000,000"),
+    ],
+)
 def test_grid_that_cannot_be_built_raises_sampler_error(options, fragment):
     space = Space.from_spec(PROBLEMS["branin"]["space"])
     sampler = make_sampler("grid", options)  # the space is known only when asked

@@ -43,8 +43,9 @@ def test_hex_neighbours_are_6_with_odd_rows_shifted_right():
 
 def test_one_dimensional_grids_are_lines_in_either_topology():
     for rows, cols in ((1, 5), (5, 1)):
-        np.testing.assert_array_equal(sofm.hex_positions(rows, cols),
-                                      sofm.rect_positions(rows, cols))
+        np.testing.assert_array_equal(
+            sofm.hex_positions(rows, cols), sofm.rect_positions(rows, cols)
+        )
         n = neighbour_sets("hex", rows, cols)
         assert n[0] == {1}
         assert n[2] == {1, 3}
@@ -93,8 +94,9 @@ def test_units_no_sample_reaches_keep_their_weights():
 def test_quantization_error_decreases(batch_size):
     x = sofm_data.square(400, rng())
     som = SOFM(6, 6, init="random")
-    history = som.fit(x, 15, rng(1), step=1.0 if batch_size is None else 0.5, step_end=0.05,
-                      batch_size=batch_size)
+    history = som.fit(
+        x, 15, rng(1), step=1.0 if batch_size is None else 0.5, step_end=0.05, batch_size=batch_size
+    )
     qe = history.column("train_qe")
     assert len(qe) == 15
     assert history.stopped is None
@@ -154,8 +156,10 @@ def test_cosine_distance_maps_directions():
     assert history.records[-1].train_qe < 0.01  # 1 - cos of about 6 degrees: 0.005
     assert som.quantization_error(3.0 * x) == pytest.approx(som.quantization_error(x))
     np.testing.assert_array_equal(som.bmu(7.0 * x), som.bmu(x))
-    assert som.bmu(x).tolist() == np.argmax(
-        sofm.unit_rows(x) @ sofm.unit_rows(som.weights).T, axis=1).tolist()
+    assert (
+        som.bmu(x).tolist()
+        == np.argmax(sofm.unit_rows(x) @ sofm.unit_rows(som.weights).T, axis=1).tolist()
+    )
 
 
 # -- initializations ---------------------------------------------------------------
@@ -220,8 +224,14 @@ def test_early_stopping_restores_the_best_weights():
     valid = 0.5 + 0.02 * rng(1).standard_normal((50, 2))  # the centre: best while contracted
     snapshots = []
     som = SOFM(6, 6)
-    history = som.fit(x, 30, rng(2), valid=valid, patience=3,
-                      callback=lambda epoch, record: snapshots.append(som.weights))
+    history = som.fit(
+        x,
+        30,
+        rng(2),
+        valid=valid,
+        patience=3,
+        callback=lambda epoch, record: snapshots.append(som.weights),
+    )
     valid_qe = history.column("valid_qe")
     assert history.stopped == "patience"
     assert len(history.records) == history.best_epoch + 4 < 30
@@ -258,14 +268,21 @@ def test_schedules_go_from_start_to_end():
         assert decay(5.0, 0.5, 0.0) == pytest.approx(5.0), name
         assert decay(5.0, 0.5, 1.0) == pytest.approx(0.5), name
         assert decay(5.0, 0.5, 0.2) > decay(5.0, 0.5, 0.6), name
-    history = SOFM(4, 4).fit(sofm_data.square(100, rng()), 5, rng(1), step=0.8,
-                             step_end=0.2, radius=3.0, radius_end=1.0, decay="exponential")
+    history = SOFM(4, 4).fit(
+        sofm_data.square(100, rng()),
+        5,
+        rng(1),
+        step=0.8,
+        step_end=0.2,
+        radius=3.0,
+        radius_end=1.0,
+        decay="exponential",
+    )
     np.testing.assert_allclose(history.column("radius"), 3.0 * (1 / 3) ** np.linspace(0, 1, 5))
     np.testing.assert_allclose(history.column("step"), [0.8, 0.8 / 2**0.5, 0.4, 0.4 / 2**0.5, 0.2])
 
 
-@pytest.mark.parametrize(("init", "batch_size"), [("random", None), ("sample", None),
-                                                  ("pca", 16)])
+@pytest.mark.parametrize(("init", "batch_size"), [("random", None), ("sample", None), ("pca", 16)])
 def test_training_is_deterministic_by_seed(init, batch_size):
     x = sofm_data.blobs(200, rng(), d=4)
 
@@ -283,28 +300,46 @@ def test_training_is_deterministic_by_seed(init, batch_size):
 # -- bad parameters -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("build", [
-    lambda: SOFM(0, 3),
-    lambda: SOFM(3, -1),
-    lambda: SOFM(2.5, 3),
-    lambda: SOFM(True, 3),
-    lambda: SOFM(3, 3, topology="triangle"),
-    lambda: SOFM(3, 3, neighbourhood="mexican hat"),
-    lambda: SOFM(3, 3, distance="manhattan"),
-    lambda: SOFM(3, 3, init="zeros"),
-])
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: SOFM(0, 3),
+        lambda: SOFM(3, -1),
+        lambda: SOFM(2.5, 3),
+        lambda: SOFM(True, 3),
+        lambda: SOFM(3, 3, topology="triangle"),
+        lambda: SOFM(3, 3, neighbourhood="mexican hat"),
+        lambda: SOFM(3, 3, distance="manhattan"),
+        lambda: SOFM(3, 3, init="zeros"),
+    ],
+)
 def test_bad_maps_raise(build):
     with pytest.raises(SOFMError):
         build()
 
 
-@pytest.mark.parametrize("options", [
-    {"epochs": 0}, {"epochs": 2.0}, {"step": 0.0}, {"step": 1.5}, {"step_end": -0.1},
-    {"radius": 0.0}, {"radius": -1.0}, {"radius_end": 0.0}, {"radius": np.inf},
-    {"decay": "cosine"}, {"batch_size": 0}, {"patience": 0}, {"min_delta": -1.0},
-    {"valid": np.zeros((5, 3))}, {"x": np.zeros(10)}, {"x": np.zeros((0, 2))},
-    {"x": np.array([[0.0, np.nan]])},
-])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"epochs": 0},
+        {"epochs": 2.0},
+        {"step": 0.0},
+        {"step": 1.5},
+        {"step_end": -0.1},
+        {"radius": 0.0},
+        {"radius": -1.0},
+        {"radius_end": 0.0},
+        {"radius": np.inf},
+        {"decay": "cosine"},
+        {"batch_size": 0},
+        {"patience": 0},
+        {"min_delta": -1.0},
+        {"valid": np.zeros((5, 3))},
+        {"x": np.zeros(10)},
+        {"x": np.zeros((0, 2))},
+        {"x": np.array([[0.0, np.nan]])},
+    ],
+)
 def test_bad_training_settings_raise(options):
     settings = {"x": sofm_data.square(20, rng()), "epochs": 3} | options
     x, epochs = settings.pop("x"), settings.pop("epochs")
@@ -352,7 +387,11 @@ def test_split_and_subsample_are_seeded_partitions():
     sample = sofm_data.subsample(x, 6, rng(2))
     assert len({tuple(row) for row in sample.tolist()}) == 6
     assert len(sofm_data.subsample(x, 100, rng(2))) == 20
-    for bad in (lambda: sofm_data.split(x, 1.0, rng()), lambda: sofm_data.split(x[:1], 0.5, rng()),
-                lambda: sofm_data.square(0, rng()), lambda: sofm_data.ring(5, rng(), inner=1.0)):
+    for bad in (
+        lambda: sofm_data.split(x, 1.0, rng()),
+        lambda: sofm_data.split(x[:1], 0.5, rng()),
+        lambda: sofm_data.square(0, rng()),
+        lambda: sofm_data.ring(5, rng(), inner=1.0),
+    ):
         with pytest.raises(sofm_data.SOFMDataError):
             bad()

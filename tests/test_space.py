@@ -31,18 +31,52 @@ RICH_SPEC = [
     {"name": "m", "type": "int", "low": 0, "high": 20, "log": False, "step": 5},
     {"name": "k", "type": "int", "low": 1, "high": 1024, "log": True},
     {"name": "c", "type": "categorical", "choices": [1, 1.0, True, "1", None, "a", 2.5]},
-    {"name": "model", "type": "branch", "choices": {
-        "svm": [{"name": "C", "type": "float", "low": 0.01, "high": 100.0, "log": True},
-                {"name": "kernel", "type": "branch", "choices": {
-                    "rbf": [{"name": "gamma", "type": "float", "low": 0.1, "high": 0.9,
-                             "log": False, "step": 0.1}],
-                    "linear": []}}],
-        "tree": [{"name": "depth", "type": "int", "low": 2, "high": 12, "log": False,
-                  "step": 2},
-                 {"name": "C", "type": "float", "low": 0.0, "high": 1.0, "log": False}]}},
+    {
+        "name": "model",
+        "type": "branch",
+        "choices": {
+            "svm": [
+                {"name": "C", "type": "float", "low": 0.01, "high": 100.0, "log": True},
+                {
+                    "name": "kernel",
+                    "type": "branch",
+                    "choices": {
+                        "rbf": [
+                            {
+                                "name": "gamma",
+                                "type": "float",
+                                "low": 0.1,
+                                "high": 0.9,
+                                "log": False,
+                                "step": 0.1,
+                            }
+                        ],
+                        "linear": [],
+                    },
+                },
+            ],
+            "tree": [
+                {"name": "depth", "type": "int", "low": 2, "high": 12, "log": False, "step": 2},
+                {"name": "C", "type": "float", "low": 0.0, "high": 1.0, "log": False},
+            ],
+        },
+    },
 ]
-RICH_NAMES = ["lr", "x", "q", "n", "m", "k", "c", "model", "C", "kernel", "gamma",
-              "depth", "C"]  # depth-first: a branch, then its labels' parameters
+RICH_NAMES = [
+    "lr",
+    "x",
+    "q",
+    "n",
+    "m",
+    "k",
+    "c",
+    "model",
+    "C",
+    "kernel",
+    "gamma",
+    "depth",
+    "C",
+]  # depth-first: a branch, then its labels' parameters
 
 CONDITIONAL = PROBLEMS["conditional_nn"]["space"]
 
@@ -54,8 +88,9 @@ def draws(space: Space, n: int, seed: int = 0) -> list[dict]:
 
 def active_mask(space: Space, point: dict) -> np.ndarray:
     """Which coordinates are active for a point: all their branch conditions hold."""
-    return np.array([all(point.get(branch) == label for branch, label in dim.conditions)
-                     for dim in space.dims])
+    return np.array(
+        [all(point.get(branch) == label for branch, label in dim.conditions) for dim in space.dims]
+    )
 
 
 def assert_same_point(a: dict, b: dict) -> None:
@@ -96,8 +131,10 @@ def test_rich_spec_round_trips():
 
 
 def test_spec_without_log_key_gains_it_and_round_trips():
-    spec = [{"name": "x", "type": "float", "low": 0.0, "high": 1.0},
-            {"name": "n", "type": "int", "low": 1, "high": 3}]
+    spec = [
+        {"name": "x", "type": "float", "low": 0.0, "high": 1.0},
+        {"name": "n", "type": "int", "low": 1, "high": 3},
+    ]
     space = Space.from_spec(spec)
     assert space.to_spec() == [{**spec[0], "log": False}, {**spec[1], "log": False}]
     assert Space.from_spec(space.to_spec()) == space
@@ -131,89 +168,174 @@ def _i(**keys):
 
 
 INVALID_SPECS = [
-    pytest.param([_f(low=1.0, high=1.0)], "low (1.0) must be less than high (1.0)",
-                 id="low-equals-high"),
+    pytest.param(
+        [_f(low=1.0, high=1.0)], "low (1.0) must be less than high (1.0)", id="low-equals-high"
+    ),
     pytest.param([_f(low=2.0, high=1.0)], "must be less than high", id="low-above-high"),
-    pytest.param([_f(low=0.0, high=1.0, log=True)], "must be > 0 when log is true",
-                 id="log-low-zero"),
-    pytest.param([_f(low=-1.0, high=1.0, log=True)], "must be > 0 when log is true",
-                 id="log-low-negative"),
-    pytest.param([{"name": "c", "type": "categorical", "choices": []}],
-                 "choices must be a non-empty list", id="empty-choices"),
-    pytest.param([{"name": "c", "type": "categorical", "choices": ["a", "b", "a"]}],
-                 "duplicate choice 'a'", id="duplicate-choices"),
-    pytest.param([_f(low=0, high=1), _f(low=0, high=2)],
-                 "'x' appears twice on one active path (space)", id="duplicate-top-level"),
-    pytest.param([_f(low=0, high=1),
-                  {"name": "b", "type": "branch", "choices": {"a": [_f(low=0, high=1)]}}],
-                 "'x' appears twice on one active path (space -> b=a)",
-                 id="duplicate-top-and-branch"),
-    pytest.param([{"name": "b", "type": "branch", "choices": {
-                     "a": [_f(low=0, high=1),
-                           {"name": "b2", "type": "branch",
-                            "choices": {"c": [_f(low=0, high=1)]}}]}}],
-                 "(space -> b=a -> b2=c)", id="duplicate-nested-branch"),
-    pytest.param([{"name": "b", "type": "branch", "choices": {"a": [{"name": "b",
-                   "type": "int", "low": 0, "high": 1}]}}],
-                 "'b' appears twice", id="branch-param-named-like-branch"),
-    pytest.param([_f(low=0, high=1, type="flaot")],
-                 "unknown type 'flaot' (did you mean 'float'?)", id="unknown-type"),
-    pytest.param([_f(low=0, high=1, steps=0.5)],
-                 "unknown key 'steps' for type float (did you mean 'step'?)",
-                 id="unknown-key"),
-    pytest.param([_f(low=0, high=1, lgo=True)],
-                 "unknown key 'lgo' for type float (did you mean 'log'?)",
-                 id="swapped-letters-key"),
-    pytest.param([{"name": "c", "type": "categorical", "choices": [1], "low": 0}],
-                 "unknown key 'low' for type categorical", id="numeric-key-on-categorical"),
+    pytest.param(
+        [_f(low=0.0, high=1.0, log=True)], "must be > 0 when log is true", id="log-low-zero"
+    ),
+    pytest.param(
+        [_f(low=-1.0, high=1.0, log=True)], "must be > 0 when log is true", id="log-low-negative"
+    ),
+    pytest.param(
+        [{"name": "c", "type": "categorical", "choices": []}],
+        "choices must be a non-empty list",
+        id="empty-choices",
+    ),
+    pytest.param(
+        [{"name": "c", "type": "categorical", "choices": ["a", "b", "a"]}],
+        "duplicate choice 'a'",
+        id="duplicate-choices",
+    ),
+    pytest.param(
+        [_f(low=0, high=1), _f(low=0, high=2)],
+        "'x' appears twice on one active path (space)",
+        id="duplicate-top-level",
+    ),
+    pytest.param(
+        [_f(low=0, high=1), {"name": "b", "type": "branch", "choices": {"a": [_f(low=0, high=1)]}}],
+        "'x' appears twice on one active path (space -> b=a)",
+        id="duplicate-top-and-branch",
+    ),
+    pytest.param(
+        [
+            {
+                "name": "b",
+                "type": "branch",
+                "choices": {
+                    "a": [
+                        _f(low=0, high=1),
+                        {"name": "b2", "type": "branch", "choices": {"c": [_f(low=0, high=1)]}},
+                    ]
+                },
+            }
+        ],
+        "(space -> b=a -> b2=c)",
+        id="duplicate-nested-branch",
+    ),
+    pytest.param(
+        [
+            {
+                "name": "b",
+                "type": "branch",
+                "choices": {"a": [{"name": "b", "type": "int", "low": 0, "high": 1}]},
+            }
+        ],
+        "'b' appears twice",
+        id="branch-param-named-like-branch",
+    ),
+    pytest.param(
+        [_f(low=0, high=1, type="flaot")],
+        "unknown type 'flaot' (did you mean 'float'?)",
+        id="unknown-type",
+    ),
+    pytest.param(
+        [_f(low=0, high=1, steps=0.5)],
+        "unknown key 'steps' for type float (did you mean 'step'?)",
+        id="unknown-key",
+    ),
+    pytest.param(
+        [_f(low=0, high=1, lgo=True)],
+        "unknown key 'lgo' for type float (did you mean 'log'?)",
+        id="swapped-letters-key",
+    ),
+    pytest.param(
+        [{"name": "c", "type": "categorical", "choices": [1], "low": 0}],
+        "unknown key 'low' for type categorical",
+        id="numeric-key-on-categorical",
+    ),
     pytest.param([_f(low=0.0, high=math.inf)], "high must be finite, got inf", id="inf-high"),
     pytest.param([_f(low=-math.inf, high=0.0)], "low must be finite, got -inf", id="inf-low"),
     pytest.param([_f(low=math.nan, high=1.0)], "low must be finite, got nan", id="nan-low"),
-    pytest.param([_f(low=0.0, high=1.0, step=0.3)], "step (0.3) does not divide the range",
-                 id="step-does-not-divide"),
-    pytest.param([_f(low=0.0, high=1.0, step=0.3333)], "step (0.3333) does not divide",
-                 id="step-nearly-divides"),
-    pytest.param([_i(low=0, high=10, step=3)], "step (3) does not divide the range",
-                 id="int-step-does-not-divide"),
+    pytest.param(
+        [_f(low=0.0, high=1.0, step=0.3)],
+        "step (0.3) does not divide the range",
+        id="step-does-not-divide",
+    ),
+    pytest.param(
+        [_f(low=0.0, high=1.0, step=0.3333)],
+        "step (0.3333) does not divide",
+        id="step-nearly-divides",
+    ),
+    pytest.param(
+        [_i(low=0, high=10, step=3)],
+        "step (3) does not divide the range",
+        id="int-step-does-not-divide",
+    ),
     pytest.param([_f(low=0.0, high=1.0, step=0)], "step (0) must be > 0", id="step-zero"),
-    pytest.param([_f(low=0.0, high=1.0, step=-0.5)], "step (-0.5) must be > 0",
-                 id="step-negative"),
-    pytest.param([_f(low=0.1, high=1.0, step=0.1, log=True)],
-                 "step and log cannot be combined", id="float-step-and-log"),
-    pytest.param([_i(low=1, high=9, step=2, log=True)], "step and log cannot be combined",
-                 id="int-step-2-and-log"),
-    pytest.param([_i(low=0.5, high=3)], "low must be an integer for type int, got 0.5",
-                 id="int-low-not-integer"),
-    pytest.param([_i(low=0, high=3, step=0.5)], "step must be an integer for type int",
-                 id="int-step-not-integer"),
-    pytest.param([_f(low=True, high=3.0)], "low must be a number, got True",
-                 id="bool-as-number"),
-    pytest.param([_f(low=0.0, high="1")], "high must be a number, got '1'",
-                 id="string-as-number"),
+    pytest.param([_f(low=0.0, high=1.0, step=-0.5)], "step (-0.5) must be > 0", id="step-negative"),
+    pytest.param(
+        [_f(low=0.1, high=1.0, step=0.1, log=True)],
+        "step and log cannot be combined",
+        id="float-step-and-log",
+    ),
+    pytest.param(
+        [_i(low=1, high=9, step=2, log=True)],
+        "step and log cannot be combined",
+        id="int-step-2-and-log",
+    ),
+    pytest.param(
+        [_i(low=0.5, high=3)],
+        "low must be an integer for type int, got 0.5",
+        id="int-low-not-integer",
+    ),
+    pytest.param(
+        [_i(low=0, high=3, step=0.5)],
+        "step must be an integer for type int",
+        id="int-step-not-integer",
+    ),
+    pytest.param([_f(low=True, high=3.0)], "low must be a number, got True", id="bool-as-number"),
+    pytest.param([_f(low=0.0, high="1")], "high must be a number, got '1'", id="string-as-number"),
     pytest.param([_f(high=1.0)], "type float needs 'low'", id="missing-low"),
-    pytest.param([_f(low=1.0, high=2.0, log="yes")], "log must be true or false",
-                 id="log-not-bool"),
-    pytest.param([{"type": "float", "low": 0, "high": 1}], "space[0] needs a 'name'",
-                 id="missing-name"),
-    pytest.param([{"name": " ", "type": "float", "low": 0, "high": 1}],
-                 "space[0] needs a 'name'", id="blank-name"),
-    pytest.param([{"name": "x", "low": 0, "high": 1}], "unknown type None",
-                 id="missing-type"),
-    pytest.param({"name": "x", "type": "float", "low": 0, "high": 1},
-                 "space must be a list of parameters, got dict", id="space-not-a-list"),
+    pytest.param(
+        [_f(low=1.0, high=2.0, log="yes")], "log must be true or false", id="log-not-bool"
+    ),
+    pytest.param(
+        [{"type": "float", "low": 0, "high": 1}], "space[0] needs a 'name'", id="missing-name"
+    ),
+    pytest.param(
+        [{"name": " ", "type": "float", "low": 0, "high": 1}],
+        "space[0] needs a 'name'",
+        id="blank-name",
+    ),
+    pytest.param([{"name": "x", "low": 0, "high": 1}], "unknown type None", id="missing-type"),
+    pytest.param(
+        {"name": "x", "type": "float", "low": 0, "high": 1},
+        "space must be a list of parameters, got dict",
+        id="space-not-a-list",
+    ),
     pytest.param(["x"], "space[0] must be a table", id="parameter-not-a-table"),
-    pytest.param([{"name": "b", "type": "branch", "choices": {}}],
-                 "a branch needs choices mapping each label", id="empty-branch-choices"),
-    pytest.param([{"name": "b", "type": "branch", "choices": ["a", "b"]}],
-                 "a branch needs choices mapping each label", id="branch-choices-a-list"),
-    pytest.param([{"name": "b", "type": "branch", "choices": {"a": {"name": "x"}}}],
-                 "space[0].choices['a'] must be a list of parameters", id="branch-not-list"),
-    pytest.param([{"name": "b", "type": "branch", "choices": {"": []}}],
-                 "branch labels must be non-empty strings", id="empty-branch-label"),
-    pytest.param([{"name": "c", "type": "categorical", "choices": [{"a": 1}]}],
-                 "must be a string, number, boolean or null", id="choice-not-scalar"),
-    pytest.param([{"name": "c", "type": "categorical", "choices": [math.nan]}],
-                 "choice nan must be finite", id="choice-nan"),
+    pytest.param(
+        [{"name": "b", "type": "branch", "choices": {}}],
+        "a branch needs choices mapping each label",
+        id="empty-branch-choices",
+    ),
+    pytest.param(
+        [{"name": "b", "type": "branch", "choices": ["a", "b"]}],
+        "a branch needs choices mapping each label",
+        id="branch-choices-a-list",
+    ),
+    pytest.param(
+        [{"name": "b", "type": "branch", "choices": {"a": {"name": "x"}}}],
+        "space[0].choices['a'] must be a list of parameters",
+        id="branch-not-list",
+    ),
+    pytest.param(
+        [{"name": "b", "type": "branch", "choices": {"": []}}],
+        "branch labels must be non-empty strings",
+        id="empty-branch-label",
+    ),
+    pytest.param(
+        [{"name": "c", "type": "categorical", "choices": [{"a": 1}]}],
+        "must be a string, number, boolean or null",
+        id="choice-not-scalar",
+    ),
+    pytest.param(
+        [{"name": "c", "type": "categorical", "choices": [math.nan]}],
+        "choice nan must be finite",
+        id="choice-nan",
+    ),
 ]
 
 
@@ -226,8 +348,13 @@ def test_invalid_spec_raises_space_error(spec, fragment):
 
 
 def test_same_name_in_sibling_branches_is_allowed():
-    spec = [{"name": "b", "type": "branch", "choices": {
-        "one": [_i(low=1, high=4)], "two": [_i(low=1, high=4), _f(low=0, high=1)]}}]
+    spec = [
+        {
+            "name": "b",
+            "type": "branch",
+            "choices": {"one": [_i(low=1, high=4)], "two": [_i(low=1, high=4), _f(low=0, high=1)]},
+        }
+    ]
     space = Space.from_spec(spec)
     assert [dim.param.name for dim in space.dims] == ["b", "n", "n", "x"]
     assert space.validate({"b": "one", "n": 2}) == {"b": "one", "n": 2}
@@ -235,8 +362,9 @@ def test_same_name_in_sibling_branches_is_allowed():
 
 
 def test_distinct_mixed_scalar_choices_are_not_duplicates():
-    space = Space.from_spec([{"name": "c", "type": "categorical",
-                              "choices": [0, 0.0, False, "0", None]}])
+    space = Space.from_spec(
+        [{"name": "c", "type": "categorical", "choices": [0, 0.0, False, "0", None]}]
+    )
     assert len(space.params[0].choices) == 5
 
 
@@ -255,8 +383,9 @@ def test_len_counts_every_parameter_including_branches():
     assert conditions["lr"] == ()
 
 
-@pytest.mark.parametrize("spec", [RICH_SPEC, *(p["space"] for p in PROBLEMS.values())],
-                         ids=["rich", *PROBLEMS])
+@pytest.mark.parametrize(
+    "spec", [RICH_SPEC, *(p["space"] for p in PROBLEMS.values())], ids=["rich", *PROBLEMS]
+)
 def test_decode_encode_round_trip(spec):
     space = Space.from_spec(spec)
     for point in draws(space, 300, seed=1):
@@ -322,8 +451,10 @@ def test_decode_ignores_inactive_coordinates():
 def test_decode_gives_only_active_parameters():
     space = Space.from_spec(CONDITIONAL)
     for point in draws(space, 50, seed=6):
-        expected = {"one": {"lr", "layers", "units_1_1"},
-                    "two": {"lr", "layers", "units_2_1", "units_2_2"}}[point["layers"]]
+        expected = {
+            "one": {"lr", "layers", "units_1_1"},
+            "two": {"lr", "layers", "units_2_1", "units_2_2"},
+        }[point["layers"]]
         assert set(point) == expected
 
 
@@ -362,8 +493,11 @@ EDGE_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("spec", "low", "high"), EDGE_CASES,
-                         ids=["float", "log", "step", "int", "int-step", "int-log", "negative"])
+@pytest.mark.parametrize(
+    ("spec", "low", "high"),
+    EDGE_CASES,
+    ids=["float", "log", "step", "int", "int-step", "int-log", "negative"],
+)
 def test_unit_ends_map_to_low_and_high(spec, low, high):
     space = Space.from_spec([spec])
     name = spec["name"]
@@ -376,14 +510,20 @@ def test_unit_ends_map_to_low_and_high(spec, low, high):
         assert space.decode(np.array([np.nextafter(1.0, 0.0)]))[name] == high
 
 
-@pytest.mark.parametrize(("spec", "values"), [
-    (_i(low=1, high=6), [1, 2, 3, 4, 5, 6]),
-    (_i(low=0, high=20, step=5), [0, 5, 10, 15, 20]),
-    (_f(low=0.0, high=1.0, step=0.25), [0.0, 0.25, 0.5, 0.75, 1.0]),
-    ({"name": "c", "type": "categorical", "choices": ["a", 1, 1.0, True, None]},
-     ["a", 1, 1.0, True, None]),
-    ({"name": "b", "type": "branch", "choices": {"p": [], "q": [], "r": []}}, ["p", "q", "r"]),
-], ids=["int", "int-step", "float-step", "categorical", "branch"])
+@pytest.mark.parametrize(
+    ("spec", "values"),
+    [
+        (_i(low=1, high=6), [1, 2, 3, 4, 5, 6]),
+        (_i(low=0, high=20, step=5), [0, 5, 10, 15, 20]),
+        (_f(low=0.0, high=1.0, step=0.25), [0.0, 0.25, 0.5, 0.75, 1.0]),
+        (
+            {"name": "c", "type": "categorical", "choices": ["a", 1, 1.0, True, None]},
+            ["a", 1, 1.0, True, None],
+        ),
+        ({"name": "b", "type": "branch", "choices": {"p": [], "q": [], "r": []}}, ["p", "q", "r"]),
+    ],
+    ids=["int", "int-step", "float-step", "categorical", "branch"],
+)
 def test_uniform_draws_pick_each_value_equally_often(spec, values):
     space = Space.from_spec([spec])
     name = spec["name"]
@@ -415,7 +555,8 @@ def test_log_int_draws_follow_log_scale():
     below = (math.log(3.5) - math.log(0.5)) / (math.log(1000.5) - math.log(0.5))
     assert np.mean(n <= 3) == pytest.approx(below, abs=0.03)
     assert np.mean(n > 100) == pytest.approx(
-        (math.log(1000.5) - math.log(100.5)) / (math.log(1000.5) - math.log(0.5)), abs=0.03)
+        (math.log(1000.5) - math.log(100.5)) / (math.log(1000.5) - math.log(0.5)), abs=0.03
+    )
 
 
 def test_decode_with_fixed_keeps_values_and_follows_the_fixed_branch():
@@ -491,25 +632,38 @@ def test_validate_inactive_parameter_is_an_error():
         space.validate({"units_2_1": 100}, partial=True)
 
 
-@pytest.mark.parametrize(("name", "value", "fragment"), [
-    ("lr", 2.0, "2.0 is not in float [1e-05, 1.0] (log)"),
-    ("lr", 0.0, "is not in float"),
-    ("lr", math.nan, "nan is not in"),
-    ("lr", "0.01", "'0.01' is not in"),
-    ("q", 0.3, "0.3 is not in float [0.0, 1.0] with step 0.25"),
-    ("q", 0.2501, "0.2501 is not in float"),
-    ("n", 0, "0 is not in int [1, 6]"),
-    ("n", 2.5, "2.5 is not in int"),
-    ("n", True, "True is not in int"),
-    ("m", 7, "7 is not in int [0, 20] with step 5"),
-    ("c", 2, "2 is not in choices"),
-    ("c", False, "False is not in choices"),
-    ("model", "forest", "'forest' is not in labels ['svm', 'tree']"),
-])
+@pytest.mark.parametrize(
+    ("name", "value", "fragment"),
+    [
+        ("lr", 2.0, "2.0 is not in float [1e-05, 1.0] (log)"),
+        ("lr", 0.0, "is not in float"),
+        ("lr", math.nan, "nan is not in"),
+        ("lr", "0.01", "'0.01' is not in"),
+        ("q", 0.3, "0.3 is not in float [0.0, 1.0] with step 0.25"),
+        ("q", 0.2501, "0.2501 is not in float"),
+        ("n", 0, "0 is not in int [1, 6]"),
+        ("n", 2.5, "2.5 is not in int"),
+        ("n", True, "True is not in int"),
+        ("m", 7, "7 is not in int [0, 20] with step 5"),
+        ("c", 2, "2 is not in choices"),
+        ("c", False, "False is not in choices"),
+        ("model", "forest", "'forest' is not in labels ['svm', 'tree']"),
+    ],
+)
 def test_validate_rejects_values_outside_the_space(name, value, fragment):
     space = Space.from_spec(RICH_SPEC)
-    point = {"lr": 0.01, "x": 0.0, "q": 0.5, "n": 3, "m": 10, "k": 8, "c": "a",
-             "model": "tree", "depth": 4, "C": 0.5}
+    point = {
+        "lr": 0.01,
+        "x": 0.0,
+        "q": 0.5,
+        "n": 3,
+        "m": 10,
+        "k": 8,
+        "c": "a",
+        "model": "tree",
+        "depth": 4,
+        "C": 0.5,
+    }
     assert space.validate(point) == point
     with pytest.raises(SpaceError) as info:
         space.validate({**point, name: value})
@@ -519,13 +673,41 @@ def test_validate_rejects_values_outside_the_space(name, value, fragment):
 
 def test_validate_coerces_numbers_to_the_parameter_type():
     space = Space.from_spec(RICH_SPEC)
-    point = {"lr": 1, "x": 0, "q": 1, "n": 3.0, "m": np.int64(10), "k": 8.0, "c": 1.0,
-             "model": "tree", "depth": 4.0, "C": np.float64(0.5)}
+    point = {
+        "lr": 1,
+        "x": 0,
+        "q": 1,
+        "n": 3.0,
+        "m": np.int64(10),
+        "k": 8.0,
+        "c": 1.0,
+        "model": "tree",
+        "depth": 4.0,
+        "C": np.float64(0.5),
+    }
     checked = space.validate(point)
-    assert checked == {"lr": 1.0, "x": 0.0, "q": 1.0, "n": 3, "m": 10, "k": 8, "c": 1.0,
-                       "model": "tree", "depth": 4, "C": 0.5}
-    assert [type(checked[k]) for k in ("lr", "x", "q", "n", "m", "k", "depth", "C")] == \
-        [float, float, float, int, int, int, int, float]
+    assert checked == {
+        "lr": 1.0,
+        "x": 0.0,
+        "q": 1.0,
+        "n": 3,
+        "m": 10,
+        "k": 8,
+        "c": 1.0,
+        "model": "tree",
+        "depth": 4,
+        "C": 0.5,
+    }
+    assert [type(checked[k]) for k in ("lr", "x", "q", "n", "m", "k", "depth", "C")] == [
+        float,
+        float,
+        float,
+        int,
+        int,
+        int,
+        int,
+        float,
+    ]
     assert type(checked["c"]) is float  # 1.0 the choice, not 1 or True
 
 
@@ -534,11 +716,18 @@ def test_validate_coerces_numbers_to_the_parameter_type():
 GRID_SPEC = [
     {"name": "lr", "type": "float", "low": 1e-3, "high": 1.0, "log": True},
     {"name": "act", "type": "categorical", "choices": ["relu", "tanh"]},
-    {"name": "arch", "type": "branch", "choices": {
-        "mlp": [{"name": "layers", "type": "int", "low": 1, "high": 3},
-                {"name": "drop", "type": "float", "low": 0.0, "high": 0.5, "step": 0.1}],
-        "linear": [],
-        "conv": [{"name": "layers", "type": "int", "low": 1, "high": 8, "step": 7}]}},
+    {
+        "name": "arch",
+        "type": "branch",
+        "choices": {
+            "mlp": [
+                {"name": "layers", "type": "int", "low": 1, "high": 3},
+                {"name": "drop", "type": "float", "low": 0.0, "high": 0.5, "step": 0.1},
+            ],
+            "linear": [],
+            "conv": [{"name": "layers", "type": "int", "low": 1, "high": 8, "step": 7}],
+        },
+    },
 ]
 
 
@@ -618,8 +807,19 @@ def test_grid_stepped_floats():
     space = Space.from_spec([_f(low=0.0, high=1.0, step=0.25)])
     assert [p["x"] for p in space.grid(points=10)] == [0.0, 0.25, 0.5, 0.75, 1.0]
     fine = Space.from_spec([_f(low=0.0, high=1.0, step=0.1)])
-    assert [p["x"] for p in fine.grid(points=11)] == [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6,
-                                                       0.7, 0.8, 0.9, 1.0]
+    assert [p["x"] for p in fine.grid(points=11)] == [
+        0.0,
+        0.1,
+        0.2,
+        0.3,
+        0.4,
+        0.5,
+        0.6,
+        0.7,
+        0.8,
+        0.9,
+        1.0,
+    ]
     assert [p["x"] for p in fine.grid(points=3)] == [0.0, 0.5, 1.0]
 
 
@@ -628,17 +828,20 @@ def test_grid_categorical_gives_every_choice():
     assert space.grid(points=2) == [{"c": 1}, {"c": "a"}, {"c": None}]
 
 
-@pytest.mark.parametrize(("points", "values", "fragment"), [
-    (1, None, "grid points must be at least 2, got 1"),
-    (0, None, "grid points must be at least 2"),
-    (3, {"lrr": [0.1]}, "grid values for unknown parameter 'lrr' (did you mean 'lr'?)"),
-    (3, {"lr": [0.1, 2.0]}, "grid value 2.0 for 'lr' is not in float"),
-    (3, {"layers": [2.5]}, "grid value 2.5 for 'layers' is not in int"),
-    (3, {"act": ["gelu"]}, "grid value 'gelu' for 'act' is not in choices"),
-    (3, {"arch": ["rnn"]}, "grid value 'rnn' for 'arch' is not in labels"),
-    (3, {"lr": []}, "grid values for 'lr' must be a non-empty list"),
-    (3, {"lr": 0.1}, "grid values for 'lr' must be a non-empty list"),
-])
+@pytest.mark.parametrize(
+    ("points", "values", "fragment"),
+    [
+        (1, None, "grid points must be at least 2, got 1"),
+        (0, None, "grid points must be at least 2"),
+        (3, {"lrr": [0.1]}, "grid values for unknown parameter 'lrr' (did you mean 'lr'?)"),
+        (3, {"lr": [0.1, 2.0]}, "grid value 2.0 for 'lr' is not in float"),
+        (3, {"layers": [2.5]}, "grid value 2.5 for 'layers' is not in int"),
+        (3, {"act": ["gelu"]}, "grid value 'gelu' for 'act' is not in choices"),
+        (3, {"arch": ["rnn"]}, "grid value 'rnn' for 'arch' is not in labels"),
+        (3, {"lr": []}, "grid values for 'lr' must be a non-empty list"),
+        (3, {"lr": 0.1}, "grid values for 'lr' must be a non-empty list"),
+    ],
+)
 def test_grid_errors(points, values, fragment):
     space = Space.from_spec(GRID_SPEC)
     with pytest.raises(SpaceError) as info:
@@ -661,9 +864,11 @@ def test_grid_too_large_is_an_error():
     assert space.grid_size(points=10) == MAX_GRID_POINTS  # at the limit: allowed
 
 
-@pytest.mark.parametrize("spec", [GRID_SPEC, RICH_SPEC[:7], CONDITIONAL,
-                                  PROBLEMS["mixed_nn"]["space"]],
-                         ids=["branches", "rich-flat", "conditional", "mixed"])
+@pytest.mark.parametrize(
+    "spec",
+    [GRID_SPEC, RICH_SPEC[:7], CONDITIONAL, PROBLEMS["mixed_nn"]["space"]],
+    ids=["branches", "rich-flat", "conditional", "mixed"],
+)
 def test_grid_points_are_unique_and_valid(spec):
     space = Space.from_spec(spec)
     grid = space.grid(points=3)

@@ -35,28 +35,44 @@ from hpo.trial import FrozenTrial, TrialState
 SPACE = [
     {"name": "lr", "type": "float", "low": 1e-5, "high": 0.1, "log": True},
     {"name": "layers", "type": "int", "low": 1, "high": 9, "log": False, "step": 2},
-    {"name": "model", "type": "branch", "choices": {
-        "mlp": [{"name": "units", "type": "int", "low": 8, "high": 256, "log": True}],
-        "sofm": [{"name": "grid", "type": "categorical", "choices": [4, "8x8", None, True]}],
-    }},
+    {
+        "name": "model",
+        "type": "branch",
+        "choices": {
+            "mlp": [{"name": "units", "type": "int", "low": 8, "high": 256, "log": True}],
+            "sofm": [{"name": "grid", "type": "categorical", "choices": [4, "8x8", None, True]}],
+        },
+    },
 ]
-USER_ATTRS = {"note": "étude β — 学习率 🚀", "nested": {"list": [1, 2.5, None, True, "x"],
-                                                        "deep": {"empty": [], "obj": {}}}}
+USER_ATTRS = {
+    "note": "étude β — 学习率 🚀",
+    "nested": {"list": [1, 2.5, None, True, "x"], "deep": {"empty": [], "obj": {}}},
+}
 PARAMS = {"lr": 0.001, "layers": 2, "model": "mlp", "units": 64}
 
 
 def study_info(name: str = "mnist-mlp", direction: str = "minimize", **changes: Any) -> StudyInfo:
     """A study definition with every field set to a non-default value."""
     info = StudyInfo(
-        study_id=0, name=name, direction=direction, space=SPACE, sampler="tpe",
+        study_id=0,
+        name=name,
+        direction=direction,
+        space=SPACE,
+        sampler="tpe",
         sampler_options={"n_startup": 10, "gamma": 0.25, "weights": [1.0, 0.5]},
-        objective="mnist_mlp", objective_options={"epochs": 20, "data": "mnist", "ε": 1e-8},
-        budget=50, seed=2**63 - 1, created_at=1715000000.123456, user_attrs=USER_ATTRS)
+        objective="mnist_mlp",
+        objective_options={"epochs": 20, "data": "mnist", "ε": 1e-8},
+        budget=50,
+        seed=2**63 - 1,
+        created_at=1715000000.123456,
+        user_attrs=USER_ATTRS,
+    )
     return replace(info, **changes)
 
 
-def running(store: Storage, study_id: int, params: dict[str, Any] | None = None,
-            **kwargs: Any) -> FrozenTrial:
+def running(
+    store: Storage, study_id: int, params: dict[str, Any] | None = None, **kwargs: Any
+) -> FrozenTrial:
     trial = store.create_trial(study_id, TrialState.RUNNING, params or PARAMS, **kwargs)
     assert trial is not None
     return trial
@@ -76,7 +92,8 @@ def only_trial(store: Storage, study_id: int) -> FrozenTrial:
 def same_floats(a: dict[int, float], b: dict[int, float]) -> bool:
     """Dict equality where NaN equals NaN (whatever object holds it)."""
     return a.keys() == b.keys() and all(
-        (math.isnan(a[k]) and math.isnan(b[k])) or a[k] == b[k] for k in a)
+        (math.isnan(a[k]) and math.isnan(b[k])) or a[k] == b[k] for k in a
+    )
 
 
 def is_mysql(store: Storage) -> bool:
@@ -137,11 +154,20 @@ def test_out_of_range_seed_is_a_storage_error(storage: Storage) -> None:
 def test_update_study(storage: Storage) -> None:
     study = storage.create_study(study_info())
     other = storage.create_study(study_info("other"))
-    storage.update_study(study.study_id, budget=120, sampler="gp",
-                         sampler_options={"kernel": "matern52"}, user_attrs={"tag": "β"})
+    storage.update_study(
+        study.study_id,
+        budget=120,
+        sampler="gp",
+        sampler_options={"kernel": "matern52"},
+        user_attrs={"tag": "β"},
+    )
     assert storage.get_study("mnist-mlp") == replace(
-        study, budget=120, sampler="gp", sampler_options={"kernel": "matern52"},
-        user_attrs={"tag": "β"})
+        study,
+        budget=120,
+        sampler="gp",
+        sampler_options={"kernel": "matern52"},
+        user_attrs={"tag": "β"},
+    )
     storage.update_study(study.study_id, budget=None)
     assert storage.get_study("mnist-mlp").budget is None
     assert storage.get_study("other") == other
@@ -157,8 +183,7 @@ def test_list_studies_counts_and_best_value(storage: Storage) -> None:
         pruned = running(storage, study.study_id)
         storage.finish_trial(pruned.trial_id, TrialState.PRUNED, PARAMS, time.time(), -9.0)
         failed = running(storage, study.study_id)
-        storage.finish_trial(failed.trial_id, TrialState.FAIL, PARAMS, time.time(),
-                             error="boom")
+        storage.finish_trial(failed.trial_id, TrialState.FAIL, PARAMS, time.time(), error="boom")
         running(storage, study.study_id)
         storage.create_trial(study.study_id, TrialState.WAITING, PARAMS)
     summaries = storage.list_studies()
@@ -217,8 +242,10 @@ def test_trial_numbers_are_gapless_per_study(storage: Storage) -> None:
     study = storage.create_study(study_info())
     other = storage.create_study(study_info("other"))
     states = [TrialState.RUNNING, TrialState.WAITING, TrialState.RUNNING, TrialState.WAITING]
-    created = [storage.create_trial(study.study_id, state, {"i": i}, worker="host:1")
-               for i, state in enumerate(states)]
+    created = [
+        storage.create_trial(study.study_id, state, {"i": i}, worker="host:1")
+        for i, state in enumerate(states)
+    ]
     assert [t.number for t in created] == [0, 1, 2, 3]
     assert [t.state for t in created] == states
     assert storage.create_trial(other.study_id, TrialState.WAITING, {}).number == 0
@@ -259,8 +286,9 @@ def test_intermediate_values(storage: Storage) -> None:
 
 def test_trial_round_trip(storage: Storage) -> None:
     study = storage.create_study(study_info())
-    trial = running(storage, study.study_id, worker="host-β:4242",
-                    system_attrs={"sampled": [1, 2], "note": "✓"})
+    trial = running(
+        storage, study.study_id, worker="host-β:4242", system_attrs={"sampled": [1, 2], "note": "✓"}
+    )
     assert only_trial(storage, study.study_id) == trial
     for step, value in enumerate([0.9, math.nan, 0.4]):
         storage.add_intermediate(trial.trial_id, step, value)
@@ -268,12 +296,19 @@ def test_trial_round_trip(storage: Storage) -> None:
     storage.set_user_attrs(trial.trial_id, attrs)
     final_params = {**PARAMS, "dropout": 0.25}  # a parameter suggested while running
     finished_at = trial.started_at + 1.5
-    assert storage.finish_trial(trial.trial_id, TrialState.COMPLETE, final_params,
-                                finished_at, value=0.123456789012345)
+    assert storage.finish_trial(
+        trial.trial_id, TrialState.COMPLETE, final_params, finished_at, value=0.123456789012345
+    )
 
     loaded = only_trial(storage, study.study_id)
-    expected = replace(trial, state=TrialState.COMPLETE, params=final_params,
-                       value=0.123456789012345, finished_at=finished_at, user_attrs=attrs)
+    expected = replace(
+        trial,
+        state=TrialState.COMPLETE,
+        params=final_params,
+        value=0.123456789012345,
+        finished_at=finished_at,
+        user_attrs=attrs,
+    )
     assert replace(loaded, intermediate={}) == expected
     assert same_floats(loaded.intermediate, {0: 0.9, 1: math.nan, 2: 0.4})
     assert loaded.duration == pytest.approx(1.5)
@@ -284,8 +319,9 @@ def test_finished_trial_is_never_rewritten(storage: Storage) -> None:
     trial = complete(storage, study.study_id, 1.0)
     before = only_trial(storage, study.study_id)
     for state in (TrialState.FAIL, TrialState.COMPLETE, TrialState.PRUNED):
-        assert not storage.finish_trial(trial.trial_id, state, {"x": 0}, time.time(),
-                                        value=-5.0, error="late worker")
+        assert not storage.finish_trial(
+            trial.trial_id, state, {"x": 0}, time.time(), value=-5.0, error="late worker"
+        )
     assert only_trial(storage, study.study_id) == before
 
 
@@ -313,8 +349,9 @@ def test_fail_and_requeue(storage: Storage) -> None:
     study = storage.create_study(study_info())
     complete(storage, study.study_id, 1.0)
     trial = running(storage, study.study_id, system_attrs={"origin": "tpe"})
-    retry = storage.fail_and_requeue(study.study_id, trial, "worker lost", requeue=True,
-                                     expect_heartbeat=trial.heartbeat_at)
+    retry = storage.fail_and_requeue(
+        study.study_id, trial, "worker lost", requeue=True, expect_heartbeat=trial.heartbeat_at
+    )
     assert retry is not None
     assert (retry.number, retry.state, retry.params) == (2, TrialState.WAITING, PARAMS)
     assert retry.system_attrs == {"retry_of": 1, "retry_reason": "worker lost"}
@@ -343,8 +380,7 @@ def test_the_budget_is_checked_when_a_trial_starts(storage: Storage) -> None:
     with pytest.raises(BudgetMet):
         storage.create_trial(study_id, TrialState.RUNNING, PARAMS, "host:1", budget=3)
     with pytest.raises(BudgetMet):
-        storage.claim_trial(study_id, storage.load_trials(study_id)[3], "host:2", PARAMS,
-                            budget=3)
+        storage.claim_trial(study_id, storage.load_trials(study_id)[3], "host:2", PARAMS, budget=3)
     assert storage.create_trial(study_id, TrialState.RUNNING, PARAMS, budget=4).number == 5
 
 
@@ -361,21 +397,27 @@ def test_finishing_twice_with_the_same_result_is_recognized(storage: Storage) ->
 def test_store_recovered(storage: Storage) -> None:
     study_id = storage.create_study(study_info()).study_id
     running = storage.create_trial(study_id, TrialState.RUNNING, PARAMS)
-    assert storage.store_recovered(study_id, running.trial_id, TrialState.COMPLETE, PARAMS,
-                                   10.0, 1.5, None) == (Recovered.TRIAL, None)
+    assert storage.store_recovered(
+        study_id, running.trial_id, TrialState.COMPLETE, PARAMS, 10.0, 1.5, None
+    ) == (Recovered.TRIAL, None)
     reaped = storage.create_trial(study_id, TrialState.RUNNING, PARAMS)
     retry = storage.fail_and_requeue(study_id, reaped, "worker lost", requeue=True)
-    assert storage.store_recovered(study_id, reaped.trial_id, TrialState.COMPLETE, PARAMS,
-                                   11.0, 2.5, None) == (Recovered.RETRY, retry.number)
+    assert storage.store_recovered(
+        study_id, reaped.trial_id, TrialState.COMPLETE, PARAMS, 11.0, 2.5, None
+    ) == (Recovered.RETRY, retry.number)
     rerun = storage.create_trial(study_id, TrialState.RUNNING, PARAMS)
     again = storage.fail_and_requeue(study_id, rerun, "worker lost", requeue=True)
     storage.claim_trial(study_id, again, "host:2", PARAMS)
-    assert storage.store_recovered(study_id, rerun.trial_id, TrialState.PRUNED, PARAMS,
-                                   12.0, 3.5, None) == (Recovered.ATTRIBUTE, None)
+    assert storage.store_recovered(
+        study_id, rerun.trial_id, TrialState.PRUNED, PARAMS, 12.0, 3.5, None
+    ) == (Recovered.ATTRIBUTE, None)
     trials = storage.load_trials(study_id)
     assert (trials[0].state, trials[0].value) == (TrialState.COMPLETE, 1.5)
     assert (trials[1].state, trials[2].state, trials[2].value) == (
-        TrialState.FAIL, TrialState.COMPLETE, 2.5)
+        TrialState.FAIL,
+        TrialState.COMPLETE,
+        2.5,
+    )
     assert trials[3].system_attrs["recovered_result"]["value"] == 3.5
     assert trials[4].state == TrialState.RUNNING
 
@@ -383,11 +425,12 @@ def test_store_recovered(storage: Storage) -> None:
 def test_fail_without_requeue(storage: Storage) -> None:
     study = storage.create_study(study_info())
     trial = running(storage, study.study_id)
-    assert storage.fail_and_requeue(study.study_id, trial, "Ctrl-C", requeue=False,
-                                    params={"lr": 0.5}) is None
+    assert (
+        storage.fail_and_requeue(study.study_id, trial, "Ctrl-C", requeue=False, params={"lr": 0.5})
+        is None
+    )
     failed = only_trial(storage, study.study_id)
-    assert (failed.state, failed.error, failed.params) == (TrialState.FAIL, "Ctrl-C",
-                                                           {"lr": 0.5})
+    assert (failed.state, failed.error, failed.params) == (TrialState.FAIL, "Ctrl-C", {"lr": 0.5})
     assert failed.system_attrs == {}
 
 
@@ -398,8 +441,12 @@ def test_fail_and_requeue_with_a_stale_heartbeat_does_nothing(storage: Storage) 
     storage.heartbeat([trial.trial_id])
     refreshed = only_trial(storage, study.study_id)
     assert refreshed.heartbeat_at > trial.heartbeat_at
-    assert storage.fail_and_requeue(study.study_id, trial, "lost", requeue=True,
-                                    expect_heartbeat=trial.heartbeat_at) is None
+    assert (
+        storage.fail_and_requeue(
+            study.study_id, trial, "lost", requeue=True, expect_heartbeat=trial.heartbeat_at
+        )
+        is None
+    )
     assert storage.load_trials(study.study_id) == [refreshed]
 
 
@@ -420,10 +467,14 @@ def test_incremental_load(storage: Storage) -> None:
     assert [t.number for t in loaded] == [1, 4, 5]
     assert [t.intermediate for t in loaded] == [{0: 1.0}, {0: 4.0}, {0: 5.0}]
     assert storage.load_trials(study.study_id, after=5) == []
-    assert [t.number for t in storage.load_trials(study.study_id, after=9, numbers=[0, 2])] \
-        == [0, 2]
-    assert storage.load_trials(study.study_id, after=0, numbers=[]) == \
-        storage.load_trials(study.study_id)[1:]
+    assert [t.number for t in storage.load_trials(study.study_id, after=9, numbers=[0, 2])] == [
+        0,
+        2,
+    ]
+    assert (
+        storage.load_trials(study.study_id, after=0, numbers=[])
+        == storage.load_trials(study.study_id)[1:]
+    )
 
 
 def count_statements(store: Storage, action: Any) -> list[str]:
@@ -458,6 +509,7 @@ def test_loading_costs_one_query_per_table(storage: Storage) -> None:
         def action() -> None:
             trials = storage.load_trials(storage.get_study(study.name).study_id)
             assert all(len(t.intermediate) == 3 for t in trials)
+
         return count_statements(storage, action)
 
     assert len(storage.load_trials(large.study_id)) == 200
@@ -467,6 +519,7 @@ def test_loading_costs_one_query_per_table(storage: Storage) -> None:
 
     def incremental() -> None:
         assert len(storage.load_trials(large.study_id, after=150, numbers=range(10))) == 59
+
     assert count_statements(storage, incremental).count("SELECT") == 2
     assert count_statements(storage, storage.list_studies).count("SELECT") == 2
 
@@ -484,13 +537,19 @@ def test_rows_are_json_text(tmp_path: Path) -> None:
         store.add_suggested(study.study_id, spec)
 
     with closing(sqlite3.connect(path)) as conn:
-        row = conn.execute("SELECT space, sampler_options, objective_options, user_attrs "
-                           "FROM hpo_studies").fetchone()
+        row = conn.execute(
+            "SELECT space, sampler_options, objective_options, user_attrs FROM hpo_studies"
+        ).fetchone()
         assert all(isinstance(v, str) for v in row)  # TEXT, not a pickled BLOB
         assert [json.loads(v) for v in row] == [
-            study.space, study.sampler_options, study.objective_options, study.user_attrs]
-        row = conn.execute("SELECT params, user_attrs, system_attrs, typeof(params) "
-                           "FROM hpo_trials").fetchone()
+            study.space,
+            study.sampler_options,
+            study.objective_options,
+            study.user_attrs,
+        ]
+        row = conn.execute(
+            "SELECT params, user_attrs, system_attrs, typeof(params) FROM hpo_trials"
+        ).fetchone()
         assert [json.loads(v) for v in row[:3]] == [PARAMS, USER_ATTRS, {"s": [1, "β"]}]
         assert row[3] == "text"
         (stored_spec,) = conn.execute("SELECT spec FROM hpo_suggested_params").fetchone()
@@ -503,7 +562,8 @@ def test_rows_are_json_text_on_every_backend(storage: Storage) -> None:
     with storage._engine.connect() as conn:
         space, params = conn.exec_driver_sql(
             "SELECT s.space, t.params FROM hpo_studies s JOIN hpo_trials t "
-            "ON s.study_id = t.study_id").one()
+            "ON s.study_id = t.study_id"
+        ).one()
     assert isinstance(space, str)
     assert isinstance(params, str)
     assert (json.loads(space), json.loads(params)) == (SPACE, PARAMS)
@@ -516,8 +576,11 @@ def snapshot(path: Path) -> dict[str, tuple[str, int] | None]:
     """Hash and mtime of the database file and its WAL file (None where absent)."""
     state: dict[str, tuple[str, int] | None] = {}
     for file in (path, path.with_name(path.name + "-wal")):
-        state[file.name] = (hashlib.sha256(file.read_bytes()).hexdigest(),
-                            file.stat().st_mtime_ns) if file.exists() else None
+        state[file.name] = (
+            (hashlib.sha256(file.read_bytes()).hexdigest(), file.stat().st_mtime_ns)
+            if file.exists()
+            else None
+        )
     return state
 
 
@@ -539,8 +602,9 @@ def test_newer_schema_is_refused_untouched(db_path: Path, keep_wal: bool) -> Non
     make_hpo_db(db_path)
     writer = sqlite3.connect(db_path)
     try:
-        writer.execute("UPDATE hpo_meta SET value = ? WHERE key = 'schema_version'",
-                       (str(SCHEMA_VERSION + 1),))
+        writer.execute(
+            "UPDATE hpo_meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),)
+        )
         writer.commit()
         if not keep_wal:  # else the new version stays in the -wal file of an open writer
             writer.close()
@@ -569,10 +633,10 @@ def test_newer_schema_is_refused_on_every_backend(storage_url: str) -> None:
     engine = sa.create_engine(storage_url)
     try:
         with engine.connect() as conn:
-            assert conn.exec_driver_sql("SELECT value FROM hpo_meta").scalar() == \
-                str(SCHEMA_VERSION + 1)
-            assert conn.exec_driver_sql("SELECT name FROM hpo_studies").all() == \
-                [("mnist-mlp",)]
+            assert conn.exec_driver_sql("SELECT value FROM hpo_meta").scalar() == str(
+                SCHEMA_VERSION + 1
+            )
+            assert conn.exec_driver_sql("SELECT name FROM hpo_studies").all() == [("mnist-mlp",)]
     finally:
         engine.dispose()
 
@@ -587,10 +651,10 @@ def test_random_bytes_are_not_a_database(db_path: Path, create: bool) -> None:
     assert sorted(p.name for p in db_path.parent.iterdir()) == ["hpo.db"]
 
 
-@pytest.mark.parametrize(("create", "message"), [(True, "another application"),
-                                                 (False, "holds no hpo studies")])
-def test_database_of_another_app_is_left_alone(db_path: Path, create: bool,
-                                               message: str) -> None:
+@pytest.mark.parametrize(
+    ("create", "message"), [(True, "another application"), (False, "holds no hpo studies")]
+)
+def test_database_of_another_app_is_left_alone(db_path: Path, create: bool, message: str) -> None:
     with closing(sqlite3.connect(db_path)) as conn:
         conn.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
         conn.execute("INSERT INTO notes (body) VALUES ('keep me')")
@@ -680,12 +744,15 @@ def storage_error(url: str) -> str:
     return message
 
 
-@pytest.mark.parametrize("url", [
-    "://nohost",
-    "postgres ql://127.0.0.1/test",
-    "postgresql+psycopg://postgres@127.0.0.1:notaport/test",
-    "postgresql+psycopg://postgres@[::1/test",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "://nohost",
+        "postgres ql://127.0.0.1/test",
+        "postgresql+psycopg://postgres@127.0.0.1:notaport/test",
+        "postgresql+psycopg://postgres@[::1/test",
+    ],
+)
 def test_malformed_url(url: str) -> None:
     assert "invalid storage URL" in storage_error(url)
 
@@ -704,8 +771,10 @@ def test_unreachable_server_fails_fast() -> None:
     assert "s3cret" not in message
 
 
-needs_no_mysqldb = pytest.mark.skipif(importlib.util.find_spec("MySQLdb") is not None,
-                                      reason="MySQLdb is installed: no missing driver to test")
+needs_no_mysqldb = pytest.mark.skipif(
+    importlib.util.find_spec("MySQLdb") is not None,
+    reason="MySQLdb is installed: no missing driver to test",
+)
 
 
 @needs_no_mysqldb

@@ -16,14 +16,25 @@ from hpo.errors import SamplerError, SpaceError, StudyNotFoundError
 from hpo.storage import Storage
 from hpo.trial import TrialState
 
-SPACE = [{"name": "x", "type": "float", "low": -5.0, "high": 5.0},
-         {"name": "n", "type": "int", "low": 1, "high": 8},
-         {"name": "kind", "type": "categorical", "choices": ["a", "b"]}]
-BRANCHED = [{"name": "lr", "type": "float", "low": 1e-4, "high": 1.0, "log": True},
-            {"name": "layers", "type": "branch", "choices": {
-                "one": [{"name": "u1", "type": "int", "low": 1, "high": 10}],
-                "two": [{"name": "u1", "type": "int", "low": 1, "high": 10},
-                        {"name": "u2", "type": "int", "low": 1, "high": 10}]}}]
+SPACE = [
+    {"name": "x", "type": "float", "low": -5.0, "high": 5.0},
+    {"name": "n", "type": "int", "low": 1, "high": 8},
+    {"name": "kind", "type": "categorical", "choices": ["a", "b"]},
+]
+BRANCHED = [
+    {"name": "lr", "type": "float", "low": 1e-4, "high": 1.0, "log": True},
+    {
+        "name": "layers",
+        "type": "branch",
+        "choices": {
+            "one": [{"name": "u1", "type": "int", "low": 1, "high": 10}],
+            "two": [
+                {"name": "u1", "type": "int", "low": 1, "high": 10},
+                {"name": "u2", "type": "int", "low": 1, "high": 10},
+            ],
+        },
+    },
+]
 
 
 def quadratic(trial: hpo.Trial) -> float:
@@ -119,11 +130,17 @@ def test_exception_marks_trial_fail_and_study_goes_on():
     assert sum(t.state == TrialState.COMPLETE for t in study.trials) == 6
 
 
-@pytest.mark.parametrize(("result", "reason"), [
-    (math.nan, "expected a finite number"), (math.inf, "expected a finite number"),
-    ("0.5", "returned str"), (None, "returned NoneType"), (True, "returned bool"),
-    ([1.0, 2.0], "returned list"),
-])
+@pytest.mark.parametrize(
+    ("result", "reason"),
+    [
+        (math.nan, "expected a finite number"),
+        (math.inf, "expected a finite number"),
+        ("0.5", "returned str"),
+        (None, "returned NoneType"),
+        (True, "returned bool"),
+        ([1.0, 2.0], "returned list"),
+    ],
+)
 def test_bad_results_are_failures_with_a_reason(result, reason):
     study = hpo.create_study(space=SPACE)
     study.optimize(lambda trial: result, n_trials=1)
@@ -166,8 +183,12 @@ def test_keyboard_interrupt_fails_the_trial_and_requeues_its_point(db_path):
     with pytest.raises(KeyboardInterrupt):
         study.optimize(objective)
     trials = study.trials
-    assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.COMPLETE,
-                                         TrialState.FAIL, TrialState.WAITING]
+    assert [t.state for t in trials] == [
+        TrialState.COMPLETE,
+        TrialState.COMPLETE,
+        TrialState.FAIL,
+        TrialState.WAITING,
+    ]
     assert trials[2].error.startswith("interrupted")
     assert trials[3].params == trials[2].params
     assert trials[2].system_attrs["requeued_as"] == 3
@@ -185,8 +206,9 @@ def test_complete_trials_are_never_rewritten(db_path):
     study = hpo.create_study("s", str(db_path), SPACE, seed=0)
     study.optimize(quadratic, n_trials=2)
     done = study.trials[0]
-    assert not study.storage.finish_trial(done.trial_id, TrialState.FAIL, done.params,
-                                          time.time(), error="late")
+    assert not study.storage.finish_trial(
+        done.trial_id, TrialState.FAIL, done.params, time.time(), error="late"
+    )
     assert hpo.load_study("s", str(db_path)).trials[0] == done
 
 
@@ -289,10 +311,15 @@ def test_partial_enqueue_draws_the_rest():
     assert set(params) == {"lr", "layers", "u1", "u2"}
 
 
-@pytest.mark.parametrize(("point", "message"), [
-    ({"x": 9.0}, "not in float"), ({"y": 1.0}, "unknown parameter 'y'"),
-    ({"kind": "c"}, "not in choices"), ({"n": 2.5}, "not in int"),
-])
+@pytest.mark.parametrize(
+    ("point", "message"),
+    [
+        ({"x": 9.0}, "not in float"),
+        ({"y": 1.0}, "unknown parameter 'y'"),
+        ({"kind": "c"}, "not in choices"),
+        ({"n": 2.5}, "not in int"),
+    ],
+)
 def test_invalid_enqueue_is_refused_and_stores_nothing(point, message):
     study = hpo.create_study(space=SPACE)
     with pytest.raises(SpaceError, match=message):
@@ -474,8 +501,11 @@ def _running_trial(study: hpo.Study, worker: str, params: dict, heartbeat_age: f
     from hpo.storage import trials_table  # set an old heartbeat, as a dead worker leaves it
 
     with storage._write() as conn:
-        conn.execute(trials_table.update().where(trials_table.c.trial_id == record.trial_id)
-                     .values(heartbeat_at=old))
+        conn.execute(
+            trials_table.update()
+            .where(trials_table.c.trial_id == record.trial_id)
+            .values(heartbeat_at=old)
+        )
     return record
 
 
@@ -548,8 +578,10 @@ def test_a_lost_retry_is_not_requeued_again(db_path):
 
 
 def test_grid_study_stops_when_exhausted():
-    space = [{"name": "a", "type": "int", "low": 0, "high": 2},
-             {"name": "b", "type": "categorical", "choices": ["x", "y"]}]
+    space = [
+        {"name": "a", "type": "int", "low": 0, "high": 2},
+        {"name": "b", "type": "categorical", "choices": ["x", "y"]},
+    ]
     study = hpo.create_study(space=space, sampler="grid", budget=100, seed=0)
     study.optimize(lambda t: t.params["a"])
     points = sorted((t.params["a"], t.params["b"]) for t in study.trials)
@@ -592,7 +624,10 @@ def test_the_python_api_of_the_readme(tmp_path, monkeypatch):
 def test_a_study_of_a_python_function_cannot_be_continued_without_it(db_path, continue_):
     study = hpo.create_study("py", str(db_path), SPACE, budget=4)
     study.optimize(lambda trial: trial.params["x"], n_trials=1)
-    with pytest.raises(hpo.HpoError, match="'py' was created without a stored objective.*"
-                                           r"study\.optimize\(objective\)"):
+    with pytest.raises(
+        hpo.HpoError,
+        match="'py' was created without a stored objective.*"
+        r"study\.optimize\(objective\)",
+    ):
         continue_("py", str(db_path))
     assert len(hpo.load_study("py", str(db_path)).trials) == 1

@@ -18,8 +18,9 @@ RNG = np.random.default_rng(0)
 def test_numeric_density_integrates_to_one(n):
     x = RNG.random((n, 1))
     model = Parzen.fit(x, np.ones(n), [0])
-    total, _ = integrate.quad(lambda v: np.exp(model.log_pdf(np.array([[v]])))[0], 0, 1,
-                              limit=200, points=list(x[:, 0]))
+    total, _ = integrate.quad(
+        lambda v: np.exp(model.log_pdf(np.array([[v]])))[0], 0, 1, limit=200, points=list(x[:, 0])
+    )
     assert total == pytest.approx(1.0, abs=1e-6)
 
 
@@ -35,9 +36,12 @@ def test_categorical_probabilities_sum_to_one():
 def test_joint_density_of_mixed_coordinates_integrates_to_one():
     x = np.column_stack([RNG.random(6), (RNG.integers(0, 3, 6) + 0.5) / 3])
     model = Parzen.fit(x, np.ones(6), [0, 3])
-    total = sum(integrate.quad(lambda v, c=c: np.exp(model.log_pdf(np.array([[v, c]])))[0],
-                               0, 1, limit=200)[0]
-                for c in (np.arange(3) + 0.5) / 3)
+    total = sum(
+        integrate.quad(
+            lambda v, c=c: np.exp(model.log_pdf(np.array([[v, c]])))[0], 0, 1, limit=200
+        )[0]
+        for c in (np.arange(3) + 0.5) / 3
+    )
     assert total == pytest.approx(1.0, abs=1e-6)
 
 
@@ -81,8 +85,7 @@ def test_grid_coordinates_are_scored_by_mass_and_drawn_on_the_grid():
 
 def _proposals(sampler_options: dict, seed: int, trials: int = 40) -> list[float]:
     space = [{"name": "x", "type": "float", "low": -5.0, "high": 5.0}]
-    study = hpo.create_study(space=space, sampler="tpe", sampler_options=sampler_options,
-                             seed=seed)
+    study = hpo.create_study(space=space, sampler="tpe", sampler_options=sampler_options, seed=seed)
     study.optimize(lambda t: (t.params["x"] - 1.5) ** 2, n_trials=trials)
     return [t.params["x"] for t in study.trials]
 
@@ -109,15 +112,20 @@ def test_running_trials_push_proposals_away():
     assert distances[True] > distances[False]
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    ({"gamma": 0}, "gamma must be a number in"), ({"gamma": 1.0}, "gamma must be a number in"),
-    ({"n_startup": 0}, "n_startup must be an integer >= 1"),
-    ({"n_ei_candidates": 0}, "n_ei_candidates must be"),
-    ({"multivariate": "yes"}, "multivariate must be true or false"),
-    ({"prior_weight": -1}, "prior_weight"), ({"max_good": 0}, "max_good"),
-    ({"startup": "halton"}, "startup must be one of sobol, random"),
-    ({"gama": 0.2}, "did you mean 'gamma'"),
-])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"gamma": 0}, "gamma must be a number in"),
+        ({"gamma": 1.0}, "gamma must be a number in"),
+        ({"n_startup": 0}, "n_startup must be an integer >= 1"),
+        ({"n_ei_candidates": 0}, "n_ei_candidates must be"),
+        ({"multivariate": "yes"}, "multivariate must be true or false"),
+        ({"prior_weight": -1}, "prior_weight"),
+        ({"max_good": 0}, "max_good"),
+        ({"startup": "halton"}, "startup must be one of sobol, random"),
+        ({"gama": 0.2}, "did you mean 'gamma'"),
+    ],
+)
 def test_bad_options(options, message):
     with pytest.raises(hpo.SamplerError, match=message):
         make_sampler("tpe", options)
@@ -127,10 +135,11 @@ def test_the_article_settings_from_a_study_file(tmp_path):
     from hpo.studyfile import load_study_file
 
     path = tmp_path / "s.toml"
-    path.write_text('objective = "mixed_nn"\ntrials = 25\n[sampler]\nname = "tpe"\n'
-                    "gamma = 0.2\nn_startup = 20\nn_ei_candidates = 1000\n")
+    path.write_text(
+        'objective = "mixed_nn"\ntrials = 25\n[sampler]\nname = "tpe"\n'
+        "gamma = 0.2\nn_startup = 20\nn_ei_candidates = 1000\n"
+    )
     study = hpo.run(path, storage=str(tmp_path / "hpo.db"))
-    assert study.info.sampler_options == {"gamma": 0.2, "n_startup": 20,
-                                          "n_ei_candidates": 1000}
+    assert study.info.sampler_options == {"gamma": 0.2, "n_startup": 20, "n_ei_candidates": 1000}
     assert study.sampler.n_ei_candidates == 1000 and len(study.trials) == 25
     assert load_study_file(path).sampler == "tpe"

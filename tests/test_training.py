@@ -66,8 +66,7 @@ def test_train_learns_a_separable_problem():
 
 def test_history_has_one_record_per_epoch():
     (x, y), (xv, yv) = blobs(100, 1), blobs(50, 2)
-    history = train(MLP([2, 8, 3], rng()), x, y, SGD(0.05), 6, rng(), batch_size=20,
-                    valid=(xv, yv))
+    history = train(MLP([2, 8, 3], rng()), x, y, SGD(0.05), 6, rng(), batch_size=20, valid=(xv, yv))
     assert isinstance(history, History)
     assert [e.epoch for e in history.epochs] == [1, 2, 3, 4, 5, 6]
     assert history.stopped is None and not history.diverged
@@ -102,8 +101,7 @@ def test_same_seed_same_history_and_weights():
 
     def run(seed: int) -> tuple[History, MLP]:
         net = MLP([2, 16, 3], rng(0), dropout=0.3)  # the rng drives dropout too
-        return train(net, x, y, RMSProp(0.01), 4, rng(seed), batch_size=16,
-                     valid=(xv, yv)), net
+        return train(net, x, y, RMSProp(0.01), 4, rng(seed), batch_size=16, valid=(xv, yv)), net
 
     (first, a), (second, b), (other, c) = run(1), run(1), run(2)
     for column in ("train_loss", "valid_loss"):
@@ -128,8 +126,18 @@ def overfit(early_stopping: EarlyStopping | None, epochs: int = 30):
     (x, y), (xv, yv) = noise(40, 1), noise(40, 2)
     net = MLP([5, 64, 3], rng(1))
     states, keep = snapshots(net)
-    history = train(net, x, y, Adam(0.01), epochs, rng(2), batch_size=10, valid=(xv, yv),
-                    early_stopping=early_stopping, callback=keep)
+    history = train(
+        net,
+        x,
+        y,
+        Adam(0.01),
+        epochs,
+        rng(2),
+        batch_size=10,
+        valid=(xv, yv),
+        early_stopping=early_stopping,
+        callback=keep,
+    )
     return history, net, states, (xv, yv)
 
 
@@ -178,8 +186,18 @@ def slow_descent(early_stopping: EarlyStopping | None):
     (x, y), (xv, yv) = blobs(100, 1), blobs(100, 2)
     net = MLP([2, 8, 3], rng(3), activation="tanh")
     states, keep = snapshots(net)
-    history = train(net, x, y, SGD(0.003), 40, rng(4), batch_size=25, valid=(xv, yv),
-                    early_stopping=early_stopping, callback=keep)
+    history = train(
+        net,
+        x,
+        y,
+        SGD(0.003),
+        40,
+        rng(4),
+        batch_size=25,
+        valid=(xv, yv),
+        early_stopping=early_stopping,
+        callback=keep,
+    )
     return history, net, states
 
 
@@ -211,8 +229,9 @@ def test_divergence_threshold_stops_at_once_without_a_step_on_the_diverged_batch
     x, y = regression()
     net = MLP([3, 8, 1], rng(1), activation="tanh", loss="mse")
     states, keep = snapshots(net)
-    history = train(net, x, y, SGD(10.0), 20, rng(2), batch_size=len(x), divergence=100.0,
-                    callback=keep)
+    history = train(
+        net, x, y, SGD(10.0), 20, rng(2), batch_size=len(x), divergence=100.0, callback=keep
+    )
     assert history.stopped == "diverged" and history.diverged
     assert len(history.epochs) == 2 and history.epochs[0].train_loss < 100.0
     last = history.epochs[-1].train_loss
@@ -223,8 +242,7 @@ def test_divergence_threshold_stops_at_once_without_a_step_on_the_diverged_batch
     assert net.loss(x, y) == pytest.approx(last, rel=1e-5)
 
 
-@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning",
-                            "ignore:invalid value:RuntimeWarning")
+@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning", "ignore:invalid value:RuntimeWarning")
 def test_a_non_finite_loss_is_divergence_even_without_a_threshold():
     x, y = regression()
     net = MLP([3, 8, 1], rng(1), activation="relu", loss="mse")
@@ -240,8 +258,18 @@ def test_divergence_with_early_stopping_restores_the_best_weights():
     x, y = regression()
     net = MLP([3, 8, 1], rng(1), activation="tanh", loss="mse")
     states, keep = snapshots(net)
-    history = train(net, x, y, SGD(10.0), 20, rng(2), batch_size=len(x), divergence=100.0,
-                    early_stopping=EarlyStopping(patience=5), callback=keep)
+    history = train(
+        net,
+        x,
+        y,
+        SGD(10.0),
+        20,
+        rng(2),
+        batch_size=len(x),
+        divergence=100.0,
+        early_stopping=EarlyStopping(patience=5),
+        callback=keep,
+    )
     assert history.stopped == "diverged" and history.best_epoch == 1
     np.testing.assert_array_equal(net.flat_params, states[0])
 
@@ -263,44 +291,57 @@ def test_the_callback_can_stop_training():
 def test_a_callback_returning_none_or_false_does_not_stop():
     x, y = blobs(60, 1)
     answers = iter([None, False, None, False])
-    history = train(MLP([2, 8, 3], rng()), x, y, SGD(0.05), 4, rng(),
-                    callback=lambda epoch: next(answers))
+    history = train(
+        MLP([2, 8, 3], rng()), x, y, SGD(0.05), 4, rng(), callback=lambda epoch: next(answers)
+    )
     assert history.stopped is None and len(history.epochs) == 4
 
 
 # -- bad arguments ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    ({"epochs": 0}, "epochs must be an integer >= 1"),
-    ({"epochs": 2.5}, "epochs must be an integer >= 1"),
-    ({"epochs": True}, "epochs must be an integer >= 1"),
-    ({"batch_size": 0}, "batch_size must be an integer >= 1"),
-    ({"batch_size": -8}, "batch_size must be an integer >= 1"),
-    ({"y": np.zeros(9, dtype=np.int64)}, "of one length, got 10 and 9"),
-    ({"x": np.zeros((0, 2), dtype=np.float32), "y": np.zeros(0, dtype=np.int64)},
-     "non-empty"),
-    ({"divergence": -1.0}, "divergence must be a positive loss"),
-    ({"divergence": 0.0}, "divergence must be a positive loss"),
-])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"epochs": 0}, "epochs must be an integer >= 1"),
+        ({"epochs": 2.5}, "epochs must be an integer >= 1"),
+        ({"epochs": True}, "epochs must be an integer >= 1"),
+        ({"batch_size": 0}, "batch_size must be an integer >= 1"),
+        ({"batch_size": -8}, "batch_size must be an integer >= 1"),
+        ({"y": np.zeros(9, dtype=np.int64)}, "of one length, got 10 and 9"),
+        ({"x": np.zeros((0, 2), dtype=np.float32), "y": np.zeros(0, dtype=np.int64)}, "non-empty"),
+        ({"divergence": -1.0}, "divergence must be a positive loss"),
+        ({"divergence": 0.0}, "divergence must be a positive loss"),
+    ],
+)
 def test_bad_arguments_raise_training_error(options, message):
     x, y = blobs(10, 1)
     arguments = {"x": x, "y": y, "epochs": 3, "batch_size": 4, **options}
     net = MLP([2, 4, 3], rng())
     before = net.state()
     with pytest.raises(TrainingError, match=message):
-        train(net, arguments.pop("x"), arguments.pop("y"), SGD(0.1),
-              arguments.pop("epochs"), rng(), **arguments)
+        train(
+            net,
+            arguments.pop("x"),
+            arguments.pop("y"),
+            SGD(0.1),
+            arguments.pop("epochs"),
+            rng(),
+            **arguments,
+        )
     np.testing.assert_array_equal(net.flat_params, before)  # refused before any step
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    ({"patience": 0}, "patience must be an integer >= 1"),
-    ({"patience": 1.5}, "patience must be an integer >= 1"),
-    ({"patience": True}, "patience must be an integer >= 1"),
-    ({"min_delta": -0.1}, "min_delta must be >= 0"),
-    ({"min_delta": float("nan")}, "min_delta must be >= 0"),
-])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"patience": 0}, "patience must be an integer >= 1"),
+        ({"patience": 1.5}, "patience must be an integer >= 1"),
+        ({"patience": True}, "patience must be an integer >= 1"),
+        ({"min_delta": -0.1}, "min_delta must be >= 0"),
+        ({"min_delta": float("nan")}, "min_delta must be >= 0"),
+    ],
+)
 def test_bad_early_stopping_raises_training_error(options, message):
     with pytest.raises(TrainingError, match=message):
         EarlyStopping(**options)

@@ -63,8 +63,11 @@ def evaluations(tmp_path: Path) -> Counter[int]:
 
 
 def worker(name: str, url: str, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "hpo", "worker", name, "--quiet",
-                             "--storage", url, *args], stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "hpo", "worker", name, "--quiet", "--storage", url, *args],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def assert_exact_budget(study: hpo.Study, budget: int) -> None:
@@ -95,8 +98,12 @@ def test_eight_workers_share_a_budget_of_1000_trials(url, objective, tmp_path):
     for x in (0.1, 0.2, 0.3, 0.4, 0.5):
         study.enqueue({"x": x})  # taken by exactly one worker each
     (tmp_path / "load.toml").write_text("")  # (the workers read the stored study)
-    done = subprocess.run([sys.executable, "-m", "hpo", "resume", "load", "--workers", "8",
-                           "--storage", url], capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "hpo", "resume", "load", "--workers", "8", "--storage", url],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert "locked" not in done.stderr and "Traceback" not in done.stderr, done.stderr
     assert "1000 trials of a budget of 1000 (1000 complete)" in done.stdout
@@ -115,9 +122,14 @@ def test_run_with_workers_from_a_study_file(objective, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "study.toml").write_text(
         f'name = "filed"\nobjective = "{objective}"\ntrials = 40\nseed = 3\n'
-        '[[space]]\nname = "x"\ntype = "float"\nlow = 0.0\nhigh = 1.0\n')
-    done = subprocess.run([sys.executable, "-m", "hpo", "run", "study.toml", "--workers", "3"],
-                          capture_output=True, text=True, timeout=120)
+        '[[space]]\nname = "x"\ntype = "float"\nlow = 0.0\nhigh = 1.0\n'
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "hpo", "run", "study.toml", "--workers", "3"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert "40 trials of a budget of 40 (40 complete)" in done.stdout
     assert done.stdout.count(" COMPLETE ") == 40  # each trial reported once by the parent
@@ -128,7 +140,8 @@ def test_run_with_workers_from_a_study_file(objective, tmp_path, monkeypatch):
 
 
 def test_killed_workers_lose_no_completed_trial_and_the_budget_is_met(
-        url, objective, tmp_path, monkeypatch):
+    url, objective, tmp_path, monkeypatch
+):
     monkeypatch.setenv("HPO_TEST_SLEEP", "0.03")
     budget, rng = 150, random.Random(7)
     study = hpo.create_study("kills", url, SPACE, objective=objective, seed=2, budget=budget)
@@ -141,8 +154,7 @@ def test_killed_workers_lose_no_completed_trial_and_the_budget_is_met(
         for trial in trials:  # what has completed so far must stay so
             if trial.state == TrialState.COMPLETE:
                 completed[trial.number] = trial.value
-        busy = {int(t.worker.rpartition(":")[2]) for t in trials
-                if t.state == TrialState.RUNNING}
+        busy = {int(t.worker.rpartition(":")[2]) for t in trials if t.state == TrialState.RUNNING}
         candidates = [w for w in workers if w.poll() is None and w.pid in busy]
         if not candidates:
             continue
@@ -190,10 +202,13 @@ def test_workers_reconnect_when_postgres_drops_their_connections(objective, monk
         while study.n_counted < budget - 50 and terminated < 400:
             time.sleep(0.3)
             with admin.connect() as conn:
-                terminated += len(conn.exec_driver_sql(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
-                    "datname = current_database() AND pid <> pg_backend_pid() "
-                    "AND backend_type = 'client backend'").all())
+                terminated += len(
+                    conn.exec_driver_sql(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                        "datname = current_database() AND pid <> pg_backend_pid() "
+                        "AND backend_type = 'client backend'"
+                    ).all()
+                )
     finally:
         admin.dispose()
     outputs = [process.communicate(timeout=120)[1] for process in workers]
@@ -210,10 +225,14 @@ def test_ctrl_c_stops_every_worker_and_resume_finishes(objective, tmp_path, monk
     monkeypatch.setenv("HPO_TEST_SLEEP", "0.2")
     db = tmp_path / "hpo.db"
     hpo.create_study("stop", str(db), SPACE, objective=objective, seed=5, budget=100)
-    parent = subprocess.Popen([sys.executable, "-m", "hpo", "resume", "stop", "--workers",
-                               "3", "--storage", str(db)], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, start_new_session=True,
-                              preexec_fn=default_sigint)
+    parent = subprocess.Popen(
+        [sys.executable, "-m", "hpo", "resume", "stop", "--workers", "3", "--storage", str(db)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=default_sigint,
+    )
     deadline = time.monotonic() + 60
     while len(evaluations(tmp_path)) < 6:  # every worker is at work
         assert time.monotonic() < deadline and parent.poll() is None
@@ -262,7 +281,8 @@ def test_a_transient_lock_is_retried(tmp_path, caplog):
 
 
 def test_a_result_that_cannot_be_stored_is_kept_and_stored_on_the_next_start(
-        tmp_path, monkeypatch, caplog):
+    tmp_path, monkeypatch, caplog
+):
     monkeypatch.setenv("HPO_RECOVERY_DIR", str(tmp_path / "recovery"))
     db = tmp_path / "hpo.db"
     store = Storage(str(db), busy_timeout=0.05, retry_seconds=0.3)
@@ -273,8 +293,10 @@ def test_a_result_that_cannot_be_stored_is_kept_and_stored_on_the_next_start(
         holders.append(_hold_write_lock(db, 2.0))  # the database goes away meanwhile
         return 0.25
 
-    with pytest.raises(TransientStorageError, match="database is locked"), \
-            caplog.at_level(logging.ERROR, logger="hpo"):
+    with (
+        pytest.raises(TransientStorageError, match="database is locked"),
+        caplog.at_level(logging.ERROR, logger="hpo"),
+    ):
         study.optimize(objective, n_trials=1)
     assert "could not store the result of trial 0" in caplog.text
     assert len(list((tmp_path / "recovery").glob("*.json"))) == 1
@@ -285,7 +307,9 @@ def test_a_result_that_cannot_be_stored_is_kept_and_stored_on_the_next_start(
         again.optimize(lambda trial: 1.0, n_trials=1)
     assert "stored the COMPLETE result of trial 0" in caplog.text
     assert [(t.state, t.value) for t in again.trials] == [
-        (TrialState.COMPLETE, 0.25), (TrialState.COMPLETE, 1.0)]
+        (TrialState.COMPLETE, 0.25),
+        (TrialState.COMPLETE, 1.0),
+    ]
     assert not list((tmp_path / "recovery").glob("*.json"))
 
 
@@ -318,29 +342,56 @@ def test_workers_need_a_database_other_processes_can_open(objective, tmp_path, m
     monkeypatch.chdir(tmp_path)
     (tmp_path / "study.toml").write_text(
         f'name = "mem"\nobjective = "{objective}"\ntrials = 4\n'
-        '[[space]]\nname = "x"\ntype = "float"\nlow = 0.0\nhigh = 1.0\n')
-    done = subprocess.run([sys.executable, "-m", "hpo", "run", "study.toml", "--workers", "2",
-                           "--storage", "sqlite://"], capture_output=True, text=True)
+        '[[space]]\nname = "x"\ntype = "float"\nlow = 0.0\nhigh = 1.0\n'
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hpo",
+            "run",
+            "study.toml",
+            "--workers",
+            "2",
+            "--storage",
+            "sqlite://",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 2
-    assert done.stderr.strip() == ("hpo: error: --workers 2 needs the storage as a URL or "
-                                   "file path that worker processes can open, not an "
-                                   "in-memory database")
-    missing = subprocess.run([sys.executable, "-m", "hpo", "worker", "nope", "--storage",
-                              str(tmp_path / "none.db")], capture_output=True, text=True)
+    assert done.stderr.strip() == (
+        "hpo: error: --workers 2 needs the storage as a URL or "
+        "file path that worker processes can open, not an "
+        "in-memory database"
+    )
+    missing = subprocess.run(
+        [sys.executable, "-m", "hpo", "worker", "nope", "--storage", str(tmp_path / "none.db")],
+        capture_output=True,
+        text=True,
+    )
     assert missing.returncode == 2 and "no hpo database at" in missing.stderr
 
 
 def test_trials_state_running_shows_each_heartbeat_age(tmp_path):
     db = str(tmp_path / "hpo.db")
     study = hpo.create_study("hb", db, SPACE, seed=0)
-    trial = study.storage.create_trial(study.info.study_id, TrialState.RUNNING, {"x": 0.5},
-                                       "elsewhere:4242")
+    trial = study.storage.create_trial(
+        study.info.study_id, TrialState.RUNNING, {"x": 0.5}, "elsewhere:4242"
+    )
     with study.storage._write() as conn:  # a heartbeat 42 s old, as a slow worker leaves it
         from hpo.storage import trials_table
-        conn.execute(trials_table.update().where(trials_table.c.trial_id == trial.trial_id)
-                     .values(heartbeat_at=time.time() - 42))
-    shown = subprocess.run([sys.executable, "-m", "hpo", "trials", "hb", "--state", "running",
-                            "--storage", db], capture_output=True, text=True)
+
+        conn.execute(
+            trials_table.update()
+            .where(trials_table.c.trial_id == trial.trial_id)
+            .values(heartbeat_at=time.time() - 42)
+        )
+    shown = subprocess.run(
+        [sys.executable, "-m", "hpo", "trials", "hb", "--state", "running", "--storage", db],
+        capture_output=True,
+        text=True,
+    )
     assert shown.returncode == 0, shown.stderr
     assert "RUNNING" in shown.stdout
     assert re.search(r"heartbeat 4[2-4]s ago \(elsewhere:4242\)", shown.stdout), shown.stdout
@@ -362,15 +413,21 @@ def test_when_every_worker_dies_the_run_says_so(objective, tmp_path, monkeypatch
     monkeypatch.setenv("HPO_TEST_SLEEP", "0.5")
     db = tmp_path / "hpo.db"
     hpo.create_study("dies", str(db), SPACE, objective=objective, seed=6, budget=40)
-    parent = subprocess.Popen([sys.executable, "-m", "hpo", "resume", "dies", "--workers", "2",
-                               "--storage", str(db)], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
+    parent = subprocess.Popen(
+        [sys.executable, "-m", "hpo", "resume", "dies", "--workers", "2", "--storage", str(db)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     children: list[int] = []
     for _ in range(100):  # the workers, once they have started trials
         time.sleep(0.1)
-        children = [int(pid) for pid in subprocess.run(
-            ["ps", "-o", "pid=", "--ppid", str(parent.pid)], capture_output=True,
-            text=True).stdout.split()]
+        children = [
+            int(pid)
+            for pid in subprocess.run(
+                ["ps", "-o", "pid=", "--ppid", str(parent.pid)], capture_output=True, text=True
+            ).stdout.split()
+        ]
         if len(children) == 2 and evaluations(tmp_path):
             break
     for pid in children:
@@ -398,8 +455,11 @@ def test_a_kept_result_whose_study_was_deleted_is_set_aside(tmp_path, monkeypatc
     monkeypatch.setenv("HPO_RECOVERY_DIR", str(tmp_path / "recovery"))
     db = str(tmp_path / "hpo.db")
     study = hpo.create_study("again", db, SPACE, seed=0)
-    recovery.save(study.storage.identity, "again",
-                  recovery.Outcome(9999, 5, "COMPLETE", {"x": 0.5}, 100.0, 0.25))
+    recovery.save(
+        study.storage.identity,
+        "again",
+        recovery.Outcome(9999, 5, "COMPLETE", {"x": 0.5}, 100.0, 0.25),
+    )
     with caplog.at_level(logging.WARNING, logger="hpo"):
         study.optimize(lambda trial: 1.0, n_trials=1)
     assert "is no longer in the study; the result is left in" in caplog.text

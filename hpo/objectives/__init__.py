@@ -44,8 +44,9 @@ def _synthetic(name: str) -> Callable[..., Objective]:
 
     def make() -> Objective:
         fn = problem["fn"]
-        return Objective(name, lambda trial: fn(trial.params), problem["space"],
-                         "minimize", problem["optimum"])
+        return Objective(
+            name, lambda trial: fn(trial.params), problem["space"], "minimize", problem["optimum"]
+        )
 
     return make
 
@@ -71,8 +72,11 @@ BUILTIN: dict[str, Callable[..., Objective]] = {
 }
 
 
-def load_objective(ref: str, options: Mapping[str, Any] | None = None,
-                   base_dir: str | os.PathLike[str] | None = None) -> Objective:
+def load_objective(
+    ref: str,
+    options: Mapping[str, Any] | None = None,
+    base_dir: str | os.PathLike[str] | None = None,
+) -> Objective:
     """Resolve a built-in name or a reference; relative file paths from `base_dir`."""
     options = dict(options or {})
     if not isinstance(ref, str) or not ref.strip():
@@ -80,13 +84,17 @@ def load_objective(ref: str, options: Mapping[str, Any] | None = None,
     if ref in BUILTIN:  # (a network's factory checks its options itself)
         return _call_with_options(BUILTIN[ref], options, f"objective {ref!r}")
     if ":" not in ref:
-        raise ObjectiveError(f"unknown objective {ref!r}{did_you_mean(ref, BUILTIN)}; "
-                             f"built-in: {', '.join(BUILTIN)}; or give "
-                             "module:function or path/to/file.py:function")
+        raise ObjectiveError(
+            f"unknown objective {ref!r}{did_you_mean(ref, BUILTIN)}; "
+            f"built-in: {', '.join(BUILTIN)}; or give "
+            "module:function or path/to/file.py:function"
+        )
     location, _, func_name = ref.rpartition(":")
     if not location or not func_name:
-        raise ObjectiveError(f"objective reference {ref!r} must look like module:function "
-                             "or path/to/file.py:function")
+        raise ObjectiveError(
+            f"objective reference {ref!r} must look like module:function "
+            "or path/to/file.py:function"
+        )
     if location.endswith(".py") or "/" in location or os.sep in location:
         path = Path(location)
         if not path.is_absolute():
@@ -98,22 +106,23 @@ def load_objective(ref: str, options: Mapping[str, Any] | None = None,
     if fn is None or not callable(fn):
         names = [n for n, v in vars(module).items() if callable(v) and not n.startswith("_")]
         what = "no function" if fn is None else "a non-callable"
-        raise ObjectiveError(f"{location} has {what} {func_name!r}"
-                             f"{did_you_mean(func_name, names)}")
+        raise ObjectiveError(f"{location} has {what} {func_name!r}{did_you_mean(func_name, names)}")
     if options:
         _check_accepts(fn, options, f"objective {ref!r}", takes_trial=True)
         fn = functools.partial(fn, **options)
     return Objective(stored, fn)
 
 
-def _call_with_options(factory: Callable[..., Objective], options: dict[str, Any],
-                       what: str) -> Objective:
+def _call_with_options(
+    factory: Callable[..., Objective], options: dict[str, Any], what: str
+) -> Objective:
     _check_accepts(factory, options, what, takes_trial=False)
     return factory(**options)
 
 
-def _check_accepts(fn: Callable[..., Any], options: Mapping[str, Any], what: str,
-                   takes_trial: bool) -> None:
+def _check_accepts(
+    fn: Callable[..., Any], options: Mapping[str, Any], what: str, takes_trial: bool
+) -> None:
     """Every option must be a keyword parameter of fn (other than the trial)."""
     try:
         parameters = inspect.signature(fn).parameters
@@ -121,17 +130,20 @@ def _check_accepts(fn: Callable[..., Any], options: Mapping[str, Any], what: str
         return
     if any(p.kind == p.VAR_KEYWORD for p in parameters.values()):
         return
-    names = [n for n, p in parameters.items() if p.kind in (p.KEYWORD_ONLY,
-                                                            p.POSITIONAL_OR_KEYWORD)]
-    positional = [n for n, p in parameters.items() if p.kind in (p.POSITIONAL_ONLY,
-                                                                 p.POSITIONAL_OR_KEYWORD)]
+    names = [
+        n for n, p in parameters.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    positional = [
+        n for n, p in parameters.items() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
     if takes_trial and positional and positional[0] in names:
         names.remove(positional[0])  # the trial itself, not an option
     for key in options:
         if key not in names:
             accepted = ", ".join(n for n in names if n != "trial") or "none"
-            raise ObjectiveError(f"{what} has no option {key!r}{did_you_mean(key, names)}; "
-                                 f"its options: {accepted}")
+            raise ObjectiveError(
+                f"{what} has no option {key!r}{did_you_mean(key, names)}; its options: {accepted}"
+            )
 
 
 def _import_module(name: str) -> ModuleType:
@@ -141,8 +153,9 @@ def _import_module(name: str) -> ModuleType:
         return importlib.import_module(name)
     except ModuleNotFoundError as exc:
         if exc.name and (name == exc.name or name.startswith(exc.name + ".")):
-            raise ObjectiveError(f"cannot import objective module {name!r}: no module "
-                                 f"named {exc.name!r}") from None
+            raise ObjectiveError(
+                f"cannot import objective module {name!r}: no module named {exc.name!r}"
+            ) from None
         raise ObjectiveError(_import_failure(name, exc, _module_file(name))) from None
     except (Exception, SystemExit) as exc:  # noqa: BLE001 - anything the user's module does
         raise ObjectiveError(_import_failure(name, exc, _module_file(name))) from None

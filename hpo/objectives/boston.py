@@ -36,18 +36,33 @@ def _step(low: float = 1e-4, high: float = 0.1) -> dict[str, Any]:
 SPACE = [
     {"name": "units", "type": "int", "low": 5, "high": 100, "log": False},
     {"name": "activation", "type": "categorical", "choices": ["sigmoid", "tanh", "relu", "elu"]},
-    {"name": "optimizer", "type": "branch", "choices": {
-        "lm": [{"name": "mu", "type": "float", "low": 1e-3, "high": 100.0, "log": True},
-               {"name": "mu_factor", "type": "float", "low": 2.0, "high": 20.0, "log": False}],
-        "adam": [_step()],
-        "rmsprop": [_step()],
-        "momentum": [_step(), {"name": "momentum", "type": "float", "low": 0.5, "high": 0.99,
-                               "log": False}]}},
+    {
+        "name": "optimizer",
+        "type": "branch",
+        "choices": {
+            "lm": [
+                {"name": "mu", "type": "float", "low": 1e-3, "high": 100.0, "log": True},
+                {"name": "mu_factor", "type": "float", "low": 2.0, "high": 20.0, "log": False},
+            ],
+            "adam": [_step()],
+            "rmsprop": [_step()],
+            "momentum": [
+                _step(),
+                {"name": "momentum", "type": "float", "low": 0.5, "high": 0.99, "log": False},
+            ],
+        },
+    },
 ]
 
 
-def boston(trial: Trial, max_epochs: int = 100, batch_size: int = 32, patience: int = 10,
-           validation: float = 0.15, drop_b: bool = False) -> float:
+def boston(
+    trial: Trial,
+    max_epochs: int = 100,
+    batch_size: int = 32,
+    patience: int = 10,
+    validation: float = 0.15,
+    drop_b: bool = False,
+) -> float:
     """Train the trial's network; its best validation MSE in $1000s².
 
     Options: max_epochs (Levenberg–Marquardt takes one full-batch step per
@@ -58,26 +73,37 @@ def boston(trial: Trial, max_epochs: int = 100, batch_size: int = 32, patience: 
     mean, scale = float(data.train.y.mean()), float(data.train.y.std())
     p = trial.params
     rng = np.random.default_rng([trial.study.seed, trial.number])
-    net = MLP([data.train.x.shape[1], p["units"], 1], rng, activation=p["activation"],
-              loss="mse")
+    net = MLP([data.train.x.shape[1], p["units"], 1], rng, activation=p["activation"], loss="mse")
     valid_y = (data.valid.y - mean) / scale
     report = reporter(trial)
 
     def report_in_dollars(epoch: Epoch) -> bool:  # its loss: ½ MSE of standardized prices
         return report(replace(epoch, valid_loss=2.0 * epoch.valid_loss * scale**2))
 
-    history = train(net, data.train.x, (data.train.y - mean) / scale, _optimizer(p),
-                    max_epochs, rng, batch_size=batch_size, valid=(data.valid.x, valid_y),
-                    early_stopping=EarlyStopping(patience), callback=report_in_dollars)
+    history = train(
+        net,
+        data.train.x,
+        (data.train.y - mean) / scale,
+        _optimizer(p),
+        max_epochs,
+        rng,
+        batch_size=batch_size,
+        valid=(data.valid.x, valid_y),
+        early_stopping=EarlyStopping(patience),
+        callback=report_in_dollars,
+    )
     with np.errstate(over="ignore", invalid="ignore"):  # a diverged network's predictions
         predicted = net.predict(data.valid.x)[:, 0] * scale + mean
         error = predicted - data.valid.y
-        rmsle = np.sqrt(np.mean((np.log1p(np.maximum(predicted, 0))
-                                 - np.log1p(data.valid.y)) ** 2))
+        rmsle = np.sqrt(np.mean((np.log1p(np.maximum(predicted, 0)) - np.log1p(data.valid.y)) ** 2))
         rmse = np.sqrt(np.mean(error**2))
     # chance: predicting the training mean, ½ MSE = ½ var of the standardized prices
-    value = finish(trial, history, {"rmsle": float(rmsle), "rmse": float(rmse)},
-                   chance=0.5 * float(np.mean(valid_y**2)))
+    value = finish(
+        trial,
+        history,
+        {"rmsle": float(rmsle), "rmse": float(rmse)},
+        chance=0.5 * float(np.mean(valid_y**2)),
+    )
     return 2.0 * value * scale**2
 
 
@@ -89,4 +115,3 @@ def _optimizer(p: dict[str, Any]) -> Any:
     if p["optimizer"] == "rmsprop":
         return RMSProp(step=p["step"])
     return Momentum(step=p["step"], momentum=p["momentum"], nesterov=True)
-

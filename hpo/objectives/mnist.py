@@ -25,19 +25,34 @@ from models.training import EarlyStopping, train
 SPACE = [
     {"name": "step", "type": "float", "low": 0.01, "high": 0.5, "log": True},
     {"name": "batch_size", "type": "int", "low": 16, "high": 512, "log": True},
-    {"name": "activation", "type": "categorical",
-     "choices": ["relu", "prelu", "elu", "sigmoid", "tanh"]},
-    {"name": "layers", "type": "branch", "choices": {
-        "one": [{"name": "units_1_1", "type": "int", "low": 50, "high": 1000, "log": False}],
-        "two": [{"name": "units_2_1", "type": "int", "low": 50, "high": 1000, "log": False},
-                {"name": "units_2_2", "type": "int", "low": 50, "high": 1000, "log": False}]}},
+    {
+        "name": "activation",
+        "type": "categorical",
+        "choices": ["relu", "prelu", "elu", "sigmoid", "tanh"],
+    },
+    {
+        "name": "layers",
+        "type": "branch",
+        "choices": {
+            "one": [{"name": "units_1_1", "type": "int", "low": 50, "high": 1000, "log": False}],
+            "two": [
+                {"name": "units_2_1", "type": "int", "low": 50, "high": 1000, "log": False},
+                {"name": "units_2_2", "type": "int", "low": 50, "high": 1000, "log": False},
+            ],
+        },
+    },
     {"name": "dropout", "type": "float", "low": 0.0, "high": 0.5, "log": False},
 ]
 DIVERGENCE = 10.0  # the article's threshold on the training error
 
 
-def mnist_mlp(trial: Trial, max_epochs: int = 50, subset: int | None = None,
-              validation: int = 10_000, patience: int = 5) -> float:
+def mnist_mlp(
+    trial: Trial,
+    max_epochs: int = 50,
+    subset: int | None = None,
+    validation: int = 10_000,
+    patience: int = 5,
+) -> float:
     """Train the trial's network; its best validation cross-entropy.
 
     Options (the study file's [objective] table): max_epochs; subset, a
@@ -48,11 +63,21 @@ def mnist_mlp(trial: Trial, max_epochs: int = 50, subset: int | None = None,
     p = trial.params
     hidden = [p["units_1_1"]] if p["layers"] == "one" else [p["units_2_1"], p["units_2_2"]]
     rng = np.random.default_rng([trial.study.seed, trial.number])
-    net = MLP([data.train.x.shape[1], *hidden, 10], rng, activation=p["activation"],
-              dropout=p["dropout"])
-    history = train(net, data.train.x, data.train.y, RMSProp(step=p["step"]), max_epochs, rng,
-                    batch_size=p["batch_size"], valid=(data.valid.x, data.valid.y),
-                    early_stopping=EarlyStopping(patience), divergence=DIVERGENCE,
-                    callback=reporter(trial))
+    net = MLP(
+        [data.train.x.shape[1], *hidden, 10], rng, activation=p["activation"], dropout=p["dropout"]
+    )
+    history = train(
+        net,
+        data.train.x,
+        data.train.y,
+        RMSProp(step=p["step"]),
+        max_epochs,
+        rng,
+        batch_size=p["batch_size"],
+        valid=(data.valid.x, data.valid.y),
+        early_stopping=EarlyStopping(patience),
+        divergence=DIVERGENCE,
+        callback=reporter(trial),
+    )
     accuracy = float(np.mean(net.predict(data.valid.x).argmax(axis=1) == data.valid.y))
     return finish(trial, history, {"accuracy": accuracy}, chance=float(np.log(10)))

@@ -16,9 +16,11 @@ from models.training import History
 
 def reporter(trial: Trial) -> Any:
     """A training callback: report each epoch's validation loss; stop if pruned."""
+
     def report(epoch: Any) -> bool:
         trial.report(epoch.valid_loss, epoch.epoch)
         return trial.should_prune()
+
     return report
 
 
@@ -30,8 +32,7 @@ def finish(trial: Trial, history: History, attrs: dict[str, Any], chance: float)
     the training mean): the sampler learns to avoid its region, which it
     would not from a failed trial.
     """
-    for key, value in {**attrs, "epochs": len(history.epochs),
-                       "stopped": history.stopped}.items():
+    for key, value in {**attrs, "epochs": len(history.epochs), "stopped": history.stopped}.items():
         trial.set_user_attr(key, value)
     if history.stopped == "callback":
         raise TrialPruned

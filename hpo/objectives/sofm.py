@@ -32,8 +32,14 @@ SPACE = [
 DATA = ("boston", "mnist")
 
 
-def sofm(trial: Trial, data: str = "boston", epochs: int = 30, penalty: float = 1.0,
-         samples: int = 2000, patience: int = 5) -> float:
+def sofm(
+    trial: Trial,
+    data: str = "boston",
+    epochs: int = 30,
+    penalty: float = 1.0,
+    samples: int = 2000,
+    patience: int = 5,
+) -> float:
     """Train the trial's map; relative held-out quantization error + penalty x topographic error.
 
     Options: data, "boston" (the 13 standardized features) or "mnist" (a
@@ -42,21 +48,39 @@ def sofm(trial: Trial, data: str = "boston", epochs: int = 30, penalty: float = 
     train_x, valid_x = _data(data, samples, trial.study.seed)
     p = trial.params
     rng = np.random.default_rng([trial.study.seed, trial.number])
-    model = SOFM(p["rows"], p["cols"], topology=p["topology"], distance=p["distance"],
-                 neighbourhood=p["neighbourhood"])
+    model = SOFM(
+        p["rows"],
+        p["cols"],
+        topology=p["topology"],
+        distance=p["distance"],
+        neighbourhood=p["neighbourhood"],
+    )
     scale = _one_unit_error(valid_x, p["distance"])
 
     def report(epoch: int, record: EpochRecord) -> bool:
         trial.report(record.valid_qe / scale, epoch)
         return trial.should_prune()
 
-    history = model.fit(train_x, epochs, rng, step=p["step"], radius=p["radius"],
-                        radius_end=min(p["radius_end"], p["radius"]), decay=p["decay"],
-                        valid=valid_x, patience=patience, callback=report)
+    history = model.fit(
+        train_x,
+        epochs,
+        rng,
+        step=p["step"],
+        radius=p["radius"],
+        radius_end=min(p["radius_end"], p["radius"]),
+        decay=p["decay"],
+        valid=valid_x,
+        patience=patience,
+        callback=report,
+    )
     quantization = model.quantization_error(valid_x) / scale
     topographic = model.topographic_error(valid_x)
-    for key, value in {"quantization_error": quantization, "topographic_error": topographic,
-                       "epochs": len(history.records), "stopped": history.stopped}.items():
+    for key, value in {
+        "quantization_error": quantization,
+        "topographic_error": topographic,
+        "epochs": len(history.records),
+        "stopped": history.stopped,
+    }.items():
         trial.set_user_attr(key, value)
     if history.stopped == "callback":
         raise TrialPruned
@@ -78,5 +102,3 @@ def _one_unit_error(x: np.ndarray, distance: str) -> float:
     """The quantization error of a map with one unit at the data's centre."""
     centre = (unit_rows(x) if distance == "cosine" else x).mean(axis=0, keepdims=True)
     return float(np.mean(DISTANCES[distance](x, centre)))
-
-

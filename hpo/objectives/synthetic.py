@@ -21,12 +21,22 @@ def branin(p: dict[str, Any]) -> float:
     return a * (x2 - b * x1**2 + c * x1 - r) ** 2 + s * (1 - t) * math.cos(x1) + s
 
 
-_H6_A = np.array([[10, 3, 17, 3.5, 1.7, 8], [0.05, 10, 17, 0.1, 8, 14],
-                  [3, 3.5, 1.7, 10, 17, 8], [17, 8, 0.05, 10, 0.1, 14]])  # (4, 6)
-_H6_P = 1e-4 * np.array([[1312, 1696, 5569, 124, 8283, 5886],
-                         [2329, 4135, 8307, 3736, 1004, 9991],
-                         [2348, 1451, 3522, 2883, 3047, 6650],
-                         [4047, 8828, 8732, 5743, 1091, 381]])  # (4, 6)
+_H6_A = np.array(
+    [
+        [10, 3, 17, 3.5, 1.7, 8],
+        [0.05, 10, 17, 0.1, 8, 14],
+        [3, 3.5, 1.7, 10, 17, 8],
+        [17, 8, 0.05, 10, 0.1, 14],
+    ]
+)  # (4, 6)
+_H6_P = 1e-4 * np.array(
+    [
+        [1312, 1696, 5569, 124, 8283, 5886],
+        [2329, 4135, 8307, 3736, 1004, 9991],
+        [2348, 1451, 3522, 2883, 3047, 6650],
+        [4047, 8828, 8732, 5743, 1091, 381],
+    ]
+)  # (4, 6)
 _H_ALPHA = np.array([1.0, 1.2, 3.0, 3.2])  # (4,)
 
 
@@ -50,9 +60,13 @@ def mixed_nn(p: dict[str, Any]) -> float:
     lr = math.log10(p["lr"])  # best near 1e-2
     bs = math.log2(p["batch_size"])  # best near 64
     units = p["units"] / 1000.0  # best near 0.45
-    return ((lr + 2.0) ** 2 * 0.5 + (bs - 6.0) ** 2 * 0.05
-            + (units - 0.45) ** 2 * 2.0 + (p["dropout"] - 0.2) ** 2 * 3.0
-            + _ACTIVATION_PENALTY[p["activation"]])
+    return (
+        (lr + 2.0) ** 2 * 0.5
+        + (bs - 6.0) ** 2 * 0.05
+        + (units - 0.45) ** 2 * 2.0
+        + (p["dropout"] - 0.2) ** 2 * 3.0
+        + _ACTIVATION_PENALTY[p["activation"]]
+    )
 
 
 def conditional_nn(p: dict[str, Any]) -> float:
@@ -60,13 +74,13 @@ def conditional_nn(p: dict[str, Any]) -> float:
     lr_term = (math.log10(p["lr"]) + 2.5) ** 2 * 0.3
     if p["layers"] == "one":
         return 0.3 + lr_term + ((p["units_1_1"] - 400) / 450) ** 2
-    return (lr_term + ((p["units_2_1"] - 300) / 450) ** 2
-            + ((p["units_2_2"] - 120) / 450) ** 2)
+    return lr_term + ((p["units_2_1"] - 300) / 450) ** 2 + ((p["units_2_2"] - 120) / 450) ** 2
 
 
 def _unit(n: int) -> list[dict[str, Any]]:
-    return [{"name": f"x{i}", "type": "float", "low": 0.0, "high": 1.0, "log": False}
-            for i in range(n)]
+    return [
+        {"name": f"x{i}", "type": "float", "low": 0.0, "high": 1.0, "log": False} for i in range(n)
+    ]
 
 
 def _units(name: str) -> dict[str, Any]:
@@ -75,30 +89,50 @@ def _units(name: str) -> dict[str, Any]:
 
 PROBLEMS: dict[str, dict[str, Any]] = {
     "branin": {
-        "space": [{"name": "x1", "type": "float", "low": -5.0, "high": 10.0, "log": False},
-                  {"name": "x2", "type": "float", "low": 0.0, "high": 15.0, "log": False}],
-        "fn": branin, "optimum": 0.397887,
+        "space": [
+            {"name": "x1", "type": "float", "low": -5.0, "high": 10.0, "log": False},
+            {"name": "x2", "type": "float", "low": 0.0, "high": 15.0, "log": False},
+        ],
+        "fn": branin,
+        "optimum": 0.397887,
     },
     "hartmann6": {"space": _unit(6), "fn": hartmann6, "optimum": -3.32237},
     "rosenbrock4": {
-        "space": [{"name": f"x{i}", "type": "float", "low": -2.048, "high": 2.048,
-                   "log": False} for i in range(4)],
-        "fn": rosenbrock4, "optimum": 0.0,
+        "space": [
+            {"name": f"x{i}", "type": "float", "low": -2.048, "high": 2.048, "log": False}
+            for i in range(4)
+        ],
+        "fn": rosenbrock4,
+        "optimum": 0.0,
     },
     "mixed_nn": {
-        "space": [{"name": "lr", "type": "float", "low": 1e-4, "high": 1.0, "log": True},
-                  {"name": "batch_size", "type": "int", "low": 16, "high": 512, "log": True},
-                  {"name": "activation", "type": "categorical",
-                   "choices": ["relu", "elu", "tanh", "sigmoid"]},
-                  {"name": "units", "type": "int", "low": 50, "high": 1000, "log": False},
-                  {"name": "dropout", "type": "float", "low": 0.0, "high": 0.5, "log": False}],
-        "fn": mixed_nn, "optimum": 0.0,
+        "space": [
+            {"name": "lr", "type": "float", "low": 1e-4, "high": 1.0, "log": True},
+            {"name": "batch_size", "type": "int", "low": 16, "high": 512, "log": True},
+            {
+                "name": "activation",
+                "type": "categorical",
+                "choices": ["relu", "elu", "tanh", "sigmoid"],
+            },
+            {"name": "units", "type": "int", "low": 50, "high": 1000, "log": False},
+            {"name": "dropout", "type": "float", "low": 0.0, "high": 0.5, "log": False},
+        ],
+        "fn": mixed_nn,
+        "optimum": 0.0,
     },
     "conditional_nn": {
-        "space": [{"name": "lr", "type": "float", "low": 1e-4, "high": 1.0, "log": True},
-                  {"name": "layers", "type": "branch", "choices": {
-                      "one": [_units("units_1_1")],
-                      "two": [_units("units_2_1"), _units("units_2_2")]}}],
-        "fn": conditional_nn, "optimum": 0.0,
+        "space": [
+            {"name": "lr", "type": "float", "low": 1e-4, "high": 1.0, "log": True},
+            {
+                "name": "layers",
+                "type": "branch",
+                "choices": {
+                    "one": [_units("units_1_1")],
+                    "two": [_units("units_2_1"), _units("units_2_2")],
+                },
+            },
+        ],
+        "fn": conditional_nn,
+        "optimum": 0.0,
     },
 }

@@ -33,8 +33,13 @@ class Sampler(Protocol):
     def check(self, space: Space) -> None:
         """Raise SamplerError if the sampler cannot work on this space."""
 
-    def ask(self, space: Space, trials: Sequence[FrozenTrial], rng: np.random.Generator,
-            direction: str = "minimize") -> dict[str, Any]:
+    def ask(
+        self,
+        space: Space,
+        trials: Sequence[FrozenTrial],
+        rng: np.random.Generator,
+        direction: str = "minimize",
+    ) -> dict[str, Any]:
         """The next point: the active parameters of `space`."""
 
 
@@ -56,23 +61,26 @@ SAMPLERS: dict[str, Callable[..., Sampler]] = {
 _STUDY_SEED = "seed"  # a factory parameter of this name receives the study's seed
 
 
-def make_sampler(name: str, options: Mapping[str, Any] | None = None,
-                 seed: int = 0) -> Sampler:
+def make_sampler(name: str, options: Mapping[str, Any] | None = None, seed: int = 0) -> Sampler:
     """Build a sampler by name for a study with this seed.
 
     Unknown names and options raise SamplerError, and so do bad option values
     (each sampler checks its own).
     """
     if name not in SAMPLERS:
-        raise SamplerError(f"unknown sampler {name!r}{did_you_mean(name, SAMPLERS)}; "
-                           f"available: {', '.join(SAMPLERS)}")
+        raise SamplerError(
+            f"unknown sampler {name!r}{did_you_mean(name, SAMPLERS)}; "
+            f"available: {', '.join(SAMPLERS)}"
+        )
     factory = SAMPLERS[name]
     accepted = [option for option, _ in sampler_options(name)]
     for key in options or {}:
         if key not in accepted:
             listed = ", ".join(accepted) if accepted else "none"
-            raise SamplerError(f"sampler {name!r} has no option {key!r}"
-                               f"{did_you_mean(key, accepted)}; its options: {listed}")
+            raise SamplerError(
+                f"sampler {name!r} has no option {key!r}"
+                f"{did_you_mean(key, accepted)}; its options: {listed}"
+            )
     extra = {_STUDY_SEED: seed} if _STUDY_SEED in inspect.signature(factory).parameters else {}
     return factory(**(options or {}), **extra)
 
@@ -80,8 +88,11 @@ def make_sampler(name: str, options: Mapping[str, Any] | None = None,
 def sampler_options(name: str) -> list[tuple[str, Any]]:
     """A sampler's options and their defaults, as the study file sets them."""
     parameters = inspect.signature(SAMPLERS[name]).parameters.values()
-    return [(p.name, None if p.default is p.empty else p.default) for p in parameters
-            if p.name != _STUDY_SEED and p.kind is not p.VAR_KEYWORD]
+    return [
+        (p.name, None if p.default is p.empty else p.default)
+        for p in parameters
+        if p.name != _STUDY_SEED and p.kind is not p.VAR_KEYWORD
+    ]
 
 
 def sampler_summary(name: str) -> str:

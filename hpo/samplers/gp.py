@@ -59,11 +59,21 @@ class GPSampler:
     if they had returned the worst value so far.
     """
 
-    def __init__(self, n_startup: int = 10, n_candidates: int = 2048, n_refine: int = 10,
-                 n_restarts: int = 2, constant_liar: bool = True, seed: int = 0) -> None:
-        for name, value, minimum in (("n_startup", n_startup, 1),
-                                     ("n_candidates", n_candidates, 1),
-                                     ("n_refine", n_refine, 1), ("n_restarts", n_restarts, 0)):
+    def __init__(
+        self,
+        n_startup: int = 10,
+        n_candidates: int = 2048,
+        n_refine: int = 10,
+        n_restarts: int = 2,
+        constant_liar: bool = True,
+        seed: int = 0,
+    ) -> None:
+        for name, value, minimum in (
+            ("n_startup", n_startup, 1),
+            ("n_candidates", n_candidates, 1),
+            ("n_refine", n_refine, 1),
+            ("n_restarts", n_restarts, 0),
+        ):
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                 raise SamplerError(f"gp: {name} must be an integer >= {minimum}, got {value!r}")
         if not isinstance(constant_liar, bool):
@@ -76,16 +86,22 @@ class GPSampler:
     def check(self, space: Space) -> None:
         """Any space will do."""
 
-    def ask(self, space: Space, trials: Sequence[FrozenTrial], rng: np.random.Generator,
-            direction: str = "minimize") -> dict[str, Any]:
+    def ask(
+        self,
+        space: Space,
+        trials: Sequence[FrozenTrial],
+        rng: np.random.Generator,
+        direction: str = "minimize",
+    ) -> dict[str, Any]:
         history = self._encode(space, trials, direction)
         if len(history) < self.n_startup:
             return self._startup.ask(space, trials, rng, direction)
         with _blas_threads().limit(limits=1, user_api="blas"):
             return self._ask_model(space, history, rng)
 
-    def _ask_model(self, space: Space, history: History,
-                   rng: np.random.Generator) -> dict[str, Any]:
+    def _ask_model(
+        self, space: Space, history: History, rng: np.random.Generator
+    ) -> dict[str, Any]:
         features = Features.of_space(space)
         x = features(history.x)  # (n, D)
         y = _warp(history.loss)  # (n,)
@@ -94,12 +110,18 @@ class GPSampler:
             y = np.concatenate([y, np.full(len(history.pending), y.max())])
         gp = GaussianProcess.fit(x, y, rng, self.n_restarts)
         incumbent = history.x[int(np.argmin(history.loss))]
-        u = self._maximize_ei(space, features, gp, float(y[:len(history)].min()), incumbent,
-                              rng)
+        u = self._maximize_ei(space, features, gp, float(y[: len(history)].min()), incumbent, rng)
         return space.decode(u)
 
-    def _maximize_ei(self, space: Space, features: Features, gp: GaussianProcess,
-                     best: float, incumbent: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def _maximize_ei(
+        self,
+        space: Space,
+        features: Features,
+        gp: GaussianProcess,
+        best: float,
+        incumbent: np.ndarray,
+        rng: np.random.Generator,
+    ) -> np.ndarray:
         """The point u (d,) of largest log EI, best: the lowest standardized loss.
 
         Candidates: scrambled Sobol points. Local searches start from the best
@@ -119,9 +141,10 @@ class GPSampler:
         weights[first] = 0.0
         extra = min(self.n_refine - 2, int(np.count_nonzero(weights)))
         if extra > 0:
-            starts += list(rng.choice(len(sobol), size=extra, replace=False,
-                                      p=weights / weights.sum()))
-        starts = starts[:max(self.n_refine, 1)]
+            starts += list(
+                rng.choice(len(sobol), size=extra, replace=False, p=weights / weights.sum())
+            )
+        starts = starts[: max(self.n_refine, 1)]
         free = np.array([features.free_mask(u[i]) for i in starts])  # (b, D)
         refined, refined_scores = _refine(gp, candidates[starts], free, best)
         i = int(np.argmax(refined_scores))
@@ -139,8 +162,7 @@ class Features:
     def of_space(cls, space: Space) -> Features:
         columns, start = [], 0
         for dim in space.dims:
-            choices = (len(dim.param.choices) if isinstance(dim.param, Categorical | Branch)
-                       else 0)
+            choices = len(dim.param.choices) if isinstance(dim.param, Categorical | Branch) else 0
             width = max(choices, 1)
             columns.append((start, width, choices))
             start += width
@@ -193,22 +215,32 @@ class GaussianProcess:
     alpha: np.ndarray  # (n,) K⁻¹ y
 
     @classmethod
-    def fit(cls, x: np.ndarray, y: np.ndarray, rng: np.random.Generator,
-            n_restarts: int = 2) -> GaussianProcess:
+    def fit(
+        cls, x: np.ndarray, y: np.ndarray, rng: np.random.Generator, n_restarts: int = 2
+    ) -> GaussianProcess:
         """Maximize log marginal likelihood + log prior from a default start and
         `n_restarts` random ones; keep the best."""
         dim = x.shape[1]
         starts = [np.concatenate([np.zeros(dim), [0.0, np.log(1e-2)]])]
         for _ in range(n_restarts):
-            starts.append(np.concatenate([rng.uniform(-2.0, 2.0, dim),
-                                          [rng.uniform(-1.0, 1.0), rng.uniform(-6.0, -1.0)]]))
+            starts.append(
+                np.concatenate(
+                    [rng.uniform(-2.0, 2.0, dim), [rng.uniform(-1.0, 1.0), rng.uniform(-6.0, -1.0)]]
+                )
+            )
         bounds = [_LOG_BOUNDS_LAMBDA] * dim + [_LOG_BOUNDS_SCALE, _LOG_BOUNDS_NOISE]
         best = None
         for theta0 in starts:
             # hyperparameters need not be exact: a loose tolerance halves the fit
-            result = optimize.minimize(_neg_log_posterior, theta0, args=(x, y), jac=True,
-                                       method="L-BFGS-B", bounds=bounds,
-                                       options={"ftol": 1e-6, "gtol": 1e-4})
+            result = optimize.minimize(
+                _neg_log_posterior,
+                theta0,
+                args=(x, y),
+                jac=True,
+                method="L-BFGS-B",
+                bounds=bounds,
+                options={"ftol": 1e-6, "gtol": 1e-4},
+            )
             if best is None or result.fun < best.fun:
                 best = result
         return cls.with_params(x, y, best.x)
@@ -228,8 +260,7 @@ class GaussianProcess:
         """Posterior mean and variance of the latent function at z (m, D)."""
         k_star = self.scale * _matern(_sq_dist(z, self.x, np.exp(self.log_lambda)))  # (m, n)
         mean = k_star @ self.alpha
-        v = linalg.solve_triangular(self.chol, k_star.T, lower=True,
-                                    check_finite=False)  # (n, m)
+        v = linalg.solve_triangular(self.chol, k_star.T, lower=True, check_finite=False)  # (n, m)
         var = np.maximum(self.scale - np.sum(v * v, axis=0), 1e-12)
         return mean, var
 
@@ -248,8 +279,9 @@ class GaussianProcess:
         return mean, var, d_mean, d_var
 
 
-def _refine(gp: GaussianProcess, starts: np.ndarray, free: np.ndarray,
-            best: float) -> tuple[np.ndarray, np.ndarray]:
+def _refine(
+    gp: GaussianProcess, starts: np.ndarray, free: np.ndarray, best: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Maximize log EI from each start (b, D), moving only the `free` (b, D) columns.
 
     The b problems are independent, so one L-BFGS-B run on their sum solves
@@ -271,17 +303,24 @@ def _refine(gp: GaussianProcess, starts: np.ndarray, free: np.ndarray,
         gradient = log_h_slope(score_z)[:, None] * d_z + d_std / std[:, None]
         return -float(np.sum(lh + np.log(std))), -(gradient * free).ravel() / scale
 
-    bounds = [(0.0, s) if movable else (value * s, value * s)
-              for value, movable, s in zip(starts.ravel(), free.ravel(), scale, strict=True)]
-    result = optimize.minimize(negative, starts.ravel() * scale, jac=True, method="L-BFGS-B",
-                               bounds=bounds, options={"maxiter": 200, "gtol": 1e-4})
+    bounds = [
+        (0.0, s) if movable else (value * s, value * s)
+        for value, movable, s in zip(starts.ravel(), free.ravel(), scale, strict=True)
+    ]
+    result = optimize.minimize(
+        negative,
+        starts.ravel() * scale,
+        jac=True,
+        method="L-BFGS-B",
+        bounds=bounds,
+        options={"maxiter": 200, "gtol": 1e-4},
+    )
     refined = np.clip((result.x / scale).reshape(b, dim), 0.0, 1.0)
     mean, var = gp.predict(refined)
     return refined, log_ei(mean, np.sqrt(var), best)
 
 
-def _neg_log_posterior(theta: np.ndarray, x: np.ndarray,
-                       y: np.ndarray) -> tuple[float, np.ndarray]:
+def _neg_log_posterior(theta: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
     """-(log marginal likelihood + log prior) and its gradient in θ.
 
     θ = (log λ (D), log s, log σ²). Likelihood: R&W eq. 2.30; gradient: R&W
@@ -304,8 +343,11 @@ def _neg_log_posterior(theta: np.ndarray, x: np.ndarray,
     d_lambda = lam * ((x * x).T @ m.sum(axis=1) - np.sum(x * (m @ x), axis=0))
     d_scale = 0.5 * np.sum(w * unit) * scale
     d_noise = 0.5 * np.trace(w) * noise
-    log_prior = (-np.sum(0.1 / lam + 0.1 * lam) + (np.log(scale) - scale)
-                 + (0.1 * np.log(noise) - 30.0 * noise))
+    log_prior = (
+        -np.sum(0.1 / lam + 0.1 * lam)
+        + (np.log(scale) - scale)
+        + (0.1 * np.log(noise) - 30.0 * noise)
+    )
     d_prior = np.concatenate([0.1 / lam - 0.1 * lam, [1.0 - scale, 0.1 - 30.0 * noise]])
     gradient = np.concatenate([d_lambda, [d_scale, d_noise]]) + d_prior
     return -float(log_ml + log_prior), -gradient
@@ -337,8 +379,7 @@ def _cholesky(k: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
 def _sq_dist(a: np.ndarray, b: np.ndarray, lam: np.ndarray) -> np.ndarray:
     """r² between rows of a (m, D) and b (n, D) with weights λ: (m, n)."""
     wa, wb = a * np.sqrt(lam), b * np.sqrt(lam)
-    r2 = (np.sum(wa * wa, axis=1)[:, None] + np.sum(wb * wb, axis=1)[None, :]
-          - 2.0 * wa @ wb.T)
+    r2 = np.sum(wa * wa, axis=1)[:, None] + np.sum(wb * wb, axis=1)[None, :] - 2.0 * wa @ wb.T
     return np.maximum(r2, 0.0)
 
 
@@ -365,8 +406,12 @@ def _warp(loss: np.ndarray) -> np.ndarray:
     y = _standardize(loss)
     if np.ptp(y) == 0:
         return y
-    best = optimize.minimize_scalar(lambda lam: -_yeo_johnson_llf(y, lam), bounds=(-3.0, 5.0),
-                                    method="bounded", options={"xatol": 1e-3})
+    best = optimize.minimize_scalar(
+        lambda lam: -_yeo_johnson_llf(y, lam),
+        bounds=(-3.0, 5.0),
+        method="bounded",
+        options={"xatol": 1e-3},
+    )
     return _standardize(_yeo_johnson(y, best.x))
 
 
@@ -390,8 +435,7 @@ def _yeo_johnson_llf(y: np.ndarray, lam: float) -> float:
     (Yeo & Johnson, 2000, section 3): -n/2 log σ̂² + (lam - 1) Σ sign(y) log(|y| + 1)."""
     transformed = _yeo_johnson(y, lam)
     variance = max(transformed.var(), 1e-300)
-    return (-0.5 * len(y) * np.log(variance)
-            + (lam - 1.0) * np.sum(np.sign(y) * np.log1p(np.abs(y))))
+    return -0.5 * len(y) * np.log(variance) + (lam - 1.0) * np.sum(np.sign(y) * np.log1p(np.abs(y)))
 
 
 def _standardize(loss: np.ndarray) -> np.ndarray:

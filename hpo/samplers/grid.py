@@ -31,8 +31,12 @@ class GridSampler:
     early has spread out) or in grid order.
     """
 
-    def __init__(self, points: int = 10, values: Mapping[str, Sequence[Any]] | None = None,
-                 shuffle: bool = True) -> None:
+    def __init__(
+        self,
+        points: int = 10,
+        values: Mapping[str, Sequence[Any]] | None = None,
+        shuffle: bool = True,
+    ) -> None:
         if isinstance(points, bool) or not isinstance(points, int) or points < 2:
             raise SamplerError(f"grid: points must be an integer >= 2, got {points!r}")
         if not isinstance(shuffle, bool):
@@ -52,8 +56,13 @@ class GridSampler:
     def grid(self, space: Space) -> list[dict[str, Any]]:
         return self._grid(space).points
 
-    def ask(self, space: Space, trials: Sequence[FrozenTrial], rng: np.random.Generator,
-            direction: str = "minimize") -> dict[str, Any]:
+    def ask(
+        self,
+        space: Space,
+        trials: Sequence[FrozenTrial],
+        rng: np.random.Generator,
+        direction: str = "minimize",
+    ) -> dict[str, Any]:
         grid = self._grid(space)
         tried = np.zeros(len(grid.points), dtype=bool)  # (n_points,)
         for trial in trials:

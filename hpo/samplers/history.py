@@ -33,29 +33,36 @@ class HistoryEncoder:
     def __init__(self) -> None:
         self._rows: dict[Space, dict[tuple[int, int], np.ndarray]] = {}
 
-    def __call__(self, space: Space, trials: Sequence[FrozenTrial],
-                 direction: str = "minimize") -> History:
+    def __call__(
+        self, space: Space, trials: Sequence[FrozenTrial], direction: str = "minimize"
+    ) -> History:
         sign = 1.0 if direction == "minimize" else -1.0
         done = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
         pending = [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
-        pruned = [t for t in trials if t.state == TrialState.PRUNED and t.last_step is not None
-                  and np.isfinite(t.intermediate[t.last_step])]
+        pruned = [
+            t
+            for t in trials
+            if t.state == TrialState.PRUNED
+            and t.last_step is not None
+            and np.isfinite(t.intermediate[t.last_step])
+        ]
         d = len(space)
         rows = self._rows.setdefault(space, {})  # (hashing a space once, not per trial)
         x = np.array([self._row(space, rows, t) for t in done]).reshape(len(done), d)
         return History(
-            x=x, loss=np.array([sign * t.value for t in done], dtype=float),
+            x=x,
+            loss=np.array([sign * t.value for t in done], dtype=float),
             number=np.array([t.number for t in done], dtype=int),
             pending=space.encode_many([t.params for t in pending]).reshape(len(pending), d),
-            pruned_x=np.array([self._row(space, rows, t) for t in pruned]).reshape(
-                len(pruned), d),
-            pruned_loss=np.array([sign * t.intermediate[t.last_step] for t in pruned],
-                                 dtype=float),
-            pruned_step=np.array([t.last_step for t in pruned], dtype=int))
+            pruned_x=np.array([self._row(space, rows, t) for t in pruned]).reshape(len(pruned), d),
+            pruned_loss=np.array([sign * t.intermediate[t.last_step] for t in pruned], dtype=float),
+            pruned_step=np.array([t.last_step for t in pruned], dtype=int),
+        )
 
     @staticmethod
-    def _row(space: Space, rows: dict[tuple[int, int], np.ndarray],
-             trial: FrozenTrial) -> np.ndarray:
+    def _row(
+        space: Space, rows: dict[tuple[int, int], np.ndarray], trial: FrozenTrial
+    ) -> np.ndarray:
         key = (trial.trial_id, trial.number)
         row = rows.get(key)
         if row is None:

@@ -38,8 +38,9 @@ def log_h(z: np.ndarray) -> np.ndarray:
     out[upper] = np.log(np.exp(-0.5 * zu * zu - _C1) + zu * special.ndtr(zu))
     middle = ~upper & (z > _TAIL)
     zm = z[middle]
-    out[middle] = -0.5 * zm * zm - _C1 + _log1mexp(
-        np.log(special.erfcx(-zm / np.sqrt(2)) * np.abs(zm)) + _C2)
+    out[middle] = (
+        -0.5 * zm * zm - _C1 + _log1mexp(np.log(special.erfcx(-zm / np.sqrt(2)) * np.abs(zm)) + _C2)
+    )
     lower = z <= _TAIL
     zl = z[lower]
     out[lower] = -0.5 * zl * zl - _C1 - 2.0 * np.log(np.abs(zl))
@@ -61,8 +62,9 @@ def log_h_slope(z: np.ndarray) -> np.ndarray:
     middle = ~upper & (z > _TAIL)
     zm = z[middle]
     scaled = special.erfcx(-zm / np.sqrt(2))
-    out[middle] = scaled * np.sqrt(np.pi / 2) * np.exp(
-        -_log1mexp(np.log(scaled * np.abs(zm)) + _C2))
+    out[middle] = (
+        scaled * np.sqrt(np.pi / 2) * np.exp(-_log1mexp(np.log(scaled * np.abs(zm)) + _C2))
+    )
     lower = z <= _TAIL
     out[lower] = -z[lower]
     return out

@@ -50,9 +50,15 @@ class Parzen:
     grids: Sequence[Numeric | None]  # per coordinate: the int/step parameter, else None
 
     @classmethod
-    def fit(cls, x: np.ndarray, weights: np.ndarray, choices: Sequence[int],
-            prior_weight: float = 1.0, grids: Sequence[Numeric | None] | None = None,
-            min_width: float | None = None) -> Parzen:
+    def fit(
+        cls,
+        x: np.ndarray,
+        weights: np.ndarray,
+        choices: Sequence[int],
+        prior_weight: float = 1.0,
+        grids: Sequence[Numeric | None] | None = None,
+        min_width: float | None = None,
+    ) -> Parzen:
         """x (n, d) observations in [0, 1], weights (n,) before normalization.
 
         min_width: the smallest kernel width; None for Bergstra's "magic
@@ -116,14 +122,19 @@ class Parzen:
                 log_widths += np.log(high - low)
             else:
                 coarse.append((i, low, high))
-        per_kernel = _truncnorm_log_pdf(
-            points[:, None, [numeric[i] for i in smooth]], self.mu[None, :, smooth],
-            self.sigma[None, :, smooth]).sum(axis=2) + log_widths[:, None]  # (m, K)
+        per_kernel = (
+            _truncnorm_log_pdf(
+                points[:, None, [numeric[i] for i in smooth]],
+                self.mu[None, :, smooth],
+                self.sigma[None, :, smooth],
+            ).sum(axis=2)
+            + log_widths[:, None]
+        )  # (m, K)
         for i, low, high in coarse:
             mu, sigma = self.mu[:, i], self.sigma[:, i]  # (K,)
-            per_kernel += (_log_gauss_mass((low[:, None] - mu) / sigma,
-                                           (high[:, None] - mu) / sigma)
-                           - _log_gauss_mass(-mu / sigma, (1.0 - mu) / sigma))
+            per_kernel += _log_gauss_mass(
+                (low[:, None] - mu) / sigma, (high[:, None] - mu) / sigma
+            ) - _log_gauss_mass(-mu / sigma, (1.0 - mu) / sigma)
         categorical = [(j, k) for j, k in enumerate(self.choices) if k > 0]
         for (j, k), log_probs in zip(categorical, self.log_probs, strict=True):
             per_kernel += log_probs[:, _choice_index(points[:, j], k)].T  # (m, K)
@@ -166,8 +177,7 @@ def _log_gauss_mass(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 # -- truncated normals on [0, 1] ---------------------------------------------------
 
 
-def _truncnorm_sample(mu: np.ndarray, sigma: np.ndarray,
-                      rng: np.random.Generator) -> np.ndarray:
+def _truncnorm_sample(mu: np.ndarray, sigma: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Inverse-CDF draws from N(mu, sigma) truncated to [0, 1]; mu lies in [0, 1],
     so the interval holds the mode and the CDF difference never underflows."""
     low, high = special.ndtr(-mu / sigma), special.ndtr((1.0 - mu) / sigma)

@@ -43,12 +43,19 @@ class _QMCSampler:
         limit = WELL_HANDLED_DIMS[self.kind]
         if len(space) > limit and (self.kind, len(space)) not in _WARNED:
             _WARNED.add((self.kind, len(space)))  # once per process, not per check
-            warnings.warn(f"{self.kind}: the space has {len(space)} coordinates; beyond "
-                          f"{limit} the sequence does little better than random search",
-                          stacklevel=2)
+            warnings.warn(
+                f"{self.kind}: the space has {len(space)} coordinates; beyond "
+                f"{limit} the sequence does little better than random search",
+                stacklevel=2,
+            )
 
-    def ask(self, space: Space, trials: Sequence[FrozenTrial], rng: np.random.Generator,
-            direction: str = "minimize") -> dict[str, Any]:
+    def ask(
+        self,
+        space: Space,
+        trials: Sequence[FrozenTrial],
+        rng: np.random.Generator,
+        direction: str = "minimize",
+    ) -> dict[str, Any]:
         if len(space) == 0:
             return {}
         index = sum(1 for t in trials if t.sample_index is not None)

@@ -23,6 +23,11 @@ class RandomSampler:
     def check(self, space: Space) -> None:
         """Any space will do."""
 
-    def ask(self, space: Space, trials: Sequence[FrozenTrial], rng: np.random.Generator,
-            direction: str = "minimize") -> dict[str, Any]:
+    def ask(
+        self,
+        space: Space,
+        trials: Sequence[FrozenTrial],
+        rng: np.random.Generator,
+        direction: str = "minimize",
+    ) -> dict[str, Any]:
         return space.decode(rng.random(len(space)))

@@ -54,8 +54,9 @@ def require(sampler: str, module: str, package: str, fix: str = REFERENCE_EXTRA)
     except ImportError as exc:
         missing = isinstance(exc, ModuleNotFoundError) and exc.name == module.split(".")[0]
         detail = "" if missing else f" (importing {module} failed: {exc})"
-        raise SamplerError(f"sampler {sampler!r} needs {package}: pip install {fix}"
-                           f"{detail}") from None
+        raise SamplerError(
+            f"sampler {sampler!r} needs {package}: pip install {fix}{detail}"
+        ) from None
 
 
 @contextlib.contextmanager
@@ -66,8 +67,9 @@ def quiet() -> Iterator[None]:
         yield
 
 
-def history(space: Space, trials: Sequence[FrozenTrial]
-            ) -> tuple[list[tuple[dict[str, Any], float]], list[dict[str, Any]]]:
+def history(
+    space: Space, trials: Sequence[FrozenTrial]
+) -> tuple[list[tuple[dict[str, Any], float]], list[dict[str, Any]]]:
     """Completed trials as (point, value), and the points of pending ones (running or queued).
 
     A point holds a trial's values of this space's active parameters. Others
@@ -91,8 +93,11 @@ def _point(space: Space, params: dict[str, Any]) -> dict[str, Any]:
     point: dict[str, Any] = {}
     for dim in space.dims:  # a branch before its labels' parameters
         param, value = dim.param, params.get(dim.param.name)
-        if (param.name in params and param.contains(value)
-                and all(point.get(b) == lbl for b, lbl in dim.conditions)):
+        if (
+            param.name in params
+            and param.contains(value)
+            and all(point.get(b) == lbl for b, lbl in dim.conditions)
+        ):
             point[param.name] = param.coerce(value)
     return point
 
@@ -124,9 +129,12 @@ def library_keys(space: Space) -> tuple[str, ...]:
     """The name of each coordinate in a library: its own, or with its branch path where
     sibling labels reuse the name (the libraries want one definition per name)."""
     counts = Counter(dim.param.name for dim in space.dims)
-    return tuple(dim.param.name if counts[dim.param.name] == 1
-                 else dim.param.name + "".join(f"|{b}={lbl}" for b, lbl in dim.conditions)
-                 for dim in space.dims)
+    return tuple(
+        dim.param.name
+        if counts[dim.param.name] == 1
+        else dim.param.name + "".join(f"|{b}={lbl}" for b, lbl in dim.conditions)
+        for dim in space.dims
+    )
 
 
 def grid_count(param: Numeric) -> int | None:

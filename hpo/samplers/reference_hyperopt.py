@@ -44,31 +44,46 @@ class HyperoptTPESampler:
 
     name = "hyperopt-tpe"
 
-    def __init__(self, n_startup_jobs: int = 20, n_ei_candidates: int = 24,
-                 gamma: float = 0.25) -> None:
+    def __init__(
+        self, n_startup_jobs: int = 20, n_ei_candidates: int = 24, gamma: float = 0.25
+    ) -> None:
         check_int(self.name, "n_startup_jobs", n_startup_jobs, 0)
         check_int(self.name, "n_ei_candidates", n_ei_candidates, 1)
         if isinstance(gamma, bool) or not isinstance(gamma, int | float) or not 0 < gamma < 1:
             raise SamplerError(f"{self.name}: gamma must be a number in (0, 1), got {gamma!r}")
         self._hyperopt = require(self.name, "hyperopt", "hyperopt")
-        self.n_startup_jobs, self.n_ei_candidates, self.gamma = (n_startup_jobs,
-                                                                 n_ei_candidates, gamma)
+        self.n_startup_jobs, self.n_ei_candidates, self.gamma = (
+            n_startup_jobs,
+            n_ei_candidates,
+            gamma,
+        )
         self._domains: dict[Space, Any] = {}
 
     def check(self, space: Space) -> None:
         """Any space will do."""
 
-    def ask(self, space: Space, trials: Sequence[FrozenTrial], rng: np.random.Generator,
-            direction: str = "minimize") -> dict[str, Any]:
+    def ask(
+        self,
+        space: Space,
+        trials: Sequence[FrozenTrial],
+        rng: np.random.Generator,
+        direction: str = "minimize",
+    ) -> dict[str, Any]:
         if len(space) == 0:
             return {}
         keys, domain = library_keys(space), self._domain(space)
         documents = self._trials(space, trials, direction, domain)
         with quiet():
             [doc] = self._hyperopt.tpe.suggest(
-                [len(documents.trials)], domain, documents, int(rng.integers(SEEDS)),
-                n_startup_jobs=self.n_startup_jobs, n_EI_candidates=self.n_ei_candidates,
-                gamma=self.gamma, verbose=False)
+                [len(documents.trials)],
+                domain,
+                documents,
+                int(rng.integers(SEEDS)),
+                n_startup_jobs=self.n_startup_jobs,
+                n_EI_candidates=self.n_ei_candidates,
+                gamma=self.gamma,
+                verbose=False,
+            )
         vals = doc["misc"]["vals"]  # key -> [value], or [] where inactive
         return active_params(space, lambda j, param: from_library(param, vals[keys[j]][0]))
 
@@ -79,8 +94,9 @@ class HyperoptTPESampler:
             self._domains[space] = self._hyperopt.Domain(lambda params: 0.0, expr)
         return self._domains[space]
 
-    def _trials(self, space: Space, trials: Sequence[FrozenTrial], direction: str,
-                domain: Any) -> Any:
+    def _trials(
+        self, space: Space, trials: Sequence[FrozenTrial], direction: str, domain: Any
+    ) -> Any:
         """The history as hyperopt's documents: done with their loss, or running."""
         base, keys = self._hyperopt.base, library_keys(space)
         sign = 1.0 if direction == "minimize" else -1.0
@@ -91,8 +107,13 @@ class HyperoptTPESampler:
             vals: dict[str, list[Any]] = {key: [] for key in keys}
             for j, param, value in present(space, params):
                 vals[keys[j]] = [to_library(param, value)]
-            misc = {"tid": tid, "cmd": domain.cmd, "workdir": None, "vals": vals,
-                    "idxs": {key: [tid] if v else [] for key, v in vals.items()}}
+            misc = {
+                "tid": tid,
+                "cmd": domain.cmd,
+                "workdir": None,
+                "vals": vals,
+                "idxs": {key: [tid] if v else [] for key, v in vals.items()},
+            }
             result = {"status": "new"} if loss is None else {"status": "ok", "loss": loss}
             [doc] = documents.new_trial_docs([tid], [None], [result], [misc])
             doc["state"] = base.JOB_STATE_RUNNING if loss is None else base.JOB_STATE_DONE
@@ -114,8 +135,9 @@ def _hp_expr(hp: ModuleType, space: Space, keys: Iterator[str]) -> dict[str, Any
         elif grid_count(param) is not None:  # ints and steps: the index of the value
             expr[key] = hp.quniform(key, -0.5, grid_count(param) - 0.5, 1)
         elif param.type == "int":  # log: rounded, log-uniform over [low - 1/2, high + 1/2]
-            expr[key] = hp.qloguniform(key, math.log(param.low - 0.5),
-                                       math.log(param.high + 0.5), 1)
+            expr[key] = hp.qloguniform(
+                key, math.log(param.low - 0.5), math.log(param.high + 0.5), 1
+            )
         elif param.log:
             expr[key] = hp.loguniform(key, math.log(param.low), math.log(param.high))
         else:

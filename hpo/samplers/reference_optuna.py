@@ -49,18 +49,28 @@ class _OptunaSampler:
     def check(self, space: Space) -> None:
         """Any space will do."""
 
-    def ask(self, space: Space, trials: Sequence[FrozenTrial], rng: np.random.Generator,
-            direction: str = "minimize") -> dict[str, Any]:
+    def ask(
+        self,
+        space: Space,
+        trials: Sequence[FrozenTrial],
+        rng: np.random.Generator,
+        direction: str = "minimize",
+    ) -> dict[str, Any]:
         if len(space) == 0:
             return {}
         optuna, keys = self._optuna, library_keys(space)
         done, pending = history(space, trials)
         with quiet():
             storage = optuna.storages.InMemoryStorage()
-            study = optuna.create_study(storage=storage, direction=direction,
-                                        sampler=self._sampler(int(rng.integers(SEEDS))))
-            study.add_trials([self._frozen(space, params, value) for params, value in done]
-                             + [self._frozen(space, params, None) for params in pending])
+            study = optuna.create_study(
+                storage=storage,
+                direction=direction,
+                sampler=self._sampler(int(rng.integers(SEEDS))),
+            )
+            study.add_trials(
+                [self._frozen(space, params, value) for params, value in done]
+                + [self._frozen(space, params, None) for params in pending]
+            )
             self._before_ask(study, storage, trials)
             trial = study.ask()
             return active_params(space, lambda j, param: _suggest(trial, keys[j], param))
@@ -76,12 +86,18 @@ class _OptunaSampler:
         keys, values, distributions = library_keys(space), {}, {}
         for j, param, v in present(space, params):
             distributions[keys[j]] = _distribution(self._optuna, param)
-            values[keys[j]] = (_choices(param)[to_library(param, v)]
-                               if isinstance(param, Branch | Categorical) else v)
+            values[keys[j]] = (
+                _choices(param)[to_library(param, v)]
+                if isinstance(param, Branch | Categorical)
+                else v
+            )
         state = self._optuna.trial.TrialState
         return self._optuna.trial.create_trial(
-            state=state.RUNNING if value is None else state.COMPLETE, params=values,
-            distributions=distributions, value=value)
+            state=state.RUNNING if value is None else state.COMPLETE,
+            params=values,
+            distributions=distributions,
+            value=value,
+        )
 
 
 def _suggest(trial: Any, key: str, param: Param) -> Any:
@@ -90,10 +106,12 @@ def _suggest(trial: Any, key: str, param: Param) -> Any:
         choices = _choices(param)
         return from_library(param, choices.index(trial.suggest_categorical(key, choices)))
     if param.type == "float":
-        return param.snap(trial.suggest_float(key, param.low, param.high, step=param.step,
-                                              log=param.log))
-    return param.snap(trial.suggest_int(key, param.low, param.high, step=param.step or 1,
-                                        log=param.log))
+        return param.snap(
+            trial.suggest_float(key, param.low, param.high, step=param.step, log=param.log)
+        )
+    return param.snap(
+        trial.suggest_int(key, param.low, param.high, step=param.step or 1, log=param.log)
+    )
 
 
 def _choices(param: Branch | Categorical) -> tuple[Any, ...]:
@@ -107,10 +125,12 @@ def _distribution(optuna: ModuleType, param: Param) -> Any:
     if isinstance(param, Branch | Categorical):
         return optuna.distributions.CategoricalDistribution(_choices(param))
     if param.type == "float":
-        return optuna.distributions.FloatDistribution(param.low, param.high, log=param.log,
-                                                      step=param.step)
-    return optuna.distributions.IntDistribution(param.low, param.high, log=param.log,
-                                                step=param.step or 1)
+        return optuna.distributions.FloatDistribution(
+            param.low, param.high, log=param.log, step=param.step
+        )
+    return optuna.distributions.IntDistribution(
+        param.low, param.high, log=param.log, step=param.step or 1
+    )
 
 
 def _accepted(cls: type, **kwargs: Any) -> dict[str, Any]:
@@ -132,9 +152,14 @@ class OptunaTPESampler(_OptunaSampler):
 
     name = "optuna-tpe"
 
-    def __init__(self, n_startup_trials: int = 10, n_ei_candidates: int = 24,
-                 multivariate: bool | None = None, group: bool = False,
-                 constant_liar: bool | None = None) -> None:
+    def __init__(
+        self,
+        n_startup_trials: int = 10,
+        n_ei_candidates: int = 24,
+        multivariate: bool | None = None,
+        group: bool = False,
+        constant_liar: bool | None = None,
+    ) -> None:
         check_int(self.name, "n_startup_trials", n_startup_trials, 0)
         check_int(self.name, "n_ei_candidates", n_ei_candidates, 1)
         check_flag(self.name, "multivariate", multivariate, allow_none=True)
@@ -143,8 +168,13 @@ class OptunaTPESampler(_OptunaSampler):
         if group and multivariate is False:
             raise SamplerError(f"{self.name}: group needs multivariate")
         super().__init__()
-        self.options = dict(n_startup_trials=n_startup_trials, n_ei_candidates=n_ei_candidates,
-                            multivariate=multivariate, group=group, constant_liar=constant_liar)
+        self.options = dict(
+            n_startup_trials=n_startup_trials,
+            n_ei_candidates=n_ei_candidates,
+            multivariate=multivariate,
+            group=group,
+            constant_liar=constant_liar,
+        )
 
     def _sampler(self, seed: int) -> Any:
         tpe = self._optuna.samplers.TPESampler
@@ -164,18 +194,26 @@ class OptunaQMCSampler(_OptunaSampler):
 
     def __init__(self, qmc_type: str = "sobol", scramble: bool = True, seed: int = 0) -> None:
         if qmc_type not in ("sobol", "halton"):
-            raise SamplerError(f"{self.name}: qmc_type must be 'sobol' or 'halton', "
-                               f"got {qmc_type!r}")
+            raise SamplerError(
+                f"{self.name}: qmc_type must be 'sobol' or 'halton', got {qmc_type!r}"
+            )
         check_flag(self.name, "scramble", scramble)
         super().__init__()
         self.qmc_type, self.scramble, self._seed = qmc_type, scramble, seed
 
     def _sampler(self, seed: int) -> Any:
         samplers = self._optuna.samplers
-        return samplers.QMCSampler(**_accepted(
-            samplers.QMCSampler, qmc_type=self.qmc_type, scramble=self.scramble,
-            seed=self._seed, independent_sampler=samplers.RandomSampler(seed=seed),
-            warn_independent_sampling=False, warn_asynchronous_seeding=False))
+        return samplers.QMCSampler(
+            **_accepted(
+                samplers.QMCSampler,
+                qmc_type=self.qmc_type,
+                scramble=self.scramble,
+                seed=self._seed,
+                independent_sampler=samplers.RandomSampler(seed=seed),
+                warn_independent_sampling=False,
+                warn_asynchronous_seeding=False,
+            )
+        )
 
     def _before_ask(self, study: Any, storage: Any, trials: Sequence[FrozenTrial]) -> None:
         """Put the sequence where a study run sequentially in Optuna would have it.
@@ -186,14 +224,16 @@ class OptunaQMCSampler(_OptunaSampler):
         replayed study starts from scratch: one probe call reveals the
         attribute, which is then set to the index before that point.
         """
-        first = study.get_trials(deepcopy=False,
-                                 states=(self._optuna.trial.TrialState.COMPLETE,))[:1]
+        first = study.get_trials(deepcopy=False, states=(self._optuna.trial.TrialState.COMPLETE,))[
+            :1
+        ]
         if not first:
             return
         sampler, study_id = study.sampler, storage.get_study_id_from_name(study.study_name)
         before = storage.get_study_system_attrs(study_id)
-        sampler.sample_relative(study, first[0],
-                                sampler.infer_relative_search_space(study, first[0]))
+        sampler.sample_relative(
+            study, first[0], sampler.infer_relative_search_space(study, first[0])
+        )
         point = max(sum(1 for t in trials if t.sample_index is not None) - 1, 0)
         for key, value in storage.get_study_system_attrs(study_id).items():
             if before.get(key) != value:
@@ -218,8 +258,13 @@ class OptunaGPSampler(_OptunaSampler):
 
     def _sampler(self, seed: int) -> Any:
         samplers = self._optuna.samplers
-        return samplers.GPSampler(**_accepted(
-            samplers.GPSampler, seed=seed, n_startup_trials=self.n_startup_trials,
-            deterministic_objective=self.deterministic_objective,
-            independent_sampler=samplers.RandomSampler(seed=seed),
-            warn_independent_sampling=False))
+        return samplers.GPSampler(
+            **_accepted(
+                samplers.GPSampler,
+                seed=seed,
+                n_startup_trials=self.n_startup_trials,
+                deterministic_objective=self.deterministic_objective,
+                independent_sampler=samplers.RandomSampler(seed=seed),
+                warn_independent_sampling=False,
+            )
+        )

@@ -50,16 +50,23 @@ class SkoptGPSampler:
     def __init__(self, n_initial_points: int = 10, acq_func: str = "EI") -> None:
         check_int(self.name, "n_initial_points", n_initial_points, 1)
         if acq_func not in ACQUISITIONS:
-            raise SamplerError(f"{self.name}: acq_func must be one of "
-                               f"{', '.join(map(repr, ACQUISITIONS))}, got {acq_func!r}")
+            raise SamplerError(
+                f"{self.name}: acq_func must be one of "
+                f"{', '.join(map(repr, ACQUISITIONS))}, got {acq_func!r}"
+            )
         self._skopt = require(self.name, "skopt", "scikit-optimize")
         self.n_initial_points, self.acq_func = n_initial_points, acq_func
 
     def check(self, space: Space) -> None:
         """Any space will do."""
 
-    def ask(self, space: Space, trials: Sequence[FrozenTrial], rng: np.random.Generator,
-            direction: str = "minimize") -> dict[str, Any]:
+    def ask(
+        self,
+        space: Space,
+        trials: Sequence[FrozenTrial],
+        rng: np.random.Generator,
+        direction: str = "minimize",
+    ) -> dict[str, Any]:
         if len(space) == 0:
             return {}
         sign = 1.0 if direction == "minimize" else -1.0
@@ -67,8 +74,12 @@ class SkoptGPSampler:
         fixed = [_middle(dim.param) for dim in space.dims]  # (d,)
         with quiet():
             optimizer = self._skopt.Optimizer(
-                _dimensions(self._skopt, space), base_estimator="GP", acq_func=self.acq_func,
-                n_initial_points=self.n_initial_points, random_state=int(rng.integers(SEEDS)))
+                _dimensions(self._skopt, space),
+                base_estimator="GP",
+                acq_func=self.acq_func,
+                n_initial_points=self.n_initial_points,
+                random_state=int(rng.integers(SEEDS)),
+            )
             if done:
                 xs = [_point(space, params, fixed) for params, _ in done]  # (n, d)
                 optimizer.tell(xs, [sign * value for _, value in done])
@@ -88,8 +99,11 @@ def _dimensions(skopt: ModuleType, space: Space) -> list[Any]:
             dimensions.append(skopt.space.Integer(0, grid_count(param) - 1, name=key))
         else:
             kind = skopt.space.Integer if param.type == "int" else skopt.space.Real
-            dimensions.append(kind(param.low, param.high, name=key,
-                                   prior="log-uniform" if param.log else "uniform"))
+            dimensions.append(
+                kind(
+                    param.low, param.high, name=key, prior="log-uniform" if param.log else "uniform"
+                )
+            )
     return dimensions
 
 

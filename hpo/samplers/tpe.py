@@ -63,10 +63,18 @@ class TPESampler:
     "random" for the start-up trials.
     """
 
-    def __init__(self, gamma: float = 0.1, max_good: int | None = 25, n_startup: int = 10,
-                 n_ei_candidates: int = 24, prior_weight: float = 1.0,
-                 multivariate: bool = True, constant_liar: bool = True,
-                 startup: str = "sobol", seed: int = 0) -> None:
+    def __init__(
+        self,
+        gamma: float = 0.1,
+        max_good: int | None = 25,
+        n_startup: int = 10,
+        n_ei_candidates: int = 24,
+        prior_weight: float = 1.0,
+        multivariate: bool = True,
+        constant_liar: bool = True,
+        startup: str = "sobol",
+        seed: int = 0,
+    ) -> None:
         _check_number(gamma, "gamma", low=0.0, high=1.0)
         if max_good is not None:
             _check_int(max_good, "max_good", minimum=1)
@@ -77,8 +85,9 @@ class TPESampler:
             if not isinstance(flag, bool):
                 raise SamplerError(f"tpe: {name} must be true or false, got {flag!r}")
         if startup not in STARTUPS:
-            raise SamplerError(f"tpe: startup must be one of {', '.join(STARTUPS)}, "
-                               f"got {startup!r}")
+            raise SamplerError(
+                f"tpe: startup must be one of {', '.join(STARTUPS)}, got {startup!r}"
+            )
         self.gamma, self.max_good, self.n_startup = gamma, max_good, n_startup
         self.n_ei_candidates, self.prior_weight = n_ei_candidates, prior_weight
         self.multivariate, self.constant_liar = multivariate, constant_liar
@@ -88,8 +97,13 @@ class TPESampler:
     def check(self, space: Space) -> None:
         """Any space will do."""
 
-    def ask(self, space: Space, trials: Sequence[FrozenTrial], rng: np.random.Generator,
-            direction: str = "minimize") -> dict[str, Any]:
+    def ask(
+        self,
+        space: Space,
+        trials: Sequence[FrozenTrial],
+        rng: np.random.Generator,
+        direction: str = "minimize",
+    ) -> dict[str, Any]:
         history = self._encode(space, trials, direction)
         u = rng.random(len(space))  # (d,)
         if len(history) + len(history.pruned_loss) < self.n_startup:
@@ -101,9 +115,16 @@ class TPESampler:
         choices = [_n_choices(dim.param) for dim in space.dims]
         grids = [_grid(dim.param) for dim in space.dims]
         for group in _groups(space, self.multivariate):
-            u[group] = self._best_candidate(good, bad, good_weights, bad_weights, group,
-                                            [choices[j] for j in group],
-                                            [grids[j] for j in group], rng)
+            u[group] = self._best_candidate(
+                good,
+                bad,
+                good_weights,
+                bad_weights,
+                group,
+                [choices[j] for j in group],
+                [grids[j] for j in group],
+                rng,
+            )
         return space.decode(u)
 
     def _split(self, history: History) -> tuple[np.ndarray, ...]:
@@ -135,16 +156,32 @@ class TPESampler:
             bad_x = np.vstack([bad_x, history.pending])  # running: assumed bad
         return (x[good], bad_x, _improvement_weights(loss, good, bad), np.ones(len(bad_x)))
 
-    def _best_candidate(self, good: np.ndarray, bad: np.ndarray, good_weights: np.ndarray,
-                        bad_weights: np.ndarray, group: list[int], choices: list[int],
-                        grids: list[Numeric | None], rng: np.random.Generator) -> np.ndarray:
+    def _best_candidate(
+        self,
+        good: np.ndarray,
+        bad: np.ndarray,
+        good_weights: np.ndarray,
+        bad_weights: np.ndarray,
+        group: list[int],
+        choices: list[int],
+        grids: list[Numeric | None],
+        rng: np.random.Generator,
+    ) -> np.ndarray:
         """The candidate with the largest l(x) / g(x) for these coordinates, shape (g,)."""
         models = []
         for x, weights, clip in ((good, good_weights, GOOD_CLIP), (bad, bad_weights, 1.0)):
             active = ~np.isnan(x[:, group]).any(axis=1)  # trials where the group was active
             n = int(active.sum())
-            models.append(Parzen.fit(x[active][:, group], weights[active], choices,
-                                     self.prior_weight, grids, clip / min(100.0, n + 1)))
+            models.append(
+                Parzen.fit(
+                    x[active][:, group],
+                    weights[active],
+                    choices,
+                    self.prior_weight,
+                    grids,
+                    clip / min(100.0, n + 1),
+                )
+            )
         below, above = models
         candidates = below.sample(rng, self.n_ei_candidates)  # (m, g)
         score = below.log_pdf(candidates) - above.log_pdf(candidates)
@@ -183,8 +220,7 @@ def _improvement_weights(loss: np.ndarray, good: np.ndarray, bad: np.ndarray) ->
     return gain / gain.mean()
 
 
-def _sobol_point(d: int, n_startup: int, index: int, seed: int,
-                 fallback: np.ndarray) -> np.ndarray:
+def _sobol_point(d: int, n_startup: int, index: int, seed: int, fallback: np.ndarray) -> np.ndarray:
     """The index-th of the first 2^m >= n_startup points of a scrambled Sobol
     sequence fixed by the seed; `fallback` past them (a study with retries)."""
     size = 1 << max(1, (n_startup - 1).bit_length())
@@ -197,8 +233,7 @@ def _sobol_point(d: int, n_startup: int, index: int, seed: int,
 
 
 def _check_number(value: Any, name: str, low: float, high: float) -> None:
-    if (isinstance(value, bool) or not isinstance(value, int | float)
-            or not low < value < high):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low < value < high:
         raise SamplerError(f"tpe: {name} must be a number in ({low}, {high}), got {value!r}")
 
 
