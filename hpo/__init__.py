@@ -25,17 +25,20 @@ from hpo.errors import (
     TransientStorageError,
     TrialPruned,
 )
+from hpo.direction import Direction
 from hpo.plots import plot
+from hpo.records import FrozenTrial, TrialState
 from hpo.reports import report
 from hpo.runner import resume, run, worker
 from hpo.space import Space
 from hpo.storage import Storage, StudyInfo, StudySummary
 from hpo.study import Study, create_study, delete_study, load_study, studies
-from hpo.trial import FrozenTrial, Trial, TrialState
+from hpo.trial import Trial
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Direction",
     "DuplicateStudyError",
     "FrozenTrial",
     "HpoError",

@@ -22,6 +22,7 @@ import click
 
 from hpo import __version__, comparison, plots, reports, runner
 from hpo.connection import parse_url
+from hpo.direction import Direction
 from hpo.display import (
     CompareProgress,
     Progress,
@@ -38,12 +39,12 @@ from hpo.display import (
 )
 from hpo.errors import HpoError, SpaceError
 from hpo.export import FORMATS, export, study_dict
+from hpo.records import FrozenTrial, TrialState
 from hpo.samplers import sampler_names, sampler_options, sampler_summary
 from hpo.space import Branch, Categorical, Numeric, Param
 from hpo.storage import comparison_of
 from hpo.study import Callback, Study, delete_study, load_study, studies
 from hpo.studyfile import load_study_file
-from hpo.trial import FrozenTrial, TrialState
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -611,16 +612,15 @@ def _best_or_none(study: Study) -> dict[str, Any] | None:
         return None
 
 
-def _sorted(trials: list[FrozenTrial], key: str, direction: str) -> list[FrozenTrial]:
+def _sorted(trials: list[FrozenTrial], key: str, direction: Direction) -> list[FrozenTrial]:
     if key == "number":
         return trials
-    sign = 1.0 if direction == "minimize" else -1.0
 
     def order(trial: FrozenTrial) -> tuple[bool, float]:
         value = trial.value if key == "value" else trial.duration
         if value is None:
             return True, 0.0
-        return False, sign * value if key == "value" else -value
+        return False, direction.loss(value) if key == "value" else -value
 
     return sorted(trials, key=order)
 

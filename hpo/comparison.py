@@ -43,14 +43,15 @@ from typing import Any
 import numpy as np
 
 from hpo.checks import check_count, check_name, check_seed
+from hpo.direction import Direction
 from hpo.errors import HpoError, StudyFileError, StudyNotFoundError, did_you_mean
 from hpo.objectives import Objective, load_objective
+from hpo.records import FrozenTrial, TrialState
 from hpo.runner import DEFAULT_STORAGE
 from hpo.samplers import make_sampler
 from hpo.space import Space
 from hpo.storage import COMPARISON_ATTR, Storage, comparison_of
 from hpo.study import Callback, Study, borrowed, create_study, load_study, open_storage
-from hpo.trial import FrozenTrial, TrialState
 
 KEYS = (
     "name",
@@ -352,7 +353,7 @@ class Comparison:
     """A comparison group as stored: curves[objective][sampler label]."""
 
     name: str
-    direction: dict[str, str]
+    direction: dict[str, Direction]
     optimum: dict[str, float | None]
     budget: int
     checkpoints: tuple[float, ...]
@@ -399,20 +400,19 @@ def find_comparison(name: str, store: Storage) -> Comparison | None:
     return comparison
 
 
-def best_so_far(trials: Sequence[FrozenTrial], direction: str, length: int) -> np.ndarray:
+def best_so_far(trials: Sequence[FrozenTrial], direction: Direction, length: int) -> np.ndarray:
     """(length,): the best completed value after the i + 1-th counted trial; NaN before one.
 
     Counted trials are those that take a place in the budget (a trial lost
     or interrupted and re-queued does not; its retry does), in number order.
     """
-    pick = np.fmin if direction == "minimize" else np.fmax
     counted = [t for t in trials if t.counts_toward_budget][:length]
-    running = np.full(length, np.nan)
-    best = np.nan
+    values = np.full(length, np.nan)
     for i, trial in enumerate(counted):
         if trial.state == TrialState.COMPLETE and trial.value is not None:
-            best = pick(best, trial.value)
-        running[i] = best
+            values[i] = trial.value
+    running = direction.best_so_far(values)
+    running[len(counted) :] = np.nan
     return running  # NaN after the trials run so far
 
 
@@ -436,7 +436,7 @@ def summarize(comparison: Comparison) -> dict[str, Any]:
     }
     overall: dict[str, list[float]] = {}
     for objective, by_sampler in comparison.curves.items():
-        sign = 1.0 if comparison.direction[objective] == "minimize" else -1.0
+        sign = comparison.direction[objective].sign
         optimum = comparison.optimum.get(objective)
         labels = list(by_sampler)
         finals = {

@@ -13,10 +13,10 @@ from typing import Any, TextIO
 
 from hpo.connection import parse_url
 from hpo.errors import NoCompletedTrialsError
+from hpo.records import FrozenTrial, TrialState, completed_finite
 from hpo.runner import default_storage
 from hpo.storage import StudySummary, comparison_of
 from hpo.study import Study
-from hpo.trial import FrozenTrial, TrialState, completed_finite
 
 
 def fmt_value(value: Any) -> str:
@@ -254,13 +254,14 @@ class Progress:
         self._best: FrozenTrial | None = None
 
     def __call__(self, study: Study, trial: FrozenTrial) -> None:
-        sign = 1.0 if study.direction == "minimize" else -1.0
+        direction = study.direction
         if self._done_before is None:  # first trial: learn what was there before
             before = _finished_before(study.trials, trial)
             self._done_before = sum(t.counts_toward_budget for t in before)
-            self._best = min(completed_finite(before), key=lambda t: sign * t.value, default=None)
+            done = completed_finite(before)
+            self._best = direction.best_of(done, key=lambda t: t.value) if done else None
         if trial.state == TrialState.COMPLETE and (
-            self._best is None or sign * trial.value < sign * self._best.value
+            self._best is None or direction.is_better(trial.value, self._best.value)
         ):
             self._best = trial
         best = (

@@ -44,8 +44,9 @@ import zlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
+from hpo.direction import Direction
 from hpo.errors import HpoError, did_you_mean
-from hpo.trial import FrozenTrial, TrialState
+from hpo.records import FrozenTrial, TrialState
 
 # what a trial scores at a rung: its best value up to the rung (default), or the last
 # value it reported at or before the rung (Li et al.'s rule)
@@ -58,7 +59,10 @@ class PrunerError(HpoError, ValueError):
 
 class Pruner(Protocol):
     def prune(
-        self, trial: FrozenTrial, trials: Sequence[FrozenTrial], direction: str = "minimize"
+        self,
+        trial: FrozenTrial,
+        trials: Sequence[FrozenTrial],
+        direction: Direction = Direction.MINIMIZE,
     ) -> bool:
         """Whether to stop `trial` now."""
 
@@ -67,7 +71,10 @@ class NopPruner:
     """Never prunes."""
 
     def prune(
-        self, trial: FrozenTrial, trials: Sequence[FrozenTrial], direction: str = "minimize"
+        self,
+        trial: FrozenTrial,
+        trials: Sequence[FrozenTrial],
+        direction: Direction = Direction.MINIMIZE,
     ) -> bool:
         return False
 
@@ -88,7 +95,10 @@ class MedianPruner:
         self.interval_steps = _int(interval_steps, "median", "interval_steps", 1)
 
     def prune(
-        self, trial: FrozenTrial, trials: Sequence[FrozenTrial], direction: str = "minimize"
+        self,
+        trial: FrozenTrial,
+        trials: Sequence[FrozenTrial],
+        direction: Direction = Direction.MINIMIZE,
     ) -> bool:
         step = trial.last_step
         if step is None or step < self.n_warmup_steps:
@@ -108,7 +118,7 @@ class MedianPruner:
         if best is None:
             return True  # only NaN so far
         median = statistics.median(peers)
-        return best > median if direction == "minimize" else best < median
+        return direction.is_better(median, best)
 
 
 class SuccessiveHalvingPruner:
@@ -141,7 +151,10 @@ class SuccessiveHalvingPruner:
         return rungs
 
     def prune(
-        self, trial: FrozenTrial, trials: Sequence[FrozenTrial], direction: str = "minimize"
+        self,
+        trial: FrozenTrial,
+        trials: Sequence[FrozenTrial],
+        direction: Direction = Direction.MINIMIZE,
     ) -> bool:
         steps = sorted(trial.intermediate)
         if not steps:
@@ -163,11 +176,11 @@ class SuccessiveHalvingPruner:
         ]
         competing.append(value)
         kept = max(1, len(competing) // self.reduction_factor)
-        ranked = sorted(competing, reverse=direction == "maximize")
-        return not _at_least_as_good(value, ranked[kept - 1], direction)
+        ranked = sorted(competing, key=direction.loss)
+        return direction.is_better(ranked[kept - 1], value)
 
     def _at_rung(
-        self, trial: FrozenTrial, rung: int, direction: str, judged: bool = False
+        self, trial: FrozenTrial, rung: int, direction: Direction, judged: bool = False
     ) -> float | None:
         """The trial's value at the rung: its best up to there, or its last there.
 
@@ -185,9 +198,7 @@ class SuccessiveHalvingPruner:
         if self.rung_value == "last":
             return _finite(trial.intermediate[max(steps)])
         values = [v for s in steps if not math.isnan(v := trial.intermediate[s])]
-        if not values:
-            return None
-        return min(values) if direction == "minimize" else max(values)
+        return direction.best(values) if values else None
 
 
 class HyperbandPruner:
@@ -238,7 +249,10 @@ class HyperbandPruner:
         return self.n_brackets - 1
 
     def prune(
-        self, trial: FrozenTrial, trials: Sequence[FrozenTrial], direction: str = "minimize"
+        self,
+        trial: FrozenTrial,
+        trials: Sequence[FrozenTrial],
+        direction: Direction = Direction.MINIMIZE,
     ) -> bool:
         return self._halvings[self.bracket(trial.number)].prune(trial, trials, direction)
 
@@ -264,7 +278,10 @@ class ThresholdPruner:
         self.n_warmup_steps = _int(n_warmup_steps, "threshold", "n_warmup_steps", 0)
 
     def prune(
-        self, trial: FrozenTrial, trials: Sequence[FrozenTrial], direction: str = "minimize"
+        self,
+        trial: FrozenTrial,
+        trials: Sequence[FrozenTrial],
+        direction: Direction = Direction.MINIMIZE,
     ) -> bool:
         step = trial.last_step
         if step is None or step < self.n_warmup_steps:
@@ -298,13 +315,15 @@ class PatientPruner:
         )
 
     def prune(
-        self, trial: FrozenTrial, trials: Sequence[FrozenTrial], direction: str = "minimize"
+        self,
+        trial: FrozenTrial,
+        trials: Sequence[FrozenTrial],
+        direction: Direction = Direction.MINIMIZE,
     ) -> bool:
         steps = sorted(trial.intermediate)
         if len(steps) <= self.patience:
             return False
-        sign = 1.0 if direction == "minimize" else -1.0
-        values = [sign * trial.intermediate[s] for s in steps]
+        values = [direction.loss(trial.intermediate[s]) for s in steps]
         before = [v for v in values[: -self.patience] if not math.isnan(v)]
         recent = [v for v in values[-self.patience :] if not math.isnan(v)]
         improved = before and recent and min(recent) < min(before) - self.min_delta
@@ -350,11 +369,9 @@ def pruner_options(name: str) -> list[tuple[str, Any]]:
     ]
 
 
-def _best_so_far(trial: FrozenTrial, direction: str) -> float | None:
+def _best_so_far(trial: FrozenTrial, direction: Direction) -> float | None:
     values = [v for v in trial.intermediate.values() if not math.isnan(v)]
-    if not values:
-        return None
-    return min(values) if direction == "minimize" else max(values)
+    return direction.best(values) if values else None
 
 
 def _rung_value(value: Any, pruner: str) -> str:
@@ -364,10 +381,6 @@ def _rung_value(value: Any, pruner: str) -> str:
             f"{pruner}: rung_value must be one of {', '.join(RUNG_VALUES)}, got {value!r}{hint}"
         )
     return value
-
-
-def _at_least_as_good(value: float, threshold: float, direction: str) -> bool:
-    return value <= threshold if direction == "minimize" else value >= threshold
 
 
 def _finite(value: float | None) -> float | None:

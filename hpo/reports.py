@@ -26,7 +26,7 @@ from hpo import plots
 from hpo.display import fmt_duration, fmt_mean_se, fmt_time, fmt_value, state_counts
 from hpo.errors import HpoError, StudyNotFoundError
 from hpo.importance import ped_anova
-from hpo.trial import FrozenTrial, TrialState
+from hpo.records import FrozenTrial, TrialState
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -193,8 +193,7 @@ def _importance_section(study: Study) -> str:
 def _best_trials(study: Study, complete: Sequence[FrozenTrial]) -> str:
     if not complete:
         return '<p class="note">No trial completed.</p>'
-    sign = 1.0 if study.direction == "minimize" else -1.0
-    best = sorted(complete, key=lambda t: sign * t.value)[:BEST_SHOWN]
+    best = sorted(complete, key=lambda t: study.direction.loss(t.value))[:BEST_SHOWN]
     names = list(dict.fromkeys(k for t in best for k in t.params))
     attrs = list(dict.fromkeys(k for t in best for k in t.user_attrs))
     rows = [

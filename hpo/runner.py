@@ -17,11 +17,11 @@ from hpo.connection import is_memory_url, parse_url
 from hpo.errors import DuplicateStudyError, HpoError, StudyConfigError, StudyFileError
 from hpo.objectives import Objective, load_objective
 from hpo.pruners import NopPruner, make_pruner
+from hpo.records import TrialState
 from hpo.samplers import make_sampler
 from hpo.storage import Storage
 from hpo.study import Callback, Study, create_study, load_study
 from hpo.studyfile import StudyConfig, load_study_file
-from hpo.trial import TrialState
 from hpo.workers import run_workers
 
 log = logging.getLogger("hpo")

@@ -50,6 +50,7 @@ from hpo.connection import (
     parse_url,
     translated_errors,
 )
+from hpo.direction import Direction
 from hpo.errors import (
     BudgetMet,
     DroppedConnectionError,
@@ -60,7 +61,7 @@ from hpo.errors import (
     TransientStorageError,
     TrialNotFoundError,
 )
-from hpo.trial import FrozenTrial, TrialState
+from hpo.records import FrozenTrial, TrialState
 
 SCHEMA_VERSION = 3  # 1 -> 2: studies got a pruner; 2 -> 3: trials got `requeued`
 COMPARISON_ATTR = "comparison"  # the user attribute naming a member study's comparison
@@ -187,7 +188,7 @@ class StudyInfo:
 
     study_id: int
     name: str
-    direction: str  # "minimize" or "maximize"
+    direction: Direction
     space: list[dict[str, Any]]  # the neutral spec of the declared space
     sampler: str
     sampler_options: dict[str, Any]
@@ -498,7 +499,7 @@ class Storage:
                     continue
                 counts[state] = count
                 if state == TrialState.COMPLETE:
-                    best = low if info.direction == "minimize" else high
+                    best = info.direction.best((low, high))  # of the min and max
             summaries.append(StudySummary(info, counts, best))
         return summaries
 
@@ -988,6 +989,7 @@ def _finish(
 
 def _study_from_row(row: Any) -> StudyInfo:
     fields = dict(row)
+    fields["direction"] = Direction(fields["direction"])
     fields["pruner"] = fields["pruner"] or "none"  # (NULL in studies from schema 1)
     fields["pruner_options"] = fields["pruner_options"] or {}
     return StudyInfo(**fields)

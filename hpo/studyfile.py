@@ -27,7 +27,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from hpo.checks import check_count, check_direction, check_name, check_seed, check_timeout
+from hpo.checks import check_count, check_name, check_seed, check_timeout
+from hpo.direction import Direction
 from hpo.errors import StudyConfigError, StudyFileError, did_you_mean
 
 KEYS = (
@@ -152,7 +153,7 @@ def _named_table(value: Any, key: str, source: str) -> tuple[str, dict[str, Any]
 def _check_scalars(config: StudyConfig, source: str) -> None:
     try:
         check_name(config.name)
-        check_direction(config.direction)
+        Direction.parse(config.direction)
         check_count(config.trials, "trials")
         check_timeout(config.timeout)
         check_seed(config.seed)

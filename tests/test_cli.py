@@ -23,7 +23,7 @@ from click.testing import CliRunner
 
 import hpo
 from hpo.cli import cli
-from hpo.trial import TrialState
+from hpo.records import TrialState
 from tests.conftest import default_sigint
 
 HPO = str(Path(sys.executable).parent / "hpo")

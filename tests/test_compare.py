@@ -19,8 +19,9 @@ from hpo.comparison import (
     load_comparison,
     summarize,
 )
+from hpo.direction import Direction
 from hpo.errors import StudyFileError
-from hpo.trial import FrozenTrial, TrialState
+from hpo.records import FrozenTrial, TrialState
 
 COMPARISON = """
 name = "cmp"
@@ -184,10 +185,10 @@ def _trial(number: int, value: float | None, state=TrialState.COMPLETE) -> Froze
 
 def test_best_so_far_skips_failures_and_pads_what_has_not_run():
     trials = [_trial(0, None, TrialState.FAIL), _trial(1, 5.0), _trial(2, 7.0), _trial(3, 2.0)]
-    curve = best_so_far(trials, "minimize", 6)
+    curve = best_so_far(trials, Direction.MINIMIZE, 6)
     assert np.isnan(curve[0]) and list(curve[1:4]) == [5.0, 5.0, 2.0]
     assert np.isnan(curve[4:]).all()
-    assert list(best_so_far(trials, "maximize", 4)[1:]) == [5.0, 7.0, 7.0]
+    assert list(best_so_far(trials, Direction.MAXIMIZE, 4)[1:]) == [5.0, 7.0, 7.0]
 
 
 def _comparison(finals: dict[str, list[float]], optimum: float | None = 0.0) -> Comparison:
@@ -199,7 +200,7 @@ def _comparison(finals: dict[str, list[float]], optimum: float | None = 0.0) -> 
             seconds=[1.0] * len(values),
             seeds=list(range(len(values))),
         )
-    return Comparison("c", {"f": "minimize"}, {"f": optimum}, 2, (0.5, 1.0), {"f": curves})
+    return Comparison("c", {"f": Direction.MINIMIZE}, {"f": optimum}, 2, (0.5, 1.0), {"f": curves})
 
 
 def test_ranks_significance_and_regret():
@@ -292,7 +293,7 @@ def test_best_so_far_counts_a_retry_in_place_of_the_lost_trial():
         trial_id=2, number=1, state=TrialState.FAIL, params={}, system_attrs={"requeued_as": 3}
     )
     trials = [_trial(0, 5.0), lost, _trial(2, 4.0), _trial(3, 1.0)]
-    assert list(best_so_far(trials, "minimize", 3)) == [5.0, 4.0, 1.0]
+    assert list(best_so_far(trials, Direction.MINIMIZE, 3)) == [5.0, 4.0, 1.0]
 
 
 def test_ranks_pair_the_samplers_seed_by_seed():

@@ -28,8 +28,8 @@ import sqlalchemy as sa
 import hpo
 from hpo.connection import check_local_disk, filesystem_type
 from hpo.errors import StorageError, TransientStorageError
+from hpo.records import TrialState
 from hpo.storage import Storage
-from hpo.trial import TrialState
 from tests.conftest import default_sigint, drop_hpo_tables, server_url
 
 OBJECTIVE = '''

@@ -16,7 +16,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from hpo.direction import Direction
 from hpo.errors import SamplerError, did_you_mean
+from hpo.records import FrozenTrial
 from hpo.samplers.gp import GPSampler
 from hpo.samplers.grid import GridSampler
 from hpo.samplers.qmc import HaltonSampler, SobolSampler
@@ -26,7 +28,6 @@ from hpo.samplers.reference_optuna import OptunaGPSampler, OptunaQMCSampler, Opt
 from hpo.samplers.reference_skopt import SkoptGPSampler
 from hpo.samplers.tpe import TPESampler
 from hpo.space import Space
-from hpo.trial import FrozenTrial
 
 
 class Sampler(Protocol):
@@ -38,7 +39,7 @@ class Sampler(Protocol):
         space: Space,
         trials: Sequence[FrozenTrial],
         rng: np.random.Generator,
-        direction: str = "minimize",
+        direction: Direction = Direction.MINIMIZE,
     ) -> dict[str, Any]:
         """The next point: the active parameters of `space`."""
 

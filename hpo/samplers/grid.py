@@ -8,9 +8,10 @@ from typing import Any
 
 import numpy as np
 
+from hpo.direction import Direction
 from hpo.errors import SamplerError, SamplerExhausted, SpaceError
+from hpo.records import FrozenTrial
 from hpo.space import Space
-from hpo.trial import FrozenTrial
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ class GridSampler:
         space: Space,
         trials: Sequence[FrozenTrial],
         rng: np.random.Generator,
-        direction: str = "minimize",
+        direction: Direction = Direction.MINIMIZE,
     ) -> dict[str, Any]:
         grid = self._grid(space)
         tried = np.zeros(len(grid.points), dtype=bool)  # (n_points,)

@@ -40,8 +40,8 @@ from types import ModuleType
 from typing import Any
 
 from hpo.errors import SamplerError
+from hpo.records import FrozenTrial, TrialState
 from hpo.space import Branch, Categorical, Numeric, Param, Space
-from hpo.trial import FrozenTrial, TrialState
 
 REFERENCE_EXTRA = "'hpo[reference]'"
 SEEDS = 2**31  # a library's seed for one ask: rng.integers(SEEDS)

@@ -16,7 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from hpo.direction import Direction
 from hpo.errors import SamplerError
+from hpo.records import FrozenTrial
 from hpo.samplers.reference import (
     SEEDS,
     active_params,
@@ -31,7 +33,6 @@ from hpo.samplers.reference import (
     to_library,
 )
 from hpo.space import Branch, Categorical, Space
-from hpo.trial import FrozenTrial
 
 
 class HyperoptTPESampler:
@@ -67,7 +68,7 @@ class HyperoptTPESampler:
         space: Space,
         trials: Sequence[FrozenTrial],
         rng: np.random.Generator,
-        direction: str = "minimize",
+        direction: Direction = Direction.MINIMIZE,
     ) -> dict[str, Any]:
         if len(space) == 0:
             return {}
@@ -95,11 +96,11 @@ class HyperoptTPESampler:
         return self._domains[space]
 
     def _trials(
-        self, space: Space, trials: Sequence[FrozenTrial], direction: str, domain: Any
+        self, space: Space, trials: Sequence[FrozenTrial], direction: Direction, domain: Any
     ) -> Any:
         """The history as hyperopt's documents: done with their loss, or running."""
         base, keys = self._hyperopt.base, library_keys(space)
-        sign = 1.0 if direction == "minimize" else -1.0
+        sign = direction.sign
         done, pending = history(space, trials)
         points = [(params, sign * value) for params, value in done] + [(p, None) for p in pending]
         documents, docs = self._hyperopt.Trials(), []

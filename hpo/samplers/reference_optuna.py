@@ -17,7 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from hpo.direction import Direction
 from hpo.errors import SamplerError
+from hpo.records import FrozenTrial
 from hpo.samplers.reference import (
     SEEDS,
     active_params,
@@ -32,7 +34,6 @@ from hpo.samplers.reference import (
     to_library,
 )
 from hpo.space import Branch, Categorical, Param, Space
-from hpo.trial import FrozenTrial
 
 
 class _OptunaSampler:
@@ -54,7 +55,7 @@ class _OptunaSampler:
         space: Space,
         trials: Sequence[FrozenTrial],
         rng: np.random.Generator,
-        direction: str = "minimize",
+        direction: Direction = Direction.MINIMIZE,
     ) -> dict[str, Any]:
         if len(space) == 0:
             return {}

@@ -17,7 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from hpo.direction import Direction
 from hpo.errors import SamplerError
+from hpo.records import FrozenTrial
 from hpo.samplers.reference import (
     SEEDS,
     active_params,
@@ -32,7 +34,6 @@ from hpo.samplers.reference import (
     to_library,
 )
 from hpo.space import Branch, Categorical, Param, Space
-from hpo.trial import FrozenTrial
 
 ACQUISITIONS = ("EI", "PI", "LCB", "gp_hedge")
 
@@ -65,11 +66,11 @@ class SkoptGPSampler:
         space: Space,
         trials: Sequence[FrozenTrial],
         rng: np.random.Generator,
-        direction: str = "minimize",
+        direction: Direction = Direction.MINIMIZE,
     ) -> dict[str, Any]:
         if len(space) == 0:
             return {}
-        sign = 1.0 if direction == "minimize" else -1.0
+        sign = direction.sign
         done = [(point, value) for point, value in history(space, trials)[0] if point]
         fixed = [_middle(dim.param) for dim in space.dims]  # (d,)
         with quiet():
