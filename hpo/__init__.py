@@ -9,6 +9,7 @@ study.best_params
 from __future__ import annotations
 
 from hpo.comparison import compare
+from hpo.direction import Direction
 from hpo.errors import (
     DuplicateStudyError,
     HpoError,
@@ -25,7 +26,6 @@ from hpo.errors import (
     TransientStorageError,
     TrialPruned,
 )
-from hpo.direction import Direction
 from hpo.plots import plot
 from hpo.records import FrozenTrial, TrialState
 from hpo.reports import report

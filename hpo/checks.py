@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import unicodedata
 from typing import Any
 
 from hpo.errors import StudyConfigError
@@ -28,6 +29,8 @@ def check_name(name: Any) -> None:
             f"{MAX_NAME_LENGTH} characters without outer whitespace, "
             f"got {name!r}"
         )
+    if any(unicodedata.category(char) == "Cc" for char in name):
+        raise StudyConfigError(f"study name must not hold control characters, got {name!r}")
 
 
 def check_seed(seed: Any) -> None:

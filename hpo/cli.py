@@ -21,7 +21,7 @@ from typing import Any, NoReturn
 import click
 
 from hpo import __version__, comparison, plots, reports, runner
-from hpo.connection import parse_url
+from hpo.connection import choose_storage, parse_url
 from hpo.direction import Direction
 from hpo.display import (
     CompareProgress,
@@ -32,6 +32,8 @@ from hpo.display import (
     fmt_duration,
     fmt_time,
     fmt_value,
+    password_note,
+    printable,
     state_counts,
     studies_table,
     study_summary,
@@ -70,23 +72,22 @@ class _Group(click.Group):
         try:
             result = super().main(args, prog_name, standalone_mode=False, **extra)
         except click.exceptions.Abort:
-            click.echo("hpo: aborted", err=True)
+            say("hpo: aborted", err=True)
             sys.exit(1)
         except click.exceptions.NoArgsIsHelpError as exc:  # plain `hpo`: the help
-            click.echo(exc.format_message())
+            say(exc.format_message())
             sys.exit(0)
         except click.ClickException as exc:
             message = " ".join(exc.format_message().split())
             if isinstance(exc, click.UsageError) and exc.ctx is not None:
                 message += f" (see: {exc.ctx.command_path} --help)"
-            click.echo(f"hpo: error: {message}", err=True)
+            say(f"hpo: error: {message}", err=True)
             sys.exit(exc.exit_code)
         sys.exit(result if isinstance(result, int) else 0)
 
 
 storage_option = click.option(
     "--storage",
-    envvar="HPO_STORAGE",
     metavar="URL",
     help="SQLAlchemy URL or SQLite file path [default: $HPO_STORAGE, else ./hpo.db]",
 )
@@ -141,7 +142,7 @@ def run(
     config = load_study_file(study_file).with_overrides(
         name=name, sampler=sampler, trials=trials, timeout=timeout, seed=seed, pruner=pruner
     )
-    chosen = runner.storage_for(config, storage)
+    chosen = choose_storage(storage, config.storage)
     _run_with_progress(
         lambda callbacks: runner.run(config, storage=chosen, workers=workers, callbacks=callbacks),
         config.name,
@@ -178,7 +179,7 @@ def resume(
     Trials left RUNNING by a process that died are marked FAIL and their
     points are evaluated again first.
     """
-    chosen = storage or runner.default_storage()
+    chosen = choose_storage(storage)
     _run_with_progress(
         lambda callbacks: runner.resume(
             name,
@@ -216,7 +217,7 @@ def worker(
     PostgreSQL or MySQL URL; an SQLite file only between processes of one
     machine (on its local disk).
     """
-    chosen = storage or runner.default_storage()
+    chosen = choose_storage(storage)
     if quiet:
         runner.worker(name, chosen, timeout=timeout)
         return
@@ -261,7 +262,7 @@ def compare_command(
     are kept, unfinished ones resume.
     """
     config = _compare_config(compare_file, name, objectives, samplers, seeds, trials)
-    chosen = comparison.storage_for(config, storage)
+    chosen = choose_storage(storage, config.storage)
     progress = CompareProgress(
         config.n_studies, config.trials, sys.stderr if as_json else sys.stdout
     )
@@ -271,7 +272,7 @@ def compare_command(
         )
     except KeyboardInterrupt:
         progress.close()
-        click.echo(
+        say(
             "\ninterrupted: the finished studies are kept and the running trial is "
             "stored as interrupted; run the same command again to continue",
             err=True,
@@ -281,10 +282,10 @@ def compare_command(
     if as_json:
         _echo_json(summary)
         return
-    click.echo(comparison_table(summary))
-    url = parse_url(chosen).render_as_string(hide_password=True)
-    click.echo(
-        f"Report: {command(url, 'report', config.name)}  (writes "
+    say(comparison_table(summary))
+    url = parse_url(chosen)
+    say(
+        f"Report: {command(url, 'report', config.name)}{password_note(url)}  (writes "
         f"{reports.default_report_path(config.name)})"
     )
 
@@ -340,8 +341,8 @@ def report_command(name: str, output: Path | None, storage: str | None) -> None:
     One self-contained file (figures inline, nothing fetched): open it in
     any browser, offline.
     """
-    path = reports.report(name, _storage(storage), output)
-    click.echo(f"wrote {path}")
+    path = reports.report(name, choose_storage(storage), output)
+    say(f"wrote {path}")
 
 
 @cli.command(name="plot")
@@ -369,8 +370,8 @@ def plot_command(
     name: str, kind: str, objective: str | None, output: Path, storage: str | None
 ) -> None:
     """Draw one figure of study (or comparison) NAME into a PNG or SVG file."""
-    path = plots.plot(name, kind, output, _storage(storage), objective)
-    click.echo(f"wrote {path}")
+    path = plots.plot(name, kind, output, choose_storage(storage), objective)
+    say(f"wrote {path}")
 
 
 @cli.command(name="samplers")
@@ -385,9 +386,9 @@ def samplers_command(as_json: bool) -> None:
         _echo_json(listing)
         return
     for entry in listing:
-        click.echo(f"{entry['name']:14s} {entry['summary']}")
+        say(f"{entry['name']:14s} {entry['summary']}")
         for option, default in entry["options"].items():
-            click.echo(f"{'':16s}{option} = {json.dumps(default)}")
+            say(f"{'':16s}{option} = {json.dumps(default)}")
 
 
 @cli.command(name="studies")
@@ -401,7 +402,7 @@ def samplers_command(as_json: bool) -> None:
 @json_option
 def studies_command(every_study: bool, storage: str | None, as_json: bool) -> None:
     """List the studies in the storage."""
-    summaries = studies(_storage(storage))
+    summaries = studies(choose_storage(storage))
     if as_json:  # every study, each with the comparison it belongs to (or null)
         _echo_json(
             [
@@ -422,9 +423,9 @@ def studies_command(every_study: bool, storage: str | None, as_json: bool) -> No
         )
         return
     if not summaries:
-        click.echo("No studies.")
+        say("No studies.")
         return
-    click.echo(studies_table(summaries, every_study))
+    say(studies_table(summaries, every_study))
 
 
 @cli.command()
@@ -455,7 +456,7 @@ def trials(
     as_json: bool,
 ) -> None:
     """List the trials of study NAME."""
-    study = load_study(name, _storage(storage))
+    study = load_study(name, choose_storage(storage))
     selected = [
         t for t in study.trials if not states or t.state.value in {s.upper() for s in states}
     ]
@@ -463,9 +464,9 @@ def trials(
     if as_json:
         _echo_json([t.to_dict() for t in selected])
     elif selected:
-        click.echo(trials_table(selected))
+        say(trials_table(selected))
     else:
-        click.echo("No trials.")
+        say("No trials.")
 
 
 @cli.command()
@@ -474,13 +475,13 @@ def trials(
 @json_option
 def best(name: str, storage: str | None, as_json: bool) -> None:
     """Show the best completed trial of study NAME."""
-    trial = load_study(name, _storage(storage)).best_trial
+    trial = load_study(name, choose_storage(storage)).best_trial
     if as_json:
         _echo_json(trial.to_dict())
         return
-    click.echo(f"trial {trial.number}: value {fmt_value(trial.value)}")
+    say(f"trial {trial.number}: value {fmt_value(trial.value)}")
     for key, value in trial.params.items():
-        click.echo(f"  {key} = {fmt_value(value)}")
+        say(f"  {key} = {fmt_value(value)}")
 
 
 @cli.command()
@@ -490,11 +491,11 @@ def best(name: str, storage: str | None, as_json: bool) -> None:
 @json_option
 def show(name: str, number: int, storage: str | None, as_json: bool) -> None:
     """Show trial NUMBER of study NAME in full."""
-    trial = load_study(name, _storage(storage)).trial(number)
+    trial = load_study(name, choose_storage(storage)).trial(number)
     if as_json:
         _echo_json(trial.to_dict())
     else:
-        click.echo(_trial_details(name, trial))
+        say(_trial_details(name, trial))
 
 
 @cli.command()
@@ -512,15 +513,15 @@ def show(name: str, number: int, storage: str | None, as_json: bool) -> None:
 @json_option
 def enqueue(name: str, pairs: tuple[str, ...], storage: str | None, as_json: bool) -> None:
     """Queue a point of study NAME to be evaluated before any sampled one."""
-    study = load_study(name, _storage(storage))
+    study = load_study(name, choose_storage(storage))
     record = study.enqueue(dict(_parse_pair(study, pair) for pair in pairs))
     if as_json:
         _echo_json(record.to_dict())
         return
-    click.echo(f"queued trial {record.number}: {record.params}")
+    say(f"queued trial {record.number}: {record.params}")
     if study.budget_met():
-        hint = command(study.storage.display_url, "resume", name, "--trials", str(study.budget + 1))
-        click.echo(
+        hint = command(study.storage.url, "resume", name, "--trials", str(study.budget + 1))
+        say(
             f"note: the budget of {study.budget} trials is met; to run this point, "
             f"raise it: {hint}",
             err=True,
@@ -539,15 +540,16 @@ def enqueue(name: str, pairs: tuple[str, ...], storage: str | None, as_json: boo
 @storage_option
 def export_command(name: str, fmt: str, output: Path | None, storage: str | None) -> None:
     """Export the trials of study NAME as CSV or JSON."""
-    text = export(load_study(name, _storage(storage)), fmt)
+    text = export(load_study(name, choose_storage(storage)), fmt)
     if output is None:
-        click.echo(text, nl=False)
+        # exact into a pipe (color=True: click would strip what looks like a colour code)
+        click.echo(printable(text) if sys.stdout.isatty() else text, nl=False, color=True)
         return
     try:
         output.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise UserError(f"cannot write {output}: {exc.strerror}") from None
-    click.echo(f"wrote {output}", err=True)
+    say(f"wrote {output}", err=True)
 
 
 @cli.command()
@@ -556,21 +558,19 @@ def export_command(name: str, fmt: str, output: Path | None, storage: str | None
 @storage_option
 def delete(name: str, yes: bool, storage: str | None) -> None:
     """Delete study NAME and all its trials."""
-    chosen = _storage(storage)
+    chosen = choose_storage(storage)
     study = load_study(name, chosen)  # fails clearly if there is no such study
     if not yes:
         if not sys.stdin.isatty():
             raise UserError(f"refusing to delete study {name!r} without --yes")
-        click.confirm(f"Delete study {name!r} and its {len(study.trials)} trials?", abort=True)
+        click.confirm(
+            printable(f"Delete study {name!r} and its {len(study.trials)} trials?"), abort=True
+        )
     delete_study(name, study.storage)
-    click.echo(f"deleted study {name!r}")
+    say(f"deleted study {name!r}")
 
 
 # -- helpers ----------------------------------------------------------------------
-
-
-def _storage(storage: str | None) -> str:
-    return storage or runner.default_storage()
 
 
 def _run_with_progress(
@@ -582,8 +582,8 @@ def _run_with_progress(
         study = action([progress])
     except KeyboardInterrupt:
         progress.close()
-        hint = command(parse_url(storage).render_as_string(hide_password=True), "resume", name)
-        click.echo(
+        hint = command(parse_url(storage), "resume", name)
+        say(
             f"\ninterrupted: the running trial is stored as FAIL and will run again "
             f"first; continue with: {hint}",
             err=True,
@@ -597,12 +597,12 @@ def _run_with_progress(
         data["best_trial"] = _best_or_none(study)
         _echo_json(data)
     else:
-        click.echo(study_summary(study, time.monotonic() - start))
+        say(study_summary(study, time.monotonic() - start))
 
 
 def _print_summary_if_exists(name: str, storage: str, elapsed: float) -> None:
     with contextlib.suppress(HpoError):
-        click.echo(study_summary(load_study(name, storage), elapsed), err=True)
+        say(study_summary(load_study(name, storage), elapsed), err=True)
 
 
 def _best_or_none(study: Study) -> dict[str, Any] | None:
@@ -683,8 +683,14 @@ def _trial_details(name: str, trial: FrozenTrial) -> str:
     return "\n".join(lines)
 
 
+def say(text: str, err: bool = False) -> None:
+    """Print text for people: through `printable`, as it may hold names, values and
+    errors from the database (--json output is escaped by the JSON encoder)."""
+    click.echo(printable(text), err=err)
+
+
 def _echo_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2))
+    click.echo(json.dumps(data, indent=2))  # JSON escapes control characters itself
 
 
 def _raise_interrupt(signum: int, frame: Any) -> NoReturn:
@@ -699,15 +705,24 @@ def _show_warning(
     file: Any = None,
     line: str | None = None,
 ) -> None:
-    click.echo(f"hpo: warning: {message}", err=True)
+    say(f"hpo: warning: {message}", err=True)
 
 
 def main() -> None:
     """Entry point of the `hpo` command."""
     signal.signal(signal.SIGTERM, _raise_interrupt)  # `kill` is handled like Ctrl-C
     warnings.showwarning = _show_warning  # one line, no source location
-    logging.basicConfig(format="hpo: %(message)s", level=logging.WARNING)
+    handler = logging.StreamHandler()
+    handler.setFormatter(_PrintableFormatter("hpo: %(message)s"))
+    logging.basicConfig(handlers=[handler], level=logging.WARNING)
     cli()
+
+
+class _PrintableFormatter(logging.Formatter):
+    """Log lines name studies and quote errors: printable, like everything else."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
 
 
 if __name__ == "__main__":

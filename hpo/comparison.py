@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,11 +42,11 @@ from typing import Any
 import numpy as np
 
 from hpo.checks import check_count, check_name, check_seed
+from hpo.connection import choose_storage
 from hpo.direction import Direction
 from hpo.errors import HpoError, StudyFileError, StudyNotFoundError, did_you_mean
 from hpo.objectives import Objective, load_objective
 from hpo.records import FrozenTrial, TrialState
-from hpo.runner import DEFAULT_STORAGE
 from hpo.samplers import make_sampler
 from hpo.space import Space
 from hpo.storage import COMPARISON_ATTR, Storage, comparison_of
@@ -256,13 +255,9 @@ def compare(
     """
     config = comparison if isinstance(comparison, CompareConfig) else load_compare_file(comparison)
     planned = plan(config)  # every name and option checked before the storage is opened
-    with borrowed(storage_for(config, storage), create=True) as store:
+    with borrowed(choose_storage(storage, config.storage), create=True) as store:
         run_comparison(config, store, on_study, callbacks, planned)
         return summarize(load_comparison(config.name, store))
-
-
-def storage_for(config: CompareConfig, storage: str | None = None) -> str:
-    return storage or os.environ.get("HPO_STORAGE") or config.storage or DEFAULT_STORAGE
 
 
 def run_comparison(

@@ -1,9 +1,15 @@
-"""Text for people: numbers, durations, tables, progress lines, study summaries."""
+"""Text for people: numbers, durations, tables, progress lines, study summaries.
+
+Everything here may print text that came from the database (names, parameter
+values, errors, attributes), written by anyone who could write to it: it
+reaches a terminal only through `printable`, the one sanitizer.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 import shlex
 import sys
 import time
@@ -11,12 +17,39 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
-from hpo.connection import parse_url
-from hpo.errors import NoCompletedTrialsError
+import sqlalchemy as sa
+
+from hpo.connection import STORAGE_VARIABLE, choose_storage, parse_url
+from hpo.errors import NoCompletedTrialsError, StorageError
 from hpo.records import FrozenTrial, TrialState, completed_finite
-from hpo.runner import default_storage
 from hpo.storage import StudySummary, comparison_of
 from hpo.study import Study
+
+# C0 and C1 control characters (ESC starts terminal sequences: colours, titles, OSC
+# links, cursor moves), DEL, and the bidirectional overrides that reorder what is shown
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_LINE_BREAKS = frozenset("\n\t")
+
+
+def printable(text: str, newlines: bool = True) -> str:
+    """`text` safe for a terminal: every control character shown as its escape
+    (ESC as \\x1b), so nothing from the database can move the cursor, retitle
+    the window or hide what is printed. `newlines`: keep line breaks and tabs
+    (whole messages); else escape them too (table cells, one-line progress)."""
+
+    def escape(match: re.Match[str]) -> str:
+        char = match.group()
+        if newlines and char in _LINE_BREAKS:
+            return char
+        return char.encode("unicode_escape").decode("ascii")
+
+    return _UNPRINTABLE.sub(escape, text)
+
+
+def write_line(stream: TextIO, text: str) -> None:
+    """One line of progress, made printable, written at once."""
+    stream.write(printable(text, newlines=False) + "\n")
+    stream.flush()
 
 
 def fmt_value(value: Any) -> str:
@@ -47,7 +80,7 @@ def fmt_time(epoch: float | None) -> str:
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """Left-aligned columns separated by two spaces, with a header rule."""
-    cells = [[str(c) for c in headers]] + [[str(c) for c in row] for row in rows]
+    cells = [[printable(str(c), newlines=False) for c in row] for row in [headers, *rows]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     lines = [
         "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
@@ -218,10 +251,10 @@ def study_summary(study: Study, elapsed: float | None = None) -> str:
         if best.user_attrs:
             attrs = ", ".join(f"{k} {fmt_value(v)}" for k, v in best.user_attrs.items())
             lines.append(f"  ({attrs})")
-        url = study.storage.display_url
+        url = study.storage.url
         lines.append(
             f"Inspect: {command(url, 'trials', study.name, '--sort', 'value')}   "
-            f"{command(url, 'show', study.name, str(best.number))}"
+            f"{command(url, 'show', study.name, str(best.number))}{password_note(url)}"
         )
     return "\n".join(lines)
 
@@ -229,13 +262,30 @@ def study_summary(study: Study, elapsed: float | None = None) -> str:
 _LIVE_REFRESH_S = 0.1
 
 
-def command(storage_url: str, *words: str) -> str:
-    """An `hpo` command line for the user to type, with --storage when not the default."""
-    parts = ["hpo", *words]
-    default = parse_url(default_storage()).render_as_string(hide_password=True)
-    if storage_url != default:
-        parts += ["--storage", storage_url]
-    return " ".join(shlex.quote(part) for part in parts)
+def command(url: sa.URL, *words: str) -> str:
+    """An `hpo` command line that works when pasted: --storage unless the database is
+    the one a bare command opens. A password is never printed: a URL with one is
+    given as "$HPO_STORAGE" (see `password_note`)."""
+    line = " ".join(shlex.quote(word) for word in ("hpo", *words))
+    if url == _bare_command_url():
+        return line
+    if url.password:
+        return f'{line} --storage "${STORAGE_VARIABLE}"'
+    return f"{line} --storage {shlex.quote(url.render_as_string(hide_password=False))}"
+
+
+def password_note(url: sa.URL) -> str:
+    """What a command with "$HPO_STORAGE" needs said, if `command` gave one."""
+    if url.password and url != _bare_command_url():
+        return f" (with {STORAGE_VARIABLE} set to the database URL; its password is not printed)"
+    return ""
+
+
+def _bare_command_url() -> sa.URL | None:
+    try:
+        return parse_url(choose_storage())
+    except StorageError:  # HPO_STORAGE set but empty: a bare command opens nothing
+        return None
 
 
 class Progress:
@@ -275,11 +325,11 @@ class Progress:
             if trial.state != TrialState.FAIL
             else error_summary(trial.error)[:100]
         )
-        self._stream.write(
+        write_line(
+            self._stream,
             f"trial {trial.number} {trial.state} {detail}  {best}  "
-            f"[{fmt_duration(trial.duration)}]\n"
+            f"[{fmt_duration(trial.duration)}]",
         )
-        self._stream.flush()
 
     def _live_line(self, study: Study, best: str) -> str:
         elapsed = time.monotonic() - self._start
@@ -333,7 +383,7 @@ class LiveLine:
 
     def _draw(self) -> None:
         assert self._pending is not None
-        self._stream.write("\r" + self._pending() + "\033[K")
+        self._stream.write("\r" + printable(self._pending(), newlines=False) + "\033[K")
         self._stream.flush()
         self._pending, self._shown = None, True
         self._last_write = time.monotonic()
@@ -423,8 +473,7 @@ class CompareProgress:
         self._label = f"{cell.objective} / {cell.sampler.label} / seed {cell.seed_index}"
         self._done_before += study.n_counted
         if not self._live and study.budget_met():
-            self._stream.write(f"study {index + 1}/{self._total} {self._label}: done before\n")
-            self._stream.flush()
+            write_line(self._stream, f"study {index + 1}/{self._total} {self._label}: done before")
 
     def __call__(self, study: Study, trial: FrozenTrial) -> None:
         self._ran += 1
@@ -439,11 +488,11 @@ class CompareProgress:
                 if not any(t.state == TrialState.COMPLETE for t in study.trials)
                 else fmt_value(study.best_value)
             )
-            self._stream.write(
+            write_line(
+                self._stream,
                 f"study {self._index + 1}/{self._total} {self._label}: best "
-                f"{best}  [{self._eta_text()}]\n"
+                f"{best}  [{self._eta_text()}]",
             )
-        self._stream.flush()
 
     def _line(self, done: int) -> str:
         return (

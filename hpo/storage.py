@@ -291,6 +291,11 @@ class Storage:
             raise
 
     @property
+    def url(self) -> sa.URL:
+        """The database's URL, password included: never print it (see display_url)."""
+        return self._engine.url
+
+    @property
     def display_url(self) -> str:
         """The URL with any password hidden, for messages."""
         return self._engine.url.render_as_string(hide_password=True)
