@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import hpo
 from hpo.records import TrialState
@@ -67,10 +68,8 @@ def test_a_retried_trial_draws_what_its_original_drew(db_path):
         first.append(trial.rng.random())
         raise KeyboardInterrupt
 
-    try:
+    with pytest.raises(KeyboardInterrupt):
         study.optimize(interrupted, n_trials=1)
-    except KeyboardInterrupt:
-        pass
     retried: list[float] = []
 
     def objective(trial: hpo.Trial) -> float:
