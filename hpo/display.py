@@ -2,14 +2,13 @@
 
 Everything here may print text that came from the database (names, parameter
 values, errors, attributes), written by anyone who could write to it: it
-reaches a terminal only through `printable`, the one sanitizer.
+reaches a terminal only through `hpo.terminal.printable`, the one sanitizer.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-import re
 import shlex
 import sys
 import time
@@ -21,29 +20,10 @@ import sqlalchemy as sa
 
 from hpo.connection import STORAGE_VARIABLE, choose_storage, parse_url
 from hpo.errors import NoCompletedTrialsError, StorageError
-from hpo.records import FrozenTrial, TrialState, completed_finite
+from hpo.records import FrozenTrial, TrialState, completed_finite, error_summary, param_names
 from hpo.storage import StudySummary, comparison_of
 from hpo.study import Study
-
-# C0 and C1 control characters (ESC starts terminal sequences: colours, titles, OSC
-# links, cursor moves), DEL, and the bidirectional overrides that reorder what is shown
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-_LINE_BREAKS = frozenset("\n\t")
-
-
-def printable(text: str, newlines: bool = True) -> str:
-    """`text` safe for a terminal: every control character shown as its escape
-    (ESC as \\x1b), so nothing from the database can move the cursor, retitle
-    the window or hide what is printed. `newlines`: keep line breaks and tabs
-    (whole messages); else escape them too (table cells, one-line progress)."""
-
-    def escape(match: re.Match[str]) -> str:
-        char = match.group()
-        if newlines and char in _LINE_BREAKS:
-            return char
-        return char.encode("unicode_escape").decode("ascii")
-
-    return _UNPRINTABLE.sub(escape, text)
+from hpo.terminal import printable
 
 
 def write_line(stream: TextIO, text: str) -> None:
@@ -114,22 +94,6 @@ def curve(values: dict[int, float], height: int = 8, width: int = 60) -> str:
         f"  {'':>{label}}  step {first}{' ' * max(1, columns - 10 - len(str(last)))}{last}"
     )
     return "\n".join(lines)
-
-
-def error_summary(error: str | None) -> str:
-    """The last line of a stored traceback: what went wrong, in one line."""
-    if not error:
-        return ""
-    lines = [line for line in error.strip().splitlines() if line.strip()]
-    return lines[-1].strip() if lines else ""
-
-
-def param_names(trials: Sequence[FrozenTrial]) -> list[str]:
-    """Every parameter name seen, in first-seen order."""
-    names: dict[str, None] = {}
-    for trial in trials:
-        names.update(dict.fromkeys(trial.params))
-    return list(names)
 
 
 def studies_table(summaries: Sequence[StudySummary], every_study: bool = False) -> str:

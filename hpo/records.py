@@ -121,3 +121,19 @@ def completed_finite(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
         for t in trials
         if t.state == TrialState.COMPLETE and t.value is not None and math.isfinite(t.value)
     ]
+
+
+def error_summary(error: str | None) -> str:
+    """The last line of a stored traceback: what went wrong, in one line."""
+    if not error:
+        return ""
+    lines = [line for line in error.strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else ""
+
+
+def param_names(trials: Sequence[FrozenTrial]) -> list[str]:
+    """Every parameter name seen, in first-seen order."""
+    names: dict[str, None] = {}
+    for trial in trials:
+        names.update(dict.fromkeys(trial.params))
+    return list(names)

@@ -400,6 +400,40 @@ def test_hints_never_print_a_password_and_can_be_pasted(monkeypatch):
     assert command(parse_url("hpo.db"), "best", "demo") == "hpo best demo"
 
 
+HEAVY = ("scipy", "matplotlib", "optuna", "hyperopt", "skopt", "torch", "sklearn")
+LOADED = """
+import atexit, sys
+def loaded():
+    print(sorted(m for m in sys.modules if m.split(".")[0] in {heavy}), file=sys.stderr)
+atexit.register(loaded)
+from hpo.__main__ import main
+sys.argv = ["hpo", *{args}]
+main()
+"""
+
+
+def test_import_hpo_loads_nothing_heavy():
+    modules = (*HEAVY, "numpy", "sqlalchemy")
+    code = f"import sys, hpo; print(sorted(m for m in {modules!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    "args", [["--help"], ["--version"], ["studies"], ["studies", "--json"], ["run", "--help"]]
+)
+def test_the_command_starts_without_scipy_matplotlib_or_a_backend(workdir, args):
+    """`hpo --help`, `--version` and `studies` must start at once (issue 17): the heavy
+    libraries load only in the commands that use them."""
+    hpo.create_study(
+        "gp-study", "hpo.db", [{"name": "x", "type": "float", "low": 0, "high": 1}], sampler="gp"
+    )
+    code = LOADED.format(heavy=set(HEAVY), args=args)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == "[]"
+
+
 # -- real processes --------------------------------------------------------------------------
 
 

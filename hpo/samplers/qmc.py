@@ -18,8 +18,8 @@ import numpy as np
 from scipy.stats import qmc
 
 from hpo.direction import Direction
-from hpo.errors import SamplerError
 from hpo.records import FrozenTrial
+from hpo.samplers import check
 from hpo.space import Space
 from hpo.streams import Purpose, stream
 
@@ -35,8 +35,7 @@ class _QMCSampler:
     kind = "sobol"
 
     def __init__(self, scramble: bool = True, seed: int = 0) -> None:
-        if not isinstance(scramble, bool):
-            raise SamplerError(f"{self.kind}: scramble must be true or false, got {scramble!r}")
+        check.flag(self.kind, "scramble", scramble)
         self.scramble = scramble
         self._seed = seed
         self._engines: dict[Space, tuple[qmc.QMCEngine, int]] = {}  # engine, next index

@@ -19,10 +19,10 @@ import numpy as np
 from hpo.direction import Direction
 from hpo.errors import SamplerError
 from hpo.records import FrozenTrial
+from hpo.samplers import check
 from hpo.samplers.reference import (
     SEEDS,
     active_params,
-    check_int,
     from_library,
     grid_count,
     history,
@@ -48,8 +48,8 @@ class HyperoptTPESampler:
     def __init__(
         self, n_startup_jobs: int = 20, n_ei_candidates: int = 24, gamma: float = 0.25
     ) -> None:
-        check_int(self.name, "n_startup_jobs", n_startup_jobs, 0)
-        check_int(self.name, "n_ei_candidates", n_ei_candidates, 1)
+        check.integer(self.name, "n_startup_jobs", n_startup_jobs, 0)
+        check.integer(self.name, "n_ei_candidates", n_ei_candidates, 1)
         if isinstance(gamma, bool) or not isinstance(gamma, int | float) or not 0 < gamma < 1:
             raise SamplerError(f"{self.name}: gamma must be a number in (0, 1), got {gamma!r}")
         self._hyperopt = require(self.name, "hyperopt", "hyperopt")

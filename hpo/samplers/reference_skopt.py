@@ -20,10 +20,10 @@ import numpy as np
 from hpo.direction import Direction
 from hpo.errors import SamplerError
 from hpo.records import FrozenTrial
+from hpo.samplers import check
 from hpo.samplers.reference import (
     SEEDS,
     active_params,
-    check_int,
     from_library,
     grid_count,
     history,
@@ -49,7 +49,7 @@ class SkoptGPSampler:
     name = "skopt-gp"
 
     def __init__(self, n_initial_points: int = 10, acq_func: str = "EI") -> None:
-        check_int(self.name, "n_initial_points", n_initial_points, 1)
+        check.integer(self.name, "n_initial_points", n_initial_points, 1)
         if acq_func not in ACQUISITIONS:
             raise SamplerError(
                 f"{self.name}: acq_func must be one of "
