@@ -358,47 +358,61 @@ class LiveLine:
 
 def comparison_table(summary: dict[str, Any]) -> str:
     """The result of `hpo compare` for a terminal: one table per objective, then ranks."""
-    steps = summary["checkpoints"]
     lines = [
         f"Comparison {summary['name']!r}: {summary['trials']} trials per study; best "
         "value so far as mean ± standard error over seeds"
     ]
     for objective, data in summary["objectives"].items():
-        optimum = data["optimum"]
-        known = f", optimum {fmt_value(optimum)}" if optimum is not None else ""
-        lines += ["", f"{objective} ({data['direction']}{known})"]
-        headers = ["sampler", *(f"@{key} ({step})" for key, step in steps.items())]
-        headers += ["regret"] if optimum is not None else []
-        headers += ["mean rank", "ask (median)", "time"]
-        rows = []
-        ordered = sorted(data["samplers"].items(), key=lambda kv: kv[1]["mean_rank"])
-        for label, row in ordered:
-            cells = [label, *(fmt_mean_se(row["best"][key]) for key in steps)]
-            if optimum is not None:
-                cells.append(fmt_value(row["regret"]))
-            mark = (
-                "  (best)"
-                if label == data["best_sampler"]
-                else "  (n.s.)"
-                if row["significant"] is False
-                else ""
-            )
-            cells += [
-                f"{row['mean_rank']:.2f}{mark}",
-                "-" if row["median_ask_ms"] is None else f"{row['median_ask_ms']:.2f} ms",
-                fmt_duration(row["total_seconds"]),
-            ]
-            rows.append(cells)
-        lines.append(table(headers, rows))
-    lines += [
-        "",
-        "(n.s.): not significantly different from the best sampler (two-sided "
-        "Mann-Whitney U test of the final values across seeds, p >= 0.05).",
-    ]
+        lines += ["", comparison_heading(objective, data)]
+        lines.append(table(*comparison_rows(data, summary["checkpoints"])))
+    lines += ["", COMPARISON_NOTE]
     if len(summary["objectives"]) > 1:
         ranks = ", ".join(f"{label} {rank:.2f}" for label, rank in summary["mean_rank"].items())
         lines.append(f"Mean rank across objectives: {ranks}")
     return "\n".join(lines)
+
+
+COMPARISON_NOTE = (
+    "Mean rank: of the final best value among the samplers, per seed. vs best: a "
+    "two-sided Mann-Whitney U test of the final values across seeds against the best "
+    "sampler's; n.s.: not significantly different (p >= 0.05)."
+)
+
+
+def comparison_heading(objective: str, data: dict[str, Any]) -> str:
+    known = f", optimum {fmt_value(data['optimum'])}" if data["optimum"] is not None else ""
+    return f"{objective} ({data['direction']}{known})"
+
+
+def comparison_rows(
+    data: dict[str, Any], steps: dict[str, int]
+) -> tuple[list[str], list[list[Any]]]:
+    """One objective's result table (headers, rows), best mean rank first: the same
+    for the terminal and the HTML report."""
+    has_optimum = data["optimum"] is not None
+    headers = ["sampler", "seeds", *(f"@{key} ({step})" for key, step in steps.items())]
+    headers += ["regret"] if has_optimum else []
+    headers += ["mean rank", "vs best", "ask (median)", "time"]
+    rows = []
+    for label, row in sorted(data["samplers"].items(), key=lambda kv: kv[1]["mean_rank"]):
+        cells = [label, row["seeds"], *(fmt_mean_se(row["best"][key]) for key in steps)]
+        cells += [fmt_value(row["regret"])] if has_optimum else []
+        cells += [
+            f"{row['mean_rank']:.2f}",
+            _verdict(label, row, data["best_sampler"]),
+            "-" if row["median_ask_ms"] is None else f"{row['median_ask_ms']:.2f} ms",
+            fmt_duration(row["total_seconds"]),
+        ]
+        rows.append(cells)
+    return headers, rows
+
+
+def _verdict(label: str, row: dict[str, Any], best: str) -> str:
+    if label == best:
+        return "best"
+    if row["significant"] is False:
+        return "n.s."
+    return "-" if row["p_value"] is None else f"worse, p {row['p_value']:.2g}"
 
 
 def fmt_mean_se(cell: dict[str, float | None]) -> str:

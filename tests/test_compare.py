@@ -120,7 +120,7 @@ def test_the_table_in_the_terminal(workdir):
     out = result.stdout
     assert "branin (minimize, optimum 0.397887)" in out
     assert "@50% (4)" in out and "@100% (8)" in out and "regret" in out
-    assert "(best)" in out
+    assert "vs best" in out and " best " in out
     assert "Mean rank across objectives:" in out
     assert "Report: hpo report cmp  (writes cmp.html)" in out
     assert "study 12/12" in out
