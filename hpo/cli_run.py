@@ -25,8 +25,8 @@ from hpo.cli import (
 from hpo.errors import HpoError
 
 if TYPE_CHECKING:
-    from hpo import comparison
     from hpo.study import Callback, Study
+    from hpo.studyfile import CompareConfig
 
 
 @cli.command()
@@ -231,8 +231,13 @@ def _compare_config(
     samplers: str | None,
     seeds: int | None,
     trials: int | None,
-) -> comparison.CompareConfig:
-    from hpo import comparison
+) -> CompareConfig:
+    from hpo.studyfile import (
+        SamplerSpec,
+        check_config,
+        compare_config_from_dict,
+        load_compare_file,
+    )
 
     if path is None:
         if not objectives or not samplers:
@@ -246,15 +251,15 @@ def _compare_config(
                 if v is not None
             }
         )
-        return comparison.config_from_dict(data, "command line")
-    config = comparison.load_compare_file(path)
+        return compare_config_from_dict(data, "command line")
+    config = load_compare_file(path)
     overrides: dict[str, Any] = {"name": name, "seeds": seeds, "trials": trials}
     if objectives:
         overrides["objectives"] = tuple(_split(objectives))
     if samplers:
-        overrides["samplers"] = tuple(comparison.SamplerSpec(s, s) for s in _split(samplers))
+        overrides["samplers"] = tuple(SamplerSpec(s, s) for s in _split(samplers))
     config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
-    comparison.check_config(config, "command line")
+    check_config(config, "command line")
     return config
 
 

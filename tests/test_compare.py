@@ -15,13 +15,13 @@ from hpo.comparison import (
     Comparison,
     Curves,
     best_so_far,
-    config_from_dict,
     load_comparison,
     summarize,
 )
 from hpo.direction import Direction
 from hpo.errors import StudyFileError
 from hpo.records import FrozenTrial, TrialState
+from hpo.studyfile import compare_config_from_dict
 
 COMPARISON = """
 name = "cmp"
@@ -176,7 +176,7 @@ def test_bad_input_is_one_line_and_creates_nothing(workdir, args, message):
 )
 def test_bad_comparison_files(data, message):
     with pytest.raises(StudyFileError, match=message):
-        config_from_dict({"name": "x", **data})
+        compare_config_from_dict({"name": "x", **data})
 
 
 def _trial(number: int, value: float | None, state=TrialState.COMPLETE) -> FrozenTrial:
@@ -248,7 +248,7 @@ def test_live_progress_shows_studies_trials_and_eta(tmp_path):
     from hpo.comparison import plan, run_comparison
     from hpo.display import CompareProgress
 
-    config = config_from_dict(
+    config = compare_config_from_dict(
         {
             "name": "p",
             "objective": "branin",
@@ -316,7 +316,9 @@ def test_ranks_pair_the_samplers_seed_by_seed():
 )
 def test_comparison_file_types(data, message):
     with pytest.raises(StudyFileError, match=message):
-        config_from_dict({"name": "x", "objective": "branin", "samplers": ["random"], **data})
+        compare_config_from_dict(
+            {"name": "x", "objective": "branin", "samplers": ["random"], **data}
+        )
 
 
 def test_live_progress_labels_each_line_with_the_study_it_counts(tmp_path):
@@ -332,12 +334,12 @@ def test_live_progress_labels_each_line_with_the_study_it_counts(tmp_path):
     db = str(tmp_path / "hpo.db")
     grid = {"name": "grid", "points": 3}
     run_comparison(
-        config_from_dict(
+        compare_config_from_dict(
             {"name": "g", "objective": "branin", "seeds": 1, "trials": 10, "samplers": ["random"]}
         ),
         db,
     )
-    config = config_from_dict(
+    config = compare_config_from_dict(
         {"name": "g", "objective": "branin", "seeds": 1, "trials": 10, "samplers": [grid, "random"]}
     )
     stream = io.StringIO()
