@@ -52,7 +52,14 @@ from hpo.errors import (
 from hpo.heartbeat import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S, Heartbeat, is_lost, worker_id
 from hpo.objectives import Objective, load_objective
 from hpo.pruners import NopPruner, Pruner, make_pruner
-from hpo.records import ASK_SECONDS, SAMPLE_INDEX, SEED_INDEX, FrozenTrial, TrialState
+from hpo.records import (
+    ASK_SECONDS,
+    SAMPLE_INDEX,
+    SEED_INDEX,
+    FrozenTrial,
+    TrialState,
+    value_of,
+)
 from hpo.samplers import Sampler, make_sampler
 from hpo.samplers.grid import GridSampler
 from hpo.samplers.random import RandomSampler
@@ -220,7 +227,7 @@ class Study:
         complete = [t for t in self.trials if t.state == TrialState.COMPLETE]
         if not complete:
             raise NoCompletedTrialsError(f"study {self.name!r} has no completed trial yet")
-        return self.direction.best_of(complete, key=lambda t: t.value)
+        return self.direction.best_of(complete, key=value_of)
 
     @property
     def best_params(self) -> dict[str, Any]:
@@ -228,7 +235,7 @@ class Study:
 
     @property
     def best_value(self) -> float:
-        return self.best_trial.value
+        return value_of(self.best_trial)
 
     @property
     def n_counted(self) -> int:
