@@ -47,7 +47,7 @@ from hpo.errors import (
     StorageError,
     StudyConfigError,
     TrialNotFoundError,
-    TrialPruned,
+    is_pruned,
 )
 from hpo.heartbeat import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S, Heartbeat, is_lost, worker_id
 from hpo.objectives import Objective, load_objective
@@ -493,15 +493,15 @@ class Study:
         self._running.add(record.trial_id)  # the heartbeat thread reads this set
         try:
             result = fn(trial)
-        except TrialPruned:
-            return self._finish(trial, record, TrialState.PRUNED)
         except KeyboardInterrupt:
             self._interrupt(trial, record)
             raise
-        except catch:
-            return self._finish(trial, record, TrialState.FAIL, error=traceback.format_exc())
-        except BaseException:
-            self._finish(trial, record, TrialState.FAIL, error=traceback.format_exc())
+        except BaseException as exc:
+            if is_pruned(exc):  # hpo's TrialPruned, or Optuna's
+                return self._finish(trial, record, TrialState.PRUNED)
+            failed = self._finish(trial, record, TrialState.FAIL, error=traceback.format_exc())
+            if isinstance(exc, catch):
+                return failed
             raise
         finally:
             self._running.discard(record.trial_id)
