@@ -419,14 +419,15 @@ class SOFM:
         _positive_int("epochs", epochs)
         if batch_size is not None:
             _positive_int("batch_size", batch_size)
-        if not resume or self.weights is None:
-            self.weights, self.epochs_trained = self._initial_weights(x, rng), 0
-        elif self.weights.shape[1] != x.shape[1]:
-            raise SOFMError(f"x has {x.shape[1]} features, the map {self.weights.shape[1]}")
-        first = self.epochs_trained
+        resuming = resume and self.weights is not None
+        if resuming and self._fitted().shape[1] != x.shape[1]:
+            raise SOFMError(f"x has {x.shape[1]} features, the map {self._fitted().shape[1]}")
+        first = self.epochs_trained if resuming else 0
         if radius is None:
             radius = Decay(max(max(self.rows, self.cols) / 2.0, 1.0), 1.0, epochs, first=first)
-        schedule = _schedule(range(first, first + epochs), step, radius)
+        schedule = _schedule(range(first, first + epochs), step, radius)  # checked before
+        if not resuming:  # the map changes
+            self.weights, self.epochs_trained = self._initial_weights(x, rng), 0
         return self._train(x, valid, schedule, batch_size, rng, Monitor(early_stopping), callback)
 
     def _train(

@@ -360,10 +360,15 @@ def test_resumed_training_goes_on_with_the_weights_and_the_schedules():
     assert [r.radius for r in records] == [3, 2, 1, 0, 0, 0]
     assert [r.step for r in records] == pytest.approx([0.3 / (1 + e / 2) for e in range(6)])
     assert stepwise.epochs_trained == 6
+    trained = stepwise.weights.copy()
+    for data, refused in ((np.zeros((5, 3)), {}), (x, {"step": 1.5}), (x, {"radius": -1.0})):
+        for resume in (True, False):
+            with pytest.raises(SOFMError):
+                stepwise.fit(data, 1, rng(), resume=resume, **refused)
+    np.testing.assert_array_equal(stepwise.weights, trained)  # refused before any change
+    assert stepwise.epochs_trained == 6
     stepwise.fit(x, 1, rng(3), **schedules)  # without resume: from the start again
-    assert stepwise.epochs_trained == 1 and stepwise.weights is not None
-    with pytest.raises(SOFMError, match="features"):
-        stepwise.fit(np.zeros((5, 3)), 1, rng(), resume=True)
+    assert stepwise.epochs_trained == 1
 
 
 # The text-style article ("Create unique text-style with SOFM", NeuPy, 2017) on a small
