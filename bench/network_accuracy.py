@@ -48,12 +48,14 @@ PROTOCOLS = ("inner", "leaky", "fixed")
 def mnist(epochs: int = 10, seed: int = 0) -> list[float]:
     """Test accuracy after each epoch."""
     data = load_mnist(validation=0)
+    test = data.test
+    assert test is not None  # MNIST has its standard test split
     rng = np.random.default_rng(seed)
     net = MLP([784, 500, 300, 10], rng)
     accuracies: list[float] = []
 
     def evaluate(epoch: Epoch) -> None:
-        accuracies.append(float(np.mean(net.predict(data.test.x).argmax(1) == data.test.y)))
+        accuracies.append(float(np.mean(net.predict(test.x).argmax(1) == test.y)))
         print(
             f"  epoch {epoch.epoch}: train loss {epoch.train_loss:.4f}, "
             f"test accuracy {accuracies[-1]:.4f} ({epoch.seconds:.2f} s)",
