@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 
 from models.datasets import load_boston
-from models.lm import MAX_JACOBIAN_ENTRIES, LevenbergMarquardt, LMError, residuals_and_jacobian
+from models.lm import (
+    MAX_JACOBIAN_ENTRIES,
+    LevenbergMarquardt,
+    LMError,
+    damped_steps,
+    residuals_and_jacobian,
+)
 from models.mlp import MLP
 from models.training import EarlyStopping, train
 
@@ -80,6 +86,15 @@ def test_jacobian_matches_finite_differences_of_the_residuals(activation, loss):
 
 
 # -- steps --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n", [12, 80])  # fewer samples than the 41 parameters, and more
+def test_damped_steps_solve_the_textbook_system_through_either_gram_matrix(n):
+    jac = rng(6).standard_normal((n, 41))  # (n, P)
+    r = rng(7).standard_normal(n)
+    for mu in (1e-3, 1.0, 100.0):
+        expected = np.linalg.solve(jac.T @ jac + mu * np.eye(41), jac.T @ r)
+        np.testing.assert_allclose(damped_steps(jac, r)(mu), expected, rtol=1e-8, atol=1e-12)
 
 
 def test_one_step_with_small_mu_solves_linear_least_squares():
