@@ -10,7 +10,9 @@ Features are always ``x = (raw - x_mean) / x_std`` with ``x_mean`` and
 ``x_std`` computed on the training split actually returned, and kept in the
 ``Dataset`` so the mapping can be undone. "raw" is pixel intensity in [0, 1]
 for MNIST (``x_std`` is all ones: centred only) and the CSV's own units for
-Boston. Targets are never scaled.
+Boston (standardized by default; min-max scaled or raw on request, when
+``x_mean`` and ``x_std`` hold the minimum and range, or zeros and ones).
+Targets are never scaled.
 """
 
 from __future__ import annotations
@@ -71,8 +73,10 @@ class Dataset:
     valid: Split  # may be empty (0 rows), never None
     test: Split | None  # None where the data set has no standard test split (Boston)
     feature_names: tuple[str, ...]  # (d,)
-    x_mean: np.ndarray  # (d,) float64, subtracted from raw features (training split)
-    x_std: np.ndarray  # (d,) float64, then divided by; ones where features are only centred
+    x_mean: np.ndarray  # (d,) float64, subtracted from raw features (training split; the
+    # minimum under min-max scaling)
+    x_std: np.ndarray  # (d,) float64, then divided by (the range under min-max scaling);
+    # ones where features are only centred
 
 
 # -- checksums ---------------------------------------------------------------
@@ -137,7 +141,8 @@ def _mnist_raw() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         if labels.ndim != 1 or len(labels) != len(images) or labels.max() > 9:
             raise DatasetError(f"MNIST {part} labels do not match the images")
         arrays += [images.reshape(len(images), -1), labels]  # views of read-only bytes
-    return tuple(arrays)
+    train_images, train_labels, test_images, test_labels = arrays
+    return train_images, train_labels, test_images, test_labels
 
 
 def _mnist_indices(validation: int, seed: int, subset: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -202,35 +207,74 @@ def _boston_raw() -> tuple[tuple[str, ...], np.ndarray]:
     return names, table
 
 
+SCALINGS = ("standard", "minmax", "none")
+
+
 def load_boston(
-    validation: float = 0.15, seed: int = 0, drop_b: bool = False, standardize: bool = True
+    validation: float = 0.15,
+    seed: int = 0,
+    drop_b: bool = False,
+    scaling: str = "standard",
+    test: float = 0.0,
 ) -> Dataset:
     """Boston house prices: 13 features (12 with `drop_b`), target MEDV in $1000s.
 
-    A seeded random `validation` fraction of the 506 rows is held out (the
-    article used 85/15); there is no test split. With `standardize`, features
-    are standardized by the training rows' mean and std. Feature B encodes
-    the proportion of Black residents by town: see models/data/README.md.
+    Seeded random fractions of the 506 rows are held out: first `test` (the
+    test split, None when 0), then `validation` (the article used 85/15 and
+    no test split). The test rows do not depend on `validation`, and with
+    `test` 0 the validation rows are those `test` would hold: the rows a
+    model is scored on can stay the same while an inner validation split is
+    carved out for early stopping.
+
+    Features are scaled by the training rows' statistics: "standard" (mean
+    and std), "minmax" (to [0, 1] by their minimum and maximum; the article
+    fitted its scaler on all 506 rows) or "none". Feature B encodes the
+    proportion of Black residents by town: see models/data/README.md.
     """
-    if not 0 <= validation < 1:
-        raise ValueError(f"validation must be a fraction in [0, 1), got {validation}")
+    n_test, n_valid = _boston_sizes(validation, test)
+    if scaling not in SCALINGS:
+        raise ValueError(f"unknown scaling {scaling!r}; expected one of {', '.join(SCALINGS)}")
     names, table = _boston_raw()
     features = [i for i, name in enumerate(names[:-1]) if not (drop_b and name == "B")]
     order = np.random.default_rng(seed).permutation(BOSTON_ROWS)
-    n_valid = round(validation * BOSTON_ROWS)
-    train, valid = np.sort(order[n_valid:]), np.sort(order[:n_valid])
+    test_rows = np.sort(order[:n_test])
+    valid = np.sort(order[n_test : n_test + n_valid])
+    train = np.sort(order[n_test + n_valid :])
     x = table[:, features]  # (506, d) float64, a fresh copy
     y = table[:, -1].astype(np.float32)  # (506,) MEDV in $1000s
-    mean, std = np.zeros(len(features)), np.ones(len(features))
-    if standardize:
-        mean, std = x[train].mean(axis=0), x[train].std(axis=0)
-        std[std == 0] = 1  # a feature constant on the training rows is only centred
-    x = ((x - mean) / std).astype(np.float32)
+    shift, scale = _feature_scaling(x[train], scaling)  # (d,), (d,)
+    x = ((x - shift) / scale).astype(np.float32)
     return Dataset(
         train=Split(x[train], y[train]),
         valid=Split(x[valid], y[valid]),
-        test=None,
+        test=Split(x[test_rows], y[test_rows]) if n_test else None,
         feature_names=tuple(names[i] for i in features),
-        x_mean=mean,
-        x_std=std,
+        x_mean=shift,
+        x_std=scale,
     )
+
+
+def _boston_sizes(validation: float, test: float) -> tuple[int, int]:
+    """Rows of the test and validation splits; at least one row is left to train on."""
+    for name, fraction in (("validation", validation), ("test", test)):
+        if not 0 <= fraction < 1:
+            raise ValueError(f"{name} must be a fraction in [0, 1), got {fraction}")
+    n_test, n_valid = round(test * BOSTON_ROWS), round(validation * BOSTON_ROWS)
+    if n_test + n_valid >= BOSTON_ROWS:
+        raise ValueError(
+            f"validation + test must leave rows to train on, got {validation} + {test}"
+        )
+    return n_test, n_valid
+
+
+def _feature_scaling(x: np.ndarray, scaling: str) -> tuple[np.ndarray, np.ndarray]:
+    """(shift, scale) (d,) each from the training rows x (n, d): x -> (x - shift) / scale."""
+    d = x.shape[1]
+    if scaling == "none":
+        return np.zeros(d), np.ones(d)
+    if scaling == "minmax":
+        shift, scale = x.min(axis=0), x.max(axis=0) - x.min(axis=0)
+    else:
+        shift, scale = x.mean(axis=0), x.std(axis=0)
+    scale[scale == 0] = 1  # a feature constant on the training rows is only shifted
+    return shift, scale

@@ -9,7 +9,10 @@ so the pairings that have a simple, stable gradient stay fused:
 - ``binary_cross_entropy``: sigmoid + binary cross-entropy on (n, 1) outputs,
   log sigmoid(z) = -softplus(-z); dL/dz = (sigmoid(z) - y) / n;
 - ``mse``: identity output, mean over samples of the squared error summed over
-  outputs (halved); dL/dz = (z - y) / n.
+  outputs (halved); dL/dz = (z - y) / n;
+- ``sigmoid_mse``: the same squared error of a sigmoid output s = sigmoid(z),
+  for targets scaled into [0, 1] (the Boston article's network);
+  dL/dz = (s - y) s (1 - s) / n.
 """
 
 from __future__ import annotations
@@ -57,13 +60,26 @@ def mse(z: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
     return loss, grad
 
 
+def sigmoid_mse(z: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    """z (n, k) pre-activations of sigmoid outputs, y (n,) or (n, k) in [0, 1]. In place on z."""
+    s = sigmoid(z)  # (n, k), in place
+    error = np.subtract(s, y.reshape(s.shape), dtype=s.dtype)  # (n, k)
+    loss = float(0.5 * np.mean(np.sum(error * error, axis=1)))
+    error *= s
+    error *= 1.0 - s
+    error /= len(z)
+    return loss, error
+
+
 LOSSES: dict[str, LossFn] = {
     "cross_entropy": cross_entropy,
     "binary_cross_entropy": binary_cross_entropy,
     "mse": mse,
+    "sigmoid_mse": sigmoid_mse,
 }
 OUTPUTS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "cross_entropy": softmax,
     "binary_cross_entropy": sigmoid,
     "mse": identity,
+    "sigmoid_mse": sigmoid,
 }  # the output activation each loss implies, for predictions

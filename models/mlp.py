@@ -80,7 +80,8 @@ class MLP:
         self.biases = self.params[1 : 2 * n_layers : 2]
         self.slopes = self.params[2 * n_layers :]
         for w in self.weights:
-            w[...] = _initial_weights(*w.shape, init, rng)
+            fan_in, fan_out = w.shape
+            w[...] = _initial_weights(fan_in, fan_out, init, rng)
         for slope in self.slopes:
             slope[...] = PRELU_SLOPE
         self._buffers: dict[int, _Buffers] = {}

@@ -6,9 +6,9 @@ Networks 37: 52-65):
     n    samples,  d  features,  m = rows * cols  units
     X    (n, d) data;   W (m, d) weights, one row per unit;   P (m, 2) unit positions
     c(x) the best-matching unit (BMU) of x: argmin_i dist(x, w_i)
-    α, σ the step and the radius of one epoch (`DECAYS`, in grid units)
+    α, σ the step and the radius of one epoch (schedules, below; σ in grid units)
     h_ji the neighbourhood of unit i around unit j, from r = ||p_j - p_i||:
-         gaussian exp(-r² / 2σ²);   bubble 1 if r <= σ else 0
+         gaussian exp(-r² / 2σ²);   bubble 1 if r <= σ else 0;   σ = 0: the BMU alone
 
 An epoch of the batch map (Kohonen 2013, "the batch map"), with a step:
 
@@ -18,6 +18,13 @@ An epoch of the batch map (Kohonen 2013, "the batch map"), with a step:
 With `batch_size`, an epoch is a pass over shuffled minibatches B instead,
 each Kohonen's original stepwise rule w_i += α h_{c(x) i} (x - w_i) averaged
 over B, so |B| = 1 is the classic online SOM.
+
+Schedules give α and σ for the map's epoch e (counted from 0 across calls
+to `fit` with `resume`, so a map trained one epoch at a time follows the
+schedule as one trained in one call): a constant, a `Decay` from a start
+to an end value over some epochs (`DECAYS`), or NeuPy's rules, which the
+articles' maps use (`InverseTime`: α0 / (1 + e / k), its `reduce_step_after`;
+`StepDown`: σ0 - ⌊e / k⌋ down to 0, its `reduce_radius_after`).
 
 Grids: "rect" puts unit (row r, column c) at (c, r); "hex" shifts odd rows by
 half a unit and spaces rows by √3/2, so every unit has 6 neighbours at
@@ -38,6 +45,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from models.training import EarlyStopping, Monitor
 
 CHUNK_ELEMENTS = 1 << 20  # entries of one (samples, units) distance table: 8 MB of float64
 ROW_SPACING_HEX = np.sqrt(3.0) / 2.0
@@ -88,6 +97,8 @@ def grid_neighbours(positions: np.ndarray) -> np.ndarray:
 
 
 def gaussian(d2: np.ndarray, radius: float) -> np.ndarray:
+    if radius == 0:  # the limit: the BMU alone
+        return (d2 == 0).astype(float)
     return np.exp(-d2 / (2.0 * radius**2))
 
 
@@ -121,6 +132,65 @@ DECAYS: dict[str, Callable[[float, float, float], float]] = {
     "exponential": exponential,
     "inverse": inverse,
 }
+
+
+Schedule = Callable[[int], float]  # the map's epoch (from 0) -> step or radius
+
+
+@dataclass(frozen=True)
+class Decay:
+    """From `start` to `end` by `rule` (`DECAYS`) over `epochs` epochs from epoch `first`;
+    `start` before them and `end` after."""
+
+    start: float
+    end: float
+    epochs: int
+    rule: str = "linear"
+    first: int = 0
+
+    def __post_init__(self) -> None:
+        _positive_int("epochs", self.epochs)
+        _known("decay", self.rule, DECAYS)
+        for name, value in (("start", self.start), ("end", self.end)):
+            if not 0.0 < value < np.inf:
+                raise SOFMError(f"a decay's {name} must be positive and finite, got {value}")
+
+    def __call__(self, epoch: int) -> float:
+        t = (epoch - self.first) / max(self.epochs - 1, 1)
+        return DECAYS[self.rule](self.start, self.end, min(max(t, 0.0), 1.0))
+
+
+@dataclass(frozen=True)
+class InverseTime:
+    """start / (1 + epoch / every): NeuPy's `reduce_step_after` (and `reduce_std_after`)."""
+
+    start: float
+    every: float
+
+    def __post_init__(self) -> None:
+        if not (0.0 < self.start < np.inf and 0.0 < self.every < np.inf):
+            raise SOFMError(f"inverse time needs a positive start and every, got {self}")
+
+    def __call__(self, epoch: int) -> float:
+        return self.start / (1.0 + epoch / self.every)
+
+
+@dataclass(frozen=True)
+class StepDown:
+    """max(floor, start - by ⌊epoch / every⌋): NeuPy's `reduce_radius_after` (by 1, to 0)."""
+
+    start: float
+    every: int
+    by: float = 1.0
+    floor: float = 0.0
+
+    def __post_init__(self) -> None:
+        _positive_int("every", self.every)
+        if not (0.0 <= self.floor <= self.start < np.inf and 0.0 <= self.by < np.inf):
+            raise SOFMError(f"a step-down needs 0 <= floor <= start and by >= 0, got {self}")
+
+    def __call__(self, epoch: int) -> float:
+        return max(self.floor, self.start - self.by * (epoch // self.every))
 
 
 # -- initializations --------------------------------------------------------------
@@ -223,8 +293,16 @@ def match(x: np.ndarray, w: np.ndarray, distance: str) -> tuple[np.ndarray, np.n
 
 
 def pooled(x: np.ndarray, bmu: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Σ_x h_{c(x) i} x  (m, d) and  Σ_x h_{c(x) i}  (m,), through the per-unit sums."""
+    """Σ_x h_{c(x) i} x  (m, d) and  Σ_x h_{c(x) i}  (m,).
+
+    Through the per-unit sums (m² d) for many samples; for fewer samples than
+    units, through the BMUs' rows of h (n m d): a minibatch of one costs m d,
+    not m² d. h is symmetric, so row c(x) holds h_{c(x) i}.
+    """
     m = len(h)
+    if len(x) < m:
+        rows = h[bmu]  # (n, m)
+        return rows.T @ x, rows.sum(axis=0)
     counts = np.bincount(bmu, minlength=m).astype(float)  # (m,) n_j
     sums = np.zeros((m, x.shape[1]))
     np.add.at(sums, bmu, x)  # (m, d) n_j x̄_j
@@ -254,7 +332,7 @@ def online_step(
 
 @dataclass
 class EpochRecord:
-    epoch: int  # from 0
+    epoch: int  # the map's, from 0 (counting the epochs of earlier fits it resumed)
     step: float
     radius: float
     train_qe: float  # quantization error of the training data after this epoch
@@ -266,8 +344,8 @@ class EpochRecord:
 @dataclass
 class History:
     records: list[EpochRecord] = field(default_factory=list)
-    best_epoch: int = -1  # the epoch whose weights the map keeps
-    stopped: str | None = None  # "patience", "callback", or None after every epoch
+    best_epoch: int | None = None  # by the monitored error (validation, else training)
+    stopped: str | None = None  # "early stopping", "callback", or None after every epoch
 
     def column(self, name: str) -> np.ndarray:
         """(epochs,) one field of every record, None as NaN."""
@@ -275,7 +353,11 @@ class History:
 
 
 class SOFM:
-    """A `rows` x `cols` Kohonen map; `weights` (m, d) exists once `fit` has run."""
+    """A `rows` x `cols` Kohonen map; `weights` (m, d) exists once `fit` has run.
+
+    init: a rule of `INITS` applied to the data, or the initial weights (m, d)
+    themselves (the text-style article lays them along a sine wave).
+    """
 
     def __init__(
         self,
@@ -285,7 +367,7 @@ class SOFM:
         topology: str = "rect",
         neighbourhood: str = "gaussian",
         distance: str = "euclidean",
-        init: str = "pca",
+        init: str | np.ndarray = "pca",
     ) -> None:
         _positive_int("rows", rows)
         _positive_int("cols", cols)
@@ -293,12 +375,13 @@ class SOFM:
             ("topology", topology, TOPOLOGIES),
             ("neighbourhood", neighbourhood, NEIGHBOURHOODS),
             ("distance", distance, DISTANCES),
-            ("init", init, INITS),
         ):
             _known(kind, name, registry)
         self.rows, self.cols, self.topology = int(rows), int(cols), topology
-        self.neighbourhood, self.distance, self.init = neighbourhood, distance, init
+        self.neighbourhood, self.distance = neighbourhood, distance
+        self.init = _initial(init, self.rows * self.cols)
         self.weights: np.ndarray | None = None
+        self.epochs_trained = 0  # where a resumed fit's schedules go on from
 
     @property
     def positions(self) -> np.ndarray:
@@ -311,70 +394,87 @@ class SOFM:
         epochs: int,
         rng: np.random.Generator,
         *,
-        step: float = 1.0,
-        step_end: float | None = None,
-        radius: float | None = None,
-        radius_end: float = 1.0,
-        decay: str = "linear",
+        step: float | Schedule = 1.0,
+        radius: float | Schedule | None = None,
         batch_size: int | None = None,
         valid: np.ndarray | None = None,
-        patience: int | None = None,
-        min_delta: float = 0.0,
+        early_stopping: EarlyStopping | None = None,
         callback: Callable[[int, EpochRecord], bool | None] | None = None,
+        resume: bool = False,
     ) -> History:
-        """Initialize from `x` (n, d) and train; keep the weights of the best epoch.
+        """Train on `x` (n, d) for `epochs` epochs: from `init`, or from the current weights
+        and epoch count with `resume` (a map never fitted starts from `init`).
 
-        Step and radius go from `step` to `step_end` (default: no decay) and from
-        `radius` (default max(rows, cols) / 2, at least `radius_end`) to
-        `radius_end` by `decay` over `epochs`; `batch_size` switches to minibatch
-        online updates. "Best" is the lowest validation quantization error if
-        `valid` is given, else training. Training stops early after `patience`
-        epochs without an improvement of more than `min_delta`, or when
-        `callback(epoch, record)` returns True (`weights` are then that epoch's).
-        With cosine distance, samples are scaled to unit length first: the map
-        learns directions.
+        step (in (0, 1]) and radius (>= 0, grid units) are constants or schedules of the
+        map's epoch; the default radius decays linearly from max(rows, cols) / 2 (at least
+        1) to 1 over these epochs. `batch_size` switches to minibatch online updates.
+        The monitored error is the validation quantization error if `valid` is given,
+        else the training one; `early_stopping` (patience, min_delta) stops on it and, with
+        restore_best, keeps the best epoch's weights; training also stops when
+        `callback(epoch, record)` returns True. With cosine distance, samples are scaled to
+        unit length first: the map learns directions.
         """
         x = self._prepare(_data(x, "x"))
         valid = None if valid is None else self._prepare(_data(valid, "valid", x.shape[1]))
+        _positive_int("epochs", epochs)
+        if batch_size is not None:
+            _positive_int("batch_size", batch_size)
+        resuming = resume and self.weights is not None
+        if resuming and self._fitted().shape[1] != x.shape[1]:
+            raise SOFMError(f"x has {x.shape[1]} features, the map {self._fitted().shape[1]}")
+        first = self.epochs_trained if resuming else 0
         if radius is None:
-            radius = max(max(self.rows, self.cols) / 2.0, radius_end)
-        schedule = _schedule(epochs, decay, step, step_end, radius, radius_end)
-        _check_options(batch_size, patience, min_delta)
+            radius = Decay(max(max(self.rows, self.cols) / 2.0, 1.0), 1.0, epochs, first=first)
+        schedule = _schedule(range(first, first + epochs), step, radius)  # checked before
+        if not resuming:  # the map changes
+            self.weights, self.epochs_trained = self._initial_weights(x, rng), 0
+        return self._train(x, valid, schedule, batch_size, rng, Monitor(early_stopping), callback)
+
+    def _train(
+        self,
+        x: np.ndarray,
+        valid: np.ndarray | None,
+        schedule: list[tuple[int, float, float]],
+        batch_size: int | None,
+        rng: np.random.Generator,
+        monitor: Monitor,
+        callback: Callable[[int, EpochRecord], bool | None] | None,
+    ) -> History:
+        weights = self._fitted()
         positions = self.positions
         d2, adjacent = grid_sq_distances(positions), grid_neighbours(positions)  # (m, m)
-        self.weights = INITS[self.init](x, positions, rng)
-        units, dist = match(x, self.weights, self.distance)
-        history, best_weights, best, waited = History(), self.weights, np.inf, 0
-        for epoch, (alpha, sigma) in enumerate(schedule):
+        units, _ = match(x, weights, self.distance)
+        history, best_weights = History(), weights
+        for epoch, alpha, sigma in schedule:
             start = time.perf_counter()
             h = NEIGHBOURHOODS[self.neighbourhood](d2, sigma)  # (m, m)
             if batch_size is None:
-                self.weights = batch_step(x, self.weights, units[:, 0], h, alpha)
+                weights = batch_step(x, weights, units[:, 0], h, alpha)
             else:
-                self.weights = self._online_epoch(x, h, alpha, batch_size, rng)
-            units, dist = match(x, self.weights, self.distance)  # also next epoch's BMUs
+                weights = self._online_epoch(x, weights, h, alpha, batch_size, rng)
+            units, dist = match(x, weights, self.distance)  # also next epoch's BMUs
+            self.weights, self.epochs_trained = weights, epoch + 1
+            valid_qe = None if valid is None else self.quantization_error(valid)
             record = EpochRecord(
                 epoch,
                 alpha,
                 sigma,
                 float(dist.mean()),
-                None if valid is None else self.quantization_error(valid),
+                valid_qe,
                 _topographic(units, adjacent),
                 time.perf_counter() - start,
             )
             history.records.append(record)
-            monitored = record.train_qe if valid is None else record.valid_qe
-            if monitored < best - min_delta:
-                best, best_weights, history.best_epoch, waited = monitored, self.weights, epoch, 0
-            else:
-                waited += 1
+            if monitor.update(record.train_qe if valid_qe is None else valid_qe, epoch):
+                history.best_epoch, best_weights = epoch, weights
             if callback is not None and callback(epoch, record):
                 history.stopped = "callback"
                 break
-            if patience is not None and waited >= patience:
-                history.stopped = "patience"
+            if monitor.should_stop:
+                history.stopped = "early stopping"
                 break
-        self.weights = best_weights
+        if monitor.restores:
+            self.weights = best_weights
         return history
 
     def bmu(self, x: np.ndarray) -> np.ndarray:
@@ -395,13 +495,30 @@ class SOFM:
         return _topographic(units, grid_neighbours(self.positions))
 
     def _online_epoch(
-        self, x: np.ndarray, h: np.ndarray, alpha: float, batch_size: int, rng: np.random.Generator
+        self,
+        x: np.ndarray,
+        weights: np.ndarray,
+        h: np.ndarray,
+        alpha: float,
+        batch_size: int,
+        rng: np.random.Generator,
     ) -> np.ndarray:
-        w, order = self.weights, rng.permutation(len(x))
+        order = rng.permutation(len(x))
         for start in range(0, len(x), batch_size):
             batch = x[order[start : start + batch_size]]  # (b, d)
-            w = online_step(batch, w, match(batch, w, self.distance)[0][:, 0], h, alpha)
-        return w
+            bmu = match(batch, weights, self.distance)[0][:, 0]
+            weights = online_step(batch, weights, bmu, h, alpha)
+        return weights
+
+    def _initial_weights(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """(m, d) by the init rule, or a copy of the given weights (checked against x)."""
+        if isinstance(self.init, str):
+            return INITS[self.init](x, self.positions, rng)
+        if self.init.shape[1] != x.shape[1]:
+            raise SOFMError(
+                f"x has {x.shape[1]} features, the initial weights {self.init.shape[1]}"
+            )
+        return self.init.copy()
 
     def _prepare(self, x: np.ndarray) -> np.ndarray:
         return unit_rows(x) if self.distance == "cosine" else x
@@ -441,26 +558,30 @@ def _data(x: np.ndarray, name: str, d: int | None = None) -> np.ndarray:
     return x
 
 
+def _initial(init: str | np.ndarray, m: int) -> str | np.ndarray:
+    """An init rule's name, or initial weights as a float (m, d) array of finite values."""
+    if isinstance(init, str):
+        _known("init", init, INITS)
+        return init
+    weights = np.array(init, dtype=float)  # a copy: later changes to the caller's array
+    if weights.ndim != 2 or len(weights) != m or weights.shape[1] == 0:  # do not reach the map
+        raise SOFMError(f"initial weights must be an ({m}, d) array, got shape {weights.shape}")
+    if not np.isfinite(weights).all():
+        raise SOFMError("initial weights have NaN or infinite values")
+    return weights
+
+
 def _schedule(
-    epochs: int, decay: str, step: float, step_end: float | None, radius: float, radius_end: float
-) -> list[tuple[float, float]]:
-    """(step, radius) of every epoch, with t = epoch / (epochs - 1) going from 0 to 1."""
-    _positive_int("epochs", epochs)
-    _known("decay", decay, DECAYS)
-    step_end = step if step_end is None else step_end
-    for name, value in (("step", step), ("step_end", step_end)):
-        if not 0.0 < value <= 1.0:
-            raise SOFMError(f"{name} must be in (0, 1], got {value}")
-    for name, value in (("radius_end", radius_end), ("radius", radius)):
-        if not 0.0 < value < np.inf:
-            raise SOFMError(f"{name} must be positive and finite, got {value}")
-    t = np.arange(epochs) / max(epochs - 1, 1)  # (epochs,)
-    return [(DECAYS[decay](step, step_end, ti), DECAYS[decay](radius, radius_end, ti)) for ti in t]
-
-
-def _check_options(batch_size: int | None, patience: int | None, min_delta: float) -> None:
-    for name, value in (("batch_size", batch_size), ("patience", patience)):
-        if value is not None:
-            _positive_int(name, value)
-    if not min_delta >= 0.0:
-        raise SOFMError(f"min_delta must be non-negative, got {min_delta}")
+    epochs: range, step: float | Schedule, radius: float | Schedule
+) -> list[tuple[int, float, float]]:
+    """(epoch, step, radius) of every epoch, checked before any of them is trained."""
+    rows = []
+    for epoch in epochs:
+        alpha = float(step(epoch) if callable(step) else step)
+        sigma = float(radius(epoch) if callable(radius) else radius)
+        if not 0.0 < alpha <= 1.0:
+            raise SOFMError(f"step must be in (0, 1], got {alpha} at epoch {epoch}")
+        if not 0.0 <= sigma < np.inf:
+            raise SOFMError(f"radius must be >= 0 and finite, got {sigma} at epoch {epoch}")
+        rows.append((epoch, alpha, sigma))
+    return rows

@@ -4,6 +4,8 @@ The shapes are generated, never read, so tests and demos need no files:
 a noisy line and a curve (for 1-D maps), a square, a ring and two blobs (for
 2-D maps). Real data (a sample of MNIST digits, the Boston features) comes
 from `models.datasets`; `split` and `subsample` take its arrays as they are.
+`sine_wave` gives a map's initial weights laid along a sine wave, as the
+text-style article lays its map over the text before training.
 """
 
 from __future__ import annotations
@@ -58,6 +60,17 @@ SHAPES: dict[str, Callable[..., np.ndarray]] = {
     "ring": ring,
     "blobs": blobs,
 }
+
+
+def sine_wave(rows: int, cols: int, low: np.ndarray, high: np.ndarray, turns: float) -> np.ndarray:
+    """(rows * cols, 2) weights of a grid laid along a sine wave in the box [low, high] (2,):
+    each row of the grid the same `turns` periods from left to right, as the text-style
+    article initializes its 2 x 1000 map (its wave: 16 periods over the text)."""
+    low, high = np.asarray(low, dtype=float), np.asarray(high, dtype=float)
+    t = np.linspace(0.0, 1.0, _count(cols))  # (cols,)
+    height = (1.0 + np.sin(2.0 * np.pi * turns * t)) / 2.0  # (cols,) in [0, 1]
+    wave = low + (high - low) * np.column_stack([t, height])  # (cols, 2)
+    return np.tile(wave, (_count(rows), 1))
 
 
 def split(

@@ -2,10 +2,16 @@
 
     for each epoch:
         shuffle -> for each minibatch: gradients -> optimizer step
-        (stop at once if the batch loss is NaN or above the divergence threshold)
+        (a NaN or infinite batch loss ends the epoch at once: see `_epoch`)
+        the epoch's mean training loss above the divergence threshold -> stop
         validation loss -> history -> callback (may stop: a pruned trial)
         -> early stopping (patience, minimum improvement)
     restore the best epoch's weights
+
+The divergence rule is the source article's ("Hyperparameter optimization
+for Neural Networks", NeuPy, 2016): at the end of an epoch, stop if that
+epoch's training error is above the threshold. One bad minibatch early in
+an epoch that then trains well is not divergence.
 
 A full-batch second-order optimizer (`models.lm.LevenbergMarquardt`) takes one
 step per epoch instead of minibatches.
@@ -24,7 +30,8 @@ from models.lm import LevenbergMarquardt
 from models.mlp import MLP
 from models.optimizers import SGD, Adam, Momentum, RMSProp
 
-Optimizer = SGD | Momentum | RMSProp | Adam | LevenbergMarquardt
+FirstOrder = SGD | Momentum | RMSProp | Adam
+Optimizer = FirstOrder | LevenbergMarquardt
 
 
 class TrainingError(ValueError):
@@ -48,6 +55,39 @@ class EarlyStopping:
             raise TrainingError(f"patience must be an integer >= 1, got {self.patience!r}")
         if not self.min_delta >= 0:
             raise TrainingError(f"min_delta must be >= 0, got {self.min_delta!r}")
+
+
+@dataclass
+class Monitor:
+    """Early stopping's bookkeeping, for any model trained epoch by epoch (Keras' rule).
+
+    An epoch improves on the best when its monitored loss is below the best by
+    more than `rule.min_delta`; `rule` None watches the best (min_delta 0) and
+    never stops. A NaN loss is never an improvement.
+    """
+
+    rule: EarlyStopping | None = None
+    best: float = math.inf
+    best_epoch: int | None = None
+    waited: int = 0  # epochs since the best
+
+    def update(self, loss: float, epoch: int) -> bool:
+        """Record one epoch's monitored loss; True when it is the new best."""
+        min_delta = self.rule.min_delta if self.rule is not None else 0.0
+        if loss < self.best - min_delta:
+            self.best, self.best_epoch, self.waited = loss, epoch, 0
+            return True
+        self.waited += 1
+        return False
+
+    @property
+    def should_stop(self) -> bool:
+        return self.rule is not None and self.waited >= self.rule.patience
+
+    @property
+    def restores(self) -> bool:
+        """Whether the best epoch's weights are to be kept at the end."""
+        return self.rule is not None and self.rule.restore_best
 
 
 @dataclass(frozen=True)
@@ -87,9 +127,9 @@ def train(
 ) -> History:
     """Train `net` in place and return the per-epoch history.
 
-    divergence: a training loss above it (or NaN) stops training at once, as
-    does a callback returning True. With early stopping, the best epoch's
-    weights are restored at the end.
+    divergence: an epoch whose mean training loss is above it (or NaN) stops
+    training after that epoch, as does a callback returning True. With early
+    stopping, the best epoch's weights are restored at the end.
     """
     _check(x, y, epochs, batch_size, divergence)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is
@@ -124,34 +164,29 @@ def _train(
     x = np.asarray(x, dtype=np.float32)  # the network is float32: convert once, not per batch
     if valid is not None:
         valid = (np.asarray(valid[0], dtype=np.float32), valid[1])
-    history, best_loss, best_state, waited = History(), math.inf, None, 0
+    history, monitor, best_state = History(), Monitor(early_stopping), None
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
         if isinstance(optimizer, LevenbergMarquardt):
             train_loss = optimizer.step(net, x, y)
         else:
-            train_loss = _epoch(net, x, y, optimizer, rng, batch_size, divergence)
+            train_loss = _epoch(net, x, y, optimizer, rng, batch_size)
         valid_loss = net.loss(*valid) if valid is not None and len(valid[0]) else None
         record = Epoch(epoch, train_loss, valid_loss, time.perf_counter() - start)
         history.epochs.append(record)
-        if _diverged(train_loss, divergence):
+        if _diverged(train_loss, divergence):  # the epoch's mean: the article's rule
             history.stopped = "diverged"
             break
-        monitored = valid_loss if valid_loss is not None else train_loss
-        if early_stopping is None or monitored < best_loss - early_stopping.min_delta:
-            if monitored < best_loss:
-                best_loss, history.best_epoch = monitored, epoch
-                best_state = net.state() if early_stopping else None
-            waited = 0
-        else:
-            waited += 1
+        if monitor.update(valid_loss if valid_loss is not None else train_loss, epoch):
+            history.best_epoch = epoch
+            best_state = net.state() if monitor.restores else None
         if callback is not None and callback(record):
             history.stopped = "callback"
             break
-        if early_stopping is not None and waited >= early_stopping.patience:
+        if monitor.should_stop:
             history.stopped = "early stopping"
             break
-    if early_stopping is not None and early_stopping.restore_best and best_state is not None:
+    if monitor.restores and best_state is not None:
         net.restore(best_state)
     return history
 
@@ -160,19 +195,25 @@ def _epoch(
     net: MLP,
     x: np.ndarray,
     y: np.ndarray,
-    optimizer: Optimizer,
+    optimizer: FirstOrder,
     rng: np.random.Generator,
     batch_size: int,
-    divergence: float | None,
 ) -> float:
-    """One pass over shuffled minibatches; the mean batch loss (NaN-aware: stops early)."""
+    """One pass over shuffled minibatches; the mean batch loss.
+
+    A NaN or infinite batch loss ends the epoch at once and is returned: the
+    epoch's mean would be non-finite whatever followed (so the verdict,
+    diverged, is the same as at the end of the epoch), the rest of the epoch
+    would only compute NaN, and no step is taken on its gradients, so the
+    weights stay finite.
+    """
     order = rng.permutation(len(x))
     total = 0.0
     for start in range(0, len(x), batch_size):
         batch = order[start : start + batch_size]
         loss, _ = net.loss_and_grads(x[batch], y[batch], rng)  # into net.flat_grads
-        if _diverged(loss, divergence):
-            return loss  # no step on a diverged loss: the weights stay finite
+        if not math.isfinite(loss):
+            return loss
         optimizer.update([net.flat_params], [net.flat_grads])
         total += loss * len(batch)
     return total / len(x)

@@ -196,7 +196,7 @@ def test_boston_shapes_names_and_target() -> None:
 
 
 def test_boston_drop_b_removes_the_b_column_by_name() -> None:
-    full, dropped = load_boston(standardize=False), load_boston(drop_b=True, standardize=False)
+    full, dropped = load_boston(scaling="none"), load_boston(drop_b=True, scaling="none")
     assert "B" not in dropped.feature_names
     assert dropped.feature_names == tuple(n for n in BOSTON_NAMES if n != "B")
     keep = [BOSTON_NAMES.index(n) for n in dropped.feature_names]
@@ -205,7 +205,7 @@ def test_boston_drop_b_removes_the_b_column_by_name() -> None:
 
 
 def test_boston_standardizes_with_training_statistics_only() -> None:
-    raw, scaled = load_boston(standardize=False), load_boston()
+    raw, scaled = load_boston(scaling="none"), load_boston()
     np.testing.assert_array_equal(raw.x_mean, 0)
     np.testing.assert_array_equal(raw.x_std, 1)
     np.testing.assert_allclose(scaled.x_mean, raw.train.x.mean(axis=0, dtype=np.float64), rtol=1e-6)
@@ -224,3 +224,45 @@ def test_boston_split_is_seeded() -> None:
     assert len(load_boston(validation=0).valid) == 0
     with pytest.raises(ValueError, match="fraction"):
         load_boston(validation=1.0)
+
+
+def test_boston_min_max_scales_the_training_rows_into_the_unit_interval() -> None:
+    raw, scaled = load_boston(scaling="none"), load_boston(scaling="minmax")
+    np.testing.assert_allclose(scaled.train.x.min(axis=0), 0, atol=1e-6)
+    np.testing.assert_allclose(scaled.train.x.max(axis=0), 1, atol=1e-6)
+    np.testing.assert_allclose(scaled.x_mean, raw.train.x.min(axis=0), rtol=1e-6)
+    np.testing.assert_allclose(
+        scaled.valid.x * scaled.x_std + scaled.x_mean, raw.valid.x, rtol=1e-5, atol=1e-4
+    )
+    with pytest.raises(ValueError, match="unknown scaling 'robust'"):
+        load_boston(scaling="robust")
+
+
+def test_boston_test_split_keeps_the_scored_rows_apart_from_train_and_validation() -> None:
+    """With `test`, the rows the default split validates on become the test rows, and a
+    validation split (for early stopping) comes out of the rest: three disjoint splits."""
+    default, inner = load_boston(), load_boston(validation=0.15, test=0.15)
+    assert inner.test is not None and len(inner.test) == len(default.valid) == 76
+    np.testing.assert_array_equal(inner.test.y, default.valid.y)  # the same scored rows
+    assert len(inner.train) + len(inner.valid) + len(inner.test) == 506
+    assert len(inner.valid) == 76 and len(inner.train) == 354
+    raw = load_boston(validation=0.15, test=0.15, scaling="none")
+    assert raw.test is not None
+    rows = [tuple(r) for split in (raw.train, raw.valid, raw.test) for r in split.x]
+    assert len(set(rows)) == len(rows) == 506  # disjoint (Boston has no duplicate rows)
+    # statistics from the 354 training rows only
+    np.testing.assert_allclose(inner.x_mean, raw.train.x.mean(axis=0, dtype=np.float64), rtol=1e-6)
+    assert load_boston(test=0.2).test is not None and len(load_boston(test=0.2).test) == 101
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"test": 1.0}, "test must be a fraction"),
+        ({"test": -0.1}, "test must be a fraction"),
+        ({"validation": 0.5, "test": 0.5}, "must leave rows to train on"),
+    ],
+)
+def test_boston_impossible_splits_raise(options, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        load_boston(**options)

@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 
 from models.datasets import load_boston
-from models.lm import MAX_JACOBIAN_ENTRIES, LevenbergMarquardt, LMError, residuals_and_jacobian
+from models.lm import (
+    MAX_JACOBIAN_ENTRIES,
+    LevenbergMarquardt,
+    LMError,
+    damped_steps,
+    residuals_and_jacobian,
+)
 from models.mlp import MLP
 from models.training import EarlyStopping, train
 
@@ -32,6 +38,7 @@ def float64_copy(net: MLP, flat: np.ndarray) -> SimpleNamespace:
         biases=views[1 : 2 * layers : 2],
         slopes=views[2 * layers :],
         activation=net.activation,
+        loss_name=net.loss_name,
     )
 
 
@@ -43,9 +50,13 @@ def sine(n: int = 60) -> tuple[np.ndarray, np.ndarray]:
 # -- the Jacobian -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("activation", ["sigmoid", "prelu", "tanh", "elu", "relu"])
-def test_jacobian_matches_finite_differences_of_the_residuals(activation):
-    net = MLP([3, 5, 4, 1], rng(1), activation=activation, loss="mse")  # two hidden layers
+@pytest.mark.parametrize(
+    ("activation", "loss"),
+    [(a, "mse") for a in ("sigmoid", "prelu", "tanh", "elu", "relu")]
+    + [("sigmoid", "sigmoid_mse"), ("prelu", "sigmoid_mse")],
+)
+def test_jacobian_matches_finite_differences_of_the_residuals(activation, loss):
+    net = MLP([3, 5, 4, 1], rng(1), activation=activation, loss=loss)  # two hidden layers
     for b in net.biases:
         b[...] = rng(2).uniform(-0.3, 0.3, b.shape)
     if activation == "prelu":
@@ -54,8 +65,8 @@ def test_jacobian_matches_finite_differences_of_the_residuals(activation):
     y = rng(4).standard_normal(8).astype(np.float32)
     r, jac = residuals_and_jacobian(net, x, y)
     assert r.shape == (8,) and jac.shape == (8, net.n_params)
-    # the residuals are the network's own outputs minus the targets
-    np.testing.assert_allclose(r, net.forward(x)[:, 0] - y, rtol=1e-5, atol=1e-6)
+    # the residuals are the network's own outputs (after its output activation) minus y
+    np.testing.assert_allclose(r, net.predict(x)[:, 0] - y, rtol=1e-5, atol=1e-6)
 
     flat = net.flat_params.astype(np.float64)
     copy, h = float64_copy(net, flat), 1e-6
@@ -69,12 +80,21 @@ def test_jacobian_matches_finite_differences_of_the_residuals(activation):
         flat[j] = old
         numeric[:, j] = (up - down) / (2 * h)
     np.testing.assert_allclose(jac, numeric, rtol=1e-5, atol=1e-7)
-    assert np.abs(numeric).max() > 0.1
+    assert np.abs(numeric).max() > (0.1 if loss == "mse" else 0.02)
     if activation == "prelu":  # the slope columns are checked, and are not all zero
         assert np.abs(numeric[:, -9:]).max() > 1e-2
 
 
 # -- steps --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n", [12, 80])  # fewer samples than the 41 parameters, and more
+def test_damped_steps_solve_the_textbook_system_through_either_gram_matrix(n):
+    jac = rng(6).standard_normal((n, 41))  # (n, P)
+    r = rng(7).standard_normal(n)
+    for mu in (1e-3, 1.0, 100.0):
+        expected = np.linalg.solve(jac.T @ jac + mu * np.eye(41), jac.T @ r)
+        np.testing.assert_allclose(damped_steps(jac, r)(mu), expected, rtol=1e-8, atol=1e-12)
 
 
 def test_one_step_with_small_mu_solves_linear_least_squares():
@@ -157,15 +177,63 @@ def test_lm_trains_prelu_slopes_too():
     assert not np.allclose(net.slopes[0], 0.25)
 
 
+# -- the article's rule (NeuPy's) ---------------------------------------------------
+
+
+def unit_sine(n: int = 60) -> tuple[np.ndarray, np.ndarray]:
+    x, y = sine(n)
+    return x, (y + 1.0) / 2.0  # targets in [0, 1], for a sigmoid output
+
+
+def test_neupy_rule_solves_the_squared_error_system_with_mu_lowered_first():
+    x, y = unit_sine()
+    net = MLP([1, 8, 1], rng(0), activation="sigmoid", loss="sigmoid_mse")
+    before = net.state().astype(np.float64)
+    r, jac = residuals_and_jacobian(net, x, y)  # (n,), (n, P)
+    e, jac_e = r**2, 2 * r[:, None] * jac  # NeuPy's residuals: the squared errors
+    lm = LevenbergMarquardt(mu=0.01, factor=1.2, rule="neupy")
+    loss = lm.step(net, x, y)
+    assert lm.mu == pytest.approx(0.01 / 1.2)  # the first step lowers μ, then solves
+    system = jac_e.T @ jac_e + lm.mu * np.eye(net.n_params)
+    expected = before - np.linalg.solve(system, jac_e.T @ e)
+    np.testing.assert_allclose(net.flat_params, expected, rtol=1e-4, atol=1e-6)
+    assert loss == pytest.approx(net.loss(x, y))
+
+
+def test_neupy_rule_raises_mu_after_a_step_that_raised_the_loss_and_always_steps():
+    x, y = unit_sine()
+    net = MLP([1, 8, 1], rng(0), activation="sigmoid", loss="sigmoid_mse")
+    lm = LevenbergMarquardt(mu=1e-4, factor=1.2, rule="neupy")  # small μ: steps overshoot
+    losses, mus, moved = [net.loss(x, y)], [lm.mu], []
+    for _ in range(8):
+        before = net.state()
+        losses.append(lm.step(net, x, y))
+        mus.append(lm.mu)
+        moved.append(not np.array_equal(net.flat_params, before))
+    assert all(moved)  # never refused, never retried
+    # before step k, μ went up iff step k - 1 raised the training loss
+    for k in range(2, len(mus)):
+        up = losses[k - 1] > losses[k - 2]
+        assert mus[k] == pytest.approx(mus[k - 1] * (1.2 if up else 1 / 1.2)), k
+    assert any(b > a for a, b in itertools.pairwise(losses))  # a raise happened, and stayed
+
+
+def test_the_article_network_trains_with_the_article_rule():
+    x, y = unit_sine()
+    net = MLP([1, 8, 1], rng(0), activation="sigmoid", loss="sigmoid_mse")
+    history = train(net, x, y, LevenbergMarquardt(0.01, 1.2, rule="neupy"), 30, rng())
+    assert history.epochs[-1].train_loss < history.epochs[0].train_loss / 5
+
+
 # -- refusals -----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"sizes": [1, 4, 2]}, "one output and the mse loss"),
-        ({"loss": "binary_cross_entropy"}, "one output and the mse loss"),
-        ({"loss": "cross_entropy"}, "one output and the mse loss"),
+        ({"sizes": [1, 4, 2]}, "one output and a squared-error loss"),
+        ({"loss": "binary_cross_entropy"}, "one output and a squared-error loss"),
+        ({"loss": "cross_entropy"}, "one output and a squared-error loss"),
         ({"dropout": 0.2}, "does not train with dropout"),
     ],
 )
@@ -197,6 +265,7 @@ def test_a_too_large_jacobian_is_refused_before_it_is_built():
         ({"mu": "1"}, "mu must be a positive number"),
         ({"factor": 1.0}, "factor must be a number > 1"),
         ({"factor": 0.5}, "factor must be a number > 1"),
+        ({"rule": "marquardt"}, "unknown rule 'marquardt'; expected one of retry, neupy"),
     ],
 )
 def test_bad_settings_raise_lm_error(options, message):

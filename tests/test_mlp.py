@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy.special import expit, log_softmax
 
-from models.losses import LOSSES, binary_cross_entropy, cross_entropy, mse
+from models.losses import LOSSES, binary_cross_entropy, cross_entropy, mse, sigmoid_mse
 from models.mlp import MLP, NetworkError
 
 N_CLASSES = 3
@@ -20,17 +20,20 @@ def rng(seed: int = 0) -> np.random.Generator:
 
 
 def targets(loss: str, n: int, seed: int = 1) -> np.ndarray:
-    """Targets each loss takes: class labels, 0/1 labels, or real values (n, 2)."""
+    """Targets each loss takes: class labels, 0/1 labels, values in [0, 1] or real values
+    (n, 2)."""
     r = rng(seed)
     if loss == "cross_entropy":
         return r.integers(0, N_CLASSES, n)
     if loss == "binary_cross_entropy":
         return r.integers(0, 2, n).astype(np.float32)
+    if loss == "sigmoid_mse":
+        return r.uniform(0, 1, (n, 2)).astype(np.float32)
     return r.standard_normal((n, 2)).astype(np.float32)
 
 
 def out_size(loss: str) -> int:
-    return {"cross_entropy": N_CLASSES, "binary_cross_entropy": 1, "mse": 2}[loss]
+    return {"cross_entropy": N_CLASSES, "binary_cross_entropy": 1, "mse": 2, "sigmoid_mse": 2}[loss]
 
 
 def tiny_net(
@@ -130,7 +133,7 @@ def test_gradient_of_every_hidden_activation_matches_finite_differences(activati
         assert np.all(np.abs(slopes) > 1e-3)  # each slope has negative inputs: checked
 
 
-@pytest.mark.parametrize("loss", ["cross_entropy", "binary_cross_entropy", "mse"])
+@pytest.mark.parametrize("loss", list(LOSSES))
 def test_gradient_of_every_loss_matches_finite_differences(loss):
     net, x = tiny_net("tanh", loss), inputs()
     y = targets(loss, len(x))
@@ -196,6 +199,12 @@ def test_losses_match_their_formulas():
     assert value == pytest.approx(0.5 * np.sum((z - y2) ** 2) / 7)
     np.testing.assert_allclose(grad, (z - y2) / 7)
 
+    y3 = rng(6).uniform(0, 1, (7, N_CLASSES))  # targets scaled into [0, 1]
+    s = expit(z)
+    value, grad = sigmoid_mse(z.copy(), y3)
+    assert value == pytest.approx(0.5 * np.sum((s - y3) ** 2) / 7)
+    np.testing.assert_allclose(grad, (s - y3) * s * (1 - s) / 7, atol=1e-15)
+
 
 def test_losses_are_stable_for_huge_logits():
     z = np.array([[1e4, 0, -1e4], [0, 1e4, 0], [-1e4, -1e4, -1e4]], dtype=np.float32)
@@ -229,7 +238,7 @@ def test_network_predictions_are_stable_for_huge_logits():
     assert np.all(np.isfinite(net.flat_grads))
 
 
-@pytest.mark.parametrize("loss", ["binary_cross_entropy", "mse"])
+@pytest.mark.parametrize("loss", ["binary_cross_entropy", "mse", "sigmoid_mse"])
 def test_float64_targets_give_float32_gradients(loss):
     net, x = tiny_net("tanh", loss), inputs()
     y = targets(loss, len(x)).astype(np.float64)  # e.g. targets standardized in float64
@@ -341,7 +350,7 @@ def test_same_seed_same_weights_other_seed_other_weights():
 # -- predictions, shapes, dtypes ----------------------------------------------------
 
 
-@pytest.mark.parametrize("loss", ["cross_entropy", "binary_cross_entropy", "mse"])
+@pytest.mark.parametrize("loss", list(LOSSES))
 def test_predict_shapes_and_values(loss):
     net, x = tiny_net("elu", loss), inputs(10)
     p = net.predict(x)
@@ -350,7 +359,7 @@ def test_predict_shapes_and_values(loss):
     if loss == "cross_entropy":
         np.testing.assert_allclose(p.sum(axis=1), 1, rtol=1e-6)
         np.testing.assert_allclose(p, np.exp(log_softmax(z, axis=1)), rtol=1e-5)
-    elif loss == "binary_cross_entropy":
+    elif loss in ("binary_cross_entropy", "sigmoid_mse"):
         np.testing.assert_allclose(p, expit(z), rtol=1e-5)
     else:
         np.testing.assert_allclose(p, z, rtol=1e-6)

@@ -73,6 +73,35 @@ def test_boston_branches_over_the_optimizer(workdir):
         assert trial.user_attrs["rmsle"] > 0 and trial.value > 0
 
 
+def boston_trial(seed: int, **options):
+    """The article's network (13-50-1 sigmoid, Levenberg-Marquardt) as one boston trial."""
+    study = hpo.create_study(objective="boston", objective_options=options, seed=seed)
+    study.enqueue(
+        {"units": 50, "activation": "sigmoid", "optimizer": "lm", "mu": 1.0, "mu_factor": 10.0}
+    )
+    study.optimize(load_objective("boston", options), n_trials=1)
+    return study.trials[0]
+
+
+def test_boston_chooses_the_epoch_on_rows_apart_from_the_scored_ones(workdir):
+    """Each epoch reports the held-out (scored) MSE; early stopping watches other rows, so
+    the value is the held-out MSE at the epoch *they* chose, not the best held-out epoch
+    (choosing the epoch on the scored rows made the score optimistic)."""
+    trial = boston_trial(1, max_epochs=30, patience=3)
+    held_out = [trial.intermediate[e] for e in sorted(trial.intermediate)]
+    best = trial.user_attrs["best_epoch"]
+    assert trial.user_attrs["stopped"] == "early stopping"
+    assert trial.value == pytest.approx(trial.intermediate[best])
+    assert trial.value > min(held_out) * 1.05  # the scored rows would have chosen better
+    assert trial.user_attrs["epochs"] == best + 3  # patience 3, watched on its own rows
+
+
+def test_boston_without_a_stopping_split_trains_every_epoch(workdir):
+    trial = boston_trial(1, max_epochs=4, stopping=0.0)
+    assert trial.user_attrs["stopped"] is None and trial.user_attrs["epochs"] == 4
+    assert trial.value == pytest.approx(trial.intermediate[4])  # the last epoch is scored
+
+
 def test_a_diverged_network_scores_as_one_that_learned_nothing(workdir):
     study = hpo.create_study(objective="mnist_mlp", seed=0)
     study.enqueue(

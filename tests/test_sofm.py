@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from models import sofm, sofm_data
-from models.sofm import SOFM, SOFMError
+from models.sofm import SOFM, Decay, InverseTime, SOFMError, StepDown
+from models.training import EarlyStopping
 
 
 def rng(seed: int = 0) -> np.random.Generator:
@@ -94,9 +95,8 @@ def test_units_no_sample_reaches_keep_their_weights():
 def test_quantization_error_decreases(batch_size):
     x = sofm_data.square(400, rng())
     som = SOFM(6, 6, init="random")
-    history = som.fit(
-        x, 15, rng(1), step=1.0 if batch_size is None else 0.5, step_end=0.05, batch_size=batch_size
-    )
+    step = Decay(1.0 if batch_size is None else 0.5, 0.05, 15)
+    history = som.fit(x, 15, rng(1), step=step, batch_size=batch_size)
     qe = history.column("train_qe")
     assert len(qe) == 15
     assert history.stopped is None
@@ -130,7 +130,7 @@ def test_topographic_error_is_low_on_a_square(topology, neighbourhood):
     x = sofm_data.square(500, rng())
     som = SOFM(7, 7, topology=topology, neighbourhood=neighbourhood, init="random")
     bubble = neighbourhood == "bubble"
-    history = som.fit(x, 20, rng(1), radius_end=1.5 if bubble else 1.0)
+    history = som.fit(x, 20, rng(1), radius=Decay(3.5, 1.5 if bubble else 1.0, 20))
     # over 30 seeds: gaussian at most 0.036; bubble at most 0.16 (it leaves some twists)
     assert som.topographic_error(x) < (0.25 if bubble else 0.05)
     assert history.records[-1].topographic_error == som.topographic_error(x)
@@ -229,11 +229,11 @@ def test_early_stopping_restores_the_best_weights():
         30,
         rng(2),
         valid=valid,
-        patience=3,
+        early_stopping=EarlyStopping(patience=3),
         callback=lambda epoch, record: snapshots.append(som.weights),
     )
     valid_qe = history.column("valid_qe")
-    assert history.stopped == "patience"
+    assert history.stopped == "early stopping"
     assert len(history.records) == history.best_epoch + 4 < 30
     assert valid_qe[history.best_epoch] == valid_qe.min()
     np.testing.assert_array_equal(som.weights, snapshots[history.best_epoch])
@@ -243,7 +243,8 @@ def test_early_stopping_restores_the_best_weights():
 
 def test_min_delta_counts_small_gains_as_no_improvement():
     x = sofm_data.square(300, rng())
-    history = SOFM(5, 5).fit(x, 30, rng(1), patience=2, min_delta=1.0)  # no gain is that big
+    stopping = EarlyStopping(patience=2, min_delta=1.0)  # no gain is that big
+    history = SOFM(5, 5).fit(x, 30, rng(1), early_stopping=stopping)
     assert history.best_epoch == 0
     assert len(history.records) == 3
     assert np.isnan(history.column("valid_qe")).all()
@@ -272,11 +273,8 @@ def test_schedules_go_from_start_to_end():
         sofm_data.square(100, rng()),
         5,
         rng(1),
-        step=0.8,
-        step_end=0.2,
-        radius=3.0,
-        radius_end=1.0,
-        decay="exponential",
+        step=Decay(0.8, 0.2, 5, "exponential"),
+        radius=Decay(3.0, 1.0, 5, "exponential"),
     )
     np.testing.assert_allclose(history.column("radius"), 3.0 * (1 / 3) ** np.linspace(0, 1, 5))
     np.testing.assert_allclose(history.column("step"), [0.8, 0.8 / 2**0.5, 0.4, 0.4 / 2**0.5, 0.2])
@@ -295,6 +293,120 @@ def test_training_is_deterministic_by_seed(init, batch_size):
     np.testing.assert_array_equal(w1, w2)
     np.testing.assert_array_equal(qe1, qe2)
     assert not np.array_equal(w1, w3)
+
+
+# -- schedules, given weights, resumed training ---------------------------------------
+
+
+def test_schedules_are_functions_of_the_maps_epoch():
+    step = InverseTime(0.05, 10)  # NeuPy's reduce_step_after=10
+    assert [step(e) for e in (0, 10, 30)] == pytest.approx([0.05, 0.025, 0.0125])
+    radius = StepDown(10, 1)  # NeuPy's learning_radius=10, reduce_radius_after=1
+    assert [radius(e) for e in (0, 3, 9, 10, 15)] == [10, 7, 1, 0, 0]
+    assert [StepDown(6, 5)(e) for e in (0, 4, 5, 29, 40)] == [6, 6, 5, 1, 0]
+    late = Decay(3.0, 1.0, 5, first=10)  # a decay over epochs 10-14 of a resumed map
+    assert [late(e) for e in (0, 10, 12, 14, 20)] == pytest.approx([3.0, 3.0, 2.0, 1.0, 1.0])
+    for bad in (
+        lambda: Decay(0.0, 1.0, 5),
+        lambda: Decay(1.0, 1.0, 0),
+        lambda: Decay(2.0, 1.0, 5, "cosine"),
+        lambda: InverseTime(0.1, 0),
+        lambda: StepDown(3.0, 0),
+        lambda: StepDown(3.0, 1, floor=4.0),
+    ):
+        with pytest.raises(SOFMError):
+            bad()
+
+
+def test_radius_zero_moves_the_bmu_alone():
+    d2 = sofm.grid_sq_distances(sofm.rect_positions(2, 3))
+    for name, neighbourhood in sofm.NEIGHBOURHOODS.items():
+        np.testing.assert_array_equal(neighbourhood(d2, 0.0), np.eye(6), err_msg=name)
+
+
+def test_fit_starts_from_the_given_weights():
+    x = sofm_data.square(60, rng())
+    init = rng(1).uniform(0, 1, (6, 2))
+    given = init.copy()
+    som = SOFM(2, 3, neighbourhood="bubble", init=init)
+    som.fit(x, 1, rng(2), step=0.5, radius=1.0)
+    bmu = sofm.match(x, given, "euclidean")[0][:, 0]
+    h = sofm.bubble(sofm.grid_sq_distances(som.positions), 1.0)
+    np.testing.assert_allclose(som.weights, sofm.batch_step(x, given, bmu, h, 0.5))
+    np.testing.assert_array_equal(init, given)  # the caller's array is left alone
+    with pytest.raises(SOFMError, match=r"must be an \(6, d\) array"):
+        SOFM(2, 3, init=given[:5])
+    with pytest.raises(SOFMError, match="initial weights 2"):
+        SOFM(2, 3, init=given).fit(np.zeros((10, 3)), 1, rng())
+
+
+def neupy_like(init: np.ndarray) -> SOFM:
+    return SOFM(2, len(init) // 2, neighbourhood="bubble", init=init)
+
+
+def test_resumed_training_goes_on_with_the_weights_and_the_schedules():
+    """Trained one epoch at a time (the article's loop of `train(data, epochs=1)`), a map
+    follows its schedules as one trained in one call: the same weights, steps and radii."""
+    x = sofm_data.curve(80, rng())
+    init = np.vstack([sofm_data.line(10, rng(1))] * 2)  # (20, 2): a 2 x 10 grid
+    schedules = {"step": InverseTime(0.3, 2), "radius": StepDown(3, 1), "batch_size": 1}
+    whole, stepwise = neupy_like(init), neupy_like(init)
+    history = whole.fit(x, 6, rng(3), **schedules)
+    generator, records = rng(3), []
+    for _ in range(6):
+        records += stepwise.fit(x, 1, generator, resume=True, **schedules).records
+    np.testing.assert_array_equal(stepwise.weights, whole.weights)
+    assert [r.epoch for r in records] == [r.epoch for r in history.records] == list(range(6))
+    assert [r.radius for r in records] == [3, 2, 1, 0, 0, 0]
+    assert [r.step for r in records] == pytest.approx([0.3 / (1 + e / 2) for e in range(6)])
+    assert stepwise.epochs_trained == 6
+    trained = stepwise.weights.copy()
+    for data, refused in ((np.zeros((5, 3)), {}), (x, {"step": 1.5}), (x, {"radius": -1.0})):
+        for resume in (True, False):
+            with pytest.raises(SOFMError):
+                stepwise.fit(data, 1, rng(), resume=resume, **refused)
+    np.testing.assert_array_equal(stepwise.weights, trained)  # refused before any change
+    assert stepwise.epochs_trained == 6
+    stepwise.fit(x, 1, rng(3), **schedules)  # without resume: from the start again
+    assert stepwise.epochs_trained == 1
+
+
+# The text-style article ("Create unique text-style with SOFM", NeuPy, 2017) on a small
+# scale: a 5x7 pixel font instead of matplotlib's, 432 points instead of 20,000.
+GLYPHS = {
+    "H": ["X...X", "X...X", "X...X", "XXXXX", "X...X", "X...X", "X...X"],
+    "P": ["XXXX.", "X...X", "X...X", "XXXX.", "X....", "X....", "X...."],
+    "O": [".XXX.", "X...X", "X...X", "X...X", "X...X", "X...X", ".XXX."],
+}
+
+
+def text_points(word: str, scale: int = 3) -> np.ndarray:
+    """(n, 2) pixel coordinates (x right, y up) of `word` in GLYPHS, each pixel scale²."""
+    points = []
+    for k, letter in enumerate(word):
+        for row, line in enumerate(GLYPHS[letter]):
+            for col in (c for c, v in enumerate(line) if v == "X"):
+                x0, y0 = (6 * k + col) * scale, (6 - row) * scale
+                points += [(x0 + j, y0 + i) for i in range(scale) for j in range(scale)]
+    return np.array(points, dtype=float)
+
+
+def test_the_text_style_example_covers_the_text_with_a_string_of_units():
+    x = text_points("HPO")  # (432, 2), 50 x 20 pixels
+    init = sofm_data.sine_wave(2, 100, x.min(axis=0), x.max(axis=0), turns=6)  # the article's
+    som = neupy_like(init)
+    generator, schedules = rng(0), {"step": InverseTime(0.05, 10), "radius": StepDown(10, 1)}
+    for _ in range(30):  # the article: 30 calls of one epoch each, one sample a step
+        som.fit(x, 1, generator, batch_size=1, resume=True, **schedules)
+    to_units = sofm.euclidean(x, som.weights).min(axis=1)  # (n,) pixel -> nearest unit
+    to_text = sofm.euclidean(som.weights, x).min(axis=1)  # (m,) unit -> nearest pixel
+    before = sofm.euclidean(x, init).min(axis=1)
+    assert to_units.max() < 2.0 < before.max() / 2  # every pixel has a unit beside it
+    assert to_units.mean() < 0.75 < before.mean() / 2
+    assert np.percentile(to_text, 95) < 2.0  # and the units lie on the text
+    for row in (som.weights[:100], som.weights[100:]):  # each row stays one string
+        links = np.linalg.norm(np.diff(row, axis=0), axis=1)  # (99,)
+        assert np.median(links) < 2.0 and links.max() < 6.0
 
 
 # -- bad parameters -----------------------------------------------------------------
@@ -325,15 +437,11 @@ def test_bad_maps_raise(build):
         {"epochs": 2.0},
         {"step": 0.0},
         {"step": 1.5},
-        {"step_end": -0.1},
-        {"radius": 0.0},
+        {"step": InverseTime(2.0, 10)},  # above 1 for epochs 0 to 9
         {"radius": -1.0},
-        {"radius_end": 0.0},
         {"radius": np.inf},
-        {"decay": "cosine"},
+        {"radius": lambda epoch: 3.0 - epoch},  # negative at epoch 4
         {"batch_size": 0},
-        {"patience": 0},
-        {"min_delta": -1.0},
         {"valid": np.zeros((5, 3))},
         {"x": np.zeros(10)},
         {"x": np.zeros((0, 2))},
@@ -341,7 +449,7 @@ def test_bad_maps_raise(build):
     ],
 )
 def test_bad_training_settings_raise(options):
-    settings = {"x": sofm_data.square(20, rng()), "epochs": 3} | options
+    settings = {"x": sofm_data.square(20, rng()), "epochs": 5} | options
     x, epochs = settings.pop("x"), settings.pop("epochs")
     with pytest.raises(SOFMError):
         SOFM(3, 3).fit(x, epochs, rng(), **settings)
@@ -374,6 +482,15 @@ def test_ring_and_square_stay_in_their_bounds():
     assert r.min() >= 0.6 and r.max() <= 1.0
     s = sofm_data.square(500, rng())
     assert s.min() >= 0.0 and s.max() <= 1.0
+
+
+def test_sine_wave_lays_every_grid_row_along_one_wave_in_the_box():
+    w = sofm_data.sine_wave(2, 50, np.array([10.0, 0.0]), np.array([60.0, 20.0]), turns=3)
+    assert w.shape == (100, 2)
+    np.testing.assert_array_equal(w[:50], w[50:])  # both rows alike, as in the article
+    np.testing.assert_allclose(w[:50, 0], np.linspace(10, 60, 50))
+    assert w[:, 1].min() == pytest.approx(0.0, abs=0.1) and w[:, 1].max() <= 20.0
+    assert np.sum(np.diff(np.sign(w[:50, 1] - 10.0)) != 0) == 6  # three periods
 
 
 def test_split_and_subsample_are_seeded_partitions():

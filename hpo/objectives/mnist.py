@@ -5,8 +5,9 @@ The search space is the source article's (`docs/networks.md`): step
 its own units, dropout. The value minimized is the validation
 cross-entropy of the best epoch (early stopping restores it); the
 validation accuracy is stored with the trial. Every epoch's validation loss
-is reported to the trial, which may prune it. A training loss above 10 (the
-article's "error too high" rule) stops training (user attribute `stopped`:
+is reported to the trial, which may prune it. An epoch whose mean training
+loss is above 10 stops training after that epoch (the article's "error too
+high" rule, judged at the end of each epoch; user attribute `stopped`:
 "diverged"): the trial keeps its best epoch's value, or, if it diverged in
 its first epoch, ln 10, the cross-entropy of a network that learned nothing.
 """
@@ -43,7 +44,7 @@ SPACE = [
     },
     {"name": "dropout", "type": "float", "low": 0.0, "high": 0.5, "log": False},
 ]
-DIVERGENCE = 10.0  # the article's threshold on the training error
+DIVERGENCE = 10.0  # the article's threshold on an epoch's mean training error
 
 
 def mnist_mlp(

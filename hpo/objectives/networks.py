@@ -25,7 +25,8 @@ def reporter(trial: Trial) -> Any:
 
 
 def finish(trial: Trial, history: History, attrs: dict[str, Any], chance: float) -> float:
-    """Store what training did; the value: the best epoch's validation loss.
+    """Store what training did; the value: the best epoch's validation loss (its training
+    loss when training had no validation split).
 
     A network that diverged before any epoch could be kept scores `chance`,
     the loss of a model that learned nothing (uniform class probabilities;
@@ -38,4 +39,5 @@ def finish(trial: Trial, history: History, attrs: dict[str, Any], chance: float)
         raise TrialPruned
     if history.best_epoch is None:
         return chance
-    return float(history.epochs[history.best_epoch - 1].valid_loss)
+    best = history.epochs[history.best_epoch - 1]  # by the loss training monitored
+    return float(best.valid_loss if best.valid_loss is not None else best.train_loss)

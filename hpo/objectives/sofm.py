@@ -16,8 +16,9 @@ from hpo.errors import TrialPruned
 from hpo.streams import Purpose, stream
 from hpo.trial import Trial
 from models.datasets import load_boston, load_mnist
-from models.sofm import DISTANCES, SOFM, EpochRecord, unit_rows
+from models.sofm import DISTANCES, SOFM, Decay, EpochRecord, unit_rows
 from models.sofm_data import split, subsample
+from models.training import EarlyStopping
 
 SPACE = [
     {"name": "rows", "type": "int", "low": 2, "high": 12, "log": False},
@@ -59,7 +60,8 @@ def sofm(
     scale = _one_unit_error(valid_x, p["distance"])
 
     def report(epoch: int, record: EpochRecord) -> bool:
-        trial.report(record.valid_qe / scale, epoch)
+        qe = record.valid_qe if record.valid_qe is not None else record.train_qe
+        trial.report(qe / scale, epoch)
         return trial.should_prune()
 
     history = model.fit(
@@ -67,11 +69,9 @@ def sofm(
         epochs,
         rng,
         step=p["step"],
-        radius=p["radius"],
-        radius_end=min(p["radius_end"], p["radius"]),
-        decay=p["decay"],
+        radius=Decay(p["radius"], min(p["radius_end"], p["radius"]), epochs, p["decay"]),
         valid=valid_x,
-        patience=patience,
+        early_stopping=EarlyStopping(patience),
         callback=report,
     )
     quantization = model.quantization_error(valid_x) / scale
