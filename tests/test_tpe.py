@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import math
+from pathlib import Path
+
 import numpy as np
 import pytest
-from scipy import integrate
+from scipy import integrate, special, stats
 
 import hpo
 from hpo.samplers import make_sampler
+from hpo.samplers.history import HistoryEncoder
 from hpo.samplers.parzen import Parzen, _bandwidths
 from hpo.samplers.tpe import _improvement_weights
+from hpo.trial import FrozenTrial, TrialState
+
+STUDIES = Path(__file__).resolve().parent.parent / "studies"
 
 RNG = np.random.default_rng(0)
 
@@ -123,6 +130,7 @@ def test_running_trials_push_proposals_away():
         ({"prior_weight": -1}, "prior_weight"),
         ({"max_good": 0}, "max_good"),
         ({"startup": "halton"}, "startup must be one of sobol, random"),
+        ({"gamma_rule": "log"}, "gamma_rule must be one of linear, sqrt, got 'log'"),
         ({"gama": 0.2}, "did you mean 'gamma'"),
     ],
 )
@@ -143,3 +151,168 @@ def test_the_article_settings_from_a_study_file(tmp_path):
     assert study.info.sampler_options == {"gamma": 0.2, "n_startup": 20, "n_ei_candidates": 1000}
     assert study.sampler.n_ei_candidates == 1000 and len(study.trials) == 25
     assert load_study_file(path).sampler == "tpe"
+
+
+@pytest.mark.parametrize(
+    ("options", "sizes"),
+    [
+        # n:                               1  10  50  100  200  1000  5000
+        ({"gamma": 0.2}, [1, 2, 10, 20, 25, 25, 25]),  # linear, capped at 25
+        ({"gamma": 0.2, "max_good": None}, [1, 2, 10, 20, 40, 200, 1000]),
+        ({"gamma": 0.2, "gamma_rule": "sqrt"}, [1, 1, 2, 2, 3, 7, 15]),
+        ({"gamma": 0.5, "gamma_rule": "sqrt"}, [1, 2, 4, 5, 8, 16, 25]),  # 36 capped
+        ({"gamma": 0.5, "gamma_rule": "sqrt", "max_good": None}, [1, 2, 4, 5, 8, 16, 36]),
+        ({"gamma": 0.5, "gamma_rule": "sqrt", "max_good": 3}, [1, 2, 3, 3, 3, 3, 3]),
+    ],
+)
+def test_the_good_group_size_under_each_rule(options, sizes):
+    sampler = make_sampler("tpe", options)
+    assert [sampler.n_good(n) for n in (1, 10, 50, 100, 200, 1000, 5000)] == sizes
+
+
+def test_the_sqrt_rule_is_hyperopts_split():
+    tpe = pytest.importorskip("hyperopt.tpe")
+    for gamma in (0.05, 0.2, 0.25, 0.7):
+        sampler = make_sampler("tpe", {"gamma": gamma, "gamma_rule": "sqrt"})
+        for n in [*range(1, 120), 199, 200, 201, 400, 2500, 10_000]:
+            losses = np.arange(n, dtype=float)[::-1]  # distinct: no tie to break
+            below, _ = tpe.ap_split_trials(np.arange(n), losses, np.arange(n), losses, gamma)
+            assert sampler.n_good(n) == len(below), (gamma, n)
+
+
+def test_the_split_uses_the_rule():
+    space = hpo.Space.from_spec([{"name": "x", "type": "float", "low": 0.0, "high": 1.0}])
+    trials = [
+        FrozenTrial(i + 1, i, TrialState.COMPLETE, {"x": i / 200}, value=float(i))
+        for i in range(200)
+    ]
+    history = HistoryEncoder()(space, trials)
+    for rule, size in (("linear", 25), ("sqrt", 3)):
+        good, bad, _, _ = make_sampler("tpe", {"gamma": 0.2, "gamma_rule": rule})._split(history)
+        assert np.allclose(good[:, 0], np.arange(size) / 200) and len(bad) == 200 - size
+
+
+def test_the_article_study_file_has_the_articles_settings():
+    from hpo.studyfile import load_study_file
+
+    config = load_study_file(STUDIES / "mnist_article.toml")
+    assert (config.objective, config.trials) == ("mnist_mlp", 200)
+    assert config.objective_options == {"max_epochs": 50, "patience": 50}  # no early stopping
+    sampler = make_sampler(config.sampler, config.sampler_options)
+    assert (sampler.gamma, sampler.n_startup, sampler.n_ei_candidates) == (0.2, 20, 1000)
+    assert sampler.startup == "random" and not sampler.multivariate
+    assert [sampler.n_good(n) for n in (20, 100, 200)] == [1, 2, 3]  # hyperopt's split
+
+
+# -- the history encoder and the large-history arithmetic --------------------------
+
+MIXED = hpo.Space.from_spec(
+    [
+        {"name": "lr", "type": "float", "low": 1e-4, "high": 1.0, "log": True},
+        {"name": "act", "type": "categorical", "choices": [1, True, "relu", 1.0]},
+        {
+            "name": "layers",
+            "type": "branch",
+            "choices": {
+                "one": [{"name": "u", "type": "int", "low": 50, "high": 500}],
+                "two": [{"name": "u", "type": "int", "low": 8, "high": 512, "log": True}],
+            },
+        },
+    ]
+)
+
+
+def _mixed_trials(n: int, seed: int) -> list[FrozenTrial]:
+    """Trials of every state (numbers and ids 0.., as in any fresh study)."""
+    rng = np.random.default_rng(seed)
+    trials = []
+    for i in range(n):
+        params = MIXED.decode(rng.random(len(MIXED)))
+        state = [TrialState.COMPLETE] * 5 + list(TrialState)
+        state = state[rng.integers(len(state))]
+        value = float(rng.normal()) if state == TrialState.COMPLETE else None
+        reports = {s: float(rng.normal()) for s in range(rng.integers(3))}
+        if reports and rng.random() < 0.2:
+            reports[max(reports)] = math.nan  # a pruned trial whose last report is unusable
+        trials.append(FrozenTrial(i + 1, i, state, params, value, intermediate=reports))
+    return trials
+
+
+def _history_afresh(space, trials, sign):
+    """The History by its definition, one trial at a time."""
+    done = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+    pending = [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+    pruned = [
+        t
+        for t in trials
+        if t.state == TrialState.PRUNED
+        and t.intermediate
+        and math.isfinite(t.intermediate[max(t.intermediate)])
+    ]
+    rows = lambda ts: np.array([space.encode(t.params) for t in ts]).reshape(len(ts), len(space))  # noqa: E731
+    return {
+        "x": rows(done),
+        "loss": np.array([sign * t.value for t in done]),
+        "number": np.array([t.number for t in done]),
+        "pending": rows(pending),
+        "pruned_x": rows(pruned),
+        "pruned_loss": np.array([sign * t.intermediate[max(t.intermediate)] for t in pruned]),
+        "pruned_step": np.array([max(t.intermediate) for t in pruned]),
+    }
+
+
+def test_the_encoder_reuses_rows_only_for_the_same_records():
+    encoder, first, other = HistoryEncoder(), _mixed_trials(120, 0), _mixed_trials(120, 1)
+    # the same trial numbers and ids with other points (another study), a record
+    # replaced (a trial that finished), a reordering, a shorter list, another space
+    replaced = [*first[:50], FrozenTrial(51, 50, TrialState.COMPLETE, other[50].params, 0.5)]
+    replaced += first[51:]
+    space_b = hpo.Space.from_spec([{"name": "lr", "type": "float", "low": 1e-5, "high": 1.0}])
+    calls = [first, first, other, first, replaced, replaced[::-1], first[:30], first[:0], first]
+    for trials, space, direction in [(t, MIXED, "minimize") for t in calls] + [
+        (first, space_b, "minimize"),
+        (first, MIXED, "maximize"),
+    ]:
+        history = encoder(space, trials, direction)
+        expected = _history_afresh(space, trials, 1.0 if direction == "minimize" else -1.0)
+        for field, value in expected.items():
+            got = getattr(history, field)
+            assert got.shape == value.shape and np.array_equal(got, value, equal_nan=True), field
+
+
+def test_an_ask_is_a_function_of_its_inputs():
+    first, other = _mixed_trials(150, 2), _mixed_trials(150, 3)
+    warm = make_sampler("tpe", {"n_startup": 5})
+    warm.ask(MIXED, other, np.random.default_rng(9))  # (a previous study's rows)
+    for trials in (first, other):
+        cold = make_sampler("tpe", {"n_startup": 5}).ask(MIXED, trials, np.random.default_rng(4))
+        assert warm.ask(MIXED, trials, np.random.default_rng(4)) == cold
+
+
+def test_the_log_density_of_many_kernels_matches_its_definition():
+    """Gaussians truncated to [0, 1] (one coordinate by density, one int by the mass
+    of its slice), a categorical kernel; scored against scipy's truncnorm, kernel by kernel."""
+    rng = np.random.default_rng(3)
+    wide = hpo.Space.from_spec([{"name": "n", "type": "int", "low": 1, "high": 6}]).params[0]
+    n = 3000
+    x = np.column_stack(
+        [rng.random(n), wide.snap_unit(rng.random(n)), (rng.integers(0, 3, n) + 0.5) / 3]
+    )
+    weights = rng.random(n) + 0.1
+    model = Parzen.fit(x, weights, [0, 0, 3], grids=[None, wide, None], min_width=0.003)
+    points = np.column_stack(
+        [rng.random(40), wide.snap_unit(rng.random(40)), (rng.integers(0, 3, 40) + 0.5) / 3]
+    )
+    mu, sigma = model.mu, model.sigma  # (K, 2)
+    a, b = -mu / sigma, (1 - mu) / sigma
+    density = stats.truncnorm.logpdf(points[:, None, 0], a[:, 0], b[:, 0], mu[:, 0], sigma[:, 0])
+    low, high = wide.slice_of(points[:, 1])
+    mass = stats.truncnorm.cdf(high[:, None], a[:, 1], b[:, 1], mu[:, 1], sigma[:, 1])
+    mass -= stats.truncnorm.cdf(low[:, None], a[:, 1], b[:, 1], mu[:, 1], sigma[:, 1])
+    choice = np.minimum((points[:, 2] * 3).astype(int), 2)
+    with np.errstate(divide="ignore"):  # far kernels' masses underflow: log 0, no weight
+        log_mass = np.log(mass)
+    expected = special.logsumexp(
+        model.log_weights + density + log_mass + model.log_probs[0][:, choice].T, axis=1
+    )
+    assert np.allclose(model.log_pdf(points), expected, rtol=1e-9, atol=1e-9)

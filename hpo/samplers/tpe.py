@@ -47,6 +47,7 @@ from hpo.samplers.parzen import Parzen
 from hpo.space import Branch, Categorical, Numeric, Space
 
 STARTUPS = ("sobol", "random")
+GAMMA_RULES = ("linear", "sqrt")
 SOBOL_STREAM = 0x5EED  # keeps the start-up sequence apart from other draws on the seed
 GOOD_CLIP = 0.3  # l's minimum kernel width, as a fraction of the magic clip 1 / min(100, K)
 
@@ -54,8 +55,13 @@ GOOD_CLIP = 0.3  # l's minimum kernel width, as a fraction of the magic clip 1 /
 class TPESampler:
     """Tree-structured Parzen estimators: models good and bad regions of the space.
 
-    gamma: fraction of finished trials that form the good group, at most
-    `max_good` trials (None: no cap); n_startup: random trials first;
+    gamma, gamma_rule: the good group is the best ceil(gamma * n) of the n
+    finished trials with gamma_rule "linear" (Optuna's rule; gamma is then a
+    fraction of the trials), or the best ceil(gamma * sqrt(n)) with "sqrt"
+    (hyperopt's rule, `ap_split_trials` in hyperopt/tpe.py: 3 of 200 trials
+    at gamma 0.2, where "linear" gives 40); at least one trial and at most
+    `max_good` (None: no cap; hyperopt caps at 25, as the default does);
+    n_startup: random trials first;
     n_ei_candidates: candidates drawn from the good density per step;
     prior_weight: weight of the prior kernel; multivariate: model the
     coordinates that are active together jointly (the default, as in Optuna
@@ -67,6 +73,7 @@ class TPESampler:
     def __init__(
         self,
         gamma: float = 0.1,
+        gamma_rule: str = "linear",
         max_good: int | None = 25,
         n_startup: int = 10,
         n_ei_candidates: int = 24,
@@ -77,6 +84,7 @@ class TPESampler:
         seed: int = 0,
     ) -> None:
         _check_number(gamma, "gamma", low=0.0, high=1.0)
+        _check_choice(gamma_rule, "gamma_rule", GAMMA_RULES)
         if max_good is not None:
             _check_int(max_good, "max_good", minimum=1)
         _check_int(n_startup, "n_startup", minimum=1)
@@ -85,11 +93,9 @@ class TPESampler:
         for name, flag in (("multivariate", multivariate), ("constant_liar", constant_liar)):
             if not isinstance(flag, bool):
                 raise SamplerError(f"tpe: {name} must be true or false, got {flag!r}")
-        if startup not in STARTUPS:
-            raise SamplerError(
-                f"tpe: startup must be one of {', '.join(STARTUPS)}, got {startup!r}"
-            )
-        self.gamma, self.max_good, self.n_startup = gamma, max_good, n_startup
+        _check_choice(startup, "startup", STARTUPS)
+        self.gamma, self.gamma_rule = gamma, gamma_rule
+        self.max_good, self.n_startup = max_good, n_startup
         self.n_ei_candidates, self.prior_weight = n_ei_candidates, prior_weight
         self.multivariate, self.constant_liar = multivariate, constant_liar
         self.startup, self._seed = startup, seed
@@ -148,14 +154,20 @@ class TPESampler:
         loss = np.concatenate([history.loss, history.pruned_loss])  # (n + p,)
         went = np.concatenate([np.full(len(history.loss), np.inf), history.pruned_step])
         ranked = np.lexsort((-went, loss))  # by loss, then completed, then by step reached
-        n_good = max(1, math.ceil(self.gamma * len(ranked)))
-        if self.max_good is not None:
-            n_good = min(n_good, self.max_good)
+        n_good = self.n_good(len(ranked))
         good, bad = ranked[:n_good], ranked[n_good:]
         bad_x = x[bad]
         if self.constant_liar and len(history.pending):
             bad_x = np.vstack([bad_x, history.pending])  # running: assumed bad
         return (x[good], bad_x, _improvement_weights(loss, good, bad), np.ones(len(bad_x)))
+
+    def n_good(self, n: int) -> int:
+        """The size of the good group among n ranked trials (see the class docstring)."""
+        # hyperopt: min(int(np.ceil(gamma * np.sqrt(n))), 25); math.sqrt and np.sqrt are
+        # both correctly rounded, so the two agree at every n
+        scaled = self.gamma * (math.sqrt(n) if self.gamma_rule == "sqrt" else n)
+        n_good = max(1, math.ceil(scaled))
+        return n_good if self.max_good is None else min(n_good, self.max_good)
 
     def _best_candidate(
         self,
@@ -236,6 +248,11 @@ def _sobol_point(d: int, n_startup: int, index: int, seed: int, fallback: np.nda
 def _check_number(value: Any, name: str, low: float, high: float) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not low < value < high:
         raise SamplerError(f"tpe: {name} must be a number in ({low}, {high}), got {value!r}")
+
+
+def _check_choice(value: Any, name: str, allowed: Sequence[str]) -> None:
+    if value not in allowed:
+        raise SamplerError(f"tpe: {name} must be one of {', '.join(allowed)}, got {value!r}")
 
 
 def _check_int(value: Any, name: str, minimum: int) -> None:
