@@ -13,7 +13,7 @@ import hpo
 from hpo.samplers import make_sampler
 from hpo.samplers.history import HistoryEncoder
 from hpo.samplers.parzen import Parzen, _bandwidths
-from hpo.samplers.tpe import _improvement_weights
+from hpo.samplers.tpe import _first_best, _improvement_weights
 from hpo.trial import FrozenTrial, TrialState
 
 STUDIES = Path(__file__).resolve().parent.parent / "studies"
@@ -77,6 +77,13 @@ def test_good_trials_weigh_by_their_improvement():
     assert weights == pytest.approx([4 / 3, 2 / 3])  # gains 2 and 1 over 3.0, mean 1
     ties = _improvement_weights(np.ones(4), np.array([0, 1]), np.array([2, 3]))
     assert np.array_equal(ties, np.ones(2))
+
+
+def test_candidates_that_tie_to_rounding_go_to_the_first_drawn():
+    assert _first_best(np.array([1.0, 2.0, 3.0, 2.5])) == 2
+    assert _first_best(np.array([1.0, 3.0 - 1e-12, 3.0, 3.0])) == 1  # equals, to rounding
+    assert _first_best(np.array([1.0, 3.0 - 1e-6, 3.0])) == 2  # a real difference
+    assert _first_best(np.array([-np.inf, -np.inf])) == 0
 
 
 def test_grid_coordinates_are_scored_by_mass_and_drawn_on_the_grid():

@@ -23,6 +23,12 @@ problems, 60 trials; see the sampler's docstring):
 - the start-up trials are the first points of a scrambled Sobol sequence
   fixed by the study's seed, not independent random points.
 
+Large studies: each ask reads only the trial records it has not seen
+(hpo.samplers.history) and scores the candidates against all of g(x)'s
+kernels by matrix products (hpo.samplers.parzen): an ask at 10,000
+trials takes milliseconds, with every kernel counted -- nothing is
+subsampled or dropped (docs/performance.md).
+
 Tree-structured spaces: each coordinate (or, multivariate, each group of
 coordinates that are active together) is modelled only over the trials where
 it was active. Running trials count as bad ("constant liar"), so parallel
@@ -49,6 +55,7 @@ from hpo.space import Branch, Categorical, Numeric, Space
 STARTUPS = ("sobol", "random")
 GAMMA_RULES = ("linear", "sqrt")
 SOBOL_STREAM = 0x5EED  # keeps the start-up sequence apart from other draws on the seed
+SCORE_TIE = 1e-9  # log l/g differences below this are rounding: the candidates tie
 GOOD_CLIP = 0.3  # l's minimum kernel width, as a fraction of the magic clip 1 / min(100, K)
 
 
@@ -56,13 +63,13 @@ class TPESampler:
     """Tree-structured Parzen estimators: models good and bad regions of the space.
 
     gamma, gamma_rule: the good group is the best ceil(gamma * n) of the n
-    finished trials with gamma_rule "linear" (Optuna's rule; gamma is then a
+    finished trials with gamma_rule "linear" (Optuna's rule: gamma is a
     fraction of the trials), or the best ceil(gamma * sqrt(n)) with "sqrt"
-    (hyperopt's rule, `ap_split_trials` in hyperopt/tpe.py: 3 of 200 trials
-    at gamma 0.2, where "linear" gives 40); at least one trial and at most
-    `max_good` (None: no cap; hyperopt caps at 25, as the default does);
-    n_startup: random trials first;
-    n_ei_candidates: candidates drawn from the good density per step;
+    (hyperopt's, `ap_split_trials` in hyperopt/tpe.py: at gamma 0.2, 3 of
+    200 trials, where "linear" takes 40); at least one trial and at most
+    `max_good` (None: no cap; hyperopt's cap is 25, the default here too);
+    n_startup: random trials first; n_ei_candidates: candidates drawn from
+    the good density per step;
     prior_weight: weight of the prior kernel; multivariate: model the
     coordinates that are active together jointly (the default, as in Optuna
     5) rather than one by one; constant_liar: count running trials as bad;
@@ -197,8 +204,22 @@ class TPESampler:
             )
         below, above = models
         candidates = below.sample(rng, self.n_ei_candidates)  # (m, g)
-        score = below.log_pdf(candidates) - above.log_pdf(candidates)
-        return candidates[int(np.argmax(score))]
+        score = below.log_pdf(candidates) - above.log_pdf(candidates)  # (m,)
+        return candidates[_first_best(score)]
+
+
+def _first_best(score: np.ndarray) -> int:
+    """The first candidate whose score is the best up to SCORE_TIE.
+
+    Candidates far from every observation score the same, log of the ratio
+    of the two priors' weights (they are all in the priors' reach only); the
+    first drawn of them is taken, so that the choice among equals is the
+    draw's and not the rounding's (the log densities carry ~1e-10 of it).
+    """
+    top = score.max()
+    if not np.isfinite(top):
+        return int(np.argmax(score))
+    return int(np.argmax(score >= top - SCORE_TIE))
 
 
 def _groups(space: Space, multivariate: bool) -> list[list[int]]:
