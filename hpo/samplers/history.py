@@ -51,9 +51,11 @@ class _Table:
 class HistoryEncoder:
     """Encodes the trials, reusing what the previous call read from the same records.
 
-    A record (a FrozenTrial) is immutable, so what it gives -- its state, its
-    point encoded by `space.encode`, its value -- is the same whenever it is
-    read. The encoder keeps the previous call's table, keyed by the records
+    A record (a FrozenTrial) is immutable -- a frozen dataclass, and nothing
+    changes its params or reports in place: a trial that changes is stored
+    and loaded as a new record -- so what it gives (its state, its point
+    encoded by `space.encode`, its value) is the same whenever it is read. The
+    encoder keeps the previous call's table, keyed by the records
     themselves (the very objects, which the table holds, so that no other
     object can take their ids), and reads afresh only the records it has not
     seen: the result is that of encoding every trial anew. Only the last
