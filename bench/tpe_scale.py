@@ -48,11 +48,11 @@ from typing import Any
 import numpy as np
 
 import hpo
+from hpo.records import FrozenTrial, TrialState
 from hpo.samplers import make_sampler
 from hpo.samplers.reference import active_params, library_keys
 from hpo.samplers.reference_optuna import OptunaTPESampler, _suggest
 from hpo.space import Param
-from hpo.trial import FrozenTrial, TrialState
 
 HERE = Path(__file__).resolve().parent
 TARGET_MS, TARGET_SIZE = 50.0, 10_000

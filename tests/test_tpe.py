@@ -10,11 +10,12 @@ import pytest
 from scipy import integrate, special, stats
 
 import hpo
+from hpo.direction import Direction
+from hpo.records import FrozenTrial, TrialState
 from hpo.samplers import make_sampler
 from hpo.samplers.history import HistoryEncoder
 from hpo.samplers.parzen import Parzen, _bandwidths
 from hpo.samplers.tpe import _first_best, _improvement_weights
-from hpo.trial import FrozenTrial, TrialState
 
 STUDIES = Path(__file__).resolve().parent.parent / "studies"
 
@@ -276,12 +277,12 @@ def test_the_encoder_reuses_rows_only_for_the_same_records():
     replaced += first[51:]
     space_b = hpo.Space.from_spec([{"name": "lr", "type": "float", "low": 1e-5, "high": 1.0}])
     calls = [first, first, other, first, replaced, replaced[::-1], first[:30], first[:0], first]
-    for trials, space, direction in [(t, MIXED, "minimize") for t in calls] + [
-        (first, space_b, "minimize"),
-        (first, MIXED, "maximize"),
+    for trials, space, direction in [(t, MIXED, Direction.MINIMIZE) for t in calls] + [
+        (first, space_b, Direction.MINIMIZE),
+        (first, MIXED, Direction.MAXIMIZE),
     ]:
         history = encoder(space, trials, direction)
-        expected = _history_afresh(space, trials, 1.0 if direction == "minimize" else -1.0)
+        expected = _history_afresh(space, trials, direction.sign)
         for field, value in expected.items():
             got = getattr(history, field)
             assert got.shape == value.shape and np.array_equal(got, value, equal_nan=True), field

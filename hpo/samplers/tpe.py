@@ -48,6 +48,7 @@ from scipy.stats import qmc
 from hpo.direction import Direction
 from hpo.errors import SamplerError
 from hpo.records import FrozenTrial
+from hpo.samplers import check
 from hpo.samplers.history import History, HistoryEncoder
 from hpo.samplers.parzen import Parzen
 from hpo.space import Branch, Categorical, Numeric, Space
@@ -91,7 +92,7 @@ class TPESampler:
         seed: int = 0,
     ) -> None:
         _check_number(gamma, "gamma", low=0.0, high=1.0)
-        _check_choice(gamma_rule, "gamma_rule", GAMMA_RULES)
+        check.one_of("tpe", "gamma_rule", gamma_rule, GAMMA_RULES)
         if max_good is not None:
             _check_int(max_good, "max_good", minimum=1)
         _check_int(n_startup, "n_startup", minimum=1)
@@ -100,7 +101,7 @@ class TPESampler:
         for name, flag in (("multivariate", multivariate), ("constant_liar", constant_liar)):
             if not isinstance(flag, bool):
                 raise SamplerError(f"tpe: {name} must be true or false, got {flag!r}")
-        _check_choice(startup, "startup", STARTUPS)
+        check.one_of("tpe", "startup", startup, STARTUPS)
         self.gamma, self.gamma_rule = gamma, gamma_rule
         self.max_good, self.n_startup = max_good, n_startup
         self.n_ei_candidates, self.prior_weight = n_ei_candidates, prior_weight
@@ -269,11 +270,6 @@ def _sobol_point(d: int, n_startup: int, index: int, seed: int, fallback: np.nda
 def _check_number(value: Any, name: str, low: float, high: float) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not low < value < high:
         raise SamplerError(f"tpe: {name} must be a number in ({low}, {high}), got {value!r}")
-
-
-def _check_choice(value: Any, name: str, allowed: Sequence[str]) -> None:
-    if value not in allowed:
-        raise SamplerError(f"tpe: {name} must be one of {', '.join(allowed)}, got {value!r}")
 
 
 def _check_int(value: Any, name: str, minimum: int) -> None:
