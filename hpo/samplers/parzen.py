@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
-from hpo.space import Numeric
+from hpo.space import Numeric, choice_coordinate, choice_index
 
 LOG_SQRT_2PI = 0.5 * np.log(2 * np.pi)
 EXP_FLOOR = -700.0  # see _logsumexp_rows
@@ -80,7 +80,7 @@ class Parzen:
             if k == 0:
                 continue
             probs = np.full((n + 1, k), prior_weight / (n + 1))  # (K, k)
-            probs[np.arange(n), _choice_index(x[:, j], k)] += 1.0
+            probs[np.arange(n), choice_index(x[:, j], k)] += 1.0
             probs[n] = 1.0  # the prior kernel: uniform (also when prior_weight is 0)
             probs /= probs.sum(axis=1, keepdims=True)
             log_probs.append(np.log(probs))
@@ -105,7 +105,7 @@ class Parzen:
         for (j, k), log_probs in zip(categorical, self.log_probs, strict=True):
             cumulative = np.cumsum(np.exp(log_probs[kernel]), axis=1)  # (m, k)
             picked = (rng.random((m, 1)) > cumulative).sum(axis=1)
-            out[:, j] = (np.minimum(picked, k - 1) + 0.5) / k
+            out[:, j] = choice_coordinate(np.minimum(picked, k - 1), k)
         return out
 
     def log_pdf(self, points: np.ndarray) -> np.ndarray:
@@ -126,7 +126,7 @@ class Parzen:
             per_kernel -= self.log_mass[:, i]
         categorical = [(j, k) for j, k in enumerate(self.choices) if k > 0]
         for (j, k), log_probs in zip(categorical, self.log_probs, strict=True):
-            per_kernel += log_probs[:, _choice_index(points[:, j], k)].T  # (m, K)
+            per_kernel += log_probs[:, choice_index(points[:, j], k)].T  # (m, K)
         return _logsumexp_rows(per_kernel)
 
     def _smooth_terms(
@@ -272,8 +272,3 @@ def _logsumexp_rows(a: np.ndarray) -> np.ndarray:
     np.maximum(shifted, EXP_FLOOR, out=shifted)
     np.exp(shifted, out=shifted)
     return np.where(finite, np.log(shifted.sum(axis=1)) + top, top)
-
-
-def _choice_index(u: np.ndarray, k: int) -> np.ndarray:
-    """The choice a categorical coordinate stands for (as the space decodes it)."""
-    return np.minimum((u * k).astype(int), k - 1)

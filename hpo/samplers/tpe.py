@@ -212,10 +212,10 @@ class TPESampler:
 def _first_best(score: np.ndarray) -> int:
     """The first candidate whose score is the best up to SCORE_TIE.
 
-    Candidates far from every observation score the same, log of the ratio
-    of the two priors' weights (they are all in the priors' reach only); the
-    first drawn of them is taken, so that the choice among equals is the
-    draw's and not the rounding's (the log densities carry ~1e-10 of it).
+    Candidates far from every observation are scored by the two prior
+    kernels alone, all alike: the log of the ratio of the priors' weights.
+    The first drawn of them is taken, so that the draw chooses among equals,
+    not the rounding (the log densities carry up to ~1e-10 of it).
     """
     top = score.max()
     if not np.isfinite(top):
