@@ -443,6 +443,9 @@ def studies_command(every_study: bool, storage: str | None, as_json: bool) -> No
     help="Order; value puts the best first.",
 )
 @click.option("--limit", type=click.IntRange(min=1), help="Show at most this many trials.")
+@click.option(
+    "--offset", type=click.IntRange(min=0), default=0, help="Skip this many trials first."
+)
 @storage_option
 @json_option
 def trials(
@@ -450,15 +453,15 @@ def trials(
     states: tuple[str, ...],
     sort: str,
     limit: int | None,
+    offset: int,
     storage: str | None,
     as_json: bool,
 ) -> None:
     """List the trials of study NAME."""
     study = load_study(name, _storage(storage))
-    selected = [
-        t for t in study.trials if not states or t.state.value in {s.upper() for s in states}
-    ]
-    selected = _sorted(selected, sort, study.direction)[:limit]
+    # the database filters, sorts and cuts: a page costs the same in a study of any size
+    page = study.trials_page(states, sort, sort == "duration", limit, offset)
+    selected = page.trials
     if as_json:
         _echo_json([t.to_dict() for t in selected])
     elif selected:
@@ -609,20 +612,6 @@ def _best_or_none(study: Study) -> dict[str, Any] | None:
         return study.best_trial.to_dict()
     except HpoError:
         return None
-
-
-def _sorted(trials: list[FrozenTrial], key: str, direction: str) -> list[FrozenTrial]:
-    if key == "number":
-        return trials
-    sign = 1.0 if direction == "minimize" else -1.0
-
-    def order(trial: FrozenTrial) -> tuple[bool, float]:
-        value = trial.value if key == "value" else trial.duration
-        if value is None:
-            return True, 0.0
-        return False, sign * value if key == "value" else -value
-
-    return sorted(trials, key=order)
 
 
 def _parse_pair(study: Study, pair: str) -> tuple[str, Any]:

@@ -44,12 +44,12 @@ def run_workers(
         command += ["--timeout", repr(timeout)]
     environment = {**os.environ, "HPO_STORAGE": storage, **_thread_limits(n_workers)}
     callbacks = list(callbacks)
-    seen = {t.number for t in study.trials if t.state.is_finished}
+    _, seen = study.finished_since(0)  # those finished before now are not reported
     processes = [subprocess.Popen(command, env=environment) for _ in range(n_workers)]
     try:
         while True:
             running = any(p.poll() is None for p in processes)
-            _report_new(study, seen, callbacks)
+            seen = _report_new(study, seen, callbacks)
             if not running:
                 break
             time.sleep(POLL_INTERVAL_S)
@@ -91,14 +91,16 @@ def _thread_limits(n_workers: int) -> dict[str, str]:
     return dict.fromkeys(_THREAD_VARIABLES, per_worker)
 
 
-def _report_new(study: Study, seen: set[int], callbacks: list[Callback]) -> None:
-    """Hand the trials finished since the last look to the callbacks, in the order
-    they finished (so that a progress line's best so far is as of its trial)."""
-    for trial in sorted(study.trials, key=lambda t: t.finish_order):
-        if trial.state.is_finished and trial.number not in seen:
-            seen.add(trial.number)
-            for callback in callbacks:
-                callback(study, trial)
+def _report_new(study: Study, seen: int, callbacks: list[Callback]) -> int:
+    """Hand the trials finished since the last look (the first `seen` finished ones
+    were handed before) to the callbacks, in the order they finished (so that a
+    progress line's best so far is as of its trial); the new count seen. Only what
+    changed is read: the cost of a look does not grow with the study."""
+    new, seen = study.finished_since(seen)
+    for trial in sorted(new, key=lambda t: t.finish_order):
+        for callback in callbacks:
+            callback(study, trial)
+    return seen
 
 
 def _stop(processes: list[subprocess.Popen[bytes]]) -> None:

@@ -791,14 +791,16 @@ def test_missing_driver_hides_the_password() -> None:
 def _as_written_by(path: Path, version: int) -> None:
     """Make a database look as an older hpo left it."""
     with sqlite3.connect(path) as conn:
-        conn.execute("ALTER TABLE hpo_trials DROP COLUMN requeued")  # schema 3
+        conn.execute("ALTER TABLE hpo_studies DROP COLUMN budget_taken")  # schema 3
+        if version < 3:
+            conn.execute("ALTER TABLE hpo_trials DROP COLUMN requeued")
         if version < 2:
             conn.execute("ALTER TABLE hpo_studies DROP COLUMN pruner")
             conn.execute("ALTER TABLE hpo_studies DROP COLUMN pruner_options")
         conn.execute(f"UPDATE hpo_meta SET value = '{version}' WHERE key = 'schema_version'")
 
 
-@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("version", [1, 2, 3])
 def test_an_older_database_is_migrated(tmp_path: Path, version: int) -> None:
     path = tmp_path / "old.db"
     with Storage(str(path)) as store:
