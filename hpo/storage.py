@@ -582,15 +582,13 @@ class Storage:
         The defaults load the whole study: one query for trials, one for
         intermediate values.
         """
-        query = _TRIALS_SINCE if numbers else _TRIALS_AFTER if after >= 0 else _TRIALS_ALL
-        binds = {"b_study_id": study_id, "b_after": after, "b_numbers": list(numbers)}
+        listed = sorted(n for n in numbers if n <= after)  # (the others are above it)
+        query = _TRIALS_SINCE if listed else _TRIALS_AFTER if after >= 0 else _TRIALS_ALL
+        binds = {"b_study_id": study_id, "b_after": after, "b_numbers": listed}
         with self._read() as conn:
-            rows = conn.execute(query[0], binds).mappings().all()
+            rows = conn.execute(query[0], binds).all()
             values = conn.execute(query[1], binds).all() if rows else []
-        per_trial: dict[int, dict[int, float]] = {}
-        for trial_id, step, value in values:
-            per_trial.setdefault(trial_id, {})[step] = value
-        return [_trial_from_row(row, per_trial.get(row["trial_id"], {})) for row in rows]
+        return _trials_from_rows(rows, values)
 
     @_retried
     def trials_page(
@@ -613,24 +611,21 @@ class Storage:
             where = sa.and_(where, _t.c.state.in_([TrialState(s).value for s in states]))
         key = _PAGE_KEYS[order]
         query = (
-            sa.select(_t)
+            sa.select(*_TRIAL_COLUMNS)
             .where(where)
             .order_by(key.is_(None), key.desc() if descending else key, _t.c.number)
             .limit(limit)
             .offset(offset or None)
         )
         with self._read() as conn:
-            rows = conn.execute(query).mappings().all()
+            rows = conn.execute(query).all()
             total = conn.execute(sa.select(sa.func.count()).select_from(_t).where(where)).scalar()
-            ids = [row["trial_id"] for row in rows]
             values = conn.execute(
-                sa.select(_v).where(_v.c.trial_id.in_(ids)).order_by(_v.c.trial_id, _v.c.step)
+                sa.select(*_VALUE_COLUMNS)
+                .where(_v.c.trial_id.in_([row[0] for row in rows]))
+                .order_by(_v.c.trial_id, _v.c.step)
             ).all()
-        per_trial: dict[int, dict[int, float]] = {}
-        for trial_id, step, value in values:
-            per_trial.setdefault(trial_id, {})[step] = value
-        trials = [_trial_from_row(row, per_trial.get(row["trial_id"], {})) for row in rows]
-        return TrialPage(trials, total or 0)
+        return TrialPage(_trials_from_rows(rows, values), total or 0)
 
     @_retried
     def budget_taken(self, study_id: int) -> int:
@@ -971,7 +966,13 @@ class Storage:
 # Statements of the per-trial path, built once: building and hashing a
 # statement costs more than SQLite takes to run it.
 _t, _v = trials_table, values_table
-_MAX_NUMBER = sa.select(sa.func.max(_t.c.number)).where(_t.c.study_id == sa.bindparam("b_sid"))
+# the last number: one step back from the end of the (study_id, number) index
+_MAX_NUMBER = (
+    sa.select(_t.c.number)
+    .where(_t.c.study_id == sa.bindparam("b_sid"))
+    .order_by(_t.c.number.desc())
+    .limit(1)
+)
 _INSERT_TRIAL = sa.insert(_t)
 _s = studies_table
 _LOCK_STUDY = (
@@ -1004,6 +1005,37 @@ _FINISH = (
 _FINISH_IF_HEARTBEAT = _FINISH.where(_t.c.heartbeat_at == sa.bindparam("b_heartbeat"))
 
 
+# Bulk reads fetch JSON as text and intermediate values as stored (NULL for NaN), and
+# _trials_from_rows decodes them a column at a time: SQLAlchemy's per-value result
+# processing cost five times the query when loading 100,000 trials.
+_TRIAL_FIELDS = (
+    "trial_id",
+    "number",
+    "state",
+    "params",
+    "value",
+    "error",
+    "started_at",
+    "finished_at",
+    "heartbeat_at",
+    "worker",
+    "user_attrs",
+    "system_attrs",
+)
+_TRIAL_COLUMNS = [
+    sa.type_coerce(_t.c[name], sa.Text).label(name)
+    if isinstance(_t.c[name].type, _JSON)
+    else _t.c[name]
+    for name in _TRIAL_FIELDS
+]
+# (labelled: SQLite matches a compound ORDER BY only to named result columns)
+_VALUE_COLUMNS = [
+    _v.c.trial_id.label("trial_id"),
+    _v.c.step.label("step"),
+    sa.type_coerce(_v.c.value, sa.Double).label("value"),
+]
+
+
 def _selection(*wheres: Any) -> tuple[sa.Executable, sa.Executable]:
     """The trials matching any of `wheres` (disjoint conditions), and their intermediate
     values, each by number.
@@ -1012,11 +1044,9 @@ def _selection(*wheres: Any) -> tuple[sa.Executable, sa.Executable]:
     turn `number > ? OR number IN (...)` into a scan of the whole study, while each
     branch alone is a range of the (study_id, number) index.
     """
-    trials = [sa.select(_t).where(where) for where in wheres]
-    # (labelled: SQLite matches a compound ORDER BY only to named result columns)
-    value_columns = [column.label(column.name) for column in _v.c]
+    trials = [sa.select(*_TRIAL_COLUMNS).where(where) for where in wheres]
     values = [
-        sa.select(*value_columns).join(_t, _t.c.trial_id == _v.c.trial_id).where(where)
+        sa.select(*_VALUE_COLUMNS).join(_t, _t.c.trial_id == _v.c.trial_id).where(where)
         for where in wheres
     ]
     if len(wheres) == 1:
@@ -1030,10 +1060,9 @@ def _selection(*wheres: Any) -> tuple[sa.Executable, sa.Executable]:
 
 _IN_STUDY = _t.c.study_id == sa.bindparam("b_study_id")
 _AFTER = _t.c.number > sa.bindparam("b_after")
-_LISTED = sa.and_(  # (at most `after`: the two branches of _TRIALS_SINCE never overlap)
-    _t.c.number.in_(sa.bindparam("b_numbers", expanding=True)),
-    _t.c.number <= sa.bindparam("b_after"),
-)
+# (only numbers up to `after`, so that the branches of _TRIALS_SINCE never overlap; the
+# caller filters them: a `number <= ?` here turns SQLite's plan into a range scan)
+_LISTED = _t.c.number.in_(sa.bindparam("b_numbers", expanding=True))
 _TRIALS_ALL = _selection(_IN_STUDY)
 _TRIALS_AFTER = _selection(sa.and_(_IN_STUDY, _AFTER))
 _TRIALS_SINCE = _selection(sa.and_(_IN_STUDY, _AFTER), sa.and_(_IN_STUDY, _LISTED))
@@ -1158,6 +1187,45 @@ def _study_from_row(row: Any) -> StudyInfo:
     fields["pruner"] = fields["pruner"] or "none"  # (NULL in studies from schema 1)
     fields["pruner_options"] = fields["pruner_options"] or {}
     return StudyInfo(**fields)
+
+
+_STATES = {state.value: state for state in TrialState}  # (a dict: faster than TrialState())
+
+
+def _trials_from_rows(rows: Sequence[Any], values: Sequence[Any]) -> list[FrozenTrial]:
+    """Trials from rows of _TRIAL_COLUMNS, with their rows of _VALUE_COLUMNS.
+
+    The JSON of a column is decoded for all rows in one call, as one array: a
+    single parse in C, where a json.loads per value spends most of its time
+    getting there.
+    """
+    per_trial: dict[int, dict[int, float]] = {}
+    for trial_id, step, value in values:
+        per_trial.setdefault(trial_id, {})[step] = math.nan if value is None else value
+    params, user_attrs, system_attrs = (_decode_all([row[i] for row in rows]) for i in (3, 10, 11))
+    return [
+        FrozenTrial(
+            trial_id=row[0],
+            number=row[1],
+            state=_STATES[row[2]],
+            params=params[i],
+            value=row[4],
+            intermediate=per_trial.get(row[0], {}),
+            started_at=row[6],
+            finished_at=row[7],
+            heartbeat_at=row[8],
+            worker=row[9],
+            error=row[5],
+            user_attrs=user_attrs[i],
+            system_attrs=system_attrs[i],
+        )
+        for i, row in enumerate(rows)
+    ]
+
+
+def _decode_all(texts: list[str]) -> list[Any]:
+    """JSON documents (as stored by _JSON: never NULL here) decoded in one call."""
+    return json.loads(f"[{','.join(texts)}]") if texts else []
 
 
 def _trial_from_row(row: Any, intermediate: dict[int, float]) -> FrozenTrial:
