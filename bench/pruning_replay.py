@@ -28,7 +28,7 @@ from pruning import OBJECTIVES, PRUNERS
 
 import hpo
 from hpo.pruners import Pruner, make_pruner
-from hpo.trial import FrozenTrial, TrialState
+from hpo.records import FrozenTrial, TrialState
 
 RULES: dict[str, tuple[str, dict[str, Any]]] = {
     "median": ("median", PRUNERS["median"]),

@@ -45,8 +45,8 @@ from pathlib import Path
 import sqlalchemy as sa
 
 import hpo
+from hpo.records import FrozenTrial, TrialState
 from hpo.storage import Storage
-from hpo.trial import FrozenTrial, TrialState
 
 SPACE = [{"name": f"x{i}", "type": "float", "low": 0.0, "high": 1.0} for i in range(3)]
 SMALL, LARGE = 1_000, 100_000

@@ -1,19 +1,26 @@
 """hpo: hyperparameter optimization with every trial in a database.
 
-import hpo
-study = hpo.create_study(space=[{"name": "x", "type": "float", "low": -5, "high": 5}])
-study.optimize(lambda trial: (trial.params["x"] - 1) ** 2, n_trials=50)
-study.best_params
+    import hpo
+    study = hpo.create_study(space=[{"name": "x", "type": "float", "low": -5, "high": 5}])
+    study.optimize(lambda trial: (trial.params["x"] - 1) ** 2, n_trials=50)
+    study.best_params
+
+The names below are loaded when first used (PEP 562), so that `import hpo`
+and `hpo --help` do not pay for NumPy, SQLAlchemy, SciPy or matplotlib
+before they are needed.
 """
 
 from __future__ import annotations
 
-from hpo.comparison import compare
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from hpo.errors import (
     DuplicateStudyError,
     HpoError,
     NoCompletedTrialsError,
     ObjectiveError,
+    PrunerError,
     SamplerError,
     SamplerExhausted,
     SchemaVersionError,
@@ -25,22 +32,64 @@ from hpo.errors import (
     TransientStorageError,
     TrialPruned,
 )
-from hpo.plots import plot
-from hpo.reports import report
-from hpo.runner import resume, run, worker
-from hpo.space import Space
-from hpo.storage import Storage, StudyInfo, StudySummary
-from hpo.study import Study, create_study, delete_study, load_study, studies
-from hpo.trial import FrozenTrial, Trial, TrialState
+
+if TYPE_CHECKING:
+    from hpo.comparison import compare
+    from hpo.direction import Direction
+    from hpo.plots import plot
+    from hpo.records import FrozenTrial, TrialState
+    from hpo.reports import report
+    from hpo.runner import resume, run, worker
+    from hpo.space import Space
+    from hpo.storage import Storage, StudyInfo, StudySummary
+    from hpo.study import Study, create_study, delete_study, load_study, studies
+    from hpo.trial import Trial
 
 __version__ = "0.1.0"
 
+_LAZY = {
+    "compare": "hpo.comparison",
+    "Direction": "hpo.direction",
+    "plot": "hpo.plots",
+    "FrozenTrial": "hpo.records",
+    "TrialState": "hpo.records",
+    "report": "hpo.reports",
+    "resume": "hpo.runner",
+    "run": "hpo.runner",
+    "worker": "hpo.runner",
+    "Space": "hpo.space",
+    "Storage": "hpo.storage",
+    "StudyInfo": "hpo.storage",
+    "StudySummary": "hpo.storage",
+    "Study": "hpo.study",
+    "create_study": "hpo.study",
+    "delete_study": "hpo.study",
+    "load_study": "hpo.study",
+    "studies": "hpo.study",
+    "Trial": "hpo.trial",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'hpo' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value  # once loaded, a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
 __all__ = [
+    "Direction",
     "DuplicateStudyError",
     "FrozenTrial",
     "HpoError",
     "NoCompletedTrialsError",
     "ObjectiveError",
+    "PrunerError",
     "SamplerError",
     "SamplerExhausted",
     "SchemaVersionError",

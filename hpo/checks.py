@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import math
 import numbers
+import unicodedata
 from typing import Any
 
 from hpo.errors import StudyConfigError
 
-DIRECTIONS = ("minimize", "maximize")
 MAX_NAME_LENGTH = 255
 MAX_SEED = 2**63  # seeds are stored as signed 64-bit integers
 
@@ -29,11 +29,8 @@ def check_name(name: Any) -> None:
             f"{MAX_NAME_LENGTH} characters without outer whitespace, "
             f"got {name!r}"
         )
-
-
-def check_direction(direction: Any) -> None:
-    if direction not in DIRECTIONS:
-        raise StudyConfigError(f"direction must be 'minimize' or 'maximize', got {direction!r}")
+    if any(unicodedata.category(char) == "Cc" for char in name):
+        raise StudyConfigError(f"study name must not hold control characters, got {name!r}")
 
 
 def check_seed(seed: Any) -> None:

@@ -31,69 +31,26 @@ seeds, p >= 0.05) is marked so; regret when the optimum is known.
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import tomllib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from hpo.checks import check_count, check_name, check_seed
-from hpo.errors import HpoError, StudyFileError, StudyNotFoundError, did_you_mean
+from hpo.connection import choose_storage
+from hpo.direction import Direction
+from hpo.errors import StudyFileError, StudyNotFoundError
 from hpo.objectives import Objective, load_objective
-from hpo.runner import DEFAULT_STORAGE
+from hpo.records import FrozenTrial, TrialState
 from hpo.samplers import make_sampler
 from hpo.space import Space
 from hpo.storage import COMPARISON_ATTR, Storage, comparison_of
 from hpo.study import Callback, Study, borrowed, create_study, load_study, open_storage
-from hpo.trial import FrozenTrial, TrialState
+from hpo.studyfile import DEFAULT_CHECKPOINTS, CompareConfig, SamplerSpec, load_compare_file
 
-KEYS = (
-    "name",
-    "objective",
-    "objectives",
-    "samplers",
-    "seeds",
-    "seed",
-    "trials",
-    "checkpoints",
-    "storage",
-    "objective_options",
-    "direction",
-)
-DEFAULT_CHECKPOINTS = (0.25, 0.5, 1.0)
 SIGNIFICANCE = 0.05
-
-
-@dataclass(frozen=True)
-class SamplerSpec:
-    label: str  # what the tables and study names call it
-    name: str
-    options: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class CompareConfig:
-    name: str
-    objectives: tuple[str, ...]
-    samplers: tuple[SamplerSpec, ...]
-    seeds: int = 5
-    first_seed: int = 0
-    trials: int = 50
-    checkpoints: tuple[float, ...] = DEFAULT_CHECKPOINTS
-    objective_options: dict[str, dict[str, Any]] = field(default_factory=dict)
-    direction: str | None = None  # None: each built-in objective's own
-    storage: str | None = None
-    base_dir: Path = Path(".")
-
-    @property
-    def n_studies(self) -> int:
-        """One per objective, sampler and seed (what `plan` lays out)."""
-        return self.seeds * len(self.objectives) * len(self.samplers)
 
 
 @dataclass(frozen=True)
@@ -104,115 +61,6 @@ class Cell:
     sampler: SamplerSpec
     seed_index: int
     study_name: str
-
-
-def load_compare_file(path: str | Path) -> CompareConfig:
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-        data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
-    except FileNotFoundError:
-        raise StudyFileError(f"comparison file {str(path)!r} not found") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise StudyFileError(f"{path}: cannot read the comparison: {exc}") from None
-    return config_from_dict(data, str(path), path.stem, path.parent)
-
-
-def config_from_dict(
-    data: Mapping[str, Any],
-    source: str = "comparison",
-    default_name: str | None = None,
-    base_dir: Path = Path("."),
-) -> CompareConfig:
-    if not isinstance(data, Mapping):
-        raise StudyFileError(f"{source}: a comparison file must be a table of keys")
-    for key in data:
-        if key not in KEYS:
-            raise StudyFileError(
-                f"{source}: unknown key {key!r}{did_you_mean(key, KEYS)}; "
-                f"allowed: {', '.join(KEYS)} (sampler options go in the "
-                "sampler's table in 'samplers')"
-            )
-    for key, kind, what in (
-        ("checkpoints", list, "a list of fractions"),
-        ("objective_options", Mapping, "a table per objective"),
-    ):
-        if key in data and not isinstance(data[key], kind):
-            raise StudyFileError(f"{source}: '{key}' must be {what}, got {data[key]!r}")
-    objectives = data.get("objectives", [data["objective"]] if "objective" in data else None)
-    if (
-        not objectives
-        or not isinstance(objectives, list)
-        or not all(isinstance(o, str) for o in objectives)
-    ):
-        raise StudyFileError(
-            f"{source}: give 'objective' (a name) or 'objectives' (a list of names)"
-        )
-    samplers = data.get("samplers")
-    if not samplers or not isinstance(samplers, list):
-        raise StudyFileError(
-            f"{source}: 'samplers' must be a non-empty list of sampler names "
-            "(or tables with a 'name')"
-        )
-    config = CompareConfig(
-        name=data.get("name", default_name or ""),
-        objectives=tuple(objectives),
-        samplers=tuple(_sampler_spec(s, source) for s in samplers),
-        seeds=data.get("seeds", 5),
-        first_seed=data.get("seed", 0),
-        trials=data.get("trials", 50),
-        checkpoints=tuple(data.get("checkpoints", DEFAULT_CHECKPOINTS)),
-        objective_options=dict(data.get("objective_options", {})),
-        direction=data.get("direction"),
-        storage=data.get("storage"),
-        base_dir=base_dir,
-    )
-    check_config(config, source)
-    return config
-
-
-def _sampler_spec(value: Any, source: str) -> SamplerSpec:
-    if isinstance(value, str):
-        return SamplerSpec(value, value)
-    if isinstance(value, Mapping) and isinstance(value.get("name"), str):
-        options = {k: v for k, v in value.items() if k not in ("name", "label")}
-        return SamplerSpec(str(value.get("label", value["name"])), value["name"], options)
-    raise StudyFileError(
-        f"{source}: a sampler must be a name or a table with a 'name', got {value!r}"
-    )
-
-
-def check_config(config: CompareConfig, source: str = "comparison") -> None:
-    """Scalars and names; objectives and samplers are checked by `plan`."""
-    try:
-        check_name(config.name)
-        check_count(config.trials, "trials")
-        check_count(config.seeds, "seeds")
-        check_seed(config.first_seed)
-    except HpoError as exc:
-        raise StudyFileError(f"{source}: {exc}") from None
-    if config.trials is None or config.seeds is None:
-        raise StudyFileError(f"{source}: trials and seeds must be given")
-    labels = [s.label for s in config.samplers]
-    if len(set(labels)) != len(labels):
-        raise StudyFileError(
-            f"{source}: sampler labels must be unique, got {labels} (give "
-            "a variant its own 'label')"
-        )
-    if len(set(config.objectives)) != len(config.objectives):
-        raise StudyFileError(f"{source}: an objective is listed twice")
-    if not config.checkpoints or not all(
-        isinstance(c, (int, float)) and 0 < c <= 1 for c in config.checkpoints
-    ):
-        raise StudyFileError(
-            f"{source}: checkpoints must be fractions in (0, 1], got {list(config.checkpoints)}"
-        )
-    for name, options in config.objective_options.items():
-        if name not in config.objectives or not isinstance(options, Mapping):
-            raise StudyFileError(
-                f"{source}: objective_options.{name} must be a table for "
-                f"one of the objectives {list(config.objectives)}"
-            )
 
 
 def plan(config: CompareConfig) -> tuple[list[Cell], dict[str, Objective]]:
@@ -255,13 +103,9 @@ def compare(
     """
     config = comparison if isinstance(comparison, CompareConfig) else load_compare_file(comparison)
     planned = plan(config)  # every name and option checked before the storage is opened
-    with borrowed(storage_for(config, storage), create=True) as store:
+    with borrowed(choose_storage(storage, config.storage), create=True) as store:
         run_comparison(config, store, on_study, callbacks, planned)
         return summarize(load_comparison(config.name, store))
-
-
-def storage_for(config: CompareConfig, storage: str | None = None) -> str:
-    return storage or os.environ.get("HPO_STORAGE") or config.storage or DEFAULT_STORAGE
 
 
 def run_comparison(
@@ -352,7 +196,7 @@ class Comparison:
     """A comparison group as stored: curves[objective][sampler label]."""
 
     name: str
-    direction: dict[str, str]
+    direction: dict[str, Direction]
     optimum: dict[str, float | None]
     budget: int
     checkpoints: tuple[float, ...]
@@ -399,20 +243,19 @@ def find_comparison(name: str, store: Storage) -> Comparison | None:
     return comparison
 
 
-def best_so_far(trials: Sequence[FrozenTrial], direction: str, length: int) -> np.ndarray:
+def best_so_far(trials: Sequence[FrozenTrial], direction: Direction, length: int) -> np.ndarray:
     """(length,): the best completed value after the i + 1-th counted trial; NaN before one.
 
     Counted trials are those that take a place in the budget (a trial lost
     or interrupted and re-queued does not; its retry does), in number order.
     """
-    pick = np.fmin if direction == "minimize" else np.fmax
     counted = [t for t in trials if t.counts_toward_budget][:length]
-    running = np.full(length, np.nan)
-    best = np.nan
+    values = np.full(length, np.nan)
     for i, trial in enumerate(counted):
         if trial.state == TrialState.COMPLETE and trial.value is not None:
-            best = pick(best, trial.value)
-        running[i] = best
+            values[i] = trial.value
+    running = direction.best_so_far(values)
+    running[len(counted) :] = np.nan
     return running  # NaN after the trials run so far
 
 
@@ -436,7 +279,7 @@ def summarize(comparison: Comparison) -> dict[str, Any]:
     }
     overall: dict[str, list[float]] = {}
     for objective, by_sampler in comparison.curves.items():
-        sign = 1.0 if comparison.direction[objective] == "minimize" else -1.0
+        sign = comparison.direction[objective].sign
         optimum = comparison.optimum.get(objective)
         labels = list(by_sampler)
         finals = {

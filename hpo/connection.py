@@ -1,6 +1,7 @@
 """Connecting to a database: URLs, engines, SQLite's settings, readable errors.
 
-Used by `hpo.storage` only. SQLite gets a busy timeout, `BEGIN IMMEDIATE` for
+`choose_storage` is the one place that decides which database a command or
+call uses. The rest is used by `hpo.storage` only. SQLite gets a busy timeout, `BEGIN IMMEDIATE` for
 write transactions (so that two processes never deadlock upgrading a read
 lock) and `synchronous=NORMAL` (durable against a killed process in WAL
 mode). Database errors become one-line StorageError messages with any
@@ -24,13 +25,38 @@ from sqlalchemy.pool import StaticPool
 from hpo.errors import DroppedConnectionError, StorageError, TransientStorageError
 
 BUSY_TIMEOUT_S = 60.0
+DEFAULT_STORAGE = "hpo.db"  # an SQLite file in the current directory
+STORAGE_VARIABLE = "HPO_STORAGE"
+
+
+def choose_storage(given: str | None = None, from_file: str | None = None) -> str:
+    """The database to use: `given` (--storage, or the `storage` argument), else
+    $HPO_STORAGE, else a study file's `storage`, else hpo.db in the current folder.
+
+    An empty value, given or in the environment, is an error rather than a
+    silent hpo.db: it is almost always an unset shell variable.
+    """
+    if given is not None:
+        return _not_empty(given, "--storage")
+    if STORAGE_VARIABLE in os.environ:
+        return _not_empty(os.environ[STORAGE_VARIABLE], STORAGE_VARIABLE)
+    return from_file or DEFAULT_STORAGE
+
+
+def _not_empty(url: str, where: str) -> str:
+    if not url.strip():
+        raise StorageError(
+            f"{where} is empty: give a database URL or an SQLite file path "
+            f"(leave {where} out for {DEFAULT_STORAGE} in the current folder)"
+        )
+    return url
 
 
 def parse_url(url: str | None) -> sa.URL:
     """None -> in-memory SQLite; a path without '://' -> that SQLite file; else a URL."""
     if url is None:
         return sa.URL.create("sqlite")
-    text = str(url)
+    text = _not_empty(str(url), "the storage URL")
     if "://" not in text:
         return sa.URL.create("sqlite", database=text)  # no parsing: '?' stays in the name
     try:

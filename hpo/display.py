@@ -1,4 +1,9 @@
-"""Text for people: numbers, durations, tables, progress lines, study summaries."""
+"""Text for people: numbers, durations, tables, progress lines, study summaries.
+
+Everything here may print text that came from the database (names, parameter
+values, errors, attributes), written by anyone who could write to it: it
+reaches a terminal only through `hpo.terminal.printable`, the one sanitizer.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +16,20 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
-from hpo.connection import parse_url
-from hpo.errors import NoCompletedTrialsError
-from hpo.runner import default_storage
+import sqlalchemy as sa
+
+from hpo.connection import STORAGE_VARIABLE, choose_storage, parse_url
+from hpo.errors import NoCompletedTrialsError, StorageError
+from hpo.records import FrozenTrial, TrialState, completed_finite, error_summary, param_names
 from hpo.storage import StudySummary, comparison_of
 from hpo.study import Study
-from hpo.trial import FrozenTrial, TrialState, completed_finite
+from hpo.terminal import printable
+
+
+def write_line(stream: TextIO, text: str) -> None:
+    """One line of progress, made printable, written at once."""
+    stream.write(printable(text, newlines=False) + "\n")
+    stream.flush()
 
 
 def fmt_value(value: Any) -> str:
@@ -47,7 +60,7 @@ def fmt_time(epoch: float | None) -> str:
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """Left-aligned columns separated by two spaces, with a header rule."""
-    cells = [[str(c) for c in headers]] + [[str(c) for c in row] for row in rows]
+    cells = [[printable(str(c), newlines=False) for c in row] for row in [headers, *rows]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     lines = [
         "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
@@ -81,22 +94,6 @@ def curve(values: dict[int, float], height: int = 8, width: int = 60) -> str:
         f"  {'':>{label}}  step {first}{' ' * max(1, columns - 10 - len(str(last)))}{last}"
     )
     return "\n".join(lines)
-
-
-def error_summary(error: str | None) -> str:
-    """The last line of a stored traceback: what went wrong, in one line."""
-    if not error:
-        return ""
-    lines = [line for line in error.strip().splitlines() if line.strip()]
-    return lines[-1].strip() if lines else ""
-
-
-def param_names(trials: Sequence[FrozenTrial]) -> list[str]:
-    """Every parameter name seen, in first-seen order."""
-    names: dict[str, None] = {}
-    for trial in trials:
-        names.update(dict.fromkeys(trial.params))
-    return list(names)
 
 
 def studies_table(summaries: Sequence[StudySummary], every_study: bool = False) -> str:
@@ -218,10 +215,10 @@ def study_summary(study: Study, elapsed: float | None = None) -> str:
         if best.user_attrs:
             attrs = ", ".join(f"{k} {fmt_value(v)}" for k, v in best.user_attrs.items())
             lines.append(f"  ({attrs})")
-        url = study.storage.display_url
+        url = study.storage.url
         lines.append(
             f"Inspect: {command(url, 'trials', study.name, '--sort', 'value')}   "
-            f"{command(url, 'show', study.name, str(best.number))}"
+            f"{command(url, 'show', study.name, str(best.number))}{password_note(url)}"
         )
     return "\n".join(lines)
 
@@ -229,13 +226,30 @@ def study_summary(study: Study, elapsed: float | None = None) -> str:
 _LIVE_REFRESH_S = 0.1
 
 
-def command(storage_url: str, *words: str) -> str:
-    """An `hpo` command line for the user to type, with --storage when not the default."""
-    parts = ["hpo", *words]
-    default = parse_url(default_storage()).render_as_string(hide_password=True)
-    if storage_url != default:
-        parts += ["--storage", storage_url]
-    return " ".join(shlex.quote(part) for part in parts)
+def command(url: sa.URL, *words: str) -> str:
+    """An `hpo` command line that works when pasted: --storage unless the database is
+    the one a bare command opens. A password is never printed: a URL with one is
+    given as "$HPO_STORAGE" (see `password_note`)."""
+    line = " ".join(shlex.quote(word) for word in ("hpo", *words))
+    if url == _bare_command_url():
+        return line
+    if url.password:
+        return f'{line} --storage "${STORAGE_VARIABLE}"'
+    return f"{line} --storage {shlex.quote(url.render_as_string(hide_password=False))}"
+
+
+def password_note(url: sa.URL) -> str:
+    """What a command with "$HPO_STORAGE" needs said, if `command` gave one."""
+    if url.password and url != _bare_command_url():
+        return f" (with {STORAGE_VARIABLE} set to the database URL; its password is not printed)"
+    return ""
+
+
+def _bare_command_url() -> sa.URL | None:
+    try:
+        return parse_url(choose_storage())
+    except StorageError:  # HPO_STORAGE set but empty: a bare command opens nothing
+        return None
 
 
 class Progress:
@@ -254,13 +268,14 @@ class Progress:
         self._best: FrozenTrial | None = None
 
     def __call__(self, study: Study, trial: FrozenTrial) -> None:
-        sign = 1.0 if study.direction == "minimize" else -1.0
+        direction = study.direction
         if self._done_before is None:  # first trial: learn what was there before
             before = _finished_before(study.trials, trial)
             self._done_before = sum(t.counts_toward_budget for t in before)
-            self._best = min(completed_finite(before), key=lambda t: sign * t.value, default=None)
+            done = completed_finite(before)
+            self._best = direction.best_of(done, key=lambda t: t.value) if done else None
         if trial.state == TrialState.COMPLETE and (
-            self._best is None or sign * trial.value < sign * self._best.value
+            self._best is None or direction.is_better(trial.value, self._best.value)
         ):
             self._best = trial
         best = (
@@ -274,11 +289,11 @@ class Progress:
             if trial.state != TrialState.FAIL
             else error_summary(trial.error)[:100]
         )
-        self._stream.write(
+        write_line(
+            self._stream,
             f"trial {trial.number} {trial.state} {detail}  {best}  "
-            f"[{fmt_duration(trial.duration)}]\n"
+            f"[{fmt_duration(trial.duration)}]",
         )
-        self._stream.flush()
 
     def _live_line(self, study: Study, best: str) -> str:
         elapsed = time.monotonic() - self._start
@@ -332,7 +347,7 @@ class LiveLine:
 
     def _draw(self) -> None:
         assert self._pending is not None
-        self._stream.write("\r" + self._pending() + "\033[K")
+        self._stream.write("\r" + printable(self._pending(), newlines=False) + "\033[K")
         self._stream.flush()
         self._pending, self._shown = None, True
         self._last_write = time.monotonic()
@@ -343,47 +358,61 @@ class LiveLine:
 
 def comparison_table(summary: dict[str, Any]) -> str:
     """The result of `hpo compare` for a terminal: one table per objective, then ranks."""
-    steps = summary["checkpoints"]
     lines = [
         f"Comparison {summary['name']!r}: {summary['trials']} trials per study; best "
         "value so far as mean ± standard error over seeds"
     ]
     for objective, data in summary["objectives"].items():
-        optimum = data["optimum"]
-        known = f", optimum {fmt_value(optimum)}" if optimum is not None else ""
-        lines += ["", f"{objective} ({data['direction']}{known})"]
-        headers = ["sampler", *(f"@{key} ({step})" for key, step in steps.items())]
-        headers += ["regret"] if optimum is not None else []
-        headers += ["mean rank", "ask (median)", "time"]
-        rows = []
-        ordered = sorted(data["samplers"].items(), key=lambda kv: kv[1]["mean_rank"])
-        for label, row in ordered:
-            cells = [label, *(fmt_mean_se(row["best"][key]) for key in steps)]
-            if optimum is not None:
-                cells.append(fmt_value(row["regret"]))
-            mark = (
-                "  (best)"
-                if label == data["best_sampler"]
-                else "  (n.s.)"
-                if row["significant"] is False
-                else ""
-            )
-            cells += [
-                f"{row['mean_rank']:.2f}{mark}",
-                "-" if row["median_ask_ms"] is None else f"{row['median_ask_ms']:.2f} ms",
-                fmt_duration(row["total_seconds"]),
-            ]
-            rows.append(cells)
-        lines.append(table(headers, rows))
-    lines += [
-        "",
-        "(n.s.): not significantly different from the best sampler (two-sided "
-        "Mann-Whitney U test of the final values across seeds, p >= 0.05).",
-    ]
+        lines += ["", comparison_heading(objective, data)]
+        lines.append(table(*comparison_rows(data, summary["checkpoints"])))
+    lines += ["", COMPARISON_NOTE]
     if len(summary["objectives"]) > 1:
         ranks = ", ".join(f"{label} {rank:.2f}" for label, rank in summary["mean_rank"].items())
         lines.append(f"Mean rank across objectives: {ranks}")
     return "\n".join(lines)
+
+
+COMPARISON_NOTE = (
+    "Mean rank: of the final best value among the samplers, per seed. vs best: a "
+    "two-sided Mann-Whitney U test of the final values across seeds against the best "
+    "sampler's; n.s.: not significantly different (p >= 0.05)."
+)
+
+
+def comparison_heading(objective: str, data: dict[str, Any]) -> str:
+    known = f", optimum {fmt_value(data['optimum'])}" if data["optimum"] is not None else ""
+    return f"{objective} ({data['direction']}{known})"
+
+
+def comparison_rows(
+    data: dict[str, Any], steps: dict[str, int]
+) -> tuple[list[str], list[list[Any]]]:
+    """One objective's result table (headers, rows), best mean rank first: the same
+    for the terminal and the HTML report."""
+    has_optimum = data["optimum"] is not None
+    headers = ["sampler", "seeds", *(f"@{key} ({step})" for key, step in steps.items())]
+    headers += ["regret"] if has_optimum else []
+    headers += ["mean rank", "vs best", "ask (median)", "time"]
+    rows = []
+    for label, row in sorted(data["samplers"].items(), key=lambda kv: kv[1]["mean_rank"]):
+        cells = [label, row["seeds"], *(fmt_mean_se(row["best"][key]) for key in steps)]
+        cells += [fmt_value(row["regret"])] if has_optimum else []
+        cells += [
+            f"{row['mean_rank']:.2f}",
+            _verdict(label, row, data["best_sampler"]),
+            "-" if row["median_ask_ms"] is None else f"{row['median_ask_ms']:.2f} ms",
+            fmt_duration(row["total_seconds"]),
+        ]
+        rows.append(cells)
+    return headers, rows
+
+
+def _verdict(label: str, row: dict[str, Any], best: str) -> str:
+    if label == best:
+        return "best"
+    if row["significant"] is False:
+        return "n.s."
+    return "-" if row["p_value"] is None else f"worse, p {row['p_value']:.2g}"
 
 
 def fmt_mean_se(cell: dict[str, float | None]) -> str:
@@ -422,8 +451,7 @@ class CompareProgress:
         self._label = f"{cell.objective} / {cell.sampler.label} / seed {cell.seed_index}"
         self._done_before += study.n_counted
         if not self._live and study.budget_met():
-            self._stream.write(f"study {index + 1}/{self._total} {self._label}: done before\n")
-            self._stream.flush()
+            write_line(self._stream, f"study {index + 1}/{self._total} {self._label}: done before")
 
     def __call__(self, study: Study, trial: FrozenTrial) -> None:
         self._ran += 1
@@ -438,11 +466,11 @@ class CompareProgress:
                 if not any(t.state == TrialState.COMPLETE for t in study.trials)
                 else fmt_value(study.best_value)
             )
-            self._stream.write(
+            write_line(
+                self._stream,
                 f"study {self._index + 1}/{self._total} {self._label}: best "
-                f"{best}  [{self._eta_text()}]\n"
+                f"{best}  [{self._eta_text()}]",
             )
-        self._stream.flush()
 
     def _line(self, done: int) -> str:
         return (

@@ -53,6 +53,10 @@ class SamplerError(HpoError, ValueError):
     """An unknown sampler or a bad sampler option."""
 
 
+class PrunerError(HpoError, ValueError):
+    """An unknown pruner or a bad pruner option."""
+
+
 class SamplerExhausted(HpoError):  # noqa: N818 - a signal, not a failure
     """The sampler has no new point to propose (a grid was fully evaluated)."""
 

@@ -6,10 +6,12 @@ import csv
 import datetime as dt
 import io
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hpo.display import error_summary, param_names
-from hpo.study import Study
+from hpo.records import error_summary, param_names
+
+if TYPE_CHECKING:
+    from hpo.study import Study
 
 FORMATS = ("csv", "json")
 

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from types import TracebackType
 
 from hpo.errors import StorageError
+from hpo.records import FrozenTrial, TrialState
 from hpo.storage import Storage
-from hpo.trial import FrozenTrial, TrialState
 
 HEARTBEAT_INTERVAL_S = 10.0
 GRACE_PERIOD_S = 60.0

@@ -27,15 +27,19 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from hpo.direction import Direction
+from hpo.records import FrozenTrial, completed_finite
 from hpo.space import Branch, Categorical, Numeric, Param
-from hpo.trial import FrozenTrial, completed_finite
 
 GRID = 100
 MIN_TRIALS = 4  # fewer completed trials say nothing about importance
 
 
 def ped_anova(
-    params: Sequence[Param], trials: Sequence[FrozenTrial], direction: str, quantile: float = 0.1
+    params: Sequence[Param],
+    trials: Sequence[FrozenTrial],
+    direction: Direction,
+    quantile: float = 0.1,
 ) -> dict[str, float]:
     """Importance of each parameter (summing to 1), most important first.
 
@@ -45,8 +49,7 @@ def ped_anova(
     done = completed_finite(trials)
     if len(done) < MIN_TRIALS:
         return {}
-    sign = 1.0 if direction == "minimize" else -1.0
-    order = np.argsort([sign * t.value for t in done], kind="stable")
+    order = np.argsort([direction.loss(t.value) for t in done], kind="stable")
     n_top = max(2, math.ceil(quantile * len(done)))
     top = [done[i] for i in order[:n_top]]
     raw = {param.name: _divergence(param, done, top) for param in params}

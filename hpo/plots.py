@@ -27,8 +27,8 @@ import numpy as np
 
 from hpo.errors import HpoError
 from hpo.importance import ped_anova
+from hpo.records import FrozenTrial, TrialState, completed_finite
 from hpo.space import Numeric, Param
-from hpo.trial import FrozenTrial, TrialState, completed_finite
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -132,10 +132,9 @@ def history(study: Study) -> Figure:
             label="pruned (last value)",
             zorder=2,
         )
-    pick = min if study.direction == "minimize" else max
     best, xs, ys = None, [], []
     for trial in done:
-        best = trial.value if best is None else pick(best, trial.value)
+        best = trial.value if best is None else study.direction.best((best, trial.value))
         xs.append(trial.number)
         ys.append(best)
     ax.step(xs, ys, where="post", color=BEST_COLOR, linewidth=2, label="best so far")
@@ -277,15 +276,14 @@ def parallel(study: Study) -> Figure:
         raise PlotError("no data for the parallel coordinates: the trials have no parameters")
     fig = _figure(3.8)
     ax = fig.add_subplot()
-    sign = 1.0 if study.direction == "minimize" else -1.0
-    ordered = sorted(done, key=lambda t: -sign * t.value)  # worst first, best on top
+    ordered = sorted(done, key=lambda t: -study.direction.loss(t.value))  # worst first
     low, high = min(t.value for t in done), max(t.value for t in done)
     from matplotlib import colormaps
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
 
     norm = Normalize(low, high if high > low else low + 1)
-    cmap = colormaps["viridis_r" if study.direction == "minimize" else "viridis"]
+    cmap = colormaps["viridis_r" if study.direction.sign > 0 else "viridis"]  # best: yellow
     xs = np.arange(len(params) + 1)
     for trial in ordered:
         ys = [_unit(p, trial.params.get(p.name)) for p in params]
@@ -374,7 +372,7 @@ def comparison_curves(comparison: Comparison, objective: str) -> Figure:
     for label, curves in comparison.curves[objective].items():
         table = np.array(curves.best)  # (seeds, trials)
         if optimum is not None:  # regret: on a log axis the late differences show
-            sign = 1.0 if comparison.direction[objective] == "minimize" else -1.0
+            sign = comparison.direction[objective].sign
             table = np.maximum(sign * (table - optimum), 1e-12)
         with np.errstate(invalid="ignore"), _quiet():
             mean = np.nanmean(table, axis=0)

@@ -36,29 +36,31 @@ holds everybody's values. Steps are what the objective passes to
 
 from __future__ import annotations
 
-import inspect
 import math
-import numbers
 import statistics
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
-from hpo.errors import HpoError, did_you_mean
-from hpo.trial import FrozenTrial, TrialState
+from hpo.direction import Direction
+from hpo.errors import PrunerError
+from hpo.records import FrozenTrial, TrialState
+from hpo.registry import OptionChecks, Registry
 
 # what a trial scores at a rung: its best value up to the rung (default), or the last
 # value it reported at or before the rung (Li et al.'s rule)
 RUNG_VALUES = ("best", "last")
 
 
-class PrunerError(HpoError, ValueError):
-    """An unknown pruner or a bad pruner option."""
+check = OptionChecks(PrunerError)  # the option checks: check.integer("median", ...)
 
 
 class Pruner(Protocol):
     def prune(
-        self, trial: FrozenTrial, trials: Sequence[FrozenTrial], direction: str = "minimize"
+        self,
+        trial: FrozenTrial,
+        trials: Sequence[FrozenTrial],
+        direction: Direction = Direction.MINIMIZE,
     ) -> bool:
         """Whether to stop `trial` now."""
 
@@ -67,7 +69,10 @@ class NopPruner:
     """Never prunes."""
 
     def prune(
-        self, trial: FrozenTrial, trials: Sequence[FrozenTrial], direction: str = "minimize"
+        self,
+        trial: FrozenTrial,
+        trials: Sequence[FrozenTrial],
+        direction: Direction = Direction.MINIMIZE,
     ) -> bool:
         return False
 
@@ -82,13 +87,16 @@ class MedianPruner:
         interval_steps: int = 1,
         n_min_trials: int = 1,
     ) -> None:
-        self.n_startup_trials = _int(n_startup_trials, "median", "n_startup_trials", 0)
-        self.n_min_trials = _int(n_min_trials, "median", "n_min_trials", 1)
-        self.n_warmup_steps = _int(n_warmup_steps, "median", "n_warmup_steps", 0)
-        self.interval_steps = _int(interval_steps, "median", "interval_steps", 1)
+        self.n_startup_trials = check.integer("median", "n_startup_trials", n_startup_trials, 0)
+        self.n_min_trials = check.integer("median", "n_min_trials", n_min_trials, 1)
+        self.n_warmup_steps = check.integer("median", "n_warmup_steps", n_warmup_steps, 0)
+        self.interval_steps = check.integer("median", "interval_steps", interval_steps, 1)
 
     def prune(
-        self, trial: FrozenTrial, trials: Sequence[FrozenTrial], direction: str = "minimize"
+        self,
+        trial: FrozenTrial,
+        trials: Sequence[FrozenTrial],
+        direction: Direction = Direction.MINIMIZE,
     ) -> bool:
         step = trial.last_step
         if step is None or step < self.n_warmup_steps:
@@ -108,7 +116,7 @@ class MedianPruner:
         if best is None:
             return True  # only NaN so far
         median = statistics.median(peers)
-        return best > median if direction == "minimize" else best < median
+        return direction.is_better(median, best)
 
 
 class SuccessiveHalvingPruner:
@@ -122,12 +130,12 @@ class SuccessiveHalvingPruner:
         rung_value: str = "best",
         bracket: Callable[[int], bool] | None = None,
     ) -> None:
-        self.min_resource = _int(min_resource, "asha", "min_resource", 1)
-        self.reduction_factor = _int(reduction_factor, "asha", "reduction_factor", 2)
-        self.min_early_stopping_rate = _int(
-            min_early_stopping_rate, "asha", "min_early_stopping_rate", 0
+        self.min_resource = check.integer("asha", "min_resource", min_resource, 1)
+        self.reduction_factor = check.integer("asha", "reduction_factor", reduction_factor, 2)
+        self.min_early_stopping_rate = check.integer(
+            "asha", "min_early_stopping_rate", min_early_stopping_rate, 0
         )
-        self.rung_value = _rung_value(rung_value, "asha")
+        self.rung_value = check.one_of("asha", "rung_value", rung_value, RUNG_VALUES)
         self._same_bracket = bracket  # (hyperband) which trials compete: by number
 
     def rung_steps(self, up_to: int) -> list[int]:
@@ -141,7 +149,10 @@ class SuccessiveHalvingPruner:
         return rungs
 
     def prune(
-        self, trial: FrozenTrial, trials: Sequence[FrozenTrial], direction: str = "minimize"
+        self,
+        trial: FrozenTrial,
+        trials: Sequence[FrozenTrial],
+        direction: Direction = Direction.MINIMIZE,
     ) -> bool:
         steps = sorted(trial.intermediate)
         if not steps:
@@ -163,11 +174,11 @@ class SuccessiveHalvingPruner:
         ]
         competing.append(value)
         kept = max(1, len(competing) // self.reduction_factor)
-        ranked = sorted(competing, reverse=direction == "maximize")
-        return not _at_least_as_good(value, ranked[kept - 1], direction)
+        ranked = sorted(competing, key=direction.loss)
+        return direction.is_better(ranked[kept - 1], value)
 
     def _at_rung(
-        self, trial: FrozenTrial, rung: int, direction: str, judged: bool = False
+        self, trial: FrozenTrial, rung: int, direction: Direction, judged: bool = False
     ) -> float | None:
         """The trial's value at the rung: its best up to there, or its last there.
 
@@ -185,9 +196,7 @@ class SuccessiveHalvingPruner:
         if self.rung_value == "last":
             return _finite(trial.intermediate[max(steps)])
         values = [v for s in steps if not math.isnan(v := trial.intermediate[s])]
-        if not values:
-            return None
-        return min(values) if direction == "minimize" else max(values)
+        return direction.best(values) if values else None
 
 
 class HyperbandPruner:
@@ -200,9 +209,9 @@ class HyperbandPruner:
         reduction_factor: int = 3,
         rung_value: str = "best",
     ) -> None:
-        self.min_resource = _int(min_resource, "hyperband", "min_resource", 1)
-        self.max_resource = _int(max_resource, "hyperband", "max_resource", 1)
-        self.reduction_factor = _int(reduction_factor, "hyperband", "reduction_factor", 2)
+        self.min_resource = check.integer("hyperband", "min_resource", min_resource, 1)
+        self.max_resource = check.integer("hyperband", "max_resource", max_resource, 1)
+        self.reduction_factor = check.integer("hyperband", "reduction_factor", reduction_factor, 2)
         if self.max_resource < self.min_resource:
             raise PrunerError(
                 "hyperband: max_resource must be at least min_resource, got "
@@ -216,7 +225,7 @@ class HyperbandPruner:
             self.reduction_factor ** (self.n_brackets - 1 - s) / (s + 1)
             for s in range(self.n_brackets)
         ]
-        rung_value = _rung_value(rung_value, "hyperband")
+        rung_value = check.one_of("hyperband", "rung_value", rung_value, RUNG_VALUES)
         self._halvings = [
             SuccessiveHalvingPruner(
                 self.min_resource,
@@ -238,7 +247,10 @@ class HyperbandPruner:
         return self.n_brackets - 1
 
     def prune(
-        self, trial: FrozenTrial, trials: Sequence[FrozenTrial], direction: str = "minimize"
+        self,
+        trial: FrozenTrial,
+        trials: Sequence[FrozenTrial],
+        direction: Direction = Direction.MINIMIZE,
     ) -> bool:
         return self._halvings[self.bracket(trial.number)].prune(trial, trials, direction)
 
@@ -250,8 +262,8 @@ class ThresholdPruner:
         self, lower: float | None = None, upper: float | None = None, n_warmup_steps: int = 0
     ) -> None:
         for name, bound in (("lower", lower), ("upper", upper)):
-            if bound is not None and not _real(bound):
-                raise PrunerError(f"threshold: {name} must be a number, got {bound!r}")
+            if bound is not None:
+                check.number("threshold", name, bound)
         if lower is None and upper is None:
             raise PrunerError(
                 "threshold: give lower, upper or both (in the study file's "
@@ -261,10 +273,13 @@ class ThresholdPruner:
         if lower is not None and upper is not None and lower > upper:
             raise PrunerError(f"threshold: lower ({lower}) must not exceed upper ({upper})")
         self.lower, self.upper = lower, upper
-        self.n_warmup_steps = _int(n_warmup_steps, "threshold", "n_warmup_steps", 0)
+        self.n_warmup_steps = check.integer("threshold", "n_warmup_steps", n_warmup_steps, 0)
 
     def prune(
-        self, trial: FrozenTrial, trials: Sequence[FrozenTrial], direction: str = "minimize"
+        self,
+        trial: FrozenTrial,
+        trials: Sequence[FrozenTrial],
+        direction: Direction = Direction.MINIMIZE,
     ) -> bool:
         step = trial.last_step
         if step is None or step < self.n_warmup_steps:
@@ -283,9 +298,8 @@ class PatientPruner:
     def __init__(
         self, patience: int = 3, min_delta: float = 0.0, wrapped: Mapping[str, Any] | None = None
     ) -> None:
-        self.patience = _int(patience, "patience", "patience", 0)
-        if not _real(min_delta) or min_delta < 0:
-            raise PrunerError(f"patience: min_delta must be a number >= 0, got {min_delta!r}")
+        self.patience = check.integer("patience", "patience", patience, 0)
+        check.number("patience", "min_delta", min_delta, 0.0)
         self.min_delta = float(min_delta)
         if wrapped is not None and not (isinstance(wrapped, Mapping) and "name" in wrapped):
             raise PrunerError(
@@ -298,13 +312,15 @@ class PatientPruner:
         )
 
     def prune(
-        self, trial: FrozenTrial, trials: Sequence[FrozenTrial], direction: str = "minimize"
+        self,
+        trial: FrozenTrial,
+        trials: Sequence[FrozenTrial],
+        direction: Direction = Direction.MINIMIZE,
     ) -> bool:
         steps = sorted(trial.intermediate)
         if len(steps) <= self.patience:
             return False
-        sign = 1.0 if direction == "minimize" else -1.0
-        values = [sign * trial.intermediate[s] for s in steps]
+        values = [direction.loss(trial.intermediate[s]) for s in steps]
         before = [v for v in values[: -self.patience] if not math.isnan(v)]
         recent = [v for v in values[-self.patience :] if not math.isnan(v)]
         improved = before and recent and min(recent) < min(before) - self.min_delta
@@ -313,72 +329,35 @@ class PatientPruner:
         return self.wrapped is None or self.wrapped.prune(trial, trials, direction)
 
 
-PRUNERS: dict[str, Callable[..., Pruner]] = {
-    "none": NopPruner,
-    "median": MedianPruner,
-    "asha": SuccessiveHalvingPruner,
-    "hyperband": HyperbandPruner,
-    "threshold": ThresholdPruner,
-    "patience": PatientPruner,
-}
-_INTERNAL = {"bracket"}  # constructor arguments that are not options
+PRUNERS = Registry(
+    "pruner",
+    {
+        "none": "hpo.pruners:NopPruner",
+        "median": "hpo.pruners:MedianPruner",
+        "asha": "hpo.pruners:SuccessiveHalvingPruner",
+        "hyperband": "hpo.pruners:HyperbandPruner",
+        "threshold": "hpo.pruners:ThresholdPruner",
+        "patience": "hpo.pruners:PatientPruner",
+    },
+    PrunerError,
+    context=frozenset({"bracket"}),  # constructor arguments that are not options
+)
 
 
 def make_pruner(name: str, options: Mapping[str, Any] | None = None) -> Pruner:
     """Build a pruner by name; unknown names, options and bad values raise PrunerError."""
-    if name not in PRUNERS:
-        raise PrunerError(
-            f"unknown pruner {name!r}{did_you_mean(name, PRUNERS)}; available: {', '.join(PRUNERS)}"
-        )
-    accepted = [option for option, _ in pruner_options(name)]
-    for key in options or {}:
-        if key not in accepted:
-            raise PrunerError(
-                f"pruner {name!r} has no option {key!r}"
-                f"{did_you_mean(key, accepted)}; its options: "
-                f"{', '.join(accepted) or 'none'}"
-            )
-    return PRUNERS[name](**(options or {}))
+    pruner: Pruner = PRUNERS.make(name, options)
+    return pruner
 
 
 def pruner_options(name: str) -> list[tuple[str, Any]]:
-    parameters = inspect.signature(PRUNERS[name]).parameters.values()
-    return [
-        (p.name, None if p.default is p.empty else p.default)
-        for p in parameters
-        if p.name not in _INTERNAL
-    ]
-
-
-def _best_so_far(trial: FrozenTrial, direction: str) -> float | None:
-    values = [v for v in trial.intermediate.values() if not math.isnan(v)]
-    if not values:
-        return None
-    return min(values) if direction == "minimize" else max(values)
-
-
-def _rung_value(value: Any, pruner: str) -> str:
-    if value not in RUNG_VALUES:
-        hint = did_you_mean(value, RUNG_VALUES) if isinstance(value, str) else ""
-        raise PrunerError(
-            f"{pruner}: rung_value must be one of {', '.join(RUNG_VALUES)}, got {value!r}{hint}"
-        )
-    return value
-
-
-def _at_least_as_good(value: float, threshold: float, direction: str) -> bool:
-    return value <= threshold if direction == "minimize" else value >= threshold
+    return PRUNERS.options(name)
 
 
 def _finite(value: float | None) -> float | None:
     return None if value is None or math.isnan(value) else value
 
 
-def _int(value: Any, pruner: str, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise PrunerError(f"{pruner}: {name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _real(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+def _best_so_far(trial: FrozenTrial, direction: Direction) -> float | None:
+    values = [v for v in trial.intermediate.values() if not math.isnan(v)]
+    return direction.best(values) if values else None

@@ -23,10 +23,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hpo import plots
-from hpo.display import fmt_duration, fmt_mean_se, fmt_time, fmt_value, state_counts
+from hpo.display import (
+    COMPARISON_NOTE,
+    comparison_heading,
+    comparison_rows,
+    fmt_duration,
+    fmt_time,
+    fmt_value,
+    state_counts,
+)
 from hpo.errors import HpoError, StudyNotFoundError
 from hpo.importance import ped_anova
-from hpo.trial import FrozenTrial, TrialState
+from hpo.records import FrozenTrial, TrialState
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -193,8 +201,7 @@ def _importance_section(study: Study) -> str:
 def _best_trials(study: Study, complete: Sequence[FrozenTrial]) -> str:
     if not complete:
         return '<p class="note">No trial completed.</p>'
-    sign = 1.0 if study.direction == "minimize" else -1.0
-    best = sorted(complete, key=lambda t: sign * t.value)[:BEST_SHOWN]
+    best = sorted(complete, key=lambda t: study.direction.loss(t.value))[:BEST_SHOWN]
     names = list(dict.fromkeys(k for t in best for k in t.params))
     attrs = list(dict.fromkeys(k for t in best for k in t.user_attrs))
     rows = [
@@ -216,7 +223,6 @@ def _best_trials(study: Study, complete: Sequence[FrozenTrial]) -> str:
 
 
 def comparison_report(comparison: Comparison, summary: dict[str, Any]) -> str:
-    steps = summary["checkpoints"]
     sections = [
         (
             "summary",
@@ -234,42 +240,14 @@ def comparison_report(comparison: Comparison, summary: dict[str, Any]) -> str:
             ),
         )
     ]
-    tables = []
-    for objective, data in summary["objectives"].items():
-        optimum = data["optimum"]
-        headers = ["sampler", "seeds", *(f"best @{k} ({s} trials)" for k, s in steps.items())]
-        headers += ["regret"] if optimum is not None else []
-        headers += ["mean rank", "vs best", "ask (median)", "total time"]
-        rows = []
-        for label, row in sorted(data["samplers"].items(), key=lambda kv: kv[1]["mean_rank"]):
-            verdict = (
-                "best"
-                if label == data["best_sampler"]
-                else "not significantly different"
-                if row["significant"] is False
-                else f"worse (p = {row['p_value']:.3g})"
-                if row["p_value"] is not None
-                else "-"
-            )
-            cells = [label, row["seeds"], *(fmt_mean_se(row["best"][k]) for k in steps)]
-            cells += [fmt_value(row["regret"])] if optimum is not None else []
-            cells += [
-                f"{row['mean_rank']:.2f}",
-                verdict,
-                "-" if row["median_ask_ms"] is None else f"{row['median_ask_ms']:.2f} ms",
-                fmt_duration(row["total_seconds"]),
-            ]
-            rows.append(cells)
-        known = f", optimum {fmt_value(optimum)}" if optimum is not None else ""
-        tables.append(
-            f"<h3>{_text(objective)} ({_text(data['direction'])}{_text(known)})"
-            f"</h3>" + _table(headers, rows)
-        )
+    tables = [
+        f"<h3>{_text(comparison_heading(objective, data))}</h3>"
+        + _table(*comparison_rows(data, summary["checkpoints"]))
+        for objective, data in summary["objectives"].items()
+    ]
     tables.append(
-        '<p class="note">Best value so far: mean ± standard error over seeds. '
-        "Mean rank: of the final best value among the samplers, per seed. "
-        "vs best: two-sided Mann-Whitney U test of the final values across seeds "
-        "against the best sampler's (significant at p &lt; 0.05).</p>"
+        f'<p class="note">Best value so far: mean ± standard error over seeds. '
+        f"{_text(COMPARISON_NOTE)}</p>"
     )
     sections.append(("results", "Results", "\n".join(tables)))
     curves = "\n".join(

@@ -8,35 +8,22 @@ it was.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
 from hpo.checks import check_count
-from hpo.connection import is_memory_url, parse_url
+from hpo.connection import choose_storage, is_memory_url, parse_url
 from hpo.errors import DuplicateStudyError, HpoError, StudyConfigError, StudyFileError
 from hpo.objectives import Objective, load_objective
 from hpo.pruners import NopPruner, make_pruner
+from hpo.records import TrialState
 from hpo.samplers import make_sampler
 from hpo.storage import Storage
 from hpo.study import Callback, Study, create_study, load_study
 from hpo.studyfile import StudyConfig, load_study_file
-from hpo.trial import TrialState
 from hpo.workers import run_workers
 
 log = logging.getLogger("hpo")
-
-DEFAULT_STORAGE = "hpo.db"  # an SQLite file in the current directory
-
-
-def default_storage() -> str:
-    """HPO_STORAGE if set, else hpo.db in the current directory."""
-    return os.environ.get("HPO_STORAGE") or DEFAULT_STORAGE
-
-
-def storage_for(config: StudyConfig, storage: str | None = None) -> str:
-    """The argument, else HPO_STORAGE, else the file's `storage`, else hpo.db."""
-    return storage or os.environ.get("HPO_STORAGE") or config.storage or DEFAULT_STORAGE
 
 
 def run(
@@ -68,7 +55,7 @@ def run(
         )
     objective = load_objective(config.objective, config.objective_options, config.base_dir)
     # create_study validates everything before it opens the storage
-    store = storage if isinstance(storage, Storage) else storage_for(config, storage)
+    store = storage if isinstance(storage, Storage) else choose_storage(storage, config.storage)
     _check_workers(workers, store)
     try:
         created = create_study(
@@ -111,7 +98,7 @@ def resume(
     switches sampler for the trials to come. Trials whose worker died are
     marked FAIL and their points evaluated first.
     """
-    store = storage or default_storage()
+    store = storage if isinstance(storage, Storage) else choose_storage(storage)
     _check_workers(workers, store)
     study = load_study(name, store)
     objective = _stored_objective(study)
@@ -149,7 +136,7 @@ def worker(
     From any machine that reaches the storage; the study's settings are
     left as they are.
     """
-    study = load_study(name, storage or default_storage())
+    study = load_study(name, storage if isinstance(storage, Storage) else choose_storage(storage))
     objective = _stored_objective(study)
     if study.budget is None and timeout is None and study.info.sampler != "grid":
         raise HpoError(

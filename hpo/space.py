@@ -176,6 +176,17 @@ class Numeric:
         return spec
 
 
+def choice_index(u: Any, n: int) -> Any:
+    """The choice a coordinate encodes: choice i owns the slice [i/n, (i+1)/n) of [0, 1]
+    (1 itself belongs to the last). Works on a float or an array of any shape."""
+    return np.minimum((np.asarray(u) * n).astype(int), n - 1)
+
+
+def choice_coordinate(index: Any, n: int) -> Any:
+    """The centre of choice `index`'s slice: what encoding a choice gives."""
+    return (np.asarray(index) + 0.5) / n
+
+
 @dataclass(frozen=True)
 class Categorical:
     """One of a list of JSON scalars; encoded as an equal slice of [0, 1) each."""
@@ -198,10 +209,10 @@ class Categorical:
             ) from None
 
     def decode(self, u: float) -> Any:
-        return self.choices[min(int(u * len(self.choices)), len(self.choices) - 1)]
+        return self.choices[int(choice_index(u, len(self.choices)))]
 
     def encode(self, value: Any) -> float:
-        return (self.index(value) + 0.5) / len(self.choices)
+        return float(choice_coordinate(self.index(value), len(self.choices)))
 
     def contains(self, value: Any) -> bool:
         try:
@@ -246,11 +257,10 @@ class Branch:
         return self.branches[self.index(label)][1]
 
     def decode(self, u: float) -> str:
-        labels = self.choices
-        return labels[min(int(u * len(labels)), len(labels) - 1)]
+        return self.choices[int(choice_index(u, len(self.choices)))]
 
     def encode(self, value: str) -> float:
-        return (self.index(value) + 0.5) / len(self.choices)
+        return float(choice_coordinate(self.index(value), len(self.choices)))
 
     def contains(self, value: Any) -> bool:
         return isinstance(value, str) and value in self.choices
@@ -360,8 +370,7 @@ class Space:
         for j, dim in enumerate(self.dims):
             for branch, label in dim.parents:
                 n_labels = len(self.dims[branch].param.choices)
-                chosen = np.minimum((u[:, branch] * n_labels).astype(int), n_labels - 1)
-                mask[:, j] &= chosen == label
+                mask[:, j] &= choice_index(u[:, branch], n_labels) == label
         return mask
 
     def encode_many(self, points: Sequence[Mapping[str, Any]]) -> np.ndarray:

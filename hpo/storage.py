@@ -50,6 +50,7 @@ from hpo.connection import (
     parse_url,
     translated_errors,
 )
+from hpo.direction import Direction
 from hpo.errors import (
     BudgetMet,
     DroppedConnectionError,
@@ -60,7 +61,7 @@ from hpo.errors import (
     TransientStorageError,
     TrialNotFoundError,
 )
-from hpo.trial import FrozenTrial, TrialState
+from hpo.records import FrozenTrial, TrialState
 
 # 1 -> 2: studies got a pruner; 2 -> 3: trials got `requeued`; 3 -> 4: studies got
 # `budget_taken`
@@ -192,7 +193,7 @@ class StudyInfo:
 
     study_id: int
     name: str
-    direction: str  # "minimize" or "maximize"
+    direction: Direction
     space: list[dict[str, Any]]  # the neutral spec of the declared space
     sampler: str
     sampler_options: dict[str, Any]
@@ -303,6 +304,11 @@ class Storage:
             raise
 
     @property
+    def url(self) -> sa.URL:
+        """The database's URL, password included: never print it (see display_url)."""
+        return self._engine.url
+
+    @property
     def display_url(self) -> str:
         """The URL with any password hidden, for messages."""
         return self._engine.url.render_as_string(hide_password=True)
@@ -311,8 +317,9 @@ class Storage:
     def identity(self) -> str:
         """The database, named alike from any working directory (keys hpo.recovery files)."""
         url = self._engine.url
-        if self.is_sqlite and not self.is_memory and not url.database.startswith("file:"):
-            url = url.set(database=os.path.abspath(url.database))
+        database = url.database or ""
+        if self.is_sqlite and not self.is_memory and not database.startswith("file:"):
+            url = url.set(database=os.path.abspath(database))
         return url.render_as_string(hide_password=False)
 
     @property
@@ -397,15 +404,17 @@ class Storage:
     def _migrate(self, version: int) -> None:
         """Bring an older database up to SCHEMA_VERSION, in one transaction."""
         with self._write() as conn:
-            current = conn.execute(
-                sa.select(meta_table.c.value).where(meta_table.c.key == "schema_version")
-            ).scalar()
-            if int(current) >= SCHEMA_VERSION:
+            current = int(
+                conn.execute(
+                    sa.select(meta_table.c.value).where(meta_table.c.key == "schema_version")
+                ).scalar_one()
+            )
+            if current >= SCHEMA_VERSION:
                 return  # another process migrated it meanwhile
-            if int(current) < 2:
+            if current < 2:
                 conn.exec_driver_sql("ALTER TABLE hpo_studies ADD COLUMN pruner VARCHAR(64)")
                 conn.exec_driver_sql("ALTER TABLE hpo_studies ADD COLUMN pruner_options TEXT")
-            if int(current) < 3:
+            if current < 3:
                 conn.exec_driver_sql(
                     "ALTER TABLE hpo_trials ADD COLUMN requeued INTEGER NOT NULL DEFAULT 0"
                 )
@@ -421,7 +430,7 @@ class Storage:
                         .where(trials_table.c.trial_id.in_(requeued))
                         .values(requeued=1)
                     )
-            if int(current) < 4:
+            if current < 4:
                 conn.exec_driver_sql(
                     "ALTER TABLE hpo_studies ADD COLUMN budget_taken INTEGER NOT NULL DEFAULT 0"
                 )
@@ -455,9 +464,9 @@ class Storage:
         }
         try:
             with self._write() as conn:
-                study_id = conn.execute(
+                (study_id,) = conn.execute(
                     sa.insert(studies_table).values(**row)
-                ).inserted_primary_key[0]
+                ).inserted_primary_key or (None,)
         except IntegrityError:
             raise DuplicateStudyError(
                 f"a study named {info.name!r} already exists in {self.display_url}"
@@ -518,7 +527,7 @@ class Storage:
                     continue
                 counts[state] = count
                 if state == TrialState.COMPLETE:
-                    best = low if info.direction == "minimize" else high
+                    best = info.direction.best((low, high))  # of the min and max
             summaries.append(StudySummary(info, counts, best))
         return summaries
 
@@ -740,7 +749,7 @@ class Storage:
         With `budget`, BudgetMet is raised instead when the budget is taken.
         """
         now = time.time()
-        values = {
+        values: dict[str, Any] = {
             "state": TrialState.RUNNING,
             "started_at": now,
             "heartbeat_at": now,
@@ -1134,7 +1143,7 @@ def _insert_trial(
         "error": None,
         "finished_at": None,
     }
-    trial_id = conn.execute(_INSERT_TRIAL, row).inserted_primary_key[0]
+    (trial_id,) = conn.execute(_INSERT_TRIAL, row).inserted_primary_key or (None,)
     return _trial_from_row({**row, "trial_id": trial_id}, {})
 
 
@@ -1184,6 +1193,7 @@ def _finish(
 def _study_from_row(row: Any) -> StudyInfo:
     fields = dict(row)
     del fields["budget_taken"]
+    fields["direction"] = Direction(fields["direction"])
     fields["pruner"] = fields["pruner"] or "none"  # (NULL in studies from schema 1)
     fields["pruner_options"] = fields["pruner_options"] or {}
     return StudyInfo(**fields)

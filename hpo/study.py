@@ -13,9 +13,10 @@ they run exactly the budget. When the rest of the budget is running in
 other workers, a worker waits for those trials to finish (or to be found
 lost, and re-queued) rather than stopping short or running more.
 
-Reproducibility: the n-th sampled trial of a study draws from
-``numpy.random.default_rng([seed, n])``, so the same seed, sampler and
-objective give the same points, across stops and resumes too.
+Reproducibility: the n-th sampled trial of a study draws from the study's
+sampling stream n (`hpo.streams`), so the same seed, sampler and objective
+give the same points, across stops and resumes too; the objective's own
+randomness (`trial.rng`) comes from another stream.
 """
 
 from __future__ import annotations
@@ -33,10 +34,9 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
-import numpy as np
-
 from hpo import recovery
-from hpo.checks import check_count, check_direction, check_name, check_seed, check_timeout
+from hpo.checks import check_count, check_name, check_seed, check_timeout
+from hpo.direction import Direction
 from hpo.errors import (
     BudgetMet,
     DuplicateStudyError,
@@ -52,12 +52,14 @@ from hpo.errors import (
 from hpo.heartbeat import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S, Heartbeat, is_lost, worker_id
 from hpo.objectives import Objective, load_objective
 from hpo.pruners import NopPruner, Pruner, make_pruner
+from hpo.records import ASK_SECONDS, SAMPLE_INDEX, SEED_INDEX, FrozenTrial, TrialState
 from hpo.samplers import Sampler, make_sampler
 from hpo.samplers.grid import GridSampler
 from hpo.samplers.random import RandomSampler
 from hpo.space import Branch, Param, Space
 from hpo.storage import Recovered, Storage, StudyInfo, StudySummary, TrialPage
-from hpo.trial import ASK_SECONDS, SAMPLE_INDEX, FrozenTrial, Trial, TrialState, as_objective_value
+from hpo.streams import Purpose, stream
+from hpo.trial import Trial, as_objective_value
 
 POLL_INTERVAL_S = 0.25
 PAGE_SORTS = ("number", "value", "duration")  # the orders of Study.trials_page
@@ -65,7 +67,6 @@ PAGE_SORTS = ("number", "value", "duration")  # the orders of Study.trials_page
 # a random pause (not seeded: it affects timing only) breaks the tie.
 _CONFLICT_PAUSE_S = 0.005
 _JITTER = random.Random()
-_SEED_INDEX = "seed_index"  # system attribute of a retry: the seed index of the original
 
 log = logging.getLogger("hpo")
 
@@ -149,7 +150,7 @@ class Study:
         return self._info.name
 
     @property
-    def direction(self) -> str:
+    def direction(self) -> Direction:
         return self._info.direction
 
     @property
@@ -237,7 +238,7 @@ class Study:
             raise StudyConfigError(
                 f"states must be among {', '.join(TrialState)}, got {list(states)!r}"
             ) from None
-        best_is_high = sort == "value" and self.direction == "maximize"
+        best_is_high = sort == "value" and self.direction.sign < 0
         return self._storage.trials_page(
             self._info.study_id, wanted, sort, descending != best_is_high, limit, offset
         )
@@ -268,8 +269,7 @@ class Study:
         complete = [t for t in self.trials if t.state == TrialState.COMPLETE]
         if not complete:
             raise NoCompletedTrialsError(f"study {self.name!r} has no completed trial yet")
-        pick = min if self.direction == "minimize" else max
-        return pick(complete, key=lambda t: t.value)
+        return self.direction.best_of(complete, key=lambda t: t.value)
 
     @property
     def best_params(self) -> dict[str, Any]:
@@ -389,7 +389,7 @@ class Study:
                 reason,
                 requeue,
                 expect_heartbeat=trial.heartbeat_at,
-                retry_attrs={_SEED_INDEX: _seed_index(trial)},
+                retry_attrs={SEED_INDEX: trial.seed_index},
             )
             log.warning(
                 "study %s: trial %d %s%s",
@@ -487,7 +487,7 @@ class Study:
             point = self.sampler.ask(
                 self._sampling_space(),
                 self._cache.records,
-                np.random.default_rng([self.seed, index]),
+                stream(self.seed, Purpose.SAMPLING, index),
                 self.direction,
             )
             attrs = {SAMPLE_INDEX: index, ASK_SECONDS: round(time.perf_counter() - asked, 6)}
@@ -521,7 +521,7 @@ class Study:
     def _complete_enqueued(self, waiting: FrozenTrial) -> dict[str, Any]:
         """An enqueued point with its missing declared parameters drawn at random."""
         declared = {k: v for k, v in waiting.params.items() if k not in self._suggested}
-        rng = np.random.default_rng([self.seed, 1 << 32, waiting.number])
+        rng = stream(self.seed, Purpose.ENQUEUED, waiting.number)
         filled = self.space.decode(rng.random(len(self.space)), fixed=declared)
         return {**filled, **waiting.params}
 
@@ -631,13 +631,25 @@ class Study:
             "interrupted (Ctrl-C or SIGTERM)",
             requeue=True,
             params=trial.params,
-            retry_attrs={_SEED_INDEX: _seed_index(record)},
+            retry_attrs={SEED_INDEX: record.seed_index},
         )
         self._refresh()
 
-    # -- define-by-run support for Trial ---------------------------------------
+    # -- what a live Trial asks of its study (hpo.trial.TrialHost) -------------
 
-    def _sample_new_param(self, spec: dict[str, Any], record: FrozenTrial) -> Any:
+    def store_params(self, trial_id: int, params: dict[str, Any]) -> None:
+        """Persist a running trial's parameters as they grow (define-by-run), so that a
+        retry after a crash evaluates the same point."""
+        self._storage.set_params(trial_id, params)
+
+    def store_intermediate(self, trial_id: int, step: int, value: float) -> bool:
+        """Persist one intermediate value; False if that step was already reported."""
+        return self._storage.add_intermediate(trial_id, step, value)
+
+    def store_user_attrs(self, trial_id: int, attrs: dict[str, Any]) -> None:
+        self._storage.set_user_attrs(trial_id, attrs)
+
+    def sample_new_param(self, spec: dict[str, Any], record: FrozenTrial) -> Any:
         """A value for a parameter met in `trial.suggest_*`; register its first definition.
 
         Known parameters were drawn jointly when the trial started; a new one
@@ -657,13 +669,13 @@ class Study:
         history: Sequence[FrozenTrial] = self._cache.records
         if self._suggested[param.name] != param:
             history = [t for t in history if param.contains(t.params.get(param.name))]
-        rng = np.random.default_rng(
-            [self.seed, _seed_index(record), zlib.crc32(param.name.encode())]
+        rng = stream(
+            self.seed, Purpose.DEFINE_BY_RUN, record.seed_index, zlib.crc32(param.name.encode())
         )
         sampler = RandomSampler() if isinstance(self.sampler, GridSampler) else self.sampler
         return sampler.ask(Space((param,)), history, rng, self.direction)[param.name]
 
-    def _check_suggest_kind(self, name: str, kind: str) -> None:
+    def check_suggest_kind(self, name: str, kind: str) -> None:
         params = [dim.param for dim in self.space.dims if dim.param.name == name]
         params += [self._suggested[name]] if name in self._suggested else []
         for param in params:
@@ -674,7 +686,7 @@ class Study:
                     f"suggest_{kind} cannot ask for it"
                 )
 
-    def _should_prune(self, trial: FrozenTrial) -> bool:
+    def should_prune(self, trial: FrozenTrial) -> bool:
         """The pruner's decision on `trial` (its values so far) against everybody's."""
         if isinstance(self.pruner, NopPruner):
             return False
@@ -695,7 +707,7 @@ def create_study(
     space: Sequence[Mapping[str, Any]] | Space | None = None,
     sampler: str = "random",
     seed: int | None = None,
-    direction: str = "minimize",
+    direction: str | Direction = "minimize",
     load_if_exists: bool = False,
     *,
     sampler_options: Mapping[str, Any] | None = None,
@@ -715,7 +727,7 @@ def create_study(
     trials the study aims for. `seed`: None draws one, which is stored, so
     every study can be replayed. `pruner`: see `hpo.pruners`.
     """
-    check_direction(direction)
+    direction = Direction.parse(direction)
     check_count(budget, "budget")
     if name is not None:
         check_name(name)
@@ -795,14 +807,6 @@ _RECOVERED_NOTES = {
     Recovered.ATTRIBUTE: "; its point had already run again, so the result is kept in the "
     "trial's system attribute recovered_result",
 }
-
-
-def _seed_index(record: FrozenTrial) -> int:
-    """What seeds a trial's define-by-run draws; a retry keeps its original's."""
-    attrs = record.system_attrs
-    if SAMPLE_INDEX in attrs:
-        return attrs[SAMPLE_INDEX]
-    return attrs.get(_SEED_INDEX, (1 << 32) + record.number)  # enqueued by hand
 
 
 def _param_from_spec(spec: Mapping[str, Any]) -> Param:

@@ -27,8 +27,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from hpo.checks import check_count, check_direction, check_name, check_seed, check_timeout
-from hpo.errors import StudyConfigError, StudyFileError, did_you_mean
+from hpo.checks import check_count, check_name, check_seed, check_timeout
+from hpo.direction import Direction
+from hpo.errors import HpoError, StudyConfigError, StudyFileError, did_you_mean
 
 KEYS = (
     "name",
@@ -77,20 +78,36 @@ class StudyConfig:
 def load_study_file(path: str | Path) -> StudyConfig:
     """Read and validate a study file (.toml or .json)."""
     path = Path(path)
+    return config_from_dict(_read(path, "study file"), str(path), path.stem, path.parent)
+
+
+def _read(path: Path, what: str) -> Mapping[str, Any]:
+    """A study or comparison file's table of keys: TOML, or JSON for a .json file."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise StudyFileError(f"study file {str(path)!r} not found") from None
+        raise StudyFileError(f"{what} {str(path)!r} not found") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise StudyFileError(f"cannot read study file {str(path)!r}: {exc}") from None
+        raise StudyFileError(f"cannot read {what} {str(path)!r}: {exc}") from None
     try:
         data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
         kind = "JSON" if path.suffix == ".json" else "TOML"
         raise StudyFileError(f"{path}: invalid {kind}: {exc}") from None
     if not isinstance(data, Mapping):
-        raise StudyFileError(f"{path}: a study file must be a table of keys")
-    return config_from_dict(data, str(path), path.stem, path.parent)
+        raise StudyFileError(f"{path}: a {what} must be a table of keys")
+    return data
+
+
+def _check_keys(data: Any, keys: tuple[str, ...], source: str, hint: str = "") -> None:
+    if not isinstance(data, Mapping):
+        raise StudyFileError(f"{source}: expected a table of keys, got {data!r}")
+    for key in data:
+        if key not in keys:
+            raise StudyFileError(
+                f"{source}: unknown key {key!r}{did_you_mean(key, keys)}; "
+                f"allowed: {', '.join(keys)}{' ' + hint if hint else ''}"
+            )
 
 
 def config_from_dict(
@@ -99,12 +116,7 @@ def config_from_dict(
     default_name: str | None = None,
     base_dir: Path = Path("."),
 ) -> StudyConfig:
-    for key in data:
-        if key not in KEYS:
-            raise StudyFileError(
-                f"{source}: unknown key {key!r}{did_you_mean(key, KEYS)}; "
-                f"allowed: {', '.join(KEYS)}"
-            )
+    _check_keys(data, KEYS, source)
     if "objective" not in data:
         raise StudyFileError(
             f"{source}: 'objective' is missing (a built-in name such as "
@@ -144,15 +156,16 @@ def _named_table(value: Any, key: str, source: str) -> tuple[str, dict[str, Any]
         return value, {}
     if isinstance(value, Mapping) and isinstance(value.get("name"), str):
         return value["name"], {k: v for k, v in value.items() if k != "name"}
+    what = key if key.startswith("a ") else f"'{key}'"
     raise StudyFileError(
-        f"{source}: '{key}' must be a name or a table with a 'name' key, got {value!r}"
+        f"{source}: {what} must be a name or a table with a 'name' key, got {value!r}"
     )
 
 
 def _check_scalars(config: StudyConfig, source: str) -> None:
     try:
         check_name(config.name)
-        check_direction(config.direction)
+        Direction.parse(config.direction)
         check_count(config.trials, "trials")
         check_timeout(config.timeout)
         check_seed(config.seed)
@@ -173,3 +186,145 @@ def _check_scalars(config: StudyConfig, source: str) -> None:
                 f"(strings, numbers, booleans, lists, tables), got "
                 f"{options!r}"
             ) from None
+
+
+# -- comparison files (`hpo compare`) ------------------------------------------------
+
+COMPARE_KEYS = (
+    "name",
+    "objective",
+    "objectives",
+    "samplers",
+    "seeds",
+    "seed",
+    "trials",
+    "checkpoints",
+    "storage",
+    "objective_options",
+    "direction",
+)
+DEFAULT_CHECKPOINTS = (0.25, 0.5, 1.0)
+
+
+@dataclass(frozen=True)
+class SamplerSpec:
+    label: str  # what the tables and study names call it
+    name: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    name: str
+    objectives: tuple[str, ...]
+    samplers: tuple[SamplerSpec, ...]
+    seeds: int = 5
+    first_seed: int = 0
+    trials: int = 50
+    checkpoints: tuple[float, ...] = DEFAULT_CHECKPOINTS
+    objective_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    direction: str | None = None  # None: each built-in objective's own
+    storage: str | None = None
+    base_dir: Path = Path(".")
+
+    @property
+    def n_studies(self) -> int:
+        """One per objective, sampler and seed (what `plan` lays out)."""
+        return self.seeds * len(self.objectives) * len(self.samplers)
+
+
+def load_compare_file(path: str | Path) -> CompareConfig:
+    """Read and validate a comparison file (.toml or .json)."""
+    path = Path(path)
+    data = _read(path, "comparison file")
+    return compare_config_from_dict(data, str(path), path.stem, path.parent)
+
+
+def compare_config_from_dict(
+    data: Mapping[str, Any],
+    source: str = "comparison",
+    default_name: str | None = None,
+    base_dir: Path = Path("."),
+) -> CompareConfig:
+    _check_keys(
+        data, COMPARE_KEYS, source, "(sampler options go in the sampler's table in 'samplers')"
+    )
+    for key, kind, what in (
+        ("checkpoints", list, "a list of fractions"),
+        ("objective_options", Mapping, "a table per objective"),
+    ):
+        if key in data and not isinstance(data[key], kind):
+            raise StudyFileError(f"{source}: '{key}' must be {what}, got {data[key]!r}")
+    objectives = data.get("objectives", [data["objective"]] if "objective" in data else None)
+    if (
+        not objectives
+        or not isinstance(objectives, list)
+        or not all(isinstance(o, str) for o in objectives)
+    ):
+        raise StudyFileError(
+            f"{source}: give 'objective' (a name) or 'objectives' (a list of names)"
+        )
+    samplers = data.get("samplers")
+    if not samplers or not isinstance(samplers, list):
+        raise StudyFileError(
+            f"{source}: 'samplers' must be a non-empty list of sampler names "
+            "(or tables with a 'name')"
+        )
+    config = CompareConfig(
+        name=data.get("name", default_name or ""),
+        objectives=tuple(objectives),
+        samplers=tuple(_sampler_spec(s, source) for s in samplers),
+        seeds=data.get("seeds", 5),
+        first_seed=data.get("seed", 0),
+        trials=data.get("trials", 50),
+        checkpoints=tuple(data.get("checkpoints", DEFAULT_CHECKPOINTS)),
+        objective_options=dict(data.get("objective_options", {})),
+        direction=data.get("direction"),
+        storage=data.get("storage"),
+        base_dir=base_dir,
+    )
+    check_config(config, source)
+    return config
+
+
+def _sampler_spec(value: Any, source: str) -> SamplerSpec:
+    """A sampler of the comparison: a name, or a table with a name, options and an
+    optional 'label' (its name in the tables)."""
+    label = value.get("label") if isinstance(value, Mapping) else None
+    if isinstance(value, Mapping):
+        value = {k: v for k, v in value.items() if k != "label"}
+    name, options = _named_table(value, "a sampler", source)
+    return SamplerSpec(str(label or name), name, options)
+
+
+def check_config(config: CompareConfig, source: str = "comparison") -> None:
+    """Scalars and names; objectives and samplers are checked by `plan`."""
+    try:
+        check_name(config.name)
+        check_count(config.trials, "trials")
+        check_count(config.seeds, "seeds")
+        check_seed(config.first_seed)
+    except HpoError as exc:
+        raise StudyFileError(f"{source}: {exc}") from None
+    if config.trials is None or config.seeds is None:
+        raise StudyFileError(f"{source}: trials and seeds must be given")
+    labels = [s.label for s in config.samplers]
+    if len(set(labels)) != len(labels):
+        raise StudyFileError(
+            f"{source}: sampler labels must be unique, got {labels} (give "
+            "a variant its own 'label')"
+        )
+    if len(set(config.objectives)) != len(config.objectives):
+        raise StudyFileError(f"{source}: an objective is listed twice")
+    if not config.checkpoints or not all(
+        isinstance(c, (int, float)) and 0 < c <= 1 for c in config.checkpoints
+    ):
+        raise StudyFileError(
+            f"{source}: checkpoints must be fractions in (0, 1], got {list(config.checkpoints)}"
+        )
+    for name, options in config.objective_options.items():
+        if name not in config.objectives or not isinstance(options, Mapping):
+            raise StudyFileError(
+                f"{source}: objective_options.{name} must be a table for "
+                f"one of the objectives {list(config.objectives)}"
+            )

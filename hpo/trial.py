@@ -1,9 +1,10 @@
-"""Trials: their states, the stored record (FrozenTrial) and the live Trial.
+"""The live trial: the handle an objective receives for one evaluation.
 
-The objective receives a live `Trial`: it reads the sampled parameters,
-suggests new ones (Optuna's define-by-run API), reports intermediate values
-and sets attributes. Every read elsewhere — `study.trials`, samplers, the
-CLI — sees `FrozenTrial` records, plain data loaded from storage.
+The objective reads the sampled parameters, suggests new ones (Optuna's
+define-by-run API), reports intermediate values, asks whether to stop, sets
+attributes and draws its own random numbers from `trial.rng`. The trial talks
+to its study through the small `TrialHost` surface, so a local study and a
+remote one can both run it. The stored record is `hpo.records.FrozenTrial`.
 """
 
 from __future__ import annotations
@@ -12,116 +13,44 @@ import json
 import math
 import numbers
 import warnings
-from dataclasses import dataclass, field, replace
-from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any, Protocol
+
+import numpy as np
 
 from hpo.errors import SpaceError
-
-if TYPE_CHECKING:
-    from collections.abc import Sequence
-
-    from hpo.study import Study
+from hpo.records import FrozenTrial
+from hpo.space import Space
+from hpo.streams import Purpose, stream
 
 
-SAMPLE_INDEX = "sample"  # system attribute: a sampled trial's index among sampled trials
-ASK_SECONDS = "ask_s"  # system attribute: how long the sampler took to propose the point
-
-
-class TrialState(StrEnum):
-    WAITING = "WAITING"  # enqueued, not yet claimed by a worker
-    RUNNING = "RUNNING"
-    COMPLETE = "COMPLETE"
-    PRUNED = "PRUNED"
-    FAIL = "FAIL"
+class TrialHost(Protocol):
+    """What a live Trial needs from its study (`hpo.Study` provides it)."""
 
     @property
-    def is_finished(self) -> bool:
-        return self in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-
-
-@dataclass(frozen=True)
-class FrozenTrial:
-    """One stored trial. Times are seconds since the epoch (UTC)."""
-
-    trial_id: int
-    number: int
-    state: TrialState
-    params: dict[str, Any]
-    value: float | None = None
-    intermediate: dict[int, float] = field(default_factory=dict)  # step -> value
-    started_at: float | None = None
-    finished_at: float | None = None
-    heartbeat_at: float | None = None
-    worker: str | None = None  # "host:pid" of the process that ran it
-    error: str | None = None
-    user_attrs: dict[str, Any] = field(default_factory=dict)
-    system_attrs: dict[str, Any] = field(default_factory=dict)
+    def space(self) -> Space: ...
 
     @property
-    def duration(self) -> float | None:
-        if self.started_at is None or self.finished_at is None:
-            return None
-        return self.finished_at - self.started_at
+    def seed(self) -> int: ...
 
-    @property
-    def last_step(self) -> int | None:
-        return max(self.intermediate) if self.intermediate else None
+    def check_suggest_kind(self, name: str, kind: str) -> None:
+        """SpaceError if `name` is a parameter of another kind than `kind`."""
 
-    @property
-    def sample_index(self) -> int | None:
-        """n for the n-th trial whose point the sampler chose; None if enqueued or a retry."""
-        return self.system_attrs.get(SAMPLE_INDEX)
+    def sample_new_param(self, spec: dict[str, Any], record: FrozenTrial) -> Any:
+        """A value for a parameter first met in suggest_* in this trial."""
 
-    @property
-    def ask_seconds(self) -> float | None:
-        """How long the sampler took to propose this trial's point; None if not sampled."""
-        return self.system_attrs.get(ASK_SECONDS)
+    def should_prune(self, record: FrozenTrial) -> bool:
+        """The pruner's decision on the trial with the values it reported so far."""
 
-    @property
-    def finish_order(self) -> tuple[float, int]:
-        """A sort key: when the trial finished (unfinished ones last), then its number."""
-        return (self.finished_at if self.finished_at is not None else math.inf, self.number)
+    def store_params(self, trial_id: int, params: dict[str, Any]) -> None:
+        """Persist a running trial's parameters as they grow."""
 
-    @property
-    def counts_toward_budget(self) -> bool:
-        """Finished trials count, except failures whose point was re-queued.
+    def store_intermediate(self, trial_id: int, step: int, value: float) -> bool:
+        """Persist one intermediate value; False if the step was already reported."""
 
-        A trial lost with its worker or interrupted by Ctrl-C is evaluated
-        again as a new trial; only that retry counts.
-        """
-        return self.state.is_finished and "requeued_as" not in self.system_attrs
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (for --json output and export)."""
-        return {
-            "number": self.number,
-            "state": str(self.state),
-            "value": self.value,
-            "params": self.params,
-            "started_at": self.started_at,
-            "finished_at": self.finished_at,
-            "duration": self.duration,
-            "intermediate": {
-                str(k): v if math.isfinite(v) else None
-                for k, v in sorted(self.intermediate.items())
-            },
-            "heartbeat_at": self.heartbeat_at,
-            "worker": self.worker,
-            "error": self.error,
-            "user_attrs": self.user_attrs,
-            "system_attrs": self.system_attrs,
-        }
-
-
-def completed_finite(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
-    """The completed trials whose value is a finite number, in their order (what plots
-    and importance can place on an axis; a diverged network may score inf or NaN)."""
-    return [
-        t
-        for t in trials
-        if t.state == TrialState.COMPLETE and t.value is not None and math.isfinite(t.value)
-    ]
+    def store_user_attrs(self, trial_id: int, attrs: dict[str, Any]) -> None:
+        """Persist the trial's user attributes."""
 
 
 class Trial:
@@ -134,8 +63,9 @@ class Trial:
     unchanged.
     """
 
-    def __init__(self, study: Study, record: FrozenTrial) -> None:
+    def __init__(self, study: TrialHost, record: FrozenTrial) -> None:
         self._study = study
+        self._rng: np.random.Generator | None = None
         self._record = record
         self._params = dict(record.params)
         self._user_attrs = dict(record.user_attrs)
@@ -159,8 +89,22 @@ class Trial:
         return dict(self._intermediate)
 
     @property
-    def study(self) -> Study:
+    def study(self) -> TrialHost:
+        """The study this trial belongs to (an `hpo.Study` when run locally)."""
         return self._study
+
+    @property
+    def rng(self) -> np.random.Generator:
+        """The objective's own random numbers (initial weights, shuffling, dropout).
+
+        Reproducible from the study's seed and the trial, and independent of the
+        sampler's draws: the point a trial evaluates and the noise of its
+        evaluation never share numbers (see `hpo.streams`). One generator per
+        trial: successive uses continue its stream.
+        """
+        if self._rng is None:
+            self._rng = stream(self._study.seed, Purpose.OBJECTIVE, self._record.seed_index)
+        return self._rng
 
     # -- define-by-run suggestions (Optuna-compatible signatures) ----------
 
@@ -186,7 +130,7 @@ class Trial:
     def _suggest(self, spec: dict[str, Any]) -> Any:
         name = spec["name"]
         if name in self._params:
-            self._study._check_suggest_kind(name, spec["type"])
+            self._study.check_suggest_kind(name, spec["type"])
             return self._params[name]
         if name in self._study.space:
             raise SpaceError(
@@ -196,10 +140,10 @@ class Trial:
         if spec["type"] != "categorical" and spec["low"] == spec["high"]:
             value = spec["low"]  # a range of one value, as Optuna allows
         else:
-            value = self._study._sample_new_param(spec, self._record)
+            value = self._study.sample_new_param(spec, self._record)
         self._params[name] = value
         # stored at once, so that a retry after a crash evaluates the same point
-        self._study.storage.set_params(self._record.trial_id, self._params)
+        self._study.store_params(self._record.trial_id, self._params)
         return value
 
     # -- reports and attributes ----------------------------------------------
@@ -210,7 +154,7 @@ class Trial:
             raise ValueError(f"report: step must be a non-negative integer, got {step!r}")
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise TypeError(f"report: value must be a number, got {value!r}")
-        if self._study.storage.add_intermediate(self._record.trial_id, int(step), float(value)):
+        if self._study.store_intermediate(self._record.trial_id, int(step), float(value)):
             self._intermediate[int(step)] = float(value)
         else:
             warnings.warn(
@@ -224,7 +168,7 @@ class Trial:
         If so, stop and raise `hpo.TrialPruned`: the trial is stored as PRUNED
         with its last reported value and step.
         """
-        return self._study._should_prune(
+        return self._study.should_prune(
             replace(self._record, intermediate=dict(self._intermediate))
         )
 
@@ -234,7 +178,7 @@ class Trial:
         except (TypeError, ValueError):
             raise TypeError(f"user attribute {key!r}: {value!r} cannot be stored as JSON") from None
         self._user_attrs[key] = value
-        self._study.storage.set_user_attrs(self._record.trial_id, self._user_attrs)
+        self._study.store_user_attrs(self._record.trial_id, self._user_attrs)
 
 
 def _divisible_high(name: str, low: float, high: float, step: float) -> float:
@@ -262,18 +206,32 @@ def as_objective_value(result: Any) -> float:
     """Check what an objective returned: a finite number, else ValueError.
 
     Anything float() takes that is not text or a boolean counts as a number:
-    NumPy and PyTorch scalars, 0-d arrays, Decimal.
+    NumPy and PyTorch scalars, 0-d arrays, Decimal. An integer too large for a
+    float (10**400) is an error, not a crash.
     """
     if isinstance(result, bool | str | bytes) or not hasattr(result, "__float__"):
-        raise ValueError(
-            f"objective returned {type(result).__name__} {result!r:.80}, expected a number"
-        )
+        raise ValueError(f"objective returned {_describe(result)}, expected a number")
     try:
         value = float(result)
+    except OverflowError:
+        raise ValueError(
+            f"objective returned {_describe(result)}, too large for a floating-point number"
+        ) from None
     except (TypeError, ValueError):
         raise ValueError(
-            f"objective returned {type(result).__name__} {result!r:.80}, expected a single number"
+            f"objective returned {_describe(result)}, expected a single number"
         ) from None
     if not math.isfinite(value):
         raise ValueError(f"objective returned {value}, expected a finite number")
     return value
+
+
+def _describe(result: Any) -> str:
+    """'type repr' cut to 80 characters; an integer of thousands of digits has no repr."""
+    if isinstance(result, int) and not isinstance(result, bool) and result.bit_length() > 256:
+        return f"an integer of about {int(result.bit_length() * math.log10(2)) + 1} digits"
+    try:
+        text = repr(result)
+    except Exception:  # noqa: BLE001 - a broken __repr__ must not hide the real problem
+        text = "<unprintable>"
+    return f"{type(result).__name__} {text:.80}"

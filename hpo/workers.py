@@ -6,7 +6,10 @@ reads the storage URL from HPO_STORAGE rather than its command line, where
 database alone: they claim trials in transactions that check the budget, so
 together they run exactly the budget (see `hpo.study`). The parent process
 only watches: it reports each trial as it finishes and, on Ctrl-C or
-SIGTERM, lets the workers store their running trials before it returns.
+SIGTERM, stops the workers with SIGTERM and lets them store their running
+trials before it returns. A
+parent killed outright (kill -9) cannot do that: each worker watches its
+parent and, when it is gone, stops as on Ctrl-C instead of running on alone.
 """
 
 from __future__ import annotations
@@ -16,13 +19,18 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from hpo.study import Callback, Study
+if TYPE_CHECKING:
+    from hpo.study import Callback, Study
 
 POLL_INTERVAL_S = 0.5
 STOP_GRACE_S = 30.0  # how long stopping workers may take to store their trials
+PARENT_VARIABLE = "HPO_PARENT_PID"  # set for the workers that run_workers starts
+PARENT_POLL_S = 0.5
 
 log = logging.getLogger("hpo")
 
@@ -42,11 +50,22 @@ def run_workers(
     command = [sys.executable, "-m", "hpo", "worker", study.name, "--quiet"]
     if timeout is not None:
         command += ["--timeout", repr(timeout)]
-    environment = {**os.environ, "HPO_STORAGE": storage, **_thread_limits(n_workers)}
+    environment = {
+        **os.environ,
+        "HPO_STORAGE": storage,
+        PARENT_VARIABLE: str(os.getpid()),
+        **_thread_limits(n_workers),
+    }
     callbacks = list(callbacks)
     _, seen = study.finished_since(0)  # those finished before now are not reported
-    processes = [subprocess.Popen(command, env=environment) for _ in range(n_workers)]
+    processes: list[subprocess.Popen[bytes]] = []
     try:
+        for _ in range(n_workers):
+            # A process group of its own: the terminal's Ctrl-C reaches this process only,
+            # which stops the workers with SIGTERM. A worker still loading then ends
+            # silently (its SIGTERM handler is not installed yet) instead of printing
+            # Python's traceback of an interrupted import.
+            processes.append(subprocess.Popen(command, env=environment, process_group=0))
         while True:
             running = any(p.poll() is None for p in processes)
             seen = _report_new(study, seen, callbacks)
@@ -66,6 +85,28 @@ def run_workers(
                 " (killed by a signal)" if code < 0 else "",
             )
     return codes
+
+
+def watch_parent() -> None:
+    """In a worker that run_workers started: when the parent process is gone, stop as
+    on Ctrl-C (SIGTERM, which the command takes as one): the running trial is stored
+    as interrupted and its point runs first on resume. Elsewhere, nothing."""
+    text = os.environ.pop(PARENT_VARIABLE, None)  # (not inherited by the objective's children)
+    if text is None:
+        return
+    parent = int(text)
+
+    def watch() -> None:
+        while os.getppid() == parent:  # reparented once the parent dies
+            time.sleep(PARENT_POLL_S)
+        log.warning(
+            "the parent process %d is gone: stopping; the running trial is stored as "
+            "interrupted and runs first on resume",
+            parent,
+        )
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="hpo-parent-watch", daemon=True).start()
 
 
 _THREAD_VARIABLES = (
@@ -104,8 +145,7 @@ def _report_new(study: Study, seen: int, callbacks: list[Callback]) -> int:
 
 
 def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
-    """Ctrl-C reached the workers too (one process group); SIGTERM the rest, then wait."""
-    _wait(processes, 2.0)
+    """SIGTERM every worker (each takes it as Ctrl-C and stores its trial), then wait."""
     for process in processes:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)  # a worker takes it as Ctrl-C

@@ -23,7 +23,7 @@ from click.testing import CliRunner
 
 import hpo
 from hpo.cli import cli
-from hpo.trial import TrialState
+from hpo.records import TrialState
 from tests.conftest import default_sigint
 
 HPO = str(Path(sys.executable).parent / "hpo")
@@ -351,6 +351,123 @@ def test_storage_from_the_environment(workdir, monkeypatch):
     assert invoke("run", "demo.toml", "--trials", "2").exit_code == 0
     assert (workdir / "env.db").exists() and not (workdir / "hpo.db").exists()
     assert "demo" in invoke("studies").stdout
+
+
+@pytest.mark.parametrize("command", [("run", "demo.toml"), ("studies",), ("trials", "demo")])
+def test_an_empty_storage_is_refused_not_taken_for_hpo_db(workdir, monkeypatch, command):
+    write(workdir / "demo.toml", STUDY)
+    assert_user_error(invoke(*command, "--storage", ""), "--storage is empty")
+    monkeypatch.setenv("HPO_STORAGE", "")
+    assert_user_error(invoke(*command), "HPO_STORAGE is empty")
+    assert not (workdir / "hpo.db").exists()
+
+
+HOSTILE = "\x1b]0;owned\x07\x1b[2J\u202e"  # retitle the window, clear the screen, reverse
+
+
+def test_text_from_the_database_cannot_drive_the_terminal(workdir):
+    """Anyone who can write to the database chooses names, values and errors: what the
+    commands print of them goes through one sanitizer."""
+    write(workdir / "demo.toml", STUDY)
+    invoke("run", "demo.toml", "--trials", "2")
+    with sqlite3.connect(workdir / "hpo.db") as db:
+        db.execute("UPDATE hpo_studies SET name = ?", (f"demo{HOSTILE}",))
+        trial = db.execute("SELECT params FROM hpo_trials WHERE number = 0").fetchone()
+        params = {**json.loads(trial[0]), "activation": HOSTILE}
+        db.execute(
+            "UPDATE hpo_trials SET params = ?, state = 'FAIL', error = ? WHERE number = 0",
+            (json.dumps(params), f"Traceback\nValueError: {HOSTILE}"),
+        )
+        db.execute(
+            "UPDATE hpo_trials SET user_attrs = ? WHERE number = 1",
+            (json.dumps({HOSTILE: HOSTILE}),),
+        )
+    name = f"demo{HOSTILE}"
+    outputs = [
+        invoke("studies"),
+        invoke("studies", "--all"),
+        invoke("trials", name),
+        invoke("show", name, "0"),
+        invoke("show", name, "1"),
+        invoke("best", name),
+        invoke("trials", f"{name}x"),  # the error names it, with did-you-mean
+    ]
+    for result in outputs:
+        for char in "\x1b\x07\u202e":
+            assert char not in result.output, result.output
+    assert "\\x1b]0;owned\\x07" in outputs[0].stdout  # shown, escaped, not hidden
+    assert "\\x1b[2J" in outputs[3].stdout
+    assert HOSTILE in invoke("export", name).stdout  # data into a pipe stays exact
+
+
+def test_json_output_escapes_control_characters(workdir):
+    write(workdir / "demo.toml", STUDY)
+    invoke("run", "demo.toml", "--trials", "1")
+    with sqlite3.connect(workdir / "hpo.db") as db:
+        db.execute("UPDATE hpo_studies SET name = ?", (f"demo{HOSTILE}",))
+    result = invoke("studies", "--json")
+    assert "\x1b" not in result.stdout
+    assert json.loads(result.stdout)[0]["name"] == f"demo{HOSTILE}"
+
+
+def test_a_study_name_with_control_characters_is_refused(workdir):
+    write(workdir / "demo.toml", STUDY)
+    assert_user_error(invoke("run", "demo.toml", "--name", "a\x1b[2Jb"), "control characters")
+
+
+def test_hints_never_print_a_password_and_can_be_pasted(monkeypatch):
+    from hpo.connection import parse_url
+    from hpo.display import command, password_note
+
+    monkeypatch.delenv("HPO_STORAGE", raising=False)
+    secret = parse_url("postgresql+psycopg://me:s3cret@db.example/hpo")
+    line = command(secret, "trials", "demo")
+    assert "s3cret" not in line and "***" not in line
+    assert line == 'hpo trials demo --storage "$HPO_STORAGE"'
+    assert "HPO_STORAGE set to the database URL" in password_note(secret)
+    monkeypatch.setenv("HPO_STORAGE", "postgresql+psycopg://me:s3cret@db.example/hpo")
+    assert command(secret, "trials", "demo") == "hpo trials demo"  # the bare command works
+    assert password_note(secret) == ""
+    plain = parse_url("postgresql+psycopg://me@db.example/hpo")
+    assert command(plain, "show", "my study", "3") == (
+        "hpo show 'my study' 3 --storage postgresql+psycopg://me@db.example/hpo"
+    )
+    monkeypatch.delenv("HPO_STORAGE")
+    assert command(parse_url("hpo.db"), "best", "demo") == "hpo best demo"
+
+
+HEAVY = ("scipy", "matplotlib", "optuna", "hyperopt", "skopt", "torch", "sklearn")
+LOADED = """
+import atexit, sys
+def loaded():
+    print(sorted(m for m in sys.modules if m.split(".")[0] in {heavy}), file=sys.stderr)
+atexit.register(loaded)
+from hpo.__main__ import main
+sys.argv = ["hpo", *{args}]
+main()
+"""
+
+
+def test_import_hpo_loads_nothing_heavy():
+    modules = (*HEAVY, "numpy", "sqlalchemy")
+    code = f"import sys, hpo; print(sorted(m for m in {modules!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    "args", [["--help"], ["--version"], ["studies"], ["studies", "--json"], ["run", "--help"]]
+)
+def test_the_command_starts_without_scipy_matplotlib_or_a_backend(workdir, args):
+    """`hpo --help`, `--version` and `studies` must start at once (issue 17): the heavy
+    libraries load only in the commands that use them."""
+    hpo.create_study(
+        "gp-study", "hpo.db", [{"name": "x", "type": "float", "low": 0, "high": 1}], sampler="gp"
+    )
+    code = LOADED.format(heavy=set(HEAVY), args=args)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == "[]"
 
 
 # -- real processes --------------------------------------------------------------------------

@@ -15,12 +15,13 @@ from hpo.comparison import (
     Comparison,
     Curves,
     best_so_far,
-    config_from_dict,
     load_comparison,
     summarize,
 )
+from hpo.direction import Direction
 from hpo.errors import StudyFileError
-from hpo.trial import FrozenTrial, TrialState
+from hpo.records import FrozenTrial, TrialState
+from hpo.studyfile import compare_config_from_dict
 
 COMPARISON = """
 name = "cmp"
@@ -119,7 +120,7 @@ def test_the_table_in_the_terminal(workdir):
     out = result.stdout
     assert "branin (minimize, optimum 0.397887)" in out
     assert "@50% (4)" in out and "@100% (8)" in out and "regret" in out
-    assert "(best)" in out
+    assert "vs best" in out and " best " in out
     assert "Mean rank across objectives:" in out
     assert "Report: hpo report cmp  (writes cmp.html)" in out
     assert "study 12/12" in out
@@ -175,7 +176,7 @@ def test_bad_input_is_one_line_and_creates_nothing(workdir, args, message):
 )
 def test_bad_comparison_files(data, message):
     with pytest.raises(StudyFileError, match=message):
-        config_from_dict({"name": "x", **data})
+        compare_config_from_dict({"name": "x", **data})
 
 
 def _trial(number: int, value: float | None, state=TrialState.COMPLETE) -> FrozenTrial:
@@ -184,10 +185,10 @@ def _trial(number: int, value: float | None, state=TrialState.COMPLETE) -> Froze
 
 def test_best_so_far_skips_failures_and_pads_what_has_not_run():
     trials = [_trial(0, None, TrialState.FAIL), _trial(1, 5.0), _trial(2, 7.0), _trial(3, 2.0)]
-    curve = best_so_far(trials, "minimize", 6)
+    curve = best_so_far(trials, Direction.MINIMIZE, 6)
     assert np.isnan(curve[0]) and list(curve[1:4]) == [5.0, 5.0, 2.0]
     assert np.isnan(curve[4:]).all()
-    assert list(best_so_far(trials, "maximize", 4)[1:]) == [5.0, 7.0, 7.0]
+    assert list(best_so_far(trials, Direction.MAXIMIZE, 4)[1:]) == [5.0, 7.0, 7.0]
 
 
 def _comparison(finals: dict[str, list[float]], optimum: float | None = 0.0) -> Comparison:
@@ -199,7 +200,7 @@ def _comparison(finals: dict[str, list[float]], optimum: float | None = 0.0) -> 
             seconds=[1.0] * len(values),
             seeds=list(range(len(values))),
         )
-    return Comparison("c", {"f": "minimize"}, {"f": optimum}, 2, (0.5, 1.0), {"f": curves})
+    return Comparison("c", {"f": Direction.MINIMIZE}, {"f": optimum}, 2, (0.5, 1.0), {"f": curves})
 
 
 def test_ranks_significance_and_regret():
@@ -247,7 +248,7 @@ def test_live_progress_shows_studies_trials_and_eta(tmp_path):
     from hpo.comparison import plan, run_comparison
     from hpo.display import CompareProgress
 
-    config = config_from_dict(
+    config = compare_config_from_dict(
         {
             "name": "p",
             "objective": "branin",
@@ -292,7 +293,7 @@ def test_best_so_far_counts_a_retry_in_place_of_the_lost_trial():
         trial_id=2, number=1, state=TrialState.FAIL, params={}, system_attrs={"requeued_as": 3}
     )
     trials = [_trial(0, 5.0), lost, _trial(2, 4.0), _trial(3, 1.0)]
-    assert list(best_so_far(trials, "minimize", 3)) == [5.0, 4.0, 1.0]
+    assert list(best_so_far(trials, Direction.MINIMIZE, 3)) == [5.0, 4.0, 1.0]
 
 
 def test_ranks_pair_the_samplers_seed_by_seed():
@@ -315,7 +316,9 @@ def test_ranks_pair_the_samplers_seed_by_seed():
 )
 def test_comparison_file_types(data, message):
     with pytest.raises(StudyFileError, match=message):
-        config_from_dict({"name": "x", "objective": "branin", "samplers": ["random"], **data})
+        compare_config_from_dict(
+            {"name": "x", "objective": "branin", "samplers": ["random"], **data}
+        )
 
 
 def test_live_progress_labels_each_line_with_the_study_it_counts(tmp_path):
@@ -331,12 +334,12 @@ def test_live_progress_labels_each_line_with_the_study_it_counts(tmp_path):
     db = str(tmp_path / "hpo.db")
     grid = {"name": "grid", "points": 3}
     run_comparison(
-        config_from_dict(
+        compare_config_from_dict(
             {"name": "g", "objective": "branin", "seeds": 1, "trials": 10, "samplers": ["random"]}
         ),
         db,
     )
-    config = config_from_dict(
+    config = compare_config_from_dict(
         {"name": "g", "objective": "branin", "seeds": 1, "trials": 10, "samplers": [grid, "random"]}
     )
     stream = io.StringIO()

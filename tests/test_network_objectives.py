@@ -10,7 +10,7 @@ from click.testing import CliRunner
 import hpo
 from hpo.cli import cli
 from hpo.objectives import load_objective
-from hpo.trial import TrialState
+from hpo.records import TrialState
 
 QUICK = {
     "mnist_mlp": "max_epochs = 1\nsubset = 600\nvalidation = 300\n",

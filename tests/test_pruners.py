@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 import hpo
 from hpo.cli import cli
+from hpo.direction import Direction
 from hpo.pruners import (
     HyperbandPruner,
     MedianPruner,
@@ -20,9 +21,9 @@ from hpo.pruners import (
     ThresholdPruner,
     make_pruner,
 )
+from hpo.records import FrozenTrial, TrialState
 from hpo.samplers.history import HistoryEncoder
 from hpo.space import Space
-from hpo.trial import FrozenTrial, TrialState
 
 _numbers = iter(range(10**6))
 
@@ -87,8 +88,8 @@ def test_median_needs_n_min_trials_voters_at_the_step():
 def test_median_in_the_maximize_direction():
     peers = [trial([0.1, 0.6]), trial([0.1, 0.7]), trial([0.1, 0.8])]
     pruner = MedianPruner(n_startup_trials=3)
-    assert pruner.prune(running([0.1, 0.5]), peers, "maximize")
-    assert not pruner.prune(running([0.1, 0.9]), peers, "maximize")
+    assert pruner.prune(running([0.1, 0.5]), peers, Direction.MAXIMIZE)
+    assert not pruner.prune(running([0.1, 0.9]), peers, Direction.MAXIMIZE)
 
 
 def test_median_prunes_a_trial_with_only_nan():
@@ -137,7 +138,7 @@ def test_asha_judges_each_trial_by_its_best_value_up_to_the_rung():
     # epoch (0.7) does not decide
     assert not pruner.prune(running({1: 0.35, 2: 0.7}), others)
     assert pruner.prune(running({1: 0.45, 2: 0.42}), others)  # third of four
-    assert not pruner.prune(running({1: 0.2, 2: 0.9}), others, "maximize")  # 0.9 is best
+    assert not pruner.prune(running({1: 0.2, 2: 0.9}), others, Direction.MAXIMIZE)  # 0.9 is best
     # nothing up to the rung: judged by its first value (0.9 prunes, 0.2 continues)
     assert pruner.prune(running({3: 0.9}), others)
     assert not pruner.prune(running({3: 0.2}), others)
@@ -172,8 +173,8 @@ def test_asha_alone_at_a_rung_continues_and_nan_is_pruned():
 def test_asha_in_the_maximize_direction():
     pruner = SuccessiveHalvingPruner(min_resource=1, reduction_factor=2)
     others = [trial({1: v}) for v in (0.2, 0.4, 0.6)]
-    assert not pruner.prune(running({0: 0.0, 1: 0.5}), others, "maximize")
-    assert pruner.prune(running({0: 0.0, 1: 0.3}), others, "maximize")
+    assert not pruner.prune(running({0: 0.0, 1: 0.5}), others, Direction.MAXIMIZE)
+    assert pruner.prune(running({0: 0.0, 1: 0.3}), others, Direction.MAXIMIZE)
 
 
 def test_hyperband_brackets():

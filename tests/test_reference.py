@@ -18,11 +18,12 @@ from click.testing import CliRunner
 
 import hpo
 from hpo.cli import cli
+from hpo.direction import Direction
 from hpo.errors import SamplerError
 from hpo.objectives.synthetic import PROBLEMS, branin
+from hpo.records import FrozenTrial, TrialState
 from hpo.samplers import make_sampler
 from hpo.space import Space
-from hpo.trial import FrozenTrial, TrialState
 
 NEEDS = {  # sampler -> (module, package) it imports
     "optuna-tpe": [("optuna", "optuna")],
@@ -95,7 +96,7 @@ def drive(
     sampler = make_sampler(name, options, seed=1)
     trials: list[FrozenTrial] = []
     for i in range(n):
-        params = sampler.ask(space, trials, np.random.default_rng([1, i]), direction)
+        params = sampler.ask(space, trials, np.random.default_rng([1, i]), Direction(direction))
         assert exact(params, space), params
         trials.append(
             FrozenTrial(
@@ -183,7 +184,7 @@ def test_a_pure_ask_with_running_and_failed_trials(name):
         FrozenTrial(9, 8, TrialState.WAITING, {"lr": 0.1}),
     ]
     first, second = (
-        sampler.ask(space, trials, np.random.default_rng(3), "minimize") for _ in range(2)
+        sampler.ask(space, trials, np.random.default_rng(3), Direction.MINIMIZE) for _ in range(2)
     )
     assert first == second and space.validate(first) == first
 

@@ -21,9 +21,10 @@ from click.testing import CliRunner
 
 import hpo
 from hpo.cli import cli
+from hpo.direction import Direction
 from hpo.importance import ped_anova
+from hpo.records import FrozenTrial, TrialState
 from hpo.space import Space
-from hpo.trial import FrozenTrial, TrialState
 from tests.conftest import REPO
 
 NASTY = "<script>alert(1)</script>"
@@ -299,7 +300,7 @@ def test_ped_anova_finds_the_parameter_that_matters():
         trials.append(
             FrozenTrial(trial_id=i, number=i, state=TrialState.COMPLETE, params=params, value=value)
         )
-    scores = ped_anova(space.params, trials, "minimize")
+    scores = ped_anova(space.params, trials, Direction.MINIMIZE)
     assert sum(scores.values()) == pytest.approx(1.0)
     assert scores["noise"] < 0.1 and scores["x"] > scores["noise"]
     assert scores["c"] > scores["noise"]
@@ -309,8 +310,8 @@ def test_ped_anova_finds_the_parameter_that_matters():
         )
         for t in trials
     ]
-    assert ped_anova(space.params, flipped, "maximize") == pytest.approx(scores)
-    assert ped_anova(space.params, trials[:3], "minimize") == {}
+    assert ped_anova(space.params, flipped, Direction.MAXIMIZE) == pytest.approx(scores)
+    assert ped_anova(space.params, trials[:3], Direction.MINIMIZE) == {}
 
 
 # -- a real browser ---------------------------------------------------------------------

@@ -7,8 +7,8 @@ import math
 import pytest
 
 import hpo
+from hpo.records import TrialState
 from hpo.space import Numeric, Space
-from hpo.trial import TrialState
 
 # Every kind at once: log and stepped floats, log and stepped ints, mixed
 # categorical choices, a branch inside a branch, a name reused by sibling labels.

@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 from conftest import bench_problems
 
+from hpo.direction import Direction
 from hpo.errors import SamplerError, SamplerExhausted
+from hpo.records import FrozenTrial, TrialState
 from hpo.samplers import SAMPLERS, make_sampler, sampler_names
 from hpo.samplers.grid import GridSampler
 from hpo.samplers.random import RandomSampler
 from hpo.space import Space
-from hpo.trial import FrozenTrial, TrialState
 
 PROBLEMS = bench_problems()
 
@@ -149,7 +150,7 @@ def test_random_is_pure_in_the_trials():
     for seed in range(20):
         alone = sampler.ask(space, [], np.random.default_rng(seed))
         with_history = sampler.ask(
-            space, history, np.random.default_rng(seed), direction="maximize"
+            space, history, np.random.default_rng(seed), direction=Direction.MAXIMIZE
         )
         assert alone == with_history
 

@@ -28,9 +28,9 @@ from hpo.errors import (
     StorageError,
     StudyNotFoundError,
 )
+from hpo.records import FrozenTrial, TrialState
 from hpo.space import Space
 from hpo.storage import SCHEMA_VERSION, Recovered, Storage, StudyInfo, values_table
-from hpo.trial import FrozenTrial, TrialState
 
 SPACE = [
     {"name": "lr", "type": "float", "low": 1e-5, "high": 0.1, "log": True},

@@ -22,9 +22,10 @@ import sqlalchemy as sa
 
 import hpo
 from hpo.errors import BudgetMet, StudyConfigError
+from hpo.records import FrozenTrial, TrialState
 from hpo.storage import Recovered, Storage, StudyInfo
 from hpo.study import Study
-from hpo.trial import FrozenTrial, Trial, TrialState
+from hpo.trial import Trial
 
 SPACE = [{"name": "x", "type": "float", "low": 0.0, "high": 1.0}]
 PER_TRIAL_TABLES = ("hpo_trials", "hpo_intermediate_values")

@@ -13,8 +13,8 @@ import pytest
 
 import hpo
 from hpo.errors import SamplerError, SpaceError, StudyNotFoundError
+from hpo.records import TrialState
 from hpo.storage import Storage
-from hpo.trial import TrialState
 
 SPACE = [
     {"name": "x", "type": "float", "low": -5.0, "high": 5.0},
@@ -139,6 +139,10 @@ def test_exception_marks_trial_fail_and_study_goes_on():
         (None, "returned NoneType"),
         (True, "returned bool"),
         ([1.0, 2.0], "returned list"),
+        (10**400, "too large for a floating-point number"),
+        (-(10**400), "too large for a floating-point number"),
+        pytest.param(10**5000, "an integer of about 5001 digits", id="beyond-int-repr-limit"),
+        (decimal.Decimal("1e400"), "expected a finite number"),
     ],
 )
 def test_bad_results_are_failures_with_a_reason(result, reason):

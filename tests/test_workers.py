@@ -28,8 +28,8 @@ import sqlalchemy as sa
 import hpo
 from hpo.connection import check_local_disk, filesystem_type
 from hpo.errors import StorageError, TransientStorageError
+from hpo.records import TrialState
 from hpo.storage import Storage
-from hpo.trial import TrialState
 from tests.conftest import default_sigint, drop_hpo_tables, server_url
 
 OBJECTIVE = '''
@@ -248,6 +248,88 @@ def test_ctrl_c_stops_every_worker_and_resume_finishes(objective, tmp_path, monk
     monkeypatch.setenv("HPO_TEST_SLEEP", "0")
     hpo.resume("stop", str(db))
     assert_exact_budget(hpo.load_study("stop", str(db)), 100)
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (Linux's /proc)."""
+    children = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue  # it just ended
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                children.append(int(entry.name))
+    return children
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has ended; only its exit status waits to be read
+
+
+def test_workers_stop_when_their_parent_is_killed(objective, tmp_path, monkeypatch):
+    """kill -9 of `hpo run --workers N` must not leave N workers running on their own:
+    each notices, stores its trial as interrupted, and ends."""
+    monkeypatch.setenv("HPO_TEST_SLEEP", "0.2")
+    db = tmp_path / "hpo.db"
+    hpo.create_study("orphans", str(db), SPACE, objective=objective, seed=5, budget=500)
+    parent = subprocess.Popen(
+        [sys.executable, "-m", "hpo", "resume", "orphans", "--workers", "2", "--storage", str(db)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while len(evaluations(tmp_path)) < 4:  # both workers are at work
+        assert time.monotonic() < deadline and parent.poll() is None
+        time.sleep(0.05)
+    workers = _children(parent.pid)
+    assert len(workers) == 2
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 60
+    while any(_alive(pid) for pid in workers):
+        assert time.monotonic() < deadline, "the workers outlived their parent"
+        time.sleep(0.1)
+    study = hpo.load_study("orphans", str(db))
+    assert not [t for t in study.trials if t.state == TrialState.RUNNING]
+    interrupted = [t for t in study.trials if t.state == TrialState.FAIL]
+    assert interrupted and all("interrupted" in t.error for t in interrupted)
+    assert all("requeued_as" in t.system_attrs for t in interrupted)  # its point runs again
+    waiting = [t.params for t in study.trials if t.state == TrialState.WAITING]
+    assert waiting and all(params in [t.params for t in interrupted] for params in waiting)
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.05, 0.15, 0.4])
+def test_ctrl_c_while_the_workers_start_prints_no_traceback(objective, tmp_path, delay):
+    """Ctrl-C soon after `hpo run --workers N` started its workers, some of them still
+    loading: one clean stop, no traceback, nothing left running."""
+    db = tmp_path / "hpo.db"
+    hpo.create_study("early", str(db), SPACE, objective=objective, seed=5, budget=50)
+    parent = subprocess.Popen(
+        [sys.executable, "-m", "hpo", "resume", "early", "--workers", "3", "--storage", str(db)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=default_sigint,
+    )
+    deadline = time.monotonic() + 60
+    while len(_children(parent.pid)) < 3 and parent.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    time.sleep(delay)
+    os.killpg(parent.pid, signal.SIGINT)  # what Ctrl-C does: the terminal's process group
+    _, stderr = parent.communicate(timeout=60)
+    assert "Traceback" not in stderr, stderr
+    assert parent.returncode in (0, 130), stderr
+    study = hpo.load_study("early", str(db))
+    assert not [t for t in study.trials if t.state == TrialState.RUNNING]
 
 
 def _hold_write_lock(path: Path, seconds: float) -> threading.Thread:

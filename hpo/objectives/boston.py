@@ -72,7 +72,7 @@ def boston(
     data = load_boston(validation=validation, drop_b=drop_b)
     mean, scale = float(data.train.y.mean()), float(data.train.y.std())
     p = trial.params
-    rng = np.random.default_rng([trial.study.seed, trial.number])
+    rng = trial.rng  # the objective's own stream, independent of the sampler's
     net = MLP([data.train.x.shape[1], p["units"], 1], rng, activation=p["activation"], loss="mse")
     valid_y = (data.valid.y - mean) / scale
     report = reporter(trial)

@@ -62,7 +62,7 @@ def mnist_mlp(
     data = load_mnist(validation=validation, subset=subset)
     p = trial.params
     hidden = [p["units_1_1"]] if p["layers"] == "one" else [p["units_2_1"], p["units_2_2"]]
-    rng = np.random.default_rng([trial.study.seed, trial.number])
+    rng = trial.rng  # the objective's own stream, independent of the sampler's
     net = MLP(
         [data.train.x.shape[1], *hidden, 10], rng, activation=p["activation"], dropout=p["dropout"]
     )

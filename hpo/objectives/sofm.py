@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from hpo.errors import TrialPruned
+from hpo.streams import Purpose, stream
 from hpo.trial import Trial
 from models.datasets import load_boston, load_mnist
 from models.sofm import DISTANCES, SOFM, EpochRecord, unit_rows
@@ -47,7 +48,7 @@ def sofm(
     """
     train_x, valid_x = _data(data, samples, trial.study.seed)
     p = trial.params
-    rng = np.random.default_rng([trial.study.seed, trial.number])
+    rng = trial.rng  # the objective's own stream, independent of the sampler's
     model = SOFM(
         p["rows"],
         p["cols"],
@@ -90,7 +91,7 @@ def sofm(
 def _data(name: str, samples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     if name not in DATA:
         raise ValueError(f"sofm: data must be one of {', '.join(DATA)}, got {name!r}")
-    rng = np.random.default_rng(seed)
+    rng = stream(seed, Purpose.DATA)  # one sample and split for every trial of the study
     if name == "boston":
         x = load_boston(validation=0.0).train.x
     else:

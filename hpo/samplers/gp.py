@@ -34,12 +34,13 @@ from scipy.linalg import lapack
 from scipy.stats import qmc
 from threadpoolctl import ThreadpoolController
 
+from hpo.direction import Direction
 from hpo.errors import SamplerError
+from hpo.records import FrozenTrial
 from hpo.samplers.history import History, HistoryEncoder
 from hpo.samplers.logei import log_ei, log_h, log_h_slope
 from hpo.samplers.qmc import SobolSampler
 from hpo.space import Branch, Categorical, Space
-from hpo.trial import FrozenTrial
 
 SQRT5 = np.sqrt(5.0)
 MIN_NOISE = 1e-6  # in standardized units: an objective may well be noiseless
@@ -91,7 +92,7 @@ class GPSampler:
         space: Space,
         trials: Sequence[FrozenTrial],
         rng: np.random.Generator,
-        direction: str = "minimize",
+        direction: Direction = Direction.MINIMIZE,
     ) -> dict[str, Any]:
         history = self._encode(space, trials, direction)
         if len(history) < self.n_startup:

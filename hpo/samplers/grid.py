@@ -8,9 +8,11 @@ from typing import Any
 
 import numpy as np
 
+from hpo.direction import Direction
 from hpo.errors import SamplerError, SamplerExhausted, SpaceError
+from hpo.records import FrozenTrial
+from hpo.samplers import check
 from hpo.space import Space
-from hpo.trial import FrozenTrial
 
 
 @dataclass(frozen=True)
@@ -37,10 +39,8 @@ class GridSampler:
         values: Mapping[str, Sequence[Any]] | None = None,
         shuffle: bool = True,
     ) -> None:
-        if isinstance(points, bool) or not isinstance(points, int) or points < 2:
-            raise SamplerError(f"grid: points must be an integer >= 2, got {points!r}")
-        if not isinstance(shuffle, bool):
-            raise SamplerError(f"grid: shuffle must be true or false, got {shuffle!r}")
+        check.integer("grid", "points", points, 2)
+        check.flag("grid", "shuffle", shuffle)
         if values is not None and not isinstance(values, Mapping):
             raise SamplerError("grid: values must map parameter names to lists of values")
         self.points = points
@@ -61,7 +61,7 @@ class GridSampler:
         space: Space,
         trials: Sequence[FrozenTrial],
         rng: np.random.Generator,
-        direction: str = "minimize",
+        direction: Direction = Direction.MINIMIZE,
     ) -> dict[str, Any]:
         grid = self._grid(space)
         tried = np.zeros(len(grid.points), dtype=bool)  # (n_points,)

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hpo.direction import Direction
+from hpo.records import FrozenTrial, TrialState
 from hpo.space import Space
-from hpo.trial import FrozenTrial, TrialState
 
 
 @dataclass(frozen=True)
@@ -34,9 +35,9 @@ class HistoryEncoder:
         self._rows: dict[Space, dict[tuple[int, int], np.ndarray]] = {}
 
     def __call__(
-        self, space: Space, trials: Sequence[FrozenTrial], direction: str = "minimize"
+        self, space: Space, trials: Sequence[FrozenTrial], direction: Direction = Direction.MINIMIZE
     ) -> History:
-        sign = 1.0 if direction == "minimize" else -1.0
+        sign = direction.sign
         done = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
         pending = [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
         pruned = [

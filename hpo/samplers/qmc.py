@@ -17,9 +17,11 @@ from typing import Any
 import numpy as np
 from scipy.stats import qmc
 
-from hpo.errors import SamplerError
+from hpo.direction import Direction
+from hpo.records import FrozenTrial
+from hpo.samplers import check
 from hpo.space import Space
-from hpo.trial import FrozenTrial
+from hpo.streams import Purpose, stream
 
 # Beyond these dimensions the sequences lose most of their edge over random
 # points at the budgets hyperparameter searches use (a few hundred points):
@@ -33,8 +35,7 @@ class _QMCSampler:
     kind = "sobol"
 
     def __init__(self, scramble: bool = True, seed: int = 0) -> None:
-        if not isinstance(scramble, bool):
-            raise SamplerError(f"{self.kind}: scramble must be true or false, got {scramble!r}")
+        check.flag(self.kind, "scramble", scramble)
         self.scramble = scramble
         self._seed = seed
         self._engines: dict[Space, tuple[qmc.QMCEngine, int]] = {}  # engine, next index
@@ -54,7 +55,7 @@ class _QMCSampler:
         space: Space,
         trials: Sequence[FrozenTrial],
         rng: np.random.Generator,
-        direction: str = "minimize",
+        direction: Direction = Direction.MINIMIZE,
     ) -> dict[str, Any]:
         if len(space) == 0:
             return {}
@@ -78,7 +79,7 @@ class _QMCSampler:
         # Each space gets its own scramble: a parameter added by suggest_* has
         # a one-dimensional space of its own and must not copy another's draws.
         tag = zlib.crc32(json.dumps(space.to_spec(), sort_keys=True).encode())
-        rng = np.random.default_rng([self._seed, tag])
+        rng = stream(self._seed, Purpose.STARTUP, tag)
         if self.kind == "sobol":
             return qmc.Sobol(len(space), scramble=self.scramble, rng=rng)
         return qmc.Halton(len(space), scramble=self.scramble, rng=rng)

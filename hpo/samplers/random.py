@@ -7,8 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from hpo.direction import Direction
+from hpo.records import FrozenTrial
 from hpo.space import Space
-from hpo.trial import FrozenTrial
 
 
 class RandomSampler:
@@ -28,6 +29,6 @@ class RandomSampler:
         space: Space,
         trials: Sequence[FrozenTrial],
         rng: np.random.Generator,
-        direction: str = "minimize",
+        direction: Direction = Direction.MINIMIZE,
     ) -> dict[str, Any]:
         return space.decode(rng.random(len(space)))

@@ -40,8 +40,8 @@ from types import ModuleType
 from typing import Any
 
 from hpo.errors import SamplerError
+from hpo.records import FrozenTrial, TrialState
 from hpo.space import Branch, Categorical, Numeric, Param, Space
-from hpo.trial import FrozenTrial, TrialState
 
 REFERENCE_EXTRA = "'hpo[reference]'"
 SEEDS = 2**31  # a library's seed for one ask: rng.integers(SEEDS)
@@ -161,14 +161,3 @@ def from_library(param: Param, raw: Any) -> Any:
     if grid_count(param) is not None:
         return param.snap(param.low + float(raw) * param.grid_step)
     return param.snap(float(raw))
-
-
-def check_int(sampler: str, name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise SamplerError(f"{sampler}: {name} must be an integer >= {minimum}, got {value!r}")
-
-
-def check_flag(sampler: str, name: str, value: Any, allow_none: bool = False) -> None:
-    if not isinstance(value, bool) and not (allow_none and value is None):
-        extra = " (or null for the library's default)" if allow_none else ""
-        raise SamplerError(f"{sampler}: {name} must be true or false{extra}, got {value!r}")

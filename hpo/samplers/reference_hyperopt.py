@@ -16,11 +16,13 @@ from typing import Any
 
 import numpy as np
 
+from hpo.direction import Direction
 from hpo.errors import SamplerError
+from hpo.records import FrozenTrial
+from hpo.samplers import check
 from hpo.samplers.reference import (
     SEEDS,
     active_params,
-    check_int,
     from_library,
     grid_count,
     history,
@@ -31,7 +33,6 @@ from hpo.samplers.reference import (
     to_library,
 )
 from hpo.space import Branch, Categorical, Space
-from hpo.trial import FrozenTrial
 
 
 class HyperoptTPESampler:
@@ -47,8 +48,8 @@ class HyperoptTPESampler:
     def __init__(
         self, n_startup_jobs: int = 20, n_ei_candidates: int = 24, gamma: float = 0.25
     ) -> None:
-        check_int(self.name, "n_startup_jobs", n_startup_jobs, 0)
-        check_int(self.name, "n_ei_candidates", n_ei_candidates, 1)
+        check.integer(self.name, "n_startup_jobs", n_startup_jobs, 0)
+        check.integer(self.name, "n_ei_candidates", n_ei_candidates, 1)
         if isinstance(gamma, bool) or not isinstance(gamma, int | float) or not 0 < gamma < 1:
             raise SamplerError(f"{self.name}: gamma must be a number in (0, 1), got {gamma!r}")
         self._hyperopt = require(self.name, "hyperopt", "hyperopt")
@@ -67,7 +68,7 @@ class HyperoptTPESampler:
         space: Space,
         trials: Sequence[FrozenTrial],
         rng: np.random.Generator,
-        direction: str = "minimize",
+        direction: Direction = Direction.MINIMIZE,
     ) -> dict[str, Any]:
         if len(space) == 0:
             return {}
@@ -95,11 +96,11 @@ class HyperoptTPESampler:
         return self._domains[space]
 
     def _trials(
-        self, space: Space, trials: Sequence[FrozenTrial], direction: str, domain: Any
+        self, space: Space, trials: Sequence[FrozenTrial], direction: Direction, domain: Any
     ) -> Any:
         """The history as hyperopt's documents: done with their loss, or running."""
         base, keys = self._hyperopt.base, library_keys(space)
-        sign = 1.0 if direction == "minimize" else -1.0
+        sign = direction.sign
         done, pending = history(space, trials)
         points = [(params, sign * value) for params, value in done] + [(p, None) for p in pending]
         documents, docs = self._hyperopt.Trials(), []

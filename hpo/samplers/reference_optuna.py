@@ -17,12 +17,13 @@ from typing import Any
 
 import numpy as np
 
+from hpo.direction import Direction
 from hpo.errors import SamplerError
+from hpo.records import FrozenTrial
+from hpo.samplers import check
 from hpo.samplers.reference import (
     SEEDS,
     active_params,
-    check_flag,
-    check_int,
     from_library,
     history,
     library_keys,
@@ -32,7 +33,6 @@ from hpo.samplers.reference import (
     to_library,
 )
 from hpo.space import Branch, Categorical, Param, Space
-from hpo.trial import FrozenTrial
 
 
 class _OptunaSampler:
@@ -54,7 +54,7 @@ class _OptunaSampler:
         space: Space,
         trials: Sequence[FrozenTrial],
         rng: np.random.Generator,
-        direction: str = "minimize",
+        direction: Direction = Direction.MINIMIZE,
     ) -> dict[str, Any]:
         if len(space) == 0:
             return {}
@@ -160,11 +160,11 @@ class OptunaTPESampler(_OptunaSampler):
         group: bool = False,
         constant_liar: bool | None = None,
     ) -> None:
-        check_int(self.name, "n_startup_trials", n_startup_trials, 0)
-        check_int(self.name, "n_ei_candidates", n_ei_candidates, 1)
-        check_flag(self.name, "multivariate", multivariate, allow_none=True)
-        check_flag(self.name, "group", group)
-        check_flag(self.name, "constant_liar", constant_liar, allow_none=True)
+        check.integer(self.name, "n_startup_trials", n_startup_trials, 0)
+        check.integer(self.name, "n_ei_candidates", n_ei_candidates, 1)
+        check.flag(self.name, "multivariate", multivariate, allow_none=True)
+        check.flag(self.name, "group", group)
+        check.flag(self.name, "constant_liar", constant_liar, allow_none=True)
         if group and multivariate is False:
             raise SamplerError(f"{self.name}: group needs multivariate")
         super().__init__()
@@ -197,7 +197,7 @@ class OptunaQMCSampler(_OptunaSampler):
             raise SamplerError(
                 f"{self.name}: qmc_type must be 'sobol' or 'halton', got {qmc_type!r}"
             )
-        check_flag(self.name, "scramble", scramble)
+        check.flag(self.name, "scramble", scramble)
         super().__init__()
         self.qmc_type, self.scramble, self._seed = qmc_type, scramble, seed
 
@@ -250,8 +250,8 @@ class OptunaGPSampler(_OptunaSampler):
     name = "optuna-gp"
 
     def __init__(self, n_startup_trials: int = 10, deterministic_objective: bool = False) -> None:
-        check_int(self.name, "n_startup_trials", n_startup_trials, 0)
-        check_flag(self.name, "deterministic_objective", deterministic_objective)
+        check.integer(self.name, "n_startup_trials", n_startup_trials, 0)
+        check.flag(self.name, "deterministic_objective", deterministic_objective)
         super().__init__(requires=[("torch", "torch", "torch")])
         self.n_startup_trials = n_startup_trials
         self.deterministic_objective = deterministic_objective

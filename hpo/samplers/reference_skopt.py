@@ -17,11 +17,13 @@ from typing import Any
 
 import numpy as np
 
+from hpo.direction import Direction
 from hpo.errors import SamplerError
+from hpo.records import FrozenTrial
+from hpo.samplers import check
 from hpo.samplers.reference import (
     SEEDS,
     active_params,
-    check_int,
     from_library,
     grid_count,
     history,
@@ -32,7 +34,6 @@ from hpo.samplers.reference import (
     to_library,
 )
 from hpo.space import Branch, Categorical, Param, Space
-from hpo.trial import FrozenTrial
 
 ACQUISITIONS = ("EI", "PI", "LCB", "gp_hedge")
 
@@ -48,7 +49,7 @@ class SkoptGPSampler:
     name = "skopt-gp"
 
     def __init__(self, n_initial_points: int = 10, acq_func: str = "EI") -> None:
-        check_int(self.name, "n_initial_points", n_initial_points, 1)
+        check.integer(self.name, "n_initial_points", n_initial_points, 1)
         if acq_func not in ACQUISITIONS:
             raise SamplerError(
                 f"{self.name}: acq_func must be one of "
@@ -65,11 +66,11 @@ class SkoptGPSampler:
         space: Space,
         trials: Sequence[FrozenTrial],
         rng: np.random.Generator,
-        direction: str = "minimize",
+        direction: Direction = Direction.MINIMIZE,
     ) -> dict[str, Any]:
         if len(space) == 0:
             return {}
-        sign = 1.0 if direction == "minimize" else -1.0
+        sign = direction.sign
         done = [(point, value) for point, value in history(space, trials)[0] if point]
         fixed = [_middle(dim.param) for dim in space.dims]  # (d,)
         with quiet():

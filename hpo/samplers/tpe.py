@@ -39,11 +39,12 @@ from typing import Any
 import numpy as np
 from scipy.stats import qmc
 
+from hpo.direction import Direction
 from hpo.errors import SamplerError
+from hpo.records import FrozenTrial
 from hpo.samplers.history import History, HistoryEncoder
 from hpo.samplers.parzen import Parzen
 from hpo.space import Branch, Categorical, Numeric, Space
-from hpo.trial import FrozenTrial
 
 STARTUPS = ("sobol", "random")
 SOBOL_STREAM = 0x5EED  # keeps the start-up sequence apart from other draws on the seed
@@ -102,7 +103,7 @@ class TPESampler:
         space: Space,
         trials: Sequence[FrozenTrial],
         rng: np.random.Generator,
-        direction: str = "minimize",
+        direction: Direction = Direction.MINIMIZE,
     ) -> dict[str, Any]:
         history = self._encode(space, trials, direction)
         u = rng.random(len(space))  # (d,)

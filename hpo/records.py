@@ -1,0 +1,139 @@
+"""Stored trials: their states and the FrozenTrial record.
+
+Every read of a study — `study.trials`, samplers, pruners, the CLI, reports —
+sees `FrozenTrial` records, plain data loaded from storage. The live handle an
+objective receives is `hpo.trial.Trial`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+SAMPLE_INDEX = "sample"  # system attribute: a sampled trial's index among sampled trials
+ASK_SECONDS = "ask_s"  # system attribute: how long the sampler took to propose the point
+SEED_INDEX = "seed_index"  # system attribute of a retry: the seed index of its original
+ENQUEUED_SEED_BASE = 1 << 32  # seed indices of trials enqueued by hand: this plus the number
+
+
+class TrialState(StrEnum):
+    WAITING = "WAITING"  # enqueued, not yet claimed by a worker
+    RUNNING = "RUNNING"
+    COMPLETE = "COMPLETE"
+    PRUNED = "PRUNED"
+    FAIL = "FAIL"
+
+    @property
+    def is_finished(self) -> bool:
+        return self in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
+@dataclass(frozen=True)
+class FrozenTrial:
+    """One stored trial. Times are seconds since the epoch (UTC)."""
+
+    trial_id: int
+    number: int
+    state: TrialState
+    params: dict[str, Any]
+    value: float | None = None
+    intermediate: dict[int, float] = field(default_factory=dict)  # step -> value
+    started_at: float | None = None
+    finished_at: float | None = None
+    heartbeat_at: float | None = None
+    worker: str | None = None  # "host:pid" of the process that ran it
+    error: str | None = None
+    user_attrs: dict[str, Any] = field(default_factory=dict)
+    system_attrs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+    @property
+    def last_step(self) -> int | None:
+        return max(self.intermediate) if self.intermediate else None
+
+    @property
+    def sample_index(self) -> int | None:
+        """n for the n-th trial whose point the sampler chose; None if enqueued or a retry."""
+        return self.system_attrs.get(SAMPLE_INDEX)
+
+    @property
+    def seed_index(self) -> int:
+        """What keys this trial's random streams (hpo.streams): its sample index, a
+        retry's original's, or for a trial enqueued by hand 2**32 plus its number."""
+        if SAMPLE_INDEX in self.system_attrs:
+            return int(self.system_attrs[SAMPLE_INDEX])
+        return int(self.system_attrs.get(SEED_INDEX, ENQUEUED_SEED_BASE + self.number))
+
+    @property
+    def ask_seconds(self) -> float | None:
+        """How long the sampler took to propose this trial's point; None if not sampled."""
+        return self.system_attrs.get(ASK_SECONDS)
+
+    @property
+    def finish_order(self) -> tuple[float, int]:
+        """A sort key: when the trial finished (unfinished ones last), then its number."""
+        return (self.finished_at if self.finished_at is not None else math.inf, self.number)
+
+    @property
+    def counts_toward_budget(self) -> bool:
+        """Finished trials count, except failures whose point was re-queued.
+
+        A trial lost with its worker or interrupted by Ctrl-C is evaluated
+        again as a new trial; only that retry counts.
+        """
+        return self.state.is_finished and "requeued_as" not in self.system_attrs
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (for --json output and export)."""
+        return {
+            "number": self.number,
+            "state": str(self.state),
+            "value": self.value,
+            "params": self.params,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "duration": self.duration,
+            "intermediate": {
+                str(k): v if math.isfinite(v) else None
+                for k, v in sorted(self.intermediate.items())
+            },
+            "heartbeat_at": self.heartbeat_at,
+            "worker": self.worker,
+            "error": self.error,
+            "user_attrs": self.user_attrs,
+            "system_attrs": self.system_attrs,
+        }
+
+
+def completed_finite(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
+    """The completed trials whose value is a finite number, in their order (what plots
+    and importance can place on an axis; a diverged network may score inf or NaN)."""
+    return [
+        t
+        for t in trials
+        if t.state == TrialState.COMPLETE and t.value is not None and math.isfinite(t.value)
+    ]
+
+
+def error_summary(error: str | None) -> str:
+    """The last line of a stored traceback: what went wrong, in one line."""
+    if not error:
+        return ""
+    lines = [line for line in error.strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else ""
+
+
+def param_names(trials: Sequence[FrozenTrial]) -> list[str]:
+    """Every parameter name seen, in first-seen order."""
+    names: dict[str, None] = {}
+    for trial in trials:
+        names.update(dict.fromkeys(trial.params))
+    return list(names)
