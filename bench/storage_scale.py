@@ -19,7 +19,10 @@ trials in bulk (`Storage.add_trials`), then measures:
   command, beside `hpo --version` (the CLI's start-up) and `python -c
   "import sqlalchemy"` (the floor of any command that opens a database) in
   the same round; wall and CPU time (its rusage): on a loaded machine the
-  CPU time is what the command itself costs.
+  CPU time is what the command itself costs;
+- `Study.trials_page(limit=20, ...)` in-process: the first page by number,
+  by value, longest first, and a deep page (offset 50,000) of COMPLETE
+  trials by value.
 
 Targets (issue 17): the cost at 100,000 within 1.2x of the cost at 1,000
 (medians of the run-by-run ratios); loading <= 2 s; `hpo trials --limit 20`
@@ -46,6 +49,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -191,6 +195,26 @@ def load_seconds(url: str, name: str) -> tuple[float, float]:
     return float(out[0]), float(out[1])
 
 
+PAGES: dict[str, dict[str, Any]] = {  # Study.trials_page arguments, each with limit=20
+    "first page by number": {},
+    "first page by value": {"sort": "value"},
+    "longest first": {"sort": "duration", "descending": True},
+    "COMPLETE by value, offset 50,000": {"states": ["COMPLETE"], "sort": "value", "offset": 50_000},
+}
+
+
+def page_seconds(url: str, name: str) -> dict[str, float]:
+    """`Study.trials_page(limit=20, ...)` in this process, on a study loaded once."""
+    with Storage(url) as store:
+        study = hpo.load_study(name, store)
+        seconds = {}
+        for what, page in PAGES.items():
+            start = time.perf_counter()
+            study.trials_page(limit=20, **page)
+            seconds[what] = time.perf_counter() - start
+    return seconds
+
+
 def hpo_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "hpo", *args]
 
@@ -226,6 +250,8 @@ def measure_storage(url: str, runs: int, trials: int) -> dict[str, list[float]]:
             for what, (wall, cpu) in timed.items():
                 figures.setdefault(f"{what} (s)", []).append(wall)
                 figures.setdefault(f"{what} (s CPU)", []).append(cpu)
+            for what, seconds in page_seconds(url, large).items():
+                figures.setdefault(f"trials_page: {what} (s)", []).append(seconds)
             print(f"  round {run + 1}/{runs} done", file=sys.stderr)
     finally:
         for name in created:
@@ -240,7 +266,7 @@ def report(backend: str, figures: dict[str, list[float]]) -> list[str]:
     print(f"\n{backend}: median [min - max] of {runs} runs (load average now {load})")
     for what, values in figures.items():
         low, high = min(values), max(values)
-        print(f"  {what:42s} {statistics.median(values):8.3f}  [{low:.3f} - {high:.3f}]")
+        print(f"  {what:50s} {statistics.median(values):8.3f}  [{low:.3f} - {high:.3f}]")
     missed = []
     for workers in WORKER_COUNTS:
         small = figures[f"ms per trial, {workers} worker(s), {SMALL:,}"]

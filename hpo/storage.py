@@ -619,15 +619,30 @@ class Storage:
         if states:
             where = sa.and_(where, _t.c.state.in_([TrialState(s).value for s in states]))
         key = _PAGE_KEYS[order]
-        query = (
-            sa.select(*_TRIAL_COLUMNS)
-            .where(where)
-            .order_by(key.is_(None), key.desc() if descending else key, _t.c.number)
-            .limit(limit)
-            .offset(offset or None)
-        )
+        ordered = (key.is_(None), key.desc() if descending else key, _t.c.number)
         with self._read() as conn:
-            rows = conn.execute(query).all()
+            if limit is None:
+                rows = conn.execute(
+                    sa.select(*_TRIAL_COLUMNS)
+                    .where(where)
+                    .order_by(*ordered)
+                    .offset(offset or None)
+                ).all()
+            else:  # the page's ids first: a deep offset then sorts narrow rows, not whole trials
+                ids = (
+                    conn.execute(
+                        sa.select(_t.c.trial_id)
+                        .where(where)
+                        .order_by(*ordered)
+                        .limit(limit)
+                        .offset(offset or None)
+                    )
+                    .scalars()
+                    .all()
+                )
+                found = conn.execute(sa.select(*_TRIAL_COLUMNS).where(_t.c.trial_id.in_(ids))).all()
+                place = {trial_id: i for i, trial_id in enumerate(ids)}
+                rows = sorted(found, key=lambda row: place[row[0]])
             total = conn.execute(sa.select(sa.func.count()).select_from(_t).where(where)).scalar()
             values = conn.execute(
                 sa.select(*_VALUE_COLUMNS)
