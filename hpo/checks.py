@@ -49,7 +49,7 @@ def check_timeout(timeout: Any) -> None:
         isinstance(timeout, numbers.Real)
         and not isinstance(timeout, bool)
         and math.isfinite(timeout)
-        and timeout > 0
+        and float(timeout) > 0
     ):
         raise StudyConfigError(f"timeout must be a positive number of seconds, got {timeout!r}")
 

@@ -18,6 +18,7 @@ import logging
 import signal
 import sys
 import warnings
+from collections.abc import Sequence
 from typing import Any, NoReturn
 
 import click
@@ -45,7 +46,9 @@ class _Group(click.Group):
         except HpoError as exc:
             raise UserError(str(exc)) from None
 
-    def main(self, args: Any = None, prog_name: str | None = None, **extra: Any) -> NoReturn:
+    def main(  # type: ignore[override]  # always standalone: errors end the process here
+        self, args: Sequence[str] | None = None, prog_name: str | None = None, **extra: Any
+    ) -> NoReturn:
         extra.pop("standalone_mode", None)
         try:
             result = super().main(args, prog_name, standalone_mode=False, **extra)

@@ -89,9 +89,9 @@ def samplers_command(as_json: bool) -> None:
     if as_json:
         echo_json(listing)
         return
-    for entry in listing:
-        say(f"{entry['name']:14s} {entry['summary']}")
-        for option, default in entry["options"].items():
+    for name in sampler_names():
+        say(f"{name:14s} {sampler_summary(name)}")
+        for option, default in sampler_options(name):
             say(f"{'':16s}{option} = {json.dumps(default)}")
 
 
@@ -245,7 +245,7 @@ def enqueue(name: str, pairs: tuple[str, ...], storage: str | None, as_json: boo
         echo_json(record.to_dict())
         return
     say(f"queued trial {record.number}: {record.params}")
-    if study.budget_met():
+    if study.budget is not None and study.budget_met():
         hint = command(study.storage.url, "resume", name, "--trials", str(study.budget + 1))
         say(
             f"note: the budget of {study.budget} trials is met; to run this point, "

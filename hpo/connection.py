@@ -256,6 +256,7 @@ _DROPPED = (
     "server closed the connection",
     "connection already closed",
     "the connection is closed",
+    "the connection is lost",  # psycopg 3.1
     "lost connection",
     "gone away",
     "connection reset",

@@ -20,7 +20,14 @@ import sqlalchemy as sa
 
 from hpo.connection import STORAGE_VARIABLE, choose_storage, parse_url
 from hpo.errors import NoCompletedTrialsError, StorageError
-from hpo.records import FrozenTrial, TrialState, completed_finite, error_summary, param_names
+from hpo.records import (
+    FrozenTrial,
+    TrialState,
+    completed_finite,
+    error_summary,
+    param_names,
+    value_of,
+)
 from hpo.storage import StudySummary, comparison_of
 from hpo.study import Study
 from hpo.terminal import printable
@@ -85,10 +92,10 @@ def curve(values: dict[int, float], height: int = 8, width: int = 60) -> str:
         row = round((high - finite[step]) / span * (height - 1))
         grid[row][col] = "*"
     label = max(len(fmt_value(high)), len(fmt_value(low)))
-    lines = []
-    for i, row in enumerate(grid):
+    lines: list[str] = []
+    for i, cells in enumerate(grid):
         name = fmt_value(high) if i == 0 else fmt_value(low) if i == height - 1 else ""
-        lines.append(f"  {name:>{label}} |{''.join(row)}")
+        lines.append(f"  {name:>{label}} |{''.join(cells)}")
     lines.append(f"  {'':>{label}} +{'-' * columns}")
     lines.append(
         f"  {'':>{label}}  step {first}{' ' * max(1, columns - 10 - len(str(last)))}{last}"
@@ -99,7 +106,8 @@ def curve(values: dict[int, float], height: int = 8, width: int = 60) -> str:
 def studies_table(summaries: Sequence[StudySummary], every_study: bool = False) -> str:
     """The `hpo studies` table: a row per study, but one per comparison (its member
     studies summed: a comparison is dozens of studies) unless `every_study`."""
-    rows, comparisons = [], {}
+    rows: list[list[Any]] = []
+    comparisons: dict[str, list[StudySummary]] = {}
     for summary in summaries:
         group = comparison_of(summary.info)
         if group is None or every_study:
@@ -273,9 +281,9 @@ class Progress:
             before = _finished_before(study.trials, trial)
             self._done_before = sum(t.counts_toward_budget for t in before)
             done = completed_finite(before)
-            self._best = direction.best_of(done, key=lambda t: t.value) if done else None
+            self._best = direction.best_of(done, key=value_of) if done else None
         if trial.state == TrialState.COMPLETE and (
-            self._best is None or direction.is_better(trial.value, self._best.value)
+            self._best is None or direction.is_better(value_of(trial), value_of(self._best))
         ):
             self._best = trial
         best = (

@@ -85,6 +85,13 @@ class TrialPruned(Exception):  # noqa: N818 - Optuna's name, kept for compatibil
     """Raised by an objective to stop its trial early; stored as PRUNED."""
 
 
+def is_pruned(exc: BaseException) -> bool:
+    """Whether an objective stopped its trial by pruning: it raised an exception of a
+    class named TrialPruned, hpo's or Optuna's (`optuna.TrialPruned`, recognized by
+    name, so that Optuna need not be imported, or even installed)."""
+    return any(cls.__name__ == "TrialPruned" for cls in type(exc).__mro__)
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """' (did you mean 'x'?)' when a close match exists, else ''.
 

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from hpo.direction import Direction
-from hpo.records import FrozenTrial, completed_finite
+from hpo.records import FrozenTrial, completed_finite, value_of
 from hpo.space import Branch, Categorical, Numeric, Param
 
 GRID = 100
@@ -49,7 +49,7 @@ def ped_anova(
     done = completed_finite(trials)
     if len(done) < MIN_TRIALS:
         return {}
-    order = np.argsort([direction.loss(t.value) for t in done], kind="stable")
+    order = np.argsort([direction.loss(value_of(t)) for t in done], kind="stable")
     n_top = max(2, math.ceil(quantile * len(done)))
     top = [done[i] for i in order[:n_top]]
     raw = {param.name: _divergence(param, done, top) for param in params}

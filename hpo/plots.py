@@ -27,7 +27,7 @@ import numpy as np
 
 from hpo.errors import HpoError
 from hpo.importance import ped_anova
-from hpo.records import FrozenTrial, TrialState, completed_finite
+from hpo.records import FrozenTrial, TrialState, completed_finite, value_of
 from hpo.space import Numeric, Param
 
 if TYPE_CHECKING:
@@ -111,7 +111,7 @@ def history(study: Study) -> Figure:
     ax = fig.add_subplot()
     ax.scatter(
         [t.number for t in done],
-        [t.value for t in done],
+        [value_of(t) for t in done],
         s=14,
         color=COMPLETE_COLOR,
         label="complete",
@@ -125,20 +125,24 @@ def history(study: Study) -> Figure:
     if pruned:
         ax.scatter(
             [t.number for t in pruned],
-            [t.value for t in pruned],
+            [value_of(t) for t in pruned],
             s=14,
             marker="x",
             color=PRUNED_COLOR,
             label="pruned (last value)",
             zorder=2,
         )
-    best, xs, ys = None, [], []
-    for trial in done:
-        best = trial.value if best is None else study.direction.best((best, trial.value))
-        xs.append(trial.number)
-        ys.append(best)
-    ax.step(xs, ys, where="post", color=BEST_COLOR, linewidth=2, label="best so far")
-    _maybe_log(ax, [t.value for t in done])
+    values = np.array([value_of(t) for t in done])  # (n,)
+    best = study.direction.best_so_far(values)
+    ax.step(
+        [t.number for t in done],
+        best,
+        where="post",
+        color=BEST_COLOR,
+        linewidth=2,
+        label="best so far",
+    )
+    _maybe_log(ax, list(values))
     ax.set_xlabel("trial")
     ax.set_ylabel("value")
     ax.set_title("Optimization history")
@@ -214,13 +218,13 @@ def slices(study: Study) -> Figure:
     rows = math.ceil(len(params) / columns)
     fig = _figure(2.6 * rows)
     axes = fig.subplots(rows, columns, squeeze=False)
-    values = [t.value for t in done]
+    values = [value_of(t) for t in done]
     for ax, param in zip(axes.flat, params, strict=False):
         active = [t for t in done if param.contains(t.params.get(param.name))]
         xs = [_axis_value(param, t.params[param.name]) for t in active]
         points = ax.scatter(
             xs,
-            [t.value for t in active],
+            [value_of(t) for t in active],
             c=[t.number for t in active],
             cmap="viridis",
             s=12,
@@ -276,8 +280,8 @@ def parallel(study: Study) -> Figure:
         raise PlotError("no data for the parallel coordinates: the trials have no parameters")
     fig = _figure(3.8)
     ax = fig.add_subplot()
-    ordered = sorted(done, key=lambda t: -study.direction.loss(t.value))  # worst first
-    low, high = min(t.value for t in done), max(t.value for t in done)
+    ordered = sorted(done, key=lambda t: -study.direction.loss(value_of(t)))  # worst first
+    low, high = min(map(value_of, done)), max(map(value_of, done))
     from matplotlib import colormaps
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
@@ -287,9 +291,10 @@ def parallel(study: Study) -> Figure:
     xs = np.arange(len(params) + 1)
     for trial in ordered:
         ys = [_unit(p, trial.params.get(p.name)) for p in params]
-        ys.append((trial.value - low) / (high - low) if high > low else 0.5)
-        ax.plot(xs, ys, color=cmap(norm(trial.value)), alpha=0.6, linewidth=1)
-    for x in xs:
+        value = value_of(trial)
+        ys.append((value - low) / (high - low) if high > low else 0.5)
+        ax.plot(xs, ys, color=cmap(norm(value)), alpha=0.6, linewidth=1)
+    for x in range(len(params) + 1):
         ax.axvline(x, color="#444444", linewidth=0.8)
     ax.set_xticks(xs, [p.name for p in params] + ["value"], rotation=20, fontsize=8)
     for x, param in enumerate(params):

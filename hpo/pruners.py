@@ -36,6 +36,7 @@ holds everybody's values. Steps are what the objective passes to
 
 from __future__ import annotations
 
+import functools
 import math
 import statistics
 import zlib
@@ -108,8 +109,7 @@ class MedianPruner:
         ]
         if len(completed) < self.n_startup_trials:
             return False
-        peers = [_finite(t.intermediate.get(step)) for t in completed]
-        peers = [v for v in peers if v is not None]
+        peers = [v for t in completed if (v := _finite(t.intermediate.get(step))) is not None]
         if len(peers) < self.n_min_trials:
             return False  # too few trials reported this step to judge
         best = _best_so_far(trial, direction)
@@ -232,10 +232,13 @@ class HyperbandPruner:
                 self.reduction_factor,
                 s,
                 rung_value,
-                bracket=lambda n, s=s: self.bracket(n) == s,
+                bracket=functools.partial(self._in_bracket, s),
             )
             for s in range(self.n_brackets)
         ]
+
+    def _in_bracket(self, bracket: int, number: int) -> bool:
+        return self.bracket(number) == bracket
 
     def bracket(self, number: int) -> int:
         """The bracket of trial `number`: a deterministic draw weighted by budget."""

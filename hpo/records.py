@@ -113,6 +113,14 @@ class FrozenTrial:
         }
 
 
+def value_of(trial: FrozenTrial) -> float:
+    """The value of a trial selected for having one (completed_finite, a COMPLETE or
+    PRUNED trial with a value): what the type checker cannot see from the selection."""
+    if trial.value is None:
+        raise ValueError(f"trial {trial.number} ({trial.state}) has no value")
+    return trial.value
+
+
 def completed_finite(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
     """The completed trials whose value is a finite number, in their order (what plots
     and importance can place on an axis; a diverged network may score inf or NaN)."""

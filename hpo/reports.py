@@ -15,6 +15,7 @@ ask, the studies.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import html
 import json
 import re
@@ -34,7 +35,7 @@ from hpo.display import (
 )
 from hpo.errors import HpoError, StudyNotFoundError
 from hpo.importance import ped_anova
-from hpo.records import FrozenTrial, TrialState
+from hpo.records import FrozenTrial, TrialState, value_of
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -201,7 +202,7 @@ def _importance_section(study: Study) -> str:
 def _best_trials(study: Study, complete: Sequence[FrozenTrial]) -> str:
     if not complete:
         return '<p class="note">No trial completed.</p>'
-    best = sorted(complete, key=lambda t: study.direction.loss(t.value))[:BEST_SHOWN]
+    best = sorted(complete, key=lambda t: study.direction.loss(value_of(t)))[:BEST_SHOWN]
     names = list(dict.fromkeys(k for t in best for k in t.params))
     attrs = list(dict.fromkeys(k for t in best for k in t.user_attrs))
     rows = [
@@ -252,7 +253,7 @@ def comparison_report(comparison: Comparison, summary: dict[str, Any]) -> str:
     sections.append(("results", "Results", "\n".join(tables)))
     curves = "\n".join(
         _figure(
-            lambda o=objective: plots.comparison_curves(comparison, o),
+            functools.partial(plots.comparison_curves, comparison, objective),
             f"{objective}: the line is the mean over seeds, the band ±1 standard error.",
         )
         for objective in comparison.curves

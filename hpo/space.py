@@ -71,6 +71,14 @@ class Numeric:
             return self.step
         return 1 if self.type == "int" else None
 
+    @property
+    def _step(self) -> float:
+        """The grid step, for the methods that only an int or stepped parameter uses."""
+        step = self.grid_step
+        if step is None:
+            raise TypeError(f"parameter {self.name!r} has no grid step")
+        return step
+
     @cached_property
     def _bounds(self) -> tuple[float, float]:
         """Internal (possibly log) bounds that the unit interval maps onto."""
@@ -100,7 +108,7 @@ class Numeric:
 
     def slice_of(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The slice of [0, 1] that decodes to the same grid value as each of u (m,)."""
-        value, half = self._grid_values(u), self.grid_step / 2
+        value, half = self._grid_values(u), self._step / 2
         return (
             np.clip(self._encode_values(value - half), 0.0, 1.0),
             np.clip(self._encode_values(value + half), 0.0, 1.0),
@@ -111,7 +119,7 @@ class Numeric:
         lo, hi = self._bounds
         t = lo + u * (hi - lo)
         value = np.exp(t) if self.log else t
-        step = self.grid_step
+        step = self._step
         value = self.low + np.round((value - self.low) / step) * step
         return np.clip(value, self.low, self.high)
 
@@ -136,10 +144,10 @@ class Numeric:
             return False
         if self.type == "int" and not float(value).is_integer():
             return False
-        if not self.low <= value <= self.high:
+        if not self.low <= float(value) <= self.high:
             return False
         step = self.grid_step
-        return step is None or _is_multiple(value - self.low, step)
+        return step is None or _is_multiple(float(value) - self.low, step)
 
     def coerce(self, value: Any) -> float | int:
         """A contained value in this parameter's own type (int or float)."""
@@ -369,8 +377,9 @@ class Space:
         mask = np.ones(u.shape, dtype=bool)
         for j, dim in enumerate(self.dims):
             for branch, label in dim.parents:
-                n_labels = len(self.dims[branch].param.choices)
-                mask[:, j] &= choice_index(u[:, branch], n_labels) == label
+                parent = self.dims[branch].param
+                assert isinstance(parent, Branch)  # only a branch has children
+                mask[:, j] &= choice_index(u[:, branch], len(parent.choices)) == label
         return mask
 
     def encode_many(self, points: Sequence[Mapping[str, Any]]) -> np.ndarray:
@@ -628,7 +637,7 @@ def _decode_nodes(
 ) -> None:
     for node in nodes:
         name = node.param.name
-        value = fixed[name] if name in fixed else node.param.decode(float(u[node.index]))
+        value: Any = fixed[name] if name in fixed else node.param.decode(float(u[node.index]))
         out[name] = value
         if node.children:
             _decode_nodes(node.children[value], u, fixed, out)
@@ -653,11 +662,10 @@ def _validate_nodes(
             if not partial:
                 raise SpaceError(f"missing parameter {param.name!r}")
             continue
-        value = params[param.name]
+        value: Any = params[param.name]
         if not param.contains(value):
             raise SpaceError(f"parameter {param.name!r}: {value!r} is not in {_describe(param)}")
-        value = param.coerce(value)
-        out[param.name] = value
+        value = out[param.name] = param.coerce(value)
         if node.children:
             _validate_nodes(node.children[value], params, partial, out)
 

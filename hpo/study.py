@@ -47,12 +47,19 @@ from hpo.errors import (
     StorageError,
     StudyConfigError,
     TrialNotFoundError,
-    TrialPruned,
+    is_pruned,
 )
 from hpo.heartbeat import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S, Heartbeat, is_lost, worker_id
 from hpo.objectives import Objective, load_objective
 from hpo.pruners import NopPruner, Pruner, make_pruner
-from hpo.records import ASK_SECONDS, SAMPLE_INDEX, SEED_INDEX, FrozenTrial, TrialState
+from hpo.records import (
+    ASK_SECONDS,
+    SAMPLE_INDEX,
+    SEED_INDEX,
+    FrozenTrial,
+    TrialState,
+    value_of,
+)
 from hpo.samplers import Sampler, make_sampler
 from hpo.samplers.grid import GridSampler
 from hpo.samplers.random import RandomSampler
@@ -269,7 +276,7 @@ class Study:
         complete = [t for t in self.trials if t.state == TrialState.COMPLETE]
         if not complete:
             raise NoCompletedTrialsError(f"study {self.name!r} has no completed trial yet")
-        return self.direction.best_of(complete, key=lambda t: t.value)
+        return self.direction.best_of(complete, key=value_of)
 
     @property
     def best_params(self) -> dict[str, Any]:
@@ -277,7 +284,7 @@ class Study:
 
     @property
     def best_value(self) -> float:
-        return self.best_trial.value
+        return value_of(self.best_trial)
 
     @property
     def n_counted(self) -> int:
@@ -535,15 +542,15 @@ class Study:
         self._running.add(record.trial_id)  # the heartbeat thread reads this set
         try:
             result = fn(trial)
-        except TrialPruned:
-            return self._finish(trial, record, TrialState.PRUNED)
         except KeyboardInterrupt:
             self._interrupt(trial, record)
             raise
-        except catch:
-            return self._finish(trial, record, TrialState.FAIL, error=traceback.format_exc())
-        except BaseException:
-            self._finish(trial, record, TrialState.FAIL, error=traceback.format_exc())
+        except BaseException as exc:
+            if is_pruned(exc):  # hpo's TrialPruned, or Optuna's
+                return self._finish(trial, record, TrialState.PRUNED)
+            failed = self._finish(trial, record, TrialState.FAIL, error=traceback.format_exc())
+            if isinstance(exc, catch):
+                return failed
             raise
         finally:
             self._running.discard(record.trial_id)

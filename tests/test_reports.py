@@ -10,6 +10,7 @@ it), where it fails instead.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shutil
@@ -235,10 +236,14 @@ def test_tick_labels_are_plain_text_on_log_axes(db):
     assert {"0.001", "0.01", "0.1"} <= {t.get_text() for t in lr_axis.get_xticklabels()}
 
 
+def _powers_of_ten(labels: set[str]) -> bool:
+    return all(math.log10(float(label)).is_integer() for label in labels)
+
+
 @pytest.mark.parametrize(
     ("low", "high", "expected"),
     [
-        (1e-9, 10.0, {"1e-09", "1e-05", "0.1"}),  # a GP's regret: decades skipped, not all lost
+        (1e-9, 10.0, _powers_of_ten),  # a GP's regret: decades skipped, not all lost
         (16.0, 546.0, {"30", "100", "300"}),  # a batch size: under 2.5 decades, 3 x too
         (0.5, 2.0, {"0.5", "1", "2"}),  # under a decade: 2 x and 5 x
     ],
@@ -259,7 +264,8 @@ def test_log_axes_have_a_few_plain_labels_at_any_width(low, high, expected):
         for t in ax.yaxis.get_ticklabels(which="both")
         if t.get_text() and bottom <= float(t.get_text()) <= top
     ]
-    assert expected <= set(shown) and len(shown) <= 7
+    assert 3 <= len(shown) <= 7
+    assert expected(set(shown)) if callable(expected) else expected <= set(shown)
 
 
 @pytest.mark.parametrize(

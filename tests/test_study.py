@@ -488,6 +488,38 @@ def test_trial_pruned_stores_the_last_value():
     assert study.n_counted == 2
 
 
+class TrialPruned(Exception):  # noqa: N818 - what optuna.TrialPruned is, without Optuna
+    """Another library's pruning signal, recognized by its class name."""
+
+
+def _optuna_pruned() -> type[Exception]:
+    optuna = pytest.importorskip("optuna")
+    return optuna.TrialPruned
+
+
+@pytest.mark.parametrize("signal", [TrialPruned, _optuna_pruned], ids=["by-name", "optuna"])
+def test_optunas_trial_pruned_stores_the_trial_as_pruned(signal):
+    """An objective written for Optuna raises optuna.TrialPruned: PRUNED, not FAIL."""
+    pruned = signal if isinstance(signal, type) else signal()
+
+    def objective(trial):
+        trial.report(0.5, 3)
+        raise pruned()
+
+    study = hpo.create_study(space=SPACE)
+    study.optimize(objective, n_trials=2, catch=())
+    assert [t.state for t in study.trials] == [TrialState.PRUNED] * 2
+    assert study.trials[1].value == 0.5 and study.trials[1].error is None
+
+
+def test_an_uncaught_exception_still_fails_then_propagates():
+    study = hpo.create_study(space=SPACE)
+    with pytest.raises(ZeroDivisionError):
+        study.optimize(lambda trial: 1 / 0, n_trials=2, catch=(ValueError,))
+    (trial,) = study.trials
+    assert trial.state == TrialState.FAIL and "ZeroDivisionError" in trial.error
+
+
 # -- lost workers ---------------------------------------------------------------------------
 
 

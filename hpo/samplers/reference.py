@@ -80,8 +80,7 @@ def history(
     """
     done, pending = [], []
     for trial in trials:
-        finished = trial.state == TrialState.COMPLETE and trial.value is not None
-        if finished:
+        if trial.state == TrialState.COMPLETE and trial.value is not None:
             done.append((_point(space, trial.params), float(trial.value)))
         elif trial.state in (TrialState.RUNNING, TrialState.WAITING):
             pending.append(_point(space, trial.params))
@@ -137,19 +136,24 @@ def library_keys(space: Space) -> tuple[str, ...]:
     )
 
 
+def index_step(param: Numeric) -> float | None:
+    """The step between the values of a non-log parameter with a grid (an int, or a float
+    with a step); None when continuous or log: such values go to the libraries by index."""
+    return None if param.log else param.grid_step
+
+
 def grid_count(param: Numeric) -> int | None:
     """How many values a non-log parameter with a grid step has (None: continuous or log)."""
-    if param.log or param.grid_step is None:
-        return None
-    return round((param.high - param.low) / param.grid_step) + 1
+    step = index_step(param)
+    return None if step is None else round((param.high - param.low) / step) + 1
 
 
 def to_library(param: Param, value: Any) -> Any:
     """A value as hyperopt and skopt see it: a choice's or grid value's index, else itself."""
     if isinstance(param, Categorical | Branch):
         return param.index(value)
-    if grid_count(param) is not None:
-        return round((value - param.low) / param.grid_step)
+    if (step := index_step(param)) is not None:
+        return round((value - param.low) / step)
     return value
 
 
@@ -158,6 +162,6 @@ def from_library(param: Param, raw: Any) -> Any:
     if isinstance(param, Branch | Categorical):
         values = param.choices
         return values[min(max(int(raw), 0), len(values) - 1)]
-    if grid_count(param) is not None:
-        return param.snap(param.low + float(raw) * param.grid_step)
+    if (step := index_step(param)) is not None:
+        return param.snap(param.low + float(raw) * step)
     return param.snap(float(raw))

@@ -133,8 +133,8 @@ def _hp_expr(hp: ModuleType, space: Space, keys: Iterator[str]) -> dict[str, Any
             expr[key] = hp.choice(key, [_hp_expr(hp, sub, keys) for _, sub in param.branches])
         elif isinstance(param, Categorical):
             expr[key] = hp.choice(key, list(range(len(param.choices))))
-        elif grid_count(param) is not None:  # ints and steps: the index of the value
-            expr[key] = hp.quniform(key, -0.5, grid_count(param) - 0.5, 1)
+        elif (count := grid_count(param)) is not None:  # ints and steps: the value's index
+            expr[key] = hp.quniform(key, -0.5, count - 0.5, 1)
         elif param.type == "int":  # log: rounded, log-uniform over [low - 1/2, high + 1/2]
             expr[key] = hp.qloguniform(
                 key, math.log(param.low - 0.5), math.log(param.high + 0.5), 1

@@ -96,8 +96,8 @@ def _dimensions(skopt: ModuleType, space: Space) -> list[Any]:
         if isinstance(param, Branch | Categorical):
             n = len(param.choices)
             dimensions.append(skopt.space.Categorical(list(range(n)), name=key))
-        elif grid_count(param) is not None:
-            dimensions.append(skopt.space.Integer(0, grid_count(param) - 1, name=key))
+        elif (count := grid_count(param)) is not None:
+            dimensions.append(skopt.space.Integer(0, count - 1, name=key))
         else:
             kind = skopt.space.Integer if param.type == "int" else skopt.space.Real
             dimensions.append(
@@ -112,8 +112,8 @@ def _middle(param: Param) -> Any:
     """Where an inactive coordinate is held: the first choice, or the middle of the range."""
     if isinstance(param, Branch | Categorical):
         return 0
-    if grid_count(param) is not None:
-        return (grid_count(param) - 1) // 2
+    if (count := grid_count(param)) is not None:
+        return (count - 1) // 2
     mid = math.sqrt(param.low * param.high) if param.log else (param.low + param.high) / 2
     return round(mid) if param.type == "int" else mid
 
