@@ -620,35 +620,26 @@ class Storage:
             where = sa.and_(where, _t.c.state.in_([TrialState(s).value for s in states]))
         key = _PAGE_KEYS[order]
         ordered = (key.is_(None), key.desc() if descending else key, _t.c.number)
+        rows: Sequence[Any]
+        values: Sequence[Any]
         with self._read() as conn:
-            if limit is None:
+            if limit is not None and limit <= _PAGE_BY_IDS:
+                rows, values = _page_by_ids(conn, where, ordered, limit, offset)
+            else:  # (all the filter's intermediate values: too many ids to bind)
                 rows = conn.execute(
                     sa.select(*_TRIAL_COLUMNS)
                     .where(where)
                     .order_by(*ordered)
+                    .limit(limit)
                     .offset(offset or None)
                 ).all()
-            else:  # the page's ids first: a deep offset then sorts narrow rows, not whole trials
-                ids = (
-                    conn.execute(
-                        sa.select(_t.c.trial_id)
-                        .where(where)
-                        .order_by(*ordered)
-                        .limit(limit)
-                        .offset(offset or None)
-                    )
-                    .scalars()
-                    .all()
-                )
-                found = conn.execute(sa.select(*_TRIAL_COLUMNS).where(_t.c.trial_id.in_(ids))).all()
-                place = {trial_id: i for i, trial_id in enumerate(ids)}
-                rows = sorted(found, key=lambda row: place[row[0]])
+                values = conn.execute(
+                    sa.select(*_VALUE_COLUMNS)
+                    .join(_t, _t.c.trial_id == _v.c.trial_id)
+                    .where(where)
+                    .order_by(_v.c.trial_id, _v.c.step)
+                ).all()
             total = conn.execute(sa.select(sa.func.count()).select_from(_t).where(where)).scalar()
-            values = conn.execute(
-                sa.select(*_VALUE_COLUMNS)
-                .where(_v.c.trial_id.in_([row[0] for row in rows]))
-                .order_by(_v.c.trial_id, _v.c.step)
-            ).all()
         return TrialPage(_trials_from_rows(rows, values), total or 0)
 
     @_retried
@@ -1097,6 +1088,33 @@ _PAGE_KEYS = {
     "value": _t.c.value,
     "duration": _t.c.finished_at - _t.c.started_at,
 }
+
+
+_PAGE_BY_IDS = 1000  # pages up to this size are read by their ids (binds are limited)
+
+
+def _page_by_ids(
+    conn: Connection, where: Any, ordered: tuple[Any, ...], limit: int, offset: int
+) -> tuple[Sequence[Any], Sequence[Any]]:
+    """A page's rows and intermediate values: its ids first (a deep offset then sorts
+    narrow rows, not whole trials), then those trials and their values."""
+    ids = (
+        conn.execute(
+            sa.select(_t.c.trial_id)
+            .where(where)
+            .order_by(*ordered)
+            .limit(limit)
+            .offset(offset or None)
+        )
+        .scalars()
+        .all()
+    )
+    found = conn.execute(sa.select(*_TRIAL_COLUMNS).where(_t.c.trial_id.in_(ids))).all()
+    place = {trial_id: i for i, trial_id in enumerate(ids)}
+    values = conn.execute(
+        sa.select(*_VALUE_COLUMNS).where(_v.c.trial_id.in_(ids)).order_by(_v.c.trial_id, _v.c.step)
+    ).all()
+    return sorted(found, key=lambda row: place[row[0]]), values
 
 
 def _same_value(stored: float, value: float) -> bool:

@@ -15,6 +15,7 @@ import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,6 +27,7 @@ from hpo.records import FrozenTrial, TrialState
 from hpo.storage import Recovered, Storage, StudyInfo
 from hpo.study import Study
 from hpo.trial import Trial
+from tests.conftest import drop_hpo_tables, server_url
 
 SPACE = [{"name": "x", "type": "float", "low": 0.0, "high": 1.0}]
 PER_TRIAL_TABLES = ("hpo_trials", "hpo_intermediate_values")
@@ -192,6 +194,26 @@ def test_trials_page_refuses_bad_arguments(storage: Storage) -> None:
     for bad in ({"sort": "speed"}, {"limit": 0}, {"offset": -1}, {"states": ["DONE"]}):
         with pytest.raises(StudyConfigError):
             study.trials_page(**bad)
+
+
+@pytest.mark.parametrize("backend", ["sqlite-file", "postgres"])
+def test_a_whole_study_and_large_pages_are_listed(tmp_path: Path, backend: str) -> None:
+    """Pages above what a statement can bind, one parameter per trial (SQLite's
+    default limit is 32,766, PostgreSQL's 65,535), and the whole study."""
+    if backend == "postgres":
+        url, n = server_url("postgres"), 65_600
+        drop_hpo_tables(url)
+    else:
+        url, n = str(tmp_path / "large.db"), 33_000
+    with Storage(url) as store:
+        study = new_study(store)
+        store.add_trials(study.info.study_id, finished(n, steps=1))
+        whole = study.trials_page(sort="value")
+        assert whole.total == len(whole.trials) == n
+        assert [t.value for t in whole.trials] == sorted(t.value for t in study.trials)
+        assert all(t.intermediate == {0: float(t.number)} for t in whole.trials)
+        large = study.trials_page(limit=n - 150, offset=100)
+        assert [t.number for t in large.trials] == list(range(100, n - 50))
 
 
 def test_trials_page_carries_intermediate_values(storage: Storage) -> None:
