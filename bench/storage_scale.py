@@ -28,6 +28,8 @@ Targets (issue 17): the cost at 100,000 within 1.2x of the cost at 1,000
 (medians of the run-by-run ratios); loading <= 2 s; `hpo trials --limit 20`
 <= 0.5 s. The exit status is 1 when one is missed. The studies it creates
 are deleted at the end (PostgreSQL: only those; nothing else is dropped).
+Give PostgreSQL a database of its own: while its workers start, the script
+holds a lock on the trials table that stops every other writer there.
 
     python bench/storage_scale.py                               # 3 runs
     python bench/storage_scale.py --runs 1 --trials 500 --postgres-url \\
