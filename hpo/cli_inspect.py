@@ -18,7 +18,6 @@ from hpo.records import TrialState
 from hpo.terminal import printable
 
 if TYPE_CHECKING:
-    from hpo.direction import Direction
     from hpo.records import FrozenTrial
     from hpo.space import Param
     from hpo.study import Study
@@ -155,6 +154,9 @@ def studies_command(every_study: bool, storage: str | None, as_json: bool) -> No
     help="Order; value puts the best first.",
 )
 @click.option("--limit", type=click.IntRange(min=1), help="Show at most this many trials.")
+@click.option(
+    "--offset", type=click.IntRange(min=0), default=0, help="Skip this many trials first."
+)
 @storage_option
 @json_option
 def trials(
@@ -162,6 +164,7 @@ def trials(
     states: tuple[str, ...],
     sort: str,
     limit: int | None,
+    offset: int,
     storage: str | None,
     as_json: bool,
 ) -> None:
@@ -171,10 +174,8 @@ def trials(
     from hpo.study import load_study
 
     study = load_study(name, choose_storage(storage))
-    selected = [
-        t for t in study.trials if not states or t.state.value in {s.upper() for s in states}
-    ]
-    selected = _sorted(selected, sort, study.direction)[:limit]
+    # the database filters, sorts and cuts: a page costs the same in a study of any size
+    selected = study.trials_page(states, sort, sort == "duration", limit, offset).trials
     if as_json:
         echo_json([t.to_dict() for t in selected])
     elif selected:
@@ -303,19 +304,6 @@ def delete(name: str, yes: bool, storage: str | None) -> None:
 
 
 # -- helpers ----------------------------------------------------------------------
-
-
-def _sorted(trials: list[FrozenTrial], key: str, direction: Direction) -> list[FrozenTrial]:
-    if key == "number":
-        return trials
-
-    def order(trial: FrozenTrial) -> tuple[bool, float]:
-        value = trial.value if key == "value" else trial.duration
-        if value is None:
-            return True, 0.0
-        return False, direction.loss(value) if key == "value" else -value
-
-    return sorted(trials, key=order)
 
 
 def _parse_pair(study: Study, pair: str) -> tuple[str, Any]:

@@ -63,7 +63,9 @@ from hpo.errors import (
 )
 from hpo.records import FrozenTrial, TrialState
 
-SCHEMA_VERSION = 3  # 1 -> 2: studies got a pruner; 2 -> 3: trials got `requeued`
+# 1 -> 2: studies got a pruner; 2 -> 3: trials got `requeued`; 3 -> 4: studies got
+# `budget_taken`
+SCHEMA_VERSION = 4
 COMPARISON_ATTR = "comparison"  # the user attribute naming a member study's comparison
 RETRY_SECONDS = 60.0  # how long transient errors are retried
 _FIRST_DELAY_S, _MAX_DELAY_S = 0.05, 2.0
@@ -144,7 +146,10 @@ studies_table = sa.Table(
     sa.Column("seed", sa.BigInteger, nullable=False),
     sa.Column("created_at", sa.Double, nullable=False),
     sa.Column("user_attrs", _JSON, nullable=False),
+    # places of the budget taken: trials not WAITING and not re-queued (see _take_places)
+    sa.Column("budget_taken", sa.Integer, nullable=False, server_default="0"),
 )
+_STATE_COLUMNS = ("study_id", "budget_taken")  # not part of a study's definition
 suggested_table = sa.Table(
     "hpo_suggested_params",
     _metadata,
@@ -209,6 +214,14 @@ class StudySummary:
     info: StudyInfo
     counts: dict[str, int]
     best_value: float | None
+
+
+@dataclass(frozen=True)
+class TrialPage:
+    """A page of a study's trials (Storage.trials_page) and how many the filter keeps."""
+
+    trials: list[FrozenTrial]
+    total: int
 
 
 def comparison_of(info: StudyInfo) -> str | None:
@@ -304,8 +317,9 @@ class Storage:
     def identity(self) -> str:
         """The database, named alike from any working directory (keys hpo.recovery files)."""
         url = self._engine.url
-        if self.is_sqlite and not self.is_memory and not url.database.startswith("file:"):
-            url = url.set(database=os.path.abspath(url.database))
+        database = url.database or ""
+        if self.is_sqlite and not self.is_memory and not database.startswith("file:"):
+            url = url.set(database=os.path.abspath(database))
         return url.render_as_string(hide_password=False)
 
     @property
@@ -390,15 +404,17 @@ class Storage:
     def _migrate(self, version: int) -> None:
         """Bring an older database up to SCHEMA_VERSION, in one transaction."""
         with self._write() as conn:
-            current = conn.execute(
-                sa.select(meta_table.c.value).where(meta_table.c.key == "schema_version")
-            ).scalar()
-            if int(current) >= SCHEMA_VERSION:
+            current = int(
+                conn.execute(
+                    sa.select(meta_table.c.value).where(meta_table.c.key == "schema_version")
+                ).scalar_one()
+            )
+            if current >= SCHEMA_VERSION:
                 return  # another process migrated it meanwhile
-            if int(current) < 2:
+            if current < 2:
                 conn.exec_driver_sql("ALTER TABLE hpo_studies ADD COLUMN pruner VARCHAR(64)")
                 conn.exec_driver_sql("ALTER TABLE hpo_studies ADD COLUMN pruner_options TEXT")
-            if int(current) < 3:
+            if current < 3:
                 conn.exec_driver_sql(
                     "ALTER TABLE hpo_trials ADD COLUMN requeued INTEGER NOT NULL DEFAULT 0"
                 )
@@ -414,6 +430,11 @@ class Storage:
                         .where(trials_table.c.trial_id.in_(requeued))
                         .values(requeued=1)
                     )
+            if current < 4:
+                conn.exec_driver_sql(
+                    "ALTER TABLE hpo_studies ADD COLUMN budget_taken INTEGER NOT NULL DEFAULT 0"
+                )
+                conn.execute(sa.update(studies_table).values(budget_taken=_RECOUNT_TAKEN))
             conn.execute(
                 sa.update(meta_table)
                 .where(meta_table.c.key == "schema_version")
@@ -438,12 +459,14 @@ class Storage:
     @_retried
     def create_study(self, info: StudyInfo) -> StudyInfo:
         """Insert a study (its study_id is ignored); return it with its new id."""
-        row = {c.name: getattr(info, c.name) for c in studies_table.c if c.name != "study_id"}
+        row = {
+            c.name: getattr(info, c.name) for c in studies_table.c if c.name not in _STATE_COLUMNS
+        }
         try:
             with self._write() as conn:
-                study_id = conn.execute(
+                (study_id,) = conn.execute(
                     sa.insert(studies_table).values(**row)
-                ).inserted_primary_key[0]
+                ).inserted_primary_key or (None,)
         except IntegrityError:
             raise DuplicateStudyError(
                 f"a study named {info.name!r} already exists in {self.display_url}"
@@ -568,16 +591,99 @@ class Storage:
         The defaults load the whole study: one query for trials, one for
         intermediate values.
         """
-        incremental = after >= 0 or bool(numbers)
-        query = _TRIALS_SINCE if incremental else _TRIALS_ALL
-        binds = {"b_study_id": study_id, "b_after": after, "b_numbers": list(numbers)}
+        listed = sorted(n for n in numbers if n <= after)  # (the others are above it)
+        query = _TRIALS_SINCE if listed else _TRIALS_AFTER if after >= 0 else _TRIALS_ALL
+        binds = {"b_study_id": study_id, "b_after": after, "b_numbers": listed}
         with self._read() as conn:
-            rows = conn.execute(query[0], binds).mappings().all()
+            rows = conn.execute(query[0], binds).all()
             values = conn.execute(query[1], binds).all() if rows else []
-        per_trial: dict[int, dict[int, float]] = {}
-        for trial_id, step, value in values:
-            per_trial.setdefault(trial_id, {})[step] = value
-        return [_trial_from_row(row, per_trial.get(row["trial_id"], {})) for row in rows]
+        return _trials_from_rows(rows, values)
+
+    @_retried
+    def trials_page(
+        self,
+        study_id: int,
+        states: Collection[TrialState] = (),
+        order: str = "number",
+        descending: bool = False,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> TrialPage:
+        """One page of a study's trials, filtered, sorted and cut in the database.
+
+        `states`: only these (none: all). `order`: "number", "value" or "duration"
+        (finished_at - started_at); trials without one come last either way, ties
+        by number. `total` counts every trial the filter keeps.
+        """
+        where = _t.c.study_id == study_id
+        if states:
+            where = sa.and_(where, _t.c.state.in_([TrialState(s).value for s in states]))
+        key = _PAGE_KEYS[order]
+        ordered = (key.is_(None), key.desc() if descending else key, _t.c.number)
+        rows: Sequence[Any]
+        values: Sequence[Any]
+        with self._read() as conn:
+            if limit is not None and limit <= _PAGE_BY_IDS:
+                rows, values = _page_by_ids(conn, where, ordered, limit, offset)
+            else:  # (all the filter's intermediate values: too many ids to bind)
+                rows = conn.execute(
+                    sa.select(*_TRIAL_COLUMNS)
+                    .where(where)
+                    .order_by(*ordered)
+                    .limit(limit)
+                    .offset(offset or None)
+                ).all()
+                values = conn.execute(
+                    sa.select(*_VALUE_COLUMNS)
+                    .join(_t, _t.c.trial_id == _v.c.trial_id)
+                    .where(where)
+                    .order_by(_v.c.trial_id, _v.c.step)
+                ).all()
+            total = conn.execute(sa.select(sa.func.count()).select_from(_t).where(where)).scalar()
+        return TrialPage(_trials_from_rows(rows, values), total or 0)
+
+    @_retried
+    def budget_taken(self, study_id: int) -> int:
+        """Places taken in the study's budget: trials neither WAITING nor re-queued."""
+        with self._read() as conn:
+            taken = conn.execute(
+                sa.select(_s.c.budget_taken).where(_s.c.study_id == study_id)
+            ).scalar()
+        if taken is None:
+            raise StudyNotFoundError(f"study id {study_id} is not in {self.display_url}")
+        return int(taken)
+
+    def add_trials(self, study_id: int, trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
+        """Insert finished trials in bulk (an import, a copy, a benchmark's history).
+
+        One transaction, numbered on from the study's last trial in their order;
+        their trial_id and number are given here. Not retried: a retry after a
+        commit whose answer was lost would add them twice.
+        """
+        if not all(t.state.is_finished for t in trials):
+            raise ValueError("only finished trials can be added in bulk")
+        with self._write() as conn:
+            _take_places(conn, study_id, sum(t.counts_toward_budget for t in trials))
+            last = conn.execute(_MAX_NUMBER, {"b_sid": study_id}).scalar()
+            first = 0 if last is None else last + 1
+            rows = [_row_of(t, study_id, first + i) for i, t in enumerate(trials)]
+            if rows:
+                conn.execute(_INSERT_TRIAL, rows)
+            ids = dict(
+                conn.execute(
+                    sa.select(_t.c.number, _t.c.trial_id).where(
+                        _t.c.study_id == study_id, _t.c.number >= first
+                    )
+                ).all()
+            )
+            steps = [
+                {"trial_id": ids[first + i], "step": step, "value": value}
+                for i, t in enumerate(trials)
+                for step, value in t.intermediate.items()
+            ]
+            if steps:
+                conn.execute(sa.insert(_v), steps)
+        return [replace(t, trial_id=ids[first + i], number=first + i) for i, t in enumerate(trials)]
 
     @_retried
     def create_trial(
@@ -596,7 +702,7 @@ class Storage:
         when another worker took it first (the caller refreshes and asks
         again). Without it, the trial takes the next free number. With
         `budget`, a RUNNING trial starts only if fewer than `budget` trials
-        count toward it (see `_check_budget`); else BudgetMet is raised.
+        take a place in it (see `_take_places`); else BudgetMet is raised.
 
         A retry after a commit whose answer was lost (a dropped connection)
         finds the number taken by its own first try: that RUNNING trial gets
@@ -606,7 +712,10 @@ class Storage:
         for _ in range(_NUMBER_RETRIES):
             try:
                 with self._write() as conn:
-                    _lock_study(conn, study_id, budget)
+                    if state == TrialState.WAITING:
+                        _lock_study(conn, study_id)
+                    else:
+                        _take_places(conn, study_id, 1, budget)
                     return _insert_trial(
                         conn, study_id, state, params, worker, system_attrs or {}, number
                     )
@@ -646,7 +755,7 @@ class Storage:
         With `budget`, BudgetMet is raised instead when the budget is taken.
         """
         now = time.time()
-        values = {
+        values: dict[str, Any] = {
             "state": TrialState.RUNNING,
             "started_at": now,
             "heartbeat_at": now,
@@ -654,16 +763,18 @@ class Storage:
             "params": params,
         }
         with self._write() as conn:
-            _lock_study(conn, study_id, budget)
-            result = conn.execute(
+            _take_places(conn, study_id, 1, budget)
+            claimed = conn.execute(
                 sa.update(trials_table)
                 .where(
                     trials_table.c.trial_id == trial.trial_id,
                     trials_table.c.state == TrialState.WAITING,
                 )
                 .values(**values)
-            )
-        return replace(trial, **values) if result.rowcount == 1 else None
+            ).rowcount
+            if claimed != 1:
+                _take_places(conn, study_id, -1)  # another worker claimed it: give it back
+        return replace(trial, **values) if claimed == 1 else None
 
     @_retried
     def finish_trial(
@@ -737,6 +848,7 @@ class Storage:
                     requeued=1, system_attrs={**trial.system_attrs, "requeued_as": retry.number}
                 )
             )
+            _take_places(conn, study_id, -1)  # its retry takes the place when it starts
             return retry
 
     @_retried
@@ -789,6 +901,7 @@ class Storage:
                     .values(started_at=finished_at, **outcome)
                 ).rowcount
                 if taken == 1:
+                    _take_places(conn, study_id, 1)  # the retry: WAITING -> finished
                     return Recovered.RETRY, retry
             conn.execute(
                 sa.update(t)
@@ -868,17 +981,35 @@ class Storage:
 # Statements of the per-trial path, built once: building and hashing a
 # statement costs more than SQLite takes to run it.
 _t, _v = trials_table, values_table
-_MAX_NUMBER = sa.select(sa.func.max(_t.c.number)).where(_t.c.study_id == sa.bindparam("b_sid"))
-_INSERT_TRIAL = sa.insert(_t)
-_LOCK_STUDY = (
-    sa.select(studies_table.c.study_id)
-    .where(studies_table.c.study_id == sa.bindparam("b_sid"))
-    .with_for_update()
+# the last number: one step back from the end of the (study_id, number) index
+_MAX_NUMBER = (
+    sa.select(_t.c.number)
+    .where(_t.c.study_id == sa.bindparam("b_sid"))
+    .order_by(_t.c.number.desc())
+    .limit(1)
 )
-_BUDGET_TAKEN = sa.select(sa.func.count()).where(
-    _t.c.study_id == sa.bindparam("b_sid"),
-    _t.c.state != TrialState.WAITING.value,
-    _t.c.requeued == 0,
+_INSERT_TRIAL = sa.insert(_t)
+_s = studies_table
+_LOCK_STUDY = (
+    sa.select(_s.c.study_id).where(_s.c.study_id == sa.bindparam("b_sid")).with_for_update()
+)
+_TAKE_PLACES = (
+    sa.update(_s)
+    .where(_s.c.study_id == sa.bindparam("b_sid"))
+    .values(budget_taken=_s.c.budget_taken + sa.bindparam("b_n"))
+)
+_TAKE_PLACES_WITHIN = _TAKE_PLACES.where(
+    _s.c.budget_taken + sa.bindparam("b_n") <= sa.bindparam("b_budget")
+)
+# What budget_taken counts, from the trials themselves (the migration that added it)
+_RECOUNT_TAKEN = (
+    sa.select(sa.func.count())
+    .where(
+        _t.c.study_id == _s.c.study_id,
+        _t.c.state != TrialState.WAITING.value,
+        _t.c.requeued == 0,
+    )
+    .scalar_subquery()
 )
 _FINISHED_COLUMNS = ("state", "params", "value", "error", "finished_at")
 _FINISH = (
@@ -889,51 +1020,132 @@ _FINISH = (
 _FINISH_IF_HEARTBEAT = _FINISH.where(_t.c.heartbeat_at == sa.bindparam("b_heartbeat"))
 
 
-def _selection(where: Any) -> tuple[sa.Select, sa.Select]:
-    """The trials matching `where`, and their intermediate values."""
-    return (
-        sa.select(_t).where(where).order_by(_t.c.number),
-        sa.select(_v)
-        .join(_t, _t.c.trial_id == _v.c.trial_id)
-        .where(where)
-        .order_by(_v.c.trial_id, _v.c.step),
-    )
-
-
-_TRIALS_ALL = _selection(_t.c.study_id == sa.bindparam("b_study_id"))
-_TRIALS_SINCE = _selection(
-    sa.and_(
-        _t.c.study_id == sa.bindparam("b_study_id"),
-        sa.or_(
-            _t.c.number > sa.bindparam("b_after"),
-            _t.c.number.in_(sa.bindparam("b_numbers", expanding=True)),
-        ),
-    )
+# Bulk reads fetch JSON as text and intermediate values as stored (NULL for NaN), and
+# _trials_from_rows decodes them a column at a time: SQLAlchemy's per-value result
+# processing cost five times the query when loading 100,000 trials.
+_TRIAL_FIELDS = (
+    "trial_id",
+    "number",
+    "state",
+    "params",
+    "value",
+    "error",
+    "started_at",
+    "finished_at",
+    "heartbeat_at",
+    "worker",
+    "user_attrs",
+    "system_attrs",
 )
+_TRIAL_COLUMNS = [
+    sa.type_coerce(_t.c[name], sa.Text).label(name)
+    if isinstance(_t.c[name].type, _JSON)
+    else _t.c[name]
+    for name in _TRIAL_FIELDS
+]
+# (labelled: SQLite matches a compound ORDER BY only to named result columns)
+_VALUE_COLUMNS = [
+    _v.c.trial_id.label("trial_id"),
+    _v.c.step.label("step"),
+    sa.type_coerce(_v.c.value, sa.Double).label("value"),
+]
+
+
+def _selection(*wheres: Any) -> tuple[sa.Executable, sa.Executable]:
+    """The trials matching any of `wheres` (disjoint conditions), and their intermediate
+    values, each by number.
+
+    Several conditions are one SELECT each joined by UNION ALL, not an OR: planners
+    turn `number > ? OR number IN (...)` into a scan of the whole study, while each
+    branch alone is a range of the (study_id, number) index.
+    """
+    trials = [sa.select(*_TRIAL_COLUMNS).where(where) for where in wheres]
+    values = [
+        sa.select(*_VALUE_COLUMNS).join(_t, _t.c.trial_id == _v.c.trial_id).where(where)
+        for where in wheres
+    ]
+    if len(wheres) == 1:
+        return trials[0].order_by(_t.c.number), values[0].order_by(_v.c.trial_id, _v.c.step)
+    all_trials, all_values = sa.union_all(*trials), sa.union_all(*values)
+    return (
+        all_trials.order_by(all_trials.selected_columns.number),
+        all_values.order_by(all_values.selected_columns.trial_id, all_values.selected_columns.step),
+    )
+
+
+_IN_STUDY = _t.c.study_id == sa.bindparam("b_study_id")
+_AFTER = _t.c.number > sa.bindparam("b_after")
+# (only numbers up to `after`, so that the branches of _TRIALS_SINCE never overlap; the
+# caller filters them: a `number <= ?` here turns SQLite's plan into a range scan)
+_LISTED = _t.c.number.in_(sa.bindparam("b_numbers", expanding=True))
+_TRIALS_ALL = _selection(_IN_STUDY)
+_TRIALS_AFTER = _selection(sa.and_(_IN_STUDY, _AFTER))
+_TRIALS_SINCE = _selection(sa.and_(_IN_STUDY, _AFTER), sa.and_(_IN_STUDY, _LISTED))
+
+
+_PAGE_KEYS = {
+    "number": _t.c.number,
+    "value": _t.c.value,
+    "duration": _t.c.finished_at - _t.c.started_at,
+}
+
+
+_PAGE_BY_IDS = 1000  # pages up to this size are read by their ids (binds are limited)
+
+
+def _page_by_ids(
+    conn: Connection, where: Any, ordered: tuple[Any, ...], limit: int, offset: int
+) -> tuple[Sequence[Any], Sequence[Any]]:
+    """A page's rows and intermediate values: its ids first (a deep offset then sorts
+    narrow rows, not whole trials), then those trials and their values."""
+    ids = (
+        conn.execute(
+            sa.select(_t.c.trial_id)
+            .where(where)
+            .order_by(*ordered)
+            .limit(limit)
+            .offset(offset or None)
+        )
+        .scalars()
+        .all()
+    )
+    found = conn.execute(sa.select(*_TRIAL_COLUMNS).where(_t.c.trial_id.in_(ids))).all()
+    place = {trial_id: i for i, trial_id in enumerate(ids)}
+    values = conn.execute(
+        sa.select(*_VALUE_COLUMNS).where(_v.c.trial_id.in_(ids)).order_by(_v.c.trial_id, _v.c.step)
+    ).all()
+    return sorted(found, key=lambda row: place[row[0]]), values
 
 
 def _same_value(stored: float, value: float) -> bool:
     return stored == value or (math.isnan(stored) and math.isnan(value))
 
 
-def _lock_study(conn: Connection, study_id: int, budget: int | None = None) -> None:
-    """Hold the study's row until commit: its trial inserts and claims go one at a time.
-
-    With a budget, check it under the lock (BudgetMet when taken), so that the
-    check and the insert or claim after it are one step for other workers.
-    """
+def _lock_study(conn: Connection, study_id: int) -> None:
+    """Hold the study's row until commit: its trial inserts and claims go one at a time."""
     if conn.dialect.name != "sqlite":  # BEGIN IMMEDIATE has locked the whole file
         conn.execute(_LOCK_STUDY, {"b_sid": study_id})
-    if budget is not None:
-        _check_budget(conn, study_id, budget)
 
 
-def _check_budget(conn: Connection, study_id: int, budget: int) -> None:
-    """Raise BudgetMet when running trials plus counted finished ones fill the budget.
+def _take_places(conn: Connection, study_id: int, n: int, budget: int | None = None) -> None:
+    """Add `n` to the study's count of places taken in its budget, holding its row
+    until commit (so this is also the lock of `_lock_study`).
 
-    The SQL form of FrozenTrial.counts_toward_budget, plus RUNNING trials.
+    A place is taken by every trial that is neither WAITING nor re-queued (the SQL
+    form of FrozenTrial.counts_toward_budget, plus RUNNING trials): each
+    transaction that moves a trial in or out of that set changes the count, so
+    it is exact whatever happens to the workers, and reading it costs the same
+    at any size of study. With `budget`, check it under the same lock: BudgetMet
+    when the places would exceed it, and nothing is written.
     """
-    if conn.execute(_BUDGET_TAKEN, {"b_sid": study_id}).scalar() >= budget:
+    binds = {"b_sid": study_id, "b_n": n, "b_budget": budget}
+    if budget is None:
+        conn.execute(_TAKE_PLACES, binds)
+        return
+    taken = conn.execute(_TAKE_PLACES_WITHIN, binds).rowcount == 1
+    # (no row changed and no row found: the study is gone, and the insert that
+    # follows fails on its foreign key)
+    if not taken and conn.execute(_LOCK_STUDY, binds).first() is not None:
         raise BudgetMet(f"the budget of {budget} trials is taken")
 
 
@@ -964,8 +1176,27 @@ def _insert_trial(
         "error": None,
         "finished_at": None,
     }
-    trial_id = conn.execute(_INSERT_TRIAL, row).inserted_primary_key[0]
+    (trial_id,) = conn.execute(_INSERT_TRIAL, row).inserted_primary_key or (None,)
     return _trial_from_row({**row, "trial_id": trial_id}, {})
+
+
+def _row_of(trial: FrozenTrial, study_id: int, number: int) -> dict[str, Any]:
+    """The row of a finished trial added in bulk."""
+    return {
+        "study_id": study_id,
+        "number": number,
+        "state": trial.state.value,
+        "params": trial.params,
+        "value": trial.value,
+        "error": trial.error,
+        "started_at": trial.started_at,
+        "finished_at": trial.finished_at,
+        "heartbeat_at": trial.heartbeat_at,
+        "worker": trial.worker,
+        "user_attrs": trial.user_attrs,
+        "system_attrs": trial.system_attrs,
+        "requeued": int(not trial.counts_toward_budget),
+    }
 
 
 def _finish(
@@ -994,10 +1225,50 @@ def _finish(
 
 def _study_from_row(row: Any) -> StudyInfo:
     fields = dict(row)
+    del fields["budget_taken"]
     fields["direction"] = Direction(fields["direction"])
     fields["pruner"] = fields["pruner"] or "none"  # (NULL in studies from schema 1)
     fields["pruner_options"] = fields["pruner_options"] or {}
     return StudyInfo(**fields)
+
+
+_STATES = {state.value: state for state in TrialState}  # (a dict: faster than TrialState())
+
+
+def _trials_from_rows(rows: Sequence[Any], values: Sequence[Any]) -> list[FrozenTrial]:
+    """Trials from rows of _TRIAL_COLUMNS, with their rows of _VALUE_COLUMNS.
+
+    The JSON of a column is decoded for all rows in one call, as one array: a
+    single parse in C, where a json.loads per value spends most of its time
+    getting there.
+    """
+    per_trial: dict[int, dict[int, float]] = {}
+    for trial_id, step, value in values:
+        per_trial.setdefault(trial_id, {})[step] = math.nan if value is None else value
+    params, user_attrs, system_attrs = (_decode_all([row[i] for row in rows]) for i in (3, 10, 11))
+    return [
+        FrozenTrial(
+            trial_id=row[0],
+            number=row[1],
+            state=_STATES[row[2]],
+            params=params[i],
+            value=row[4],
+            intermediate=per_trial.get(row[0], {}),
+            started_at=row[6],
+            finished_at=row[7],
+            heartbeat_at=row[8],
+            worker=row[9],
+            error=row[5],
+            user_attrs=user_attrs[i],
+            system_attrs=system_attrs[i],
+        )
+        for i, row in enumerate(rows)
+    ]
+
+
+def _decode_all(texts: list[str]) -> list[Any]:
+    """JSON documents (as stored by _JSON: never NULL here) decoded in one call."""
+    return json.loads(f"[{','.join(texts)}]") if texts else []
 
 
 def _trial_from_row(row: Any, intermediate: dict[int, float]) -> FrozenTrial:

@@ -29,7 +29,7 @@ import time
 import traceback
 import uuid
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
@@ -64,11 +64,12 @@ from hpo.samplers import Sampler, make_sampler
 from hpo.samplers.grid import GridSampler
 from hpo.samplers.random import RandomSampler
 from hpo.space import Branch, Param, Space
-from hpo.storage import Recovered, Storage, StudyInfo, StudySummary
+from hpo.storage import Recovered, Storage, StudyInfo, StudySummary, TrialPage
 from hpo.streams import Purpose, stream
 from hpo.trial import Trial, as_objective_value
 
 POLL_INTERVAL_S = 0.25
+PAGE_SORTS = ("number", "value", "duration")  # the orders of Study.trials_page
 # Workers that collide on a trial number would collide again in lockstep;
 # a random pause (not seeded: it affects timing only) breaks the tie.
 _CONFLICT_PAUSE_S = 0.005
@@ -83,12 +84,14 @@ class _TrialCache:
     """The study's trials as last read, indexed by number, refreshed incrementally.
 
     Finished trials never change, so a refresh reads only trials numbered
-    above the last one seen plus those seen unfinished.
+    above the last one seen plus those seen unfinished: its cost follows the
+    trials that changed, not the size of the study.
     """
 
     def __init__(self) -> None:
         self.records: list[FrozenTrial] = []  # records[number]
         self.unfinished: set[int] = set()
+        self.finished: list[int] = []  # numbers, in the order they were seen finished
         self.n_counted = 0  # trials that count toward the budget
         self.n_sampled = 0  # trials whose point came from the sampler
 
@@ -116,6 +119,8 @@ class _TrialCache:
             old and SAMPLE_INDEX in old.system_attrs
         )
         if record.state.is_finished:
+            if old is None or not old.state.is_finished:
+                self.finished.append(number)
             self.unfinished.discard(number)
         else:
             self.unfinished.add(number)
@@ -211,6 +216,50 @@ class Study:
         """All trials, by number, as stored now."""
         self._refresh()
         return list(self._cache.records)
+
+    def trials_page(
+        self,
+        states: Collection[TrialState | str] = (),
+        sort: str = "number",
+        descending: bool = False,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> TrialPage:
+        """One page of the trials as stored now, filtered, sorted and cut by the database
+        (so its cost does not grow with the study the way `trials` does).
+
+        `states`: only trials in these (none: all). `sort`: "number"; "value",
+        best first (lowest when minimizing); or "duration", shortest first.
+        `descending` reverses the order (the worst or the longest first).
+        Trials without a value or a duration come last either way; ties go by
+        number. The page's `total` counts every trial the filter keeps.
+        """
+        if sort not in PAGE_SORTS:
+            raise StudyConfigError(f"sort must be one of {', '.join(PAGE_SORTS)}, got {sort!r}")
+        check_count(limit, "limit")
+        if not (isinstance(offset, int) and not isinstance(offset, bool) and offset >= 0):
+            raise StudyConfigError(f"offset must be a non-negative integer, got {offset!r}")
+        try:
+            wanted = [TrialState(str(s).upper()) for s in states]
+        except ValueError:
+            raise StudyConfigError(
+                f"states must be among {', '.join(TrialState)}, got {list(states)!r}"
+            ) from None
+        best_is_high = sort == "value" and self.direction.sign < 0
+        return self._storage.trials_page(
+            self._info.study_id, wanted, sort, descending != best_is_high, limit, offset
+        )
+
+    def finished_since(self, position: int) -> tuple[list[FrozenTrial], int]:
+        """The trials this Study object saw finish after the first `position` of them,
+        in the order it saw them, and the position after them (refreshed first).
+
+        A watcher keeps the position and asks again: each call costs what changed
+        since, not the size of the study. Position 0 gives every finished trial.
+        """
+        self._refresh()
+        numbers = self._cache.finished[position:]
+        return [self._cache.records[n] for n in numbers], position + len(numbers)
 
     def trial(self, number: int) -> FrozenTrial:
         trials = self.trials

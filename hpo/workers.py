@@ -57,7 +57,7 @@ def run_workers(
         **_thread_limits(n_workers),
     }
     callbacks = list(callbacks)
-    seen = {t.number for t in study.trials if t.state.is_finished}
+    _, seen = study.finished_since(0)  # those finished before now are not reported
     processes: list[subprocess.Popen[bytes]] = []
     try:
         for _ in range(n_workers):
@@ -68,7 +68,7 @@ def run_workers(
             processes.append(subprocess.Popen(command, env=environment, process_group=0))
         while True:
             running = any(p.poll() is None for p in processes)
-            _report_new(study, seen, callbacks)
+            seen = _report_new(study, seen, callbacks)
             if not running:
                 break
             time.sleep(POLL_INTERVAL_S)
@@ -132,14 +132,16 @@ def _thread_limits(n_workers: int) -> dict[str, str]:
     return dict.fromkeys(_THREAD_VARIABLES, per_worker)
 
 
-def _report_new(study: Study, seen: set[int], callbacks: list[Callback]) -> None:
-    """Hand the trials finished since the last look to the callbacks, in the order
-    they finished (so that a progress line's best so far is as of its trial)."""
-    for trial in sorted(study.trials, key=lambda t: t.finish_order):
-        if trial.state.is_finished and trial.number not in seen:
-            seen.add(trial.number)
-            for callback in callbacks:
-                callback(study, trial)
+def _report_new(study: Study, seen: int, callbacks: list[Callback]) -> int:
+    """Hand the trials finished since the last look (the first `seen` finished ones
+    were handed before) to the callbacks, in the order they finished (so that a
+    progress line's best so far is as of its trial); the new count seen. Only what
+    changed is read: the cost of a look does not grow with the study."""
+    new, seen = study.finished_since(seen)
+    for trial in sorted(new, key=lambda t: t.finish_order):
+        for callback in callbacks:
+            callback(study, trial)
+    return seen
 
 
 def _stop(processes: list[subprocess.Popen[bytes]]) -> None:

@@ -123,6 +123,42 @@ def test_inspection_commands(workdir):
     assert json.loads(invoke("show", "demo", "4", "--json").stdout)["number"] == 4
 
 
+def test_trials_pages_sort_best_first_and_longest_first(workdir):
+    space = [{"name": "x", "type": "float", "low": 0, "high": 1}]
+    study = hpo.create_study("paged", "hpo.db", space, seed=0, direction="maximize")
+    values = [3.0, 9.0, None, 1.0, 7.0, 5.0]
+    study.storage.add_trials(
+        study.info.study_id,
+        [
+            hpo.FrozenTrial(
+                trial_id=-1,
+                number=-1,
+                state=TrialState.FAIL if value is None else TrialState.COMPLETE,
+                params={"x": 0.5},
+                value=value,
+                started_at=100.0,
+                finished_at=100.0 + i * (7 % (i + 2)),
+            )
+            for i, value in enumerate(values)
+        ],
+    )
+
+    def numbers(*args: str) -> list[int]:
+        result = invoke("trials", "paged", "--json", *args)
+        assert result.exit_code == 0, result.output
+        return [t["number"] for t in json.loads(result.stdout)]
+
+    assert numbers() == [0, 1, 2, 3, 4, 5]
+    assert numbers("--sort", "value") == [1, 4, 5, 0, 3, 2]  # maximize: highest first
+    assert numbers("--sort", "value", "--limit", "2", "--offset", "1") == [4, 5]
+    assert numbers("--sort", "value", "--state", "fail") == [2]
+    durations = {i: i * (7 % (i + 2)) for i in range(6)}
+    assert numbers("--sort", "duration") == sorted(durations, key=lambda i: (-durations[i], i))
+    assert numbers("--offset", "6") == []
+    table = invoke("trials", "paged", "--sort", "value", "--limit", "1").stdout
+    assert len(table.strip().splitlines()) == 3 and table.splitlines()[2].startswith("1 ")
+
+
 def test_export_csv_and_json(workdir):
     write(workdir / "demo.toml", STUDY)
     invoke("run", "demo.toml")

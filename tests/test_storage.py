@@ -791,14 +791,55 @@ def test_missing_driver_hides_the_password() -> None:
 def _as_written_by(path: Path, version: int) -> None:
     """Make a database look as an older hpo left it."""
     with sqlite3.connect(path) as conn:
-        conn.execute("ALTER TABLE hpo_trials DROP COLUMN requeued")  # schema 3
+        conn.execute("ALTER TABLE hpo_studies DROP COLUMN budget_taken")  # schema 3
+        if version < 3:
+            conn.execute("ALTER TABLE hpo_trials DROP COLUMN requeued")
         if version < 2:
             conn.execute("ALTER TABLE hpo_studies DROP COLUMN pruner")
             conn.execute("ALTER TABLE hpo_studies DROP COLUMN pruner_options")
         conn.execute(f"UPDATE hpo_meta SET value = '{version}' WHERE key = 'schema_version'")
 
 
-@pytest.mark.parametrize("version", [1, 2])
+def _columns(store: Storage) -> dict[str, list[tuple[str, bool]]]:
+    with store._engine.connect() as conn:
+        inspector = sa.inspect(conn)
+        return {
+            table: [(c["name"], c["nullable"]) for c in inspector.get_columns(table)]
+            for table in sorted(inspector.get_table_names())
+            if table.startswith("hpo_")
+        }
+
+
+def test_a_schema_3_database_is_migrated_on_every_backend(storage_url: str) -> None:
+    """3 -> 4 in place on each server: the studies' count of places taken in their
+    budget is added and filled in from their trials."""
+    with Storage(storage_url) as store:
+        sid = store.create_study(study_info()).study_id
+        other = store.create_study(study_info("other")).study_id
+        complete(store, sid, 1.0)
+        running(store, sid)
+        store.create_trial(sid, TrialState.WAITING, PARAMS)
+        store.fail_and_requeue(sid, running(store, sid), "worker lost", requeue=True)
+        complete(store, other, 2.0)
+        current = _columns(store)
+    engine = sa.create_engine(storage_url)  # as hpo with schema 3 left it
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE hpo_studies DROP COLUMN budget_taken")
+        conn.exec_driver_sql("UPDATE hpo_meta SET value = '3'")  # (its one row)
+    engine.dispose()
+    with Storage(storage_url) as store:
+        assert _columns(store) == current
+        # a complete and a running trial; the re-queued failure and the waiting ones not
+        assert (store.budget_taken(sid), store.budget_taken(other)) == (2, 1)
+        with pytest.raises(BudgetMet):
+            store.create_trial(sid, TrialState.RUNNING, PARAMS, budget=2)
+        assert store.create_trial(sid, TrialState.RUNNING, PARAMS, budget=3) is not None
+        with store._read() as conn:
+            version = conn.exec_driver_sql("SELECT value FROM hpo_meta").scalar()
+        assert version == str(SCHEMA_VERSION) == "4"
+
+
+@pytest.mark.parametrize("version", [1, 2, 3])
 def test_an_older_database_is_migrated(tmp_path: Path, version: int) -> None:
     path = tmp_path / "old.db"
     with Storage(str(path)) as store:

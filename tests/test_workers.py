@@ -469,14 +469,18 @@ def test_trials_state_running_shows_each_heartbeat_age(tmp_path):
             .where(trials_table.c.trial_id == trial.trial_id)
             .values(heartbeat_at=time.time() - 42)
         )
+    started = time.time()
     shown = subprocess.run(
         [sys.executable, "-m", "hpo", "trials", "hb", "--state", "running", "--storage", db],
         capture_output=True,
         text=True,
     )
+    took = time.time() - started  # (a loaded machine starts the command slowly)
     assert shown.returncode == 0, shown.stderr
     assert "RUNNING" in shown.stdout
-    assert re.search(r"heartbeat 4[2-4]s ago \(elsewhere:4242\)", shown.stdout), shown.stdout
+    age = re.search(r"heartbeat (\d+)s ago \(elsewhere:4242\)", shown.stdout)
+    assert age is not None, shown.stdout
+    assert 42 <= int(age.group(1)) <= 43 + took, shown.stdout
 
 
 def test_local_workers_share_the_cores_between_their_blas_threads(monkeypatch):
