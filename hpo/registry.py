@@ -45,17 +45,20 @@ class OptionChecks:
         high: float = math.inf,
         *,
         open_low: bool = False,
+        open_high: bool = False,
     ) -> float:
-        """A finite number in [low, high] (or (low, high] with `open_low`)."""
+        """A finite number in [low, high]; `open_low` / `open_high` leave an end out."""
         is_number = isinstance(value, numbers.Real) and not isinstance(value, bool)
-        inside = is_number and low <= value <= high and not (open_low and value == low)
+        inside = (
+            is_number
+            and low <= value <= high
+            and not (open_low and value == low)
+            and not (open_high and value == high)
+        )
         if not inside or not math.isfinite(value):
-            where = (
-                ""
-                if (low, high) == (-math.inf, math.inf)
-                else (f" in {'(' if open_low else '['}{low}, {high}]")
+            raise self.error(
+                f"{part}: {name} must be {_range(low, high, open_low, open_high)}, got {value!r}"
             )
-            raise self.error(f"{part}: {name} must be a finite number{where}, got {value!r}")
         return float(value)
 
     def flag(self, part: str, name: str, value: Any, allow_none: bool = False) -> bool | None:
@@ -145,3 +148,10 @@ class Registry:
         wanted = inspect.signature(factory).parameters
         given = {key: value for key, value in context.items() if key in wanted}
         return factory(**(options or {}), **given)
+
+
+def _range(low: float, high: float, open_low: bool, open_high: bool) -> str:
+    """'a number in (0.0, 1.0)', or 'a finite number' when unbounded."""
+    if (low, high) == (-math.inf, math.inf):
+        return "a finite number"
+    return f"a number in {'(' if open_low else '['}{low}, {high}{')' if open_high else ']'}"

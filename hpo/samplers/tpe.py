@@ -46,16 +46,16 @@ import numpy as np
 from scipy.stats import qmc
 
 from hpo.direction import Direction
-from hpo.errors import SamplerError
 from hpo.records import FrozenTrial
 from hpo.samplers import check
 from hpo.samplers.history import History, HistoryEncoder
 from hpo.samplers.parzen import Parzen
 from hpo.space import Branch, Categorical, Numeric, Space
+from hpo.streams import Purpose, stream
 
 STARTUPS = ("sobol", "random")
 GAMMA_RULES = ("linear", "sqrt")
-SOBOL_STREAM = 0x5EED  # keeps the start-up sequence apart from other draws on the seed
+SOBOL_STREAM = 0x5EED  # TPE's key among the start-up streams (hpo.streams)
 SCORE_TIE = 1e-9  # log l/g differences below this are rounding: the candidates tie
 GOOD_CLIP = 0.3  # l's minimum kernel width, as a fraction of the magic clip 1 / min(100, K)
 
@@ -91,16 +91,15 @@ class TPESampler:
         startup: str = "sobol",
         seed: int = 0,
     ) -> None:
-        _check_number(gamma, "gamma", low=0.0, high=1.0)
+        check.number("tpe", "gamma", gamma, 0.0, 1.0, open_low=True, open_high=True)
         check.one_of("tpe", "gamma_rule", gamma_rule, GAMMA_RULES)
         if max_good is not None:
-            _check_int(max_good, "max_good", minimum=1)
-        _check_int(n_startup, "n_startup", minimum=1)
-        _check_int(n_ei_candidates, "n_ei_candidates", minimum=1)
-        _check_number(prior_weight, "prior_weight", low=0.0, high=math.inf)
-        for name, flag in (("multivariate", multivariate), ("constant_liar", constant_liar)):
-            if not isinstance(flag, bool):
-                raise SamplerError(f"tpe: {name} must be true or false, got {flag!r}")
+            check.integer("tpe", "max_good", max_good, 1)
+        check.integer("tpe", "n_startup", n_startup, 1)
+        check.integer("tpe", "n_ei_candidates", n_ei_candidates, 1)
+        check.number("tpe", "prior_weight", prior_weight, 0.0, math.inf, open_low=True)
+        check.flag("tpe", "multivariate", multivariate)
+        check.flag("tpe", "constant_liar", constant_liar)
         check.one_of("tpe", "startup", startup, STARTUPS)
         self.gamma, self.gamma_rule = gamma, gamma_rule
         self.max_good, self.n_startup = max_good, n_startup
@@ -261,17 +260,7 @@ def _sobol_point(d: int, n_startup: int, index: int, seed: int, fallback: np.nda
     size = 1 << max(1, (n_startup - 1).bit_length())
     if d == 0 or index >= size:
         return fallback
-    engine = qmc.Sobol(d, scramble=True, rng=np.random.default_rng([seed, SOBOL_STREAM]))
+    engine = qmc.Sobol(d, scramble=True, rng=stream(seed, Purpose.STARTUP, SOBOL_STREAM))
     with warnings.catch_warnings():  # (scipy warns on sizes that are not powers of 2)
         warnings.simplefilter("ignore", UserWarning)
         return engine.random(size)[index]
-
-
-def _check_number(value: Any, name: str, low: float, high: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not low < value < high:
-        raise SamplerError(f"tpe: {name} must be a number in ({low}, {high}), got {value!r}")
-
-
-def _check_int(value: Any, name: str, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise SamplerError(f"tpe: {name} must be an integer >= {minimum}, got {value!r}")
