@@ -14,7 +14,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import sqlalchemy as sa
 
@@ -28,9 +28,12 @@ from hpo.records import (
     param_names,
     value_of,
 )
-from hpo.storage import StudySummary, comparison_of
-from hpo.study import Study
+from hpo.storage import comparison_of
 from hpo.terminal import printable
+
+if TYPE_CHECKING:
+    from hpo.storage import StudySummary
+    from hpo.study import Study
 
 
 def write_line(stream: TextIO, text: str) -> None:
