@@ -158,11 +158,11 @@ def optuna_worker(url: str, trials: int) -> None:
 
 
 def clean_postgres(url: str) -> None:
-    from hpo.storage import _metadata
+    from hpo.schema import metadata
 
     engine = sa.create_engine(url)
     try:
-        _metadata.drop_all(engine)
+        metadata.drop_all(engine)
     finally:
         engine.dispose()
 

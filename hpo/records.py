@@ -11,7 +11,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hpo.direction import Direction
 
 SAMPLE_INDEX = "sample"  # system attribute: a sampled trial's index among sampled trials
 ASK_SECONDS = "ask_s"  # system attribute: how long the sampler took to propose the point
@@ -145,3 +148,40 @@ def param_names(trials: Sequence[FrozenTrial]) -> list[str]:
     for trial in trials:
         names.update(dict.fromkeys(trial.params))
     return list(names)
+
+
+@dataclass(frozen=True)
+class StudyInfo:
+    """A study's definition as stored."""
+
+    study_id: int
+    name: str
+    direction: Direction
+    space: list[dict[str, Any]]  # the neutral spec of the declared space
+    sampler: str
+    sampler_options: dict[str, Any]
+    objective: str | None  # a built-in name or "module:function" / "file.py:function"
+    objective_options: dict[str, Any]
+    budget: int | None  # total trials the study aims for; None: no limit
+    seed: int
+    created_at: float
+    user_attrs: dict[str, Any] = field(default_factory=dict)
+    pruner: str = "none"
+    pruner_options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StudySummary:
+    """A study with its trial counts per state and its best value."""
+
+    info: StudyInfo
+    counts: dict[str, int]
+    best_value: float | None
+
+
+@dataclass(frozen=True)
+class TrialPage:
+    """A page of a study's trials (Storage.trials_page) and how many the filter keeps."""
+
+    trials: list[FrozenTrial]
+    total: int

@@ -1,4 +1,5 @@
-"""Persistence of studies and trials through SQLAlchemy: the only module with SQL.
+"""Persistence of studies and trials through SQLAlchemy, with `hpo.schema` (the tables)
+and `hpo.queries` (the statements): the only modules with SQL.
 
 Any SQLAlchemy URL works; a bare path means an SQLite file and None an
 in-memory database. Everything is stored as JSON text, never pickle.
@@ -27,14 +28,12 @@ running study refreshes only the trials it has not seen finish.
 from __future__ import annotations
 
 import functools
-import json
 import logging
-import math
 import os
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from enum import StrEnum
 from typing import Any
 
@@ -50,9 +49,7 @@ from hpo.connection import (
     parse_url,
     translated_errors,
 )
-from hpo.direction import Direction
 from hpo.errors import (
-    BudgetMet,
     DroppedConnectionError,
     DuplicateStudyError,
     SchemaVersionError,
@@ -61,11 +58,39 @@ from hpo.errors import (
     TransientStorageError,
     TrialNotFoundError,
 )
-from hpo.records import FrozenTrial, TrialState
+from hpo.queries import (
+    INSERT_TRIAL,
+    MAX_NUMBER,
+    PAGE_BY_IDS,
+    PAGE_KEYS,
+    TRIAL_COLUMNS,
+    TRIALS_AFTER,
+    TRIALS_ALL,
+    TRIALS_SINCE,
+    VALUE_COLUMNS,
+    finish,
+    insert_trial,
+    lock_study,
+    page_by_ids,
+    row_of,
+    same_value,
+    study_from_row,
+    take_places,
+    trials_from_rows,
+)
+from hpo.records import FrozenTrial, StudyInfo, StudySummary, TrialPage, TrialState
+from hpo.schema import (
+    SCHEMA_VERSION,
+    STATE_COLUMNS,
+    create_schema,
+    migrate,
+    schema_version,
+    studies_table,
+    suggested_table,
+    trials_table,
+    values_table,
+)
 
-# 1 -> 2: studies got a pruner; 2 -> 3: trials got `requeued`; 3 -> 4: studies got
-# `budget_taken`
-SCHEMA_VERSION = 4
 COMPARISON_ATTR = "comparison"  # the user attribute naming a member study's comparison
 RETRY_SECONDS = 60.0  # how long transient errors are retried
 _FIRST_DELAY_S, _MAX_DELAY_S = 0.05, 2.0
@@ -73,155 +98,7 @@ _NUMBER_RETRIES = 20  # concurrent inserts racing for the next trial number
 
 log = logging.getLogger("hpo")
 
-_metadata = sa.MetaData()
-
-
-def _name_type() -> sa.types.TypeEngine:
-    """Names compare exactly: MySQL's default collation ignores case and trailing spaces."""
-    from sqlalchemy.dialects import mysql
-
-    exact = mysql.VARCHAR(255, charset="utf8mb4", collation="utf8mb4_bin")
-    return sa.String(255).with_variant(exact, "mysql", "mariadb")
-
-
-class _JSON(sa.TypeDecorator):
-    """A JSON document stored as text (LONGTEXT on MySQL, TEXT elsewhere)."""
-
-    impl = sa.Text
-    cache_ok = True
-
-    def load_dialect_impl(self, dialect: sa.Dialect) -> sa.types.TypeEngine:
-        if dialect.name in ("mysql", "mariadb"):
-            from sqlalchemy.dialects.mysql import LONGTEXT
-
-            return dialect.type_descriptor(LONGTEXT())
-        return dialect.type_descriptor(sa.Text())
-
-    def process_bind_param(self, value: Any, dialect: sa.Dialect) -> str | None:
-        return None if value is None else json.dumps(value, allow_nan=False)
-
-    def process_result_value(self, value: str | None, dialect: sa.Dialect) -> Any:
-        return None if value is None else json.loads(value)
-
-
-class _Loss(sa.TypeDecorator):
-    """An intermediate value: NULL stands for NaN, which not every database stores."""
-
-    impl = sa.Double
-    cache_ok = True
-
-    def process_bind_param(self, value: float | None, dialect: sa.Dialect) -> float | None:
-        if value is None or math.isnan(value):
-            return None
-        if dialect.name in ("mysql", "mariadb"):  # no infinity there: the largest double
-            return max(min(value, _FLOAT_MAX), -_FLOAT_MAX)
-        return value
-
-    def process_result_value(self, value: float | None, dialect: sa.Dialect) -> float:
-        return math.nan if value is None else value
-
-
-_FLOAT_MAX = 1.7976931348623157e308
-
-meta_table = sa.Table(
-    "hpo_meta",
-    _metadata,
-    sa.Column("key", sa.String(64), primary_key=True),
-    sa.Column("value", sa.String(255), nullable=False),
-)
-studies_table = sa.Table(
-    "hpo_studies",
-    _metadata,
-    sa.Column("study_id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("name", _name_type(), nullable=False, unique=True),
-    sa.Column("direction", sa.String(8), nullable=False),
-    sa.Column("space", _JSON, nullable=False),
-    sa.Column("sampler", sa.String(64), nullable=False),
-    sa.Column("sampler_options", _JSON, nullable=False),
-    sa.Column("objective", sa.String(1024)),
-    sa.Column("objective_options", _JSON, nullable=False),
-    sa.Column("budget", sa.Integer),
-    sa.Column("pruner", sa.String(64)),  # NULL: no pruner
-    sa.Column("pruner_options", _JSON),
-    sa.Column("seed", sa.BigInteger, nullable=False),
-    sa.Column("created_at", sa.Double, nullable=False),
-    sa.Column("user_attrs", _JSON, nullable=False),
-    # places of the budget taken: trials not WAITING and not re-queued (see _take_places)
-    sa.Column("budget_taken", sa.Integer, nullable=False, server_default="0"),
-)
-_STATE_COLUMNS = ("study_id", "budget_taken")  # not part of a study's definition
-suggested_table = sa.Table(
-    "hpo_suggested_params",
-    _metadata,
-    sa.Column("study_id", sa.ForeignKey("hpo_studies.study_id"), primary_key=True),
-    sa.Column("name", _name_type(), primary_key=True),
-    sa.Column("spec", _JSON, nullable=False),
-)
-trials_table = sa.Table(
-    "hpo_trials",
-    _metadata,
-    sa.Column("trial_id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("study_id", sa.ForeignKey("hpo_studies.study_id"), nullable=False),
-    sa.Column("number", sa.Integer, nullable=False),
-    sa.Column("state", sa.String(8), nullable=False),
-    sa.Column("params", _JSON, nullable=False),
-    sa.Column("value", sa.Double),
-    sa.Column("error", sa.Text),
-    sa.Column("started_at", sa.Double),
-    sa.Column("finished_at", sa.Double),
-    sa.Column("heartbeat_at", sa.Double),
-    sa.Column("worker", sa.String(255)),
-    sa.Column("user_attrs", _JSON, nullable=False),
-    sa.Column("system_attrs", _JSON, nullable=False),
-    # 1: a failure whose point was queued again; it does not count toward the budget
-    sa.Column("requeued", sa.Integer, nullable=False, server_default="0"),
-    sa.UniqueConstraint("study_id", "number", name="uq_hpo_trials_study_number"),
-    sa.Index("ix_hpo_trials_study_state", "study_id", "state"),
-)
-values_table = sa.Table(
-    "hpo_intermediate_values",
-    _metadata,
-    sa.Column("trial_id", sa.ForeignKey("hpo_trials.trial_id"), primary_key=True),
-    sa.Column("step", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("value", _Loss),
-)
-
-
-@dataclass(frozen=True)
-class StudyInfo:
-    """A study's definition as stored."""
-
-    study_id: int
-    name: str
-    direction: Direction
-    space: list[dict[str, Any]]  # the neutral spec of the declared space
-    sampler: str
-    sampler_options: dict[str, Any]
-    objective: str | None  # a built-in name or "module:function" / "file.py:function"
-    objective_options: dict[str, Any]
-    budget: int | None  # total trials the study aims for; None: no limit
-    seed: int
-    created_at: float
-    user_attrs: dict[str, Any] = field(default_factory=dict)
-    pruner: str = "none"
-    pruner_options: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class StudySummary:
-    """A study with its trial counts per state and its best value."""
-
-    info: StudyInfo
-    counts: dict[str, int]
-    best_value: float | None
-
-
-@dataclass(frozen=True)
-class TrialPage:
-    """A page of a study's trials (Storage.trials_page) and how many the filter keeps."""
-
-    trials: list[FrozenTrial]
-    total: int
+_t, _v, _s = trials_table, values_table, studies_table
 
 
 def comparison_of(info: StudyInfo) -> str | None:
@@ -363,23 +240,18 @@ class Storage:
 
     def _init_schema(self, create: bool) -> None:
         with self._read() as conn:
+            version = schema_version(conn)
             tables = set(sa.inspect(conn).get_table_names())
-            version = (
-                conn.execute(
-                    sa.select(meta_table.c.value).where(meta_table.c.key == "schema_version")
-                ).scalar()
-                if "hpo_meta" in tables
-                else None
-            )
         if version is not None:
-            if int(version) > SCHEMA_VERSION:
+            if version > SCHEMA_VERSION:
                 raise SchemaVersionError(
                     f"{self.display_url} was written by a newer hpo (schema version "
                     f"{version}; this hpo reads up to {SCHEMA_VERSION}); upgrade hpo to use "
                     "it. The database was not modified."
                 )
-            if int(version) < SCHEMA_VERSION:
-                self._migrate(int(version))
+            if version < SCHEMA_VERSION:
+                with self._write() as conn:
+                    migrate(conn)
             return
         if not create:
             raise StorageError(f"{self.display_url} holds no hpo studies")
@@ -391,55 +263,12 @@ class Storage:
             )
         try:
             with self._write() as conn:
-                _metadata.create_all(conn)
-                conn.execute(
-                    sa.insert(meta_table).values(key="schema_version", value=str(SCHEMA_VERSION))
-                )
+                create_schema(conn)
         except (IntegrityError, StorageError):
             if not self._has_schema():  # else another process created it at the same moment
                 raise
         if self.is_sqlite and not self.is_memory:
             self._set_wal()
-
-    def _migrate(self, version: int) -> None:
-        """Bring an older database up to SCHEMA_VERSION, in one transaction."""
-        with self._write() as conn:
-            current = int(
-                conn.execute(
-                    sa.select(meta_table.c.value).where(meta_table.c.key == "schema_version")
-                ).scalar_one()
-            )
-            if current >= SCHEMA_VERSION:
-                return  # another process migrated it meanwhile
-            if current < 2:
-                conn.exec_driver_sql("ALTER TABLE hpo_studies ADD COLUMN pruner VARCHAR(64)")
-                conn.exec_driver_sql("ALTER TABLE hpo_studies ADD COLUMN pruner_options TEXT")
-            if current < 3:
-                conn.exec_driver_sql(
-                    "ALTER TABLE hpo_trials ADD COLUMN requeued INTEGER NOT NULL DEFAULT 0"
-                )
-                failed = conn.execute(
-                    sa.select(trials_table.c.trial_id, trials_table.c.system_attrs).where(
-                        trials_table.c.state == TrialState.FAIL.value
-                    )
-                )
-                requeued = [trial_id for trial_id, attrs in failed if "requeued_as" in attrs]
-                if requeued:
-                    conn.execute(
-                        sa.update(trials_table)
-                        .where(trials_table.c.trial_id.in_(requeued))
-                        .values(requeued=1)
-                    )
-            if current < 4:
-                conn.exec_driver_sql(
-                    "ALTER TABLE hpo_studies ADD COLUMN budget_taken INTEGER NOT NULL DEFAULT 0"
-                )
-                conn.execute(sa.update(studies_table).values(budget_taken=_RECOUNT_TAKEN))
-            conn.execute(
-                sa.update(meta_table)
-                .where(meta_table.c.key == "schema_version")
-                .values(value=str(SCHEMA_VERSION))
-            )
 
     def _has_schema(self) -> bool:
         with self._read() as conn:
@@ -460,7 +289,7 @@ class Storage:
     def create_study(self, info: StudyInfo) -> StudyInfo:
         """Insert a study (its study_id is ignored); return it with its new id."""
         row = {
-            c.name: getattr(info, c.name) for c in studies_table.c if c.name not in _STATE_COLUMNS
+            c.name: getattr(info, c.name) for c in studies_table.c if c.name not in STATE_COLUMNS
         }
         try:
             with self._write() as conn:
@@ -485,7 +314,7 @@ class Storage:
             raise StudyNotFoundError(
                 f"no study named {name!r} in {self.display_url}{self._near_names(name)}"
             )
-        return _study_from_row(row)
+        return study_from_row(row)
 
     def _near_names(self, name: str) -> str:
         from hpo.errors import did_you_mean
@@ -505,7 +334,7 @@ class Storage:
         t = trials_table
         with self._read() as conn:
             infos = [
-                _study_from_row(row)
+                study_from_row(row)
                 for row in conn.execute(
                     sa.select(studies_table).order_by(studies_table.c.study_id)
                 ).mappings()
@@ -592,12 +421,12 @@ class Storage:
         intermediate values.
         """
         listed = sorted(n for n in numbers if n <= after)  # (the others are above it)
-        query = _TRIALS_SINCE if listed else _TRIALS_AFTER if after >= 0 else _TRIALS_ALL
+        query = TRIALS_SINCE if listed else TRIALS_AFTER if after >= 0 else TRIALS_ALL
         binds = {"b_study_id": study_id, "b_after": after, "b_numbers": listed}
         with self._read() as conn:
             rows = conn.execute(query[0], binds).all()
             values = conn.execute(query[1], binds).all() if rows else []
-        return _trials_from_rows(rows, values)
+        return trials_from_rows(rows, values)
 
     @_retried
     def trials_page(
@@ -618,29 +447,29 @@ class Storage:
         where = _t.c.study_id == study_id
         if states:
             where = sa.and_(where, _t.c.state.in_([TrialState(s).value for s in states]))
-        key = _PAGE_KEYS[order]
+        key = PAGE_KEYS[order]
         ordered = (key.is_(None), key.desc() if descending else key, _t.c.number)
         rows: Sequence[Any]
         values: Sequence[Any]
         with self._read() as conn:
-            if limit is not None and limit <= _PAGE_BY_IDS:
-                rows, values = _page_by_ids(conn, where, ordered, limit, offset)
+            if limit is not None and limit <= PAGE_BY_IDS:
+                rows, values = page_by_ids(conn, where, ordered, limit, offset)
             else:  # (all the filter's intermediate values: too many ids to bind)
                 rows = conn.execute(
-                    sa.select(*_TRIAL_COLUMNS)
+                    sa.select(*TRIAL_COLUMNS)
                     .where(where)
                     .order_by(*ordered)
                     .limit(limit)
                     .offset(offset or None)
                 ).all()
                 values = conn.execute(
-                    sa.select(*_VALUE_COLUMNS)
+                    sa.select(*VALUE_COLUMNS)
                     .join(_t, _t.c.trial_id == _v.c.trial_id)
                     .where(where)
                     .order_by(_v.c.trial_id, _v.c.step)
                 ).all()
             total = conn.execute(sa.select(sa.func.count()).select_from(_t).where(where)).scalar()
-        return TrialPage(_trials_from_rows(rows, values), total or 0)
+        return TrialPage(trials_from_rows(rows, values), total or 0)
 
     @_retried
     def budget_taken(self, study_id: int) -> int:
@@ -663,12 +492,12 @@ class Storage:
         if not all(t.state.is_finished for t in trials):
             raise ValueError("only finished trials can be added in bulk")
         with self._write() as conn:
-            _take_places(conn, study_id, sum(t.counts_toward_budget for t in trials))
-            last = conn.execute(_MAX_NUMBER, {"b_sid": study_id}).scalar()
+            take_places(conn, study_id, sum(t.counts_toward_budget for t in trials))
+            last = conn.execute(MAX_NUMBER, {"b_sid": study_id}).scalar()
             first = 0 if last is None else last + 1
-            rows = [_row_of(t, study_id, first + i) for i, t in enumerate(trials)]
+            rows = [row_of(t, study_id, first + i) for i, t in enumerate(trials)]
             if rows:
-                conn.execute(_INSERT_TRIAL, rows)
+                conn.execute(INSERT_TRIAL, rows)
             ids = dict(
                 conn.execute(
                     sa.select(_t.c.number, _t.c.trial_id).where(
@@ -702,7 +531,7 @@ class Storage:
         when another worker took it first (the caller refreshes and asks
         again). Without it, the trial takes the next free number. With
         `budget`, a RUNNING trial starts only if fewer than `budget` trials
-        take a place in it (see `_take_places`); else BudgetMet is raised.
+        take a place in it (see `take_places`); else BudgetMet is raised.
 
         A retry after a commit whose answer was lost (a dropped connection)
         finds the number taken by its own first try: that RUNNING trial gets
@@ -713,10 +542,10 @@ class Storage:
             try:
                 with self._write() as conn:
                     if state == TrialState.WAITING:
-                        _lock_study(conn, study_id)
+                        lock_study(conn, study_id)
                     else:
-                        _take_places(conn, study_id, 1, budget)
-                    return _insert_trial(
+                        take_places(conn, study_id, 1, budget)
+                    return insert_trial(
                         conn, study_id, state, params, worker, system_attrs or {}, number
                     )
             except IntegrityError:
@@ -763,7 +592,7 @@ class Storage:
             "params": params,
         }
         with self._write() as conn:
-            _take_places(conn, study_id, 1, budget)
+            take_places(conn, study_id, 1, budget)
             claimed = conn.execute(
                 sa.update(trials_table)
                 .where(
@@ -773,7 +602,7 @@ class Storage:
                 .values(**values)
             ).rowcount
             if claimed != 1:
-                _take_places(conn, study_id, -1)  # another worker claimed it: give it back
+                take_places(conn, study_id, -1)  # another worker claimed it: give it back
         return replace(trial, **values) if claimed == 1 else None
 
     @_retried
@@ -793,7 +622,7 @@ class Storage:
         after a commit whose answer was lost finds its own result: True.
         """
         with self._write() as conn:
-            if _finish(conn, trial_id, state, params, finished_at, value, error) == 1:
+            if finish(conn, trial_id, state, params, finished_at, value, error) == 1:
                 return True
             stored = conn.execute(
                 sa.select(trials_table.c.state, trials_table.c.finished_at).where(
@@ -821,8 +650,8 @@ class Storage:
         """
         params = trial.params if params is None else params
         with self._write() as conn:
-            _lock_study(conn, study_id)  # (it allocates a number)
-            changed = _finish(
+            lock_study(conn, study_id)  # (it allocates a number)
+            changed = finish(
                 conn,
                 trial.trial_id,
                 TrialState.FAIL,
@@ -833,7 +662,7 @@ class Storage:
             )
             if changed != 1 or not requeue:
                 return None
-            retry = _insert_trial(
+            retry = insert_trial(
                 conn,
                 study_id,
                 TrialState.WAITING,
@@ -848,7 +677,7 @@ class Storage:
                     requeued=1, system_attrs={**trial.system_attrs, "requeued_as": retry.number}
                 )
             )
-            _take_places(conn, study_id, -1)  # its retry takes the place when it starts
+            take_places(conn, study_id, -1)  # its retry takes the place when it starts
             return retry
 
     @_retried
@@ -869,7 +698,7 @@ class Storage:
         """
         t = trials_table
         with self._write() as conn:
-            _lock_study(conn, study_id)
+            lock_study(conn, study_id)
             row = conn.execute(
                 sa.select(t.c.system_attrs).where(
                     t.c.trial_id == trial_id, t.c.study_id == study_id
@@ -879,7 +708,7 @@ class Storage:
                 raise TrialNotFoundError(
                     f"trial id {trial_id} of study {study_id} is not in {self.display_url}"
                 )
-            if _finish(conn, trial_id, state, params, finished_at, value, error) == 1:
+            if finish(conn, trial_id, state, params, finished_at, value, error) == 1:
                 return Recovered.TRIAL, None
             attrs = row[0]
             retry = attrs.get("requeued_as")
@@ -901,7 +730,7 @@ class Storage:
                     .values(started_at=finished_at, **outcome)
                 ).rowcount
                 if taken == 1:
-                    _take_places(conn, study_id, 1)  # the retry: WAITING -> finished
+                    take_places(conn, study_id, 1)  # the retry: WAITING -> finished
                     return Recovered.RETRY, retry
             conn.execute(
                 sa.update(t)
@@ -948,7 +777,7 @@ class Storage:
                         values_table.c.trial_id == trial_id, values_table.c.step == step
                     )
                 ).first()
-            return stored is not None and _same_value(stored[0], value)
+            return stored is not None and same_value(stored[0], value)
 
     @_retried
     def set_user_attrs(self, trial_id: int, attrs: dict[str, Any]) -> None:
@@ -973,317 +802,3 @@ class Storage:
                 )
                 .values(heartbeat_at=time.time())
             )
-
-
-# -- helpers (module level so that both public methods and retries share them) --
-
-
-# Statements of the per-trial path, built once: building and hashing a
-# statement costs more than SQLite takes to run it.
-_t, _v = trials_table, values_table
-# the last number: one step back from the end of the (study_id, number) index
-_MAX_NUMBER = (
-    sa.select(_t.c.number)
-    .where(_t.c.study_id == sa.bindparam("b_sid"))
-    .order_by(_t.c.number.desc())
-    .limit(1)
-)
-_INSERT_TRIAL = sa.insert(_t)
-_s = studies_table
-_LOCK_STUDY = (
-    sa.select(_s.c.study_id).where(_s.c.study_id == sa.bindparam("b_sid")).with_for_update()
-)
-_TAKE_PLACES = (
-    sa.update(_s)
-    .where(_s.c.study_id == sa.bindparam("b_sid"))
-    .values(budget_taken=_s.c.budget_taken + sa.bindparam("b_n"))
-)
-_TAKE_PLACES_WITHIN = _TAKE_PLACES.where(
-    _s.c.budget_taken + sa.bindparam("b_n") <= sa.bindparam("b_budget")
-)
-# What budget_taken counts, from the trials themselves (the migration that added it)
-_RECOUNT_TAKEN = (
-    sa.select(sa.func.count())
-    .where(
-        _t.c.study_id == _s.c.study_id,
-        _t.c.state != TrialState.WAITING.value,
-        _t.c.requeued == 0,
-    )
-    .scalar_subquery()
-)
-_FINISHED_COLUMNS = ("state", "params", "value", "error", "finished_at")
-_FINISH = (
-    sa.update(_t)
-    .where(_t.c.trial_id == sa.bindparam("b_trial_id"), _t.c.state == TrialState.RUNNING.value)
-    .values({name: sa.bindparam(f"b_{name}") for name in _FINISHED_COLUMNS})
-)
-_FINISH_IF_HEARTBEAT = _FINISH.where(_t.c.heartbeat_at == sa.bindparam("b_heartbeat"))
-
-
-# Bulk reads fetch JSON as text and intermediate values as stored (NULL for NaN), and
-# _trials_from_rows decodes them a column at a time: SQLAlchemy's per-value result
-# processing cost five times the query when loading 100,000 trials.
-_TRIAL_FIELDS = (
-    "trial_id",
-    "number",
-    "state",
-    "params",
-    "value",
-    "error",
-    "started_at",
-    "finished_at",
-    "heartbeat_at",
-    "worker",
-    "user_attrs",
-    "system_attrs",
-)
-_TRIAL_COLUMNS = [
-    sa.type_coerce(_t.c[name], sa.Text).label(name)
-    if isinstance(_t.c[name].type, _JSON)
-    else _t.c[name]
-    for name in _TRIAL_FIELDS
-]
-# (labelled: SQLite matches a compound ORDER BY only to named result columns)
-_VALUE_COLUMNS = [
-    _v.c.trial_id.label("trial_id"),
-    _v.c.step.label("step"),
-    sa.type_coerce(_v.c.value, sa.Double).label("value"),
-]
-
-
-def _selection(*wheres: Any) -> tuple[sa.Executable, sa.Executable]:
-    """The trials matching any of `wheres` (disjoint conditions), and their intermediate
-    values, each by number.
-
-    Several conditions are one SELECT each joined by UNION ALL, not an OR: planners
-    turn `number > ? OR number IN (...)` into a scan of the whole study, while each
-    branch alone is a range of the (study_id, number) index.
-    """
-    trials = [sa.select(*_TRIAL_COLUMNS).where(where) for where in wheres]
-    values = [
-        sa.select(*_VALUE_COLUMNS).join(_t, _t.c.trial_id == _v.c.trial_id).where(where)
-        for where in wheres
-    ]
-    if len(wheres) == 1:
-        return trials[0].order_by(_t.c.number), values[0].order_by(_v.c.trial_id, _v.c.step)
-    all_trials, all_values = sa.union_all(*trials), sa.union_all(*values)
-    return (
-        all_trials.order_by(all_trials.selected_columns.number),
-        all_values.order_by(all_values.selected_columns.trial_id, all_values.selected_columns.step),
-    )
-
-
-_IN_STUDY = _t.c.study_id == sa.bindparam("b_study_id")
-_AFTER = _t.c.number > sa.bindparam("b_after")
-# (only numbers up to `after`, so that the branches of _TRIALS_SINCE never overlap; the
-# caller filters them: a `number <= ?` here turns SQLite's plan into a range scan)
-_LISTED = _t.c.number.in_(sa.bindparam("b_numbers", expanding=True))
-_TRIALS_ALL = _selection(_IN_STUDY)
-_TRIALS_AFTER = _selection(sa.and_(_IN_STUDY, _AFTER))
-_TRIALS_SINCE = _selection(sa.and_(_IN_STUDY, _AFTER), sa.and_(_IN_STUDY, _LISTED))
-
-
-_PAGE_KEYS = {
-    "number": _t.c.number,
-    "value": _t.c.value,
-    "duration": _t.c.finished_at - _t.c.started_at,
-}
-
-
-_PAGE_BY_IDS = 1000  # pages up to this size are read by their ids (binds are limited)
-
-
-def _page_by_ids(
-    conn: Connection, where: Any, ordered: tuple[Any, ...], limit: int, offset: int
-) -> tuple[Sequence[Any], Sequence[Any]]:
-    """A page's rows and intermediate values: its ids first (a deep offset then sorts
-    narrow rows, not whole trials), then those trials and their values."""
-    ids = (
-        conn.execute(
-            sa.select(_t.c.trial_id)
-            .where(where)
-            .order_by(*ordered)
-            .limit(limit)
-            .offset(offset or None)
-        )
-        .scalars()
-        .all()
-    )
-    found = conn.execute(sa.select(*_TRIAL_COLUMNS).where(_t.c.trial_id.in_(ids))).all()
-    place = {trial_id: i for i, trial_id in enumerate(ids)}
-    values = conn.execute(
-        sa.select(*_VALUE_COLUMNS).where(_v.c.trial_id.in_(ids)).order_by(_v.c.trial_id, _v.c.step)
-    ).all()
-    return sorted(found, key=lambda row: place[row[0]]), values
-
-
-def _same_value(stored: float, value: float) -> bool:
-    return stored == value or (math.isnan(stored) and math.isnan(value))
-
-
-def _lock_study(conn: Connection, study_id: int) -> None:
-    """Hold the study's row until commit: its trial inserts and claims go one at a time."""
-    if conn.dialect.name != "sqlite":  # BEGIN IMMEDIATE has locked the whole file
-        conn.execute(_LOCK_STUDY, {"b_sid": study_id})
-
-
-def _take_places(conn: Connection, study_id: int, n: int, budget: int | None = None) -> None:
-    """Add `n` to the study's count of places taken in its budget, holding its row
-    until commit (so this is also the lock of `_lock_study`).
-
-    A place is taken by every trial that is neither WAITING nor re-queued (the SQL
-    form of FrozenTrial.counts_toward_budget, plus RUNNING trials): each
-    transaction that moves a trial in or out of that set changes the count, so
-    it is exact whatever happens to the workers, and reading it costs the same
-    at any size of study. With `budget`, check it under the same lock: BudgetMet
-    when the places would exceed it, and nothing is written.
-    """
-    binds = {"b_sid": study_id, "b_n": n, "b_budget": budget}
-    if budget is None:
-        conn.execute(_TAKE_PLACES, binds)
-        return
-    taken = conn.execute(_TAKE_PLACES_WITHIN, binds).rowcount == 1
-    # (no row changed and no row found: the study is gone, and the insert that
-    # follows fails on its foreign key)
-    if not taken and conn.execute(_LOCK_STUDY, binds).first() is not None:
-        raise BudgetMet(f"the budget of {budget} trials is taken")
-
-
-def _insert_trial(
-    conn: Connection,
-    study_id: int,
-    state: TrialState,
-    params: dict[str, Any],
-    worker: str | None,
-    system_attrs: dict[str, Any],
-    number: int | None = None,
-) -> FrozenTrial:
-    if number is None:
-        last = conn.execute(_MAX_NUMBER, {"b_sid": study_id}).scalar()
-        number = 0 if last is None else last + 1
-    now = time.time() if state == TrialState.RUNNING else None
-    row = {
-        "study_id": study_id,
-        "number": number,
-        "state": state.value,
-        "params": params,
-        "started_at": now,
-        "heartbeat_at": now,
-        "worker": worker,
-        "user_attrs": {},
-        "system_attrs": system_attrs,
-        "value": None,
-        "error": None,
-        "finished_at": None,
-    }
-    (trial_id,) = conn.execute(_INSERT_TRIAL, row).inserted_primary_key or (None,)
-    return _trial_from_row({**row, "trial_id": trial_id}, {})
-
-
-def _row_of(trial: FrozenTrial, study_id: int, number: int) -> dict[str, Any]:
-    """The row of a finished trial added in bulk."""
-    return {
-        "study_id": study_id,
-        "number": number,
-        "state": trial.state.value,
-        "params": trial.params,
-        "value": trial.value,
-        "error": trial.error,
-        "started_at": trial.started_at,
-        "finished_at": trial.finished_at,
-        "heartbeat_at": trial.heartbeat_at,
-        "worker": trial.worker,
-        "user_attrs": trial.user_attrs,
-        "system_attrs": trial.system_attrs,
-        "requeued": int(not trial.counts_toward_budget),
-    }
-
-
-def _finish(
-    conn: Connection,
-    trial_id: int,
-    state: TrialState,
-    params: dict[str, Any],
-    finished_at: float,
-    value: float | None = None,
-    error: str | None = None,
-    heartbeat: float | None = None,
-) -> int:
-    """RUNNING -> `state`, guarded (optionally also on the heartbeat seen); rows changed."""
-    binds = {
-        "b_trial_id": trial_id,
-        "b_state": state.value,
-        "b_params": params,
-        "b_value": value,
-        "b_error": error,
-        "b_finished_at": finished_at,
-        "b_heartbeat": heartbeat,
-    }
-    statement = _FINISH if heartbeat is None else _FINISH_IF_HEARTBEAT
-    return conn.execute(statement, binds).rowcount
-
-
-def _study_from_row(row: Any) -> StudyInfo:
-    fields = dict(row)
-    del fields["budget_taken"]
-    fields["direction"] = Direction(fields["direction"])
-    fields["pruner"] = fields["pruner"] or "none"  # (NULL in studies from schema 1)
-    fields["pruner_options"] = fields["pruner_options"] or {}
-    return StudyInfo(**fields)
-
-
-_STATES = {state.value: state for state in TrialState}  # (a dict: faster than TrialState())
-
-
-def _trials_from_rows(rows: Sequence[Any], values: Sequence[Any]) -> list[FrozenTrial]:
-    """Trials from rows of _TRIAL_COLUMNS, with their rows of _VALUE_COLUMNS.
-
-    The JSON of a column is decoded for all rows in one call, as one array: a
-    single parse in C, where a json.loads per value spends most of its time
-    getting there.
-    """
-    per_trial: dict[int, dict[int, float]] = {}
-    for trial_id, step, value in values:
-        per_trial.setdefault(trial_id, {})[step] = math.nan if value is None else value
-    params, user_attrs, system_attrs = (_decode_all([row[i] for row in rows]) for i in (3, 10, 11))
-    return [
-        FrozenTrial(
-            trial_id=row[0],
-            number=row[1],
-            state=_STATES[row[2]],
-            params=params[i],
-            value=row[4],
-            intermediate=per_trial.get(row[0], {}),
-            started_at=row[6],
-            finished_at=row[7],
-            heartbeat_at=row[8],
-            worker=row[9],
-            error=row[5],
-            user_attrs=user_attrs[i],
-            system_attrs=system_attrs[i],
-        )
-        for i, row in enumerate(rows)
-    ]
-
-
-def _decode_all(texts: list[str]) -> list[Any]:
-    """JSON documents (as stored by _JSON: never NULL here) decoded in one call."""
-    return json.loads(f"[{','.join(texts)}]") if texts else []
-
-
-def _trial_from_row(row: Any, intermediate: dict[int, float]) -> FrozenTrial:
-    return FrozenTrial(
-        trial_id=row["trial_id"],
-        number=row["number"],
-        state=TrialState(row["state"]),
-        params=row["params"],
-        value=row["value"],
-        intermediate=intermediate,
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-        heartbeat_at=row["heartbeat_at"],
-        worker=row["worker"],
-        error=row["error"],
-        user_attrs=row["user_attrs"],
-        system_attrs=row["system_attrs"],
-    )

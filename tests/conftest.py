@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from hpo.storage import Storage, _metadata
+from hpo.schema import metadata
+from hpo.storage import Storage
 
 REPO = Path(__file__).resolve().parent.parent
 SERVER_URLS = {
@@ -57,7 +58,7 @@ def drop_hpo_tables(url: str) -> None:
     """A clean database for each test on a shared server."""
     engine = sa.create_engine(url)
     try:
-        _metadata.drop_all(engine)
+        metadata.drop_all(engine)
     finally:
         engine.dispose()
 

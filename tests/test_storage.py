@@ -29,8 +29,9 @@ from hpo.errors import (
     StudyNotFoundError,
 )
 from hpo.records import FrozenTrial, TrialState
+from hpo.schema import SCHEMA_VERSION, values_table
 from hpo.space import Space
-from hpo.storage import SCHEMA_VERSION, Recovered, Storage, StudyInfo, values_table
+from hpo.storage import Recovered, Storage, StudyInfo
 
 SPACE = [
     {"name": "lr", "type": "float", "low": 1e-5, "high": 0.1, "log": True},

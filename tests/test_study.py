@@ -534,7 +534,7 @@ def _running_trial(study: hpo.Study, worker: str, params: dict, heartbeat_age: f
     record = storage.create_trial(study.info.study_id, TrialState.RUNNING, params, worker)
     storage.heartbeat([record.trial_id])
     old = time.time() - heartbeat_age
-    from hpo.storage import trials_table  # set an old heartbeat, as a dead worker leaves it
+    from hpo.schema import trials_table  # set an old heartbeat, as a dead worker leaves it
 
     with storage._write() as conn:
         conn.execute(

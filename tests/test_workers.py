@@ -462,7 +462,7 @@ def test_trials_state_running_shows_each_heartbeat_age(tmp_path):
         study.info.study_id, TrialState.RUNNING, {"x": 0.5}, "elsewhere:4242"
     )
     with study.storage._write() as conn:  # a heartbeat 42 s old, as a slow worker leaves it
-        from hpo.storage import trials_table
+        from hpo.schema import trials_table
 
         conn.execute(
             trials_table.update()
