@@ -673,7 +673,9 @@ class Study:
         proposed = self._proposals.get(record.trial_id, {})
         if param.name in proposed and self._suggested[param.name] == param:
             return proposed[param.name]  # drawn with the others when the trial started
-        history: Sequence[FrozenTrial] = self._cache.records
+        # the history as it was when this trial's point was asked for: without the trial
+        # itself (else a start-up sequence counts it, and gives the previous trial's point)
+        history = [t for t in self._cache.records if t.number != record.number]
         if self._suggested[param.name] != param:
             history = [t for t in history if param.contains(t.params.get(param.name))]
         rng = stream(

@@ -440,6 +440,16 @@ def test_suggest_of_an_inactive_branch_parameter_fails_the_trial():
     assert "not active in this trial" in study.trials[0].error
 
 
+@pytest.mark.parametrize("sampler", ["tpe", "gp", "sobol", "halton", "random"])
+def test_a_define_by_run_parameter_is_not_repeated_in_the_start_up(sampler):
+    """With no declared space, trial 0 meets x in suggest_float and trial 1 samples it
+    jointly: both must continue one start-up sequence, not draw its first point twice."""
+    study = hpo.create_study(sampler=sampler, seed=3)
+    study.optimize(lambda trial: (trial.suggest_float("x", -5, 5) - 1) ** 2, n_trials=6)
+    points = [t.params["x"] for t in study.trials]
+    assert len(set(points)) == len(points), points
+
+
 # -- reports, attributes, pruned ------------------------------------------------------------
 
 
