@@ -16,6 +16,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from hpo.errors import (
+    BudgetMet,
     DuplicateStudyError,
     HpoError,
     NoCompletedTrialsError,
@@ -31,9 +32,11 @@ from hpo.errors import (
     StudyNotFoundError,
     TransientStorageError,
     TrialPruned,
+    TrialStateError,
 )
 
 if TYPE_CHECKING:
+    from hpo.catalog import create_study, delete_study, load_study, studies
     from hpo.comparison import compare
     from hpo.direction import Direction
     from hpo.plots import plot
@@ -42,7 +45,7 @@ if TYPE_CHECKING:
     from hpo.runner import resume, run, worker
     from hpo.space import Space
     from hpo.storage import Storage, StudyInfo, StudySummary
-    from hpo.study import Study, create_study, delete_study, load_study, studies
+    from hpo.study import Study
     from hpo.trial import Trial
 
 __version__ = "0.1.0"
@@ -59,14 +62,15 @@ _LAZY = {
     "worker": "hpo.runner",
     "Space": "hpo.space",
     "Storage": "hpo.storage",
-    "StudyInfo": "hpo.storage",
-    "StudySummary": "hpo.storage",
+    "StudyInfo": "hpo.records",
+    "StudySummary": "hpo.records",
     "Study": "hpo.study",
-    "create_study": "hpo.study",
-    "delete_study": "hpo.study",
-    "load_study": "hpo.study",
-    "studies": "hpo.study",
+    "create_study": "hpo.catalog",
+    "delete_study": "hpo.catalog",
+    "load_study": "hpo.catalog",
+    "studies": "hpo.catalog",
     "Trial": "hpo.trial",
+    "create_trial": "hpo.trial",
 }
 
 
@@ -83,6 +87,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "BudgetMet",
     "Direction",
     "DuplicateStudyError",
     "FrozenTrial",
@@ -107,9 +112,11 @@ __all__ = [
     "Trial",
     "TrialPruned",
     "TrialState",
+    "TrialStateError",
     "__version__",
     "compare",
     "create_study",
+    "create_trial",
     "delete_study",
     "load_study",
     "plot",

@@ -106,10 +106,10 @@ def samplers_command(as_json: bool) -> None:
 @json_option
 def studies_command(every_study: bool, storage: str | None, as_json: bool) -> None:
     """List the studies in the storage."""
+    from hpo.catalog import studies
     from hpo.connection import choose_storage
     from hpo.display import studies_table
     from hpo.storage import comparison_of
-    from hpo.study import studies
 
     summaries = studies(choose_storage(storage))
     if as_json:  # every study, each with the comparison it belongs to (or null)
@@ -169,9 +169,9 @@ def trials(
     as_json: bool,
 ) -> None:
     """List the trials of study NAME."""
+    from hpo.catalog import load_study
     from hpo.connection import choose_storage
     from hpo.display import trials_table
-    from hpo.study import load_study
 
     study = load_study(name, choose_storage(storage))
     # the database filters, sorts and cuts: a page costs the same in a study of any size
@@ -190,9 +190,9 @@ def trials(
 @json_option
 def best(name: str, storage: str | None, as_json: bool) -> None:
     """Show the best completed trial of study NAME."""
+    from hpo.catalog import load_study
     from hpo.connection import choose_storage
     from hpo.display import fmt_value
-    from hpo.study import load_study
 
     trial = load_study(name, choose_storage(storage)).best_trial
     if as_json:
@@ -210,8 +210,8 @@ def best(name: str, storage: str | None, as_json: bool) -> None:
 @json_option
 def show(name: str, number: int, storage: str | None, as_json: bool) -> None:
     """Show trial NUMBER of study NAME in full."""
+    from hpo.catalog import load_study
     from hpo.connection import choose_storage
-    from hpo.study import load_study
 
     trial = load_study(name, choose_storage(storage)).trial(number)
     if as_json:
@@ -235,9 +235,9 @@ def show(name: str, number: int, storage: str | None, as_json: bool) -> None:
 @json_option
 def enqueue(name: str, pairs: tuple[str, ...], storage: str | None, as_json: bool) -> None:
     """Queue a point of study NAME to be evaluated before any sampled one."""
+    from hpo.catalog import load_study
     from hpo.connection import choose_storage
     from hpo.display import command
-    from hpo.study import load_study
 
     study = load_study(name, choose_storage(storage))
     record = study.enqueue(dict(_parse_pair(study, pair) for pair in pairs))
@@ -266,9 +266,9 @@ def enqueue(name: str, pairs: tuple[str, ...], storage: str | None, as_json: boo
 @storage_option
 def export_command(name: str, fmt: str, output: Path | None, storage: str | None) -> None:
     """Export the trials of study NAME as CSV or JSON."""
+    from hpo.catalog import load_study
     from hpo.connection import choose_storage
     from hpo.export import export
-    from hpo.study import load_study
 
     text = export(load_study(name, choose_storage(storage)), fmt)
     if output is None:
@@ -288,8 +288,8 @@ def export_command(name: str, fmt: str, output: Path | None, storage: str | None
 @storage_option
 def delete(name: str, yes: bool, storage: str | None) -> None:
     """Delete study NAME and all its trials."""
+    from hpo.catalog import delete_study, load_study
     from hpo.connection import choose_storage
-    from hpo.study import delete_study, load_study
 
     chosen = choose_storage(storage)
     study = load_study(name, chosen)  # fails clearly if there is no such study

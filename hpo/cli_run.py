@@ -299,8 +299,8 @@ def _run_with_progress(
 
 
 def _print_summary_if_exists(name: str, storage: str, elapsed: float) -> None:
+    from hpo.catalog import load_study
     from hpo.display import study_summary
-    from hpo.study import load_study
 
     with contextlib.suppress(HpoError):
         say(study_summary(load_study(name, storage), elapsed), err=True)

@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from hpo.catalog import borrowed, create_study, load_study, open_storage
 from hpo.connection import choose_storage
 from hpo.direction import Direction
 from hpo.errors import StudyFileError, StudyNotFoundError
@@ -47,7 +48,7 @@ from hpo.records import FrozenTrial, TrialState
 from hpo.samplers import make_sampler
 from hpo.space import Space
 from hpo.storage import COMPARISON_ATTR, Storage, comparison_of
-from hpo.study import Callback, Study, borrowed, create_study, load_study, open_storage
+from hpo.study import Callback, Study
 from hpo.studyfile import DEFAULT_CHECKPOINTS, CompareConfig, SamplerSpec, load_compare_file
 
 SIGNIFICANCE = 0.05

@@ -45,6 +45,11 @@ class TrialNotFoundError(StorageError):
     """A trial the caller holds is no longer in the database (its study was deleted)."""
 
 
+class TrialStateError(HpoError, ValueError):
+    """A trial that cannot be told or changed so: finished already with another outcome,
+    or waiting (never asked for)."""
+
+
 class DuplicateStudyError(HpoError):
     """A study of that name already exists."""
 

@@ -60,7 +60,8 @@ def _process_alive(pid: int) -> bool:
 
 
 class Heartbeat:
-    """Context manager: while open, keeps the heartbeats of `running()` trials fresh."""
+    """While started (or open as a context manager), keeps the heartbeats of the
+    `running()` trials fresh."""
 
     def __init__(
         self,
@@ -74,19 +75,25 @@ class Heartbeat:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def __enter__(self) -> Heartbeat:
+    def start(self) -> Heartbeat:
         # An in-memory database is private to this process: nobody to tell.
         if not self._storage.is_memory:
             self._thread = threading.Thread(target=self._beat, name="hpo-heartbeat", daemon=True)
             self._thread.start()
         return self
 
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join()
+
+    def __enter__(self) -> Heartbeat:
+        return self.start()
+
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+        self.stop()
 
     def _beat(self) -> None:
         while not self._stop.wait(self._interval):

@@ -475,9 +475,9 @@ def plot(
     Study kinds: STUDY_KINDS; comparison kinds: COMPARISON_KINDS (best-so-far
     draws `objective`, by default the comparison's first).
     """
+    from hpo.catalog import borrowed, load_study
     from hpo.comparison import find_comparison
     from hpo.errors import StudyNotFoundError
-    from hpo.study import borrowed, load_study
 
     _check_format(Path(output))
     with borrowed(storage) as store:

@@ -225,7 +225,7 @@ class HyperbandPruner:
             self.reduction_factor ** (self.n_brackets - 1 - s) / (s + 1)
             for s in range(self.n_brackets)
         ]
-        rung_value = check.one_of("hyperband", "rung_value", rung_value, RUNG_VALUES)
+        self.rung_value = check.one_of("hyperband", "rung_value", rung_value, RUNG_VALUES)
         self._halvings = [
             SuccessiveHalvingPruner(
                 self.min_resource,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -189,6 +189,7 @@ def insert_trial(
     worker: str | None,
     system_attrs: dict[str, Any],
     number: int | None = None,
+    user_attrs: dict[str, Any] | None = None,
 ) -> FrozenTrial:
     if number is None:
         last = conn.execute(MAX_NUMBER, {"b_sid": study_id}).scalar()
@@ -202,7 +203,7 @@ def insert_trial(
         "started_at": now,
         "heartbeat_at": now,
         "worker": worker,
-        "user_attrs": {},
+        "user_attrs": user_attrs or {},
         "system_attrs": system_attrs,
         "value": None,
         "error": None,
@@ -267,8 +268,11 @@ def study_from_row(row: Any) -> StudyInfo:
 _STATES = {state.value: state for state in TrialState}  # (a dict: faster than TrialState())
 
 
-def trials_from_rows(rows: Sequence[Any], values: Sequence[Any]) -> list[FrozenTrial]:
-    """Trials from rows of TRIAL_COLUMNS, with their rows of VALUE_COLUMNS.
+def trials_from_rows(
+    rows: Sequence[Any], values: Sequence[Any], param_defs: Mapping[str, Any] | None = None
+) -> list[FrozenTrial]:
+    """Trials from rows of TRIAL_COLUMNS, with their rows of VALUE_COLUMNS (and the
+    study's parameter definitions, given by the caller, attached to each).
 
     The JSON of a column is decoded for all rows in one call, as one array: a
     single parse in C, where a json.loads per value spends most of its time
@@ -278,6 +282,7 @@ def trials_from_rows(rows: Sequence[Any], values: Sequence[Any]) -> list[FrozenT
     for trial_id, step, value in values:
         per_trial.setdefault(trial_id, {})[step] = math.nan if value is None else value
     params, user_attrs, system_attrs = (_decode_all([row[i] for row in rows]) for i in (3, 10, 11))
+    defs = {} if param_defs is None else param_defs
     return [
         FrozenTrial(
             trial_id=row[0],
@@ -293,6 +298,7 @@ def trials_from_rows(rows: Sequence[Any], values: Sequence[Any]) -> list[FrozenT
             error=row[5],
             user_attrs=user_attrs[i],
             system_attrs=system_attrs[i],
+            param_defs=defs,
         )
         for i, row in enumerate(rows)
     ]

@@ -7,14 +7,16 @@ objective receives is `hpo.trial.Trial`.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from hpo.direction import Direction
+    from hpo.space import Param
 
 SAMPLE_INDEX = "sample"  # system attribute: a sampled trial's index among sampled trials
 ASK_SECONDS = "ask_s"  # system attribute: how long the sampler took to propose the point
@@ -51,9 +53,13 @@ class FrozenTrial:
     error: str | None = None
     user_attrs: dict[str, Any] = field(default_factory=dict)
     system_attrs: dict[str, Any] = field(default_factory=dict)
+    # the study's parameter definitions (one mapping shared by its records; a Study
+    # attaches it), for `distributions`
+    param_defs: Mapping[str, Param] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def duration(self) -> float | None:
+        """Seconds from start to finish (Optuna's is a timedelta)."""
         if self.started_at is None or self.finished_at is None:
             return None
         return self.finished_at - self.started_at
@@ -93,6 +99,32 @@ class FrozenTrial:
         again as a new trial; only that retry counts.
         """
         return self.state.is_finished and "requeued_as" not in self.system_attrs
+
+    # -- Optuna's names for the same data ---------------------------------------------
+
+    @property
+    def datetime_start(self) -> dt.datetime | None:
+        """When it started, as a local naive datetime (as Optuna gives it)."""
+        return None if self.started_at is None else dt.datetime.fromtimestamp(self.started_at)
+
+    @property
+    def datetime_complete(self) -> dt.datetime | None:
+        return None if self.finished_at is None else dt.datetime.fromtimestamp(self.finished_at)
+
+    @property
+    def values(self) -> list[float] | None:
+        """The objective values: [value] for a study of one objective, else None."""
+        return None if self.value is None else [self.value]
+
+    @property
+    def intermediate_values(self) -> dict[int, float]:
+        return dict(self.intermediate)
+
+    @property
+    def distributions(self) -> dict[str, Param]:
+        """Each parameter's definition in the study (an `hpo.space` parameter: what
+        Optuna calls its distribution)."""
+        return {name: self.param_defs[name] for name in self.params if name in self.param_defs}
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (for --json output and export)."""

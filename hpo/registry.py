@@ -149,6 +149,45 @@ class Registry:
         given = {key: value for key, value in context.items() if key in wanted}
         return factory(**(options or {}), **given)
 
+    def resolve(
+        self, part: Any, options: Mapping[str, Any] | None = None
+    ) -> tuple[str, dict[str, Any], int | None]:
+        """A part given by name (and options) or as an object: its name, its options,
+        and the seed an object was made with (None for a name, or none kept)."""
+        if isinstance(part, str):
+            return part, dict(options or {}), None
+        if options:
+            raise self.error(
+                f"{self.kind} options go either in the {self.kind} object or in "
+                f"{self.kind}_options with its name, not both"
+            )
+        name, described, context = self.describe(part)
+        return name, described, context.get("seed")
+
+    def describe(self, part: Any) -> tuple[str, dict[str, Any], dict[str, Any]]:
+        """A part built by its class (`TPESampler(gamma=0.2, seed=1)`) as what a study
+        stores: its name, its options, and its context values (a sampler's seed).
+
+        Each option is read back from the attribute of the same name (or with a
+        leading underscore), as every registered class keeps them.
+        """
+        for name in self.entries:
+            if type(part) is self.factory(name):
+                break
+        else:
+            raise self.error(
+                f"{type(part).__name__} is not a {self.kind} hpo knows; give one of "
+                f"{', '.join(self.entries)} by name, or its class from hpo"
+            )
+        values: dict[str, Any] = {}
+        for option in inspect.signature(type(part)).parameters:
+            for attribute in (option, f"_{option}"):
+                if hasattr(part, attribute):
+                    values[option] = getattr(part, attribute)
+                    break
+        options = {k: v for k, v in values.items() if k not in self.context}
+        return name, options, {k: v for k, v in values.items() if k in self.context}
+
 
 def _range(low: float, high: float, open_low: bool, open_high: bool) -> str:
     """'a number in (0.0, 1.0)', or 'a finite number' when unbounded."""

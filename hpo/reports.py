@@ -279,8 +279,8 @@ def report(name: str, storage: str | Storage, output: str | Path | None = None) 
     `output`: default NAME.html in the current directory (characters unsafe
     in file names replaced by _).
     """
+    from hpo.catalog import borrowed, load_study
     from hpo.comparison import find_comparison, summarize
-    from hpo.study import borrowed, load_study
 
     path = Path(output) if output is not None else default_report_path(name)
     with borrowed(storage) as store:

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Iterable
 from pathlib import Path
 
+from hpo.catalog import create_study, load_study
 from hpo.checks import check_count
 from hpo.connection import choose_storage, is_memory_url, parse_url
 from hpo.errors import DuplicateStudyError, HpoError, StudyConfigError, StudyFileError
@@ -19,7 +20,7 @@ from hpo.pruners import NopPruner, make_pruner
 from hpo.records import TrialState
 from hpo.samplers import make_sampler
 from hpo.storage import Storage
-from hpo.study import Callback, Study, create_study, load_study
+from hpo.study import Callback, Study
 from hpo.studyfile import StudyConfig, load_study_file
 from hpo.workers import run_workers
 

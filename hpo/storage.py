@@ -31,7 +31,7 @@ import functools
 import logging
 import os
 import time
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from enum import StrEnum
@@ -413,12 +413,17 @@ class Storage:
 
     @_retried
     def load_trials(
-        self, study_id: int, after: int = -1, numbers: Collection[int] = ()
+        self,
+        study_id: int,
+        after: int = -1,
+        numbers: Collection[int] = (),
+        param_defs: Mapping[str, Any] | None = None,
     ) -> list[FrozenTrial]:
         """Trials numbered above `after` or listed in `numbers`, by number.
 
         The defaults load the whole study: one query for trials, one for
-        intermediate values.
+        intermediate values. `param_defs` (the study's parameter definitions)
+        is attached to each record, for FrozenTrial.distributions.
         """
         listed = sorted(n for n in numbers if n <= after)  # (the others are above it)
         query = TRIALS_SINCE if listed else TRIALS_AFTER if after >= 0 else TRIALS_ALL
@@ -426,7 +431,7 @@ class Storage:
         with self._read() as conn:
             rows = conn.execute(query[0], binds).all()
             values = conn.execute(query[1], binds).all() if rows else []
-        return trials_from_rows(rows, values)
+        return trials_from_rows(rows, values, param_defs)
 
     @_retried
     def trials_page(
@@ -524,6 +529,7 @@ class Storage:
         system_attrs: dict[str, Any] | None = None,
         number: int | None = None,
         budget: int | None = None,
+        user_attrs: dict[str, Any] | None = None,
     ) -> FrozenTrial | None:
         """Insert a WAITING or RUNNING trial.
 
@@ -546,7 +552,14 @@ class Storage:
                     else:
                         take_places(conn, study_id, 1, budget)
                     return insert_trial(
-                        conn, study_id, state, params, worker, system_attrs or {}, number
+                        conn,
+                        study_id,
+                        state,
+                        params,
+                        worker,
+                        system_attrs or {},
+                        number,
+                        user_attrs or {},
                     )
             except IntegrityError:
                 if not self._study_exists(study_id):

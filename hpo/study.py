@@ -1,75 +1,94 @@
-"""Studies: create, load, run trials, read results.
+"""A study: its definition, its trials, and the life of a trial from ask to tell.
 
 A study is one search: a space, a direction, a sampler, a budget and, once
-it runs, its trials in storage. `Study.optimize` is the runner loop:
+it runs, its trials in storage. A trial's life:
 
-    refresh trials -> reap lost ones -> budget met? -> claim an enqueued
-    trial or ask the sampler -> run the objective -> store the outcome (one
-    transaction)
+    ask: refresh trials -> reap lost ones -> budget met? -> claim an enqueued
+         trial or ask the sampler (the trial is RUNNING, its heartbeat kept)
+    the objective (or a client elsewhere) evaluates the point: suggest_*,
+         report, should_prune
+    tell: store the outcome in one transaction
 
-Many workers (processes, machines) can run one study: each claims or
-creates its trial in a transaction that also checks the budget, so together
-they run exactly the budget. When the rest of the budget is running in
-other workers, a worker waits for those trials to finish (or to be found
-lost, and re-queued) rather than stopping short or running more.
+`Study.optimize` runs that loop around an objective (`hpo.optimize`);
+`Study.ask` / `Study.tell` hand it to the caller. Many workers (threads,
+processes, machines) can run one study: each claims or creates its trial in
+a transaction that also takes its place in the budget, so together they run
+exactly the budget.
 
 Reproducibility: the n-th sampled trial of a study draws from the study's
 sampling stream n (`hpo.streams`), so the same seed, sampler and objective
 give the same points, across stops and resumes too; the objective's own
 randomness (`trial.rng`) comes from another stream.
+
+Optuna's names for the same things (`study_name`, `get_trials`,
+`enqueue_trial`, `add_trial`, `trials_dataframe`, `stop`, `best_trials`,
+`optimize(n_jobs=...)`) are here too, so that a driver written for Optuna
+runs unchanged; docs/optuna.md lists them and where hpo differs.
 """
 
 from __future__ import annotations
 
+import copy
 import itertools
 import logging
 import random
-import secrets
+import threading
 import time
 import traceback
-import uuid
 import zlib
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hpo import recovery
-from hpo.checks import check_count, check_name, check_seed, check_timeout
+from hpo.checks import check_count, check_timeout
 from hpo.direction import Direction
+from hpo.distributions import named
 from hpo.errors import (
     BudgetMet,
-    DuplicateStudyError,
     HpoError,
     NoCompletedTrialsError,
-    SamplerExhausted,
     SpaceError,
     StorageError,
     StudyConfigError,
     TrialNotFoundError,
+    TrialStateError,
+    did_you_mean,
     is_pruned,
 )
 from hpo.heartbeat import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S, Heartbeat, is_lost, worker_id
 from hpo.objectives import Objective, load_objective
-from hpo.pruners import NopPruner, Pruner, make_pruner
+from hpo.optimize import Loop
+from hpo.pruners import PRUNERS, NopPruner, Pruner, make_pruner
 from hpo.records import (
     ASK_SECONDS,
     SAMPLE_INDEX,
     SEED_INDEX,
     FrozenTrial,
+    StudyInfo,
+    TrialPage,
     TrialState,
     value_of,
 )
-from hpo.samplers import Sampler, make_sampler
+from hpo.samplers import SAMPLERS, Sampler, make_sampler
 from hpo.samplers.grid import GridSampler
 from hpo.samplers.random import RandomSampler
 from hpo.space import Branch, Param, Space
-from hpo.storage import Recovered, Storage, StudyInfo, StudySummary, TrialPage
+from hpo.storage import Recovered, Storage
 from hpo.streams import Purpose, stream
 from hpo.trial import Trial, as_objective_value
+from hpo.trial_cache import TrialCache
+
+if TYPE_CHECKING:
+    import pandas
 
 POLL_INTERVAL_S = 0.25
 PAGE_SORTS = ("number", "value", "duration")  # the orders of Study.trials_page
+TELL_STATES = {
+    "complete": TrialState.COMPLETE,
+    "pruned": TrialState.PRUNED,
+    "fail": TrialState.FAIL,
+}
 # Workers that collide on a trial number would collide again in lockstep;
 # a random pause (not seeded: it affects timing only) breaks the tie.
 _CONFLICT_PAUSE_S = 0.005
@@ -78,55 +97,6 @@ _JITTER = random.Random()
 log = logging.getLogger("hpo")
 
 Callback = Callable[["Study", FrozenTrial], None]
-
-
-class _TrialCache:
-    """The study's trials as last read, indexed by number, refreshed incrementally.
-
-    Finished trials never change, so a refresh reads only trials numbered
-    above the last one seen plus those seen unfinished: its cost follows the
-    trials that changed, not the size of the study.
-    """
-
-    def __init__(self) -> None:
-        self.records: list[FrozenTrial] = []  # records[number]
-        self.unfinished: set[int] = set()
-        self.finished: list[int] = []  # numbers, in the order they were seen finished
-        self.n_counted = 0  # trials that count toward the budget
-        self.n_sampled = 0  # trials whose point came from the sampler
-
-    def refresh(self, storage: Storage, study_id: int) -> None:
-        if self.records:
-            fresh = storage.load_trials(study_id, len(self.records) - 1, self.unfinished)
-        else:
-            fresh = storage.load_trials(study_id)
-        for record in fresh:  # by number: updates first, then new trials
-            if record.number > len(self.records):
-                break  # a number below it is not committed yet: read on, next time
-            self.put(record)
-
-    def put(self, record: FrozenTrial) -> None:
-        """Add the next trial, or replace a known one with a newer record of it."""
-        number = record.number
-        if number == len(self.records):
-            self.records.append(record)
-            old = None
-        else:
-            old = self.records[number]
-            self.records[number] = record
-        self.n_counted += record.counts_toward_budget - bool(old and old.counts_toward_budget)
-        self.n_sampled += (SAMPLE_INDEX in record.system_attrs) - bool(
-            old and SAMPLE_INDEX in old.system_attrs
-        )
-        if record.state.is_finished:
-            if old is None or not old.state.is_finished:
-                self.finished.append(number)
-            self.unfinished.discard(number)
-        else:
-            self.unfinished.add(number)
-
-    def in_state(self, state: TrialState) -> list[FrozenTrial]:
-        return [self.records[n] for n in sorted(self.unfinished) if self.records[n].state == state]
 
 
 class Study:
@@ -142,13 +112,21 @@ class Study:
             name: _param_from_spec(spec)
             for name, spec in storage.load_suggested(info.study_id).items()
         }
-        self._cache = _TrialCache()
+        # every parameter's definition by name, shared with the trial records
+        self._param_defs: dict[str, Param] = {d.param.name: d.param for d in self.space.dims}
+        self._param_defs.update(self._suggested)
+        self._cache = TrialCache(self._param_defs)
         self.heartbeat_interval = HEARTBEAT_INTERVAL_S
         self.grace_period = GRACE_PERIOD_S
         self.poll_interval = POLL_INTERVAL_S  # waiting for other workers' trials
+        self._lock = threading.RLock()  # threads of optimize(n_jobs), and ask/tell
+        self._stop = threading.Event()
         self._running: set[int] = set()  # trial ids this process is evaluating
+        self._live: dict[int, Trial] = {}  # number -> the live handle ask gave out
         self._proposals: dict[int, dict[str, Any]] = {}  # trial id -> suggested params drawn
         self._joint_space: tuple[tuple[Any, ...], Space] = ((), self.space)
+        self._heartbeat: Heartbeat | None = None
+        self._prepared = False
 
     # -- what the study is ---------------------------------------------------
 
@@ -157,8 +135,18 @@ class Study:
         return self._info.name
 
     @property
+    def study_name(self) -> str:
+        """Optuna's name for `name`."""
+        return self._info.name
+
+    @property
     def direction(self) -> Direction:
         return self._info.direction
+
+    @property
+    def directions(self) -> list[Direction]:
+        """Optuna's: one direction per objective."""
+        return [self._info.direction]
 
     @property
     def budget(self) -> int | None:
@@ -190,17 +178,18 @@ class Study:
         self._storage.update_study(self._info.study_id, budget=budget)
         self._info = replace(self._info, budget=budget)
 
-    def set_sampler(self, name: str, options: Mapping[str, Any] | None = None) -> None:
-        """Switch sampler (for the trials to come); the past trials stay."""
+    def set_sampler(self, sampler: Any, options: Mapping[str, Any] | None = None) -> None:
+        """Switch sampler (for the trials to come): a name with options, or an object
+        such as `hpo.samplers.TPESampler(gamma=0.2)`; the past trials stay."""
+        name, options, _ = SAMPLERS.resolve(sampler, options)
         self.sampler = make_sampler(name, options, self.seed)
-        options = dict(options or {})
         self._storage.update_study(self._info.study_id, sampler=name, sampler_options=options)
         self._info = replace(self._info, sampler=name, sampler_options=options)
 
-    def set_pruner(self, name: str, options: Mapping[str, Any] | None = None) -> None:
-        """Switch pruner (for the trials to come)."""
+    def set_pruner(self, pruner: Any, options: Mapping[str, Any] | None = None) -> None:
+        """Switch pruner (for the trials to come): a name with options, or an object."""
+        name, options, _ = PRUNERS.resolve(pruner, options)
         self.pruner = make_pruner(name, options)
-        options = dict(options or {})
         self._storage.update_study(self._info.study_id, pruner=name, pruner_options=options)
         self._info = replace(self._info, pruner=name, pruner_options=options)
 
@@ -214,8 +203,20 @@ class Study:
     @property
     def trials(self) -> list[FrozenTrial]:
         """All trials, by number, as stored now."""
-        self._refresh()
-        return list(self._cache.records)
+        with self._lock:
+            self._refresh()
+            return list(self._cache.records)
+
+    def get_trials(
+        self, deepcopy: bool = True, states: Collection[TrialState | str] | None = None
+    ) -> list[FrozenTrial]:
+        """Optuna's: the trials (in these states), by number. The records are frozen;
+        `deepcopy` also copies their parameter and attribute dicts."""
+        trials = self.trials
+        if states is not None:
+            wanted = {TrialState(str(s).upper()) for s in states}
+            trials = [t for t in trials if t.state in wanted]
+        return copy.deepcopy(trials) if deepcopy else trials
 
     def trials_page(
         self,
@@ -264,7 +265,7 @@ class Study:
     def trial(self, number: int) -> FrozenTrial:
         trials = self.trials
         if not 0 <= number < len(trials):
-            raise HpoError(
+            raise TrialNotFoundError(
                 f"study {self.name!r} has no trial {number} (it has trials 0..{len(trials) - 1})"
                 if trials
                 else f"study {self.name!r} has no trials yet"
@@ -279,6 +280,11 @@ class Study:
         return self.direction.best_of(complete, key=value_of)
 
     @property
+    def best_trials(self) -> list[FrozenTrial]:
+        """Optuna's Pareto front; with one objective, the best trial."""
+        return [self.best_trial]
+
+    @property
     def best_params(self) -> dict[str, Any]:
         return self.best_trial.params
 
@@ -289,32 +295,147 @@ class Study:
     @property
     def n_counted(self) -> int:
         """Trials that count toward the budget (finished, and not re-queued)."""
-        self._refresh()
-        return self._cache.n_counted
+        with self._lock:
+            self._refresh()
+            return self._cache.n_counted
 
     def budget_met(self) -> bool:
-        self._refresh()
-        return self._budget_met()
+        with self._lock:
+            self._refresh()
+            return self._budget_met()
 
-    # -- enqueue -----------------------------------------------------------
+    def trials_dataframe(
+        self, attrs: Sequence[str] | None = None, multi_index: bool = False
+    ) -> pandas.DataFrame:
+        """Optuna's table of the trials, one row each (pip install pandas)."""
+        from hpo.dataframe import trials_dataframe
 
-    def enqueue(self, params: Mapping[str, Any]) -> FrozenTrial:
+        return trials_dataframe(self.trials, attrs, multi_index)
+
+    # -- adding trials ------------------------------------------------------
+
+    def enqueue(
+        self,
+        params: Mapping[str, Any],
+        user_attrs: Mapping[str, Any] | None = None,
+        skip_if_exists: bool = False,
+    ) -> FrozenTrial:
         """Queue a point chosen by hand; queued points are evaluated first, in order.
 
-        Parameters left out are drawn at random when the trial starts.
+        Declared parameters left out are drawn at random when the trial starts.
+        A parameter the study does not know yet (one the objective will ask for
+        with suggest_*) is kept and given to the objective when it asks.
+        `skip_if_exists`: enqueue nothing if a trial has these parameters already
+        (the existing one is returned).
         """
-        declared = {k: v for k, v in params.items() if k not in self._suggested}
-        checked = self.space.validate(declared, partial=True)
-        for name, value in params.items():
-            if name in self._suggested:
-                if not self._suggested[name].contains(value):
-                    raise SpaceError(f"parameter {name!r}: {value!r} is out of its range")
-                checked[name] = value
-        record = self._storage.create_trial(
-            self._info.study_id, TrialState.WAITING, checked, system_attrs={"enqueued": True}
-        )
-        self._refresh()
-        return record
+        checked = self._checked_point(params)
+        with self._lock:
+            self._refresh()
+            if skip_if_exists:
+                for trial in self._cache.records:
+                    if all(trial.params.get(k, _MISSING) == v for k, v in checked.items()):
+                        return trial
+            record = self._storage.create_trial(
+                self._info.study_id,
+                TrialState.WAITING,
+                checked,
+                system_attrs={"enqueued": True},
+                user_attrs=dict(user_attrs or {}),
+            )
+            self._refresh()
+            return record
+
+    def enqueue_trial(
+        self,
+        params: Mapping[str, Any],
+        user_attrs: Mapping[str, Any] | None = None,
+        skip_if_exists: bool = False,
+    ) -> None:
+        """Optuna's name for `enqueue`."""
+        self.enqueue(params, user_attrs, skip_if_exists)
+
+    def add_trial(self, trial: FrozenTrial) -> FrozenTrial:
+        """Store a finished trial made elsewhere (`hpo.create_trial`, another study's
+        record): it takes the next number, and counts toward the budget."""
+        return self.add_trials([trial])[0]
+
+    def add_trials(self, trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
+        """Store finished trials made elsewhere, in one transaction."""
+        for trial in trials:
+            if not trial.state.is_finished:
+                raise TrialStateError(
+                    f"add_trial takes finished trials (COMPLETE, PRUNED or FAIL), got a "
+                    f"{trial.state} one; queue a point to run with enqueue_trial"
+                )
+            if trial.state == TrialState.COMPLETE:
+                as_objective_value(trial.value)
+            for definition in trial.distributions.values():
+                self.define_param(definition)
+            self._checked_point(trial.params)
+        with self._lock:
+            added = self._storage.add_trials(self._info.study_id, list(trials))
+            self._refresh()
+            return added
+
+    # -- ask and tell -----------------------------------------------------------
+
+    def ask(self, fixed_distributions: Mapping[str, Any] | None = None) -> Trial:
+        """Start the next trial and hand it over: RUNNING, its heartbeat kept by this
+        process until it is told, its point sampled (or an enqueued one).
+
+        Everything `optimize` does before the objective runs happens here too: lost
+        trials are reaped, the budget is taken in the same transaction that starts
+        the trial (BudgetMet when it is taken), queued points go first, the
+        sampler sees every worker's trials. The trial's `suggest_*`, `report` and
+        `should_prune` work as in an objective. `fixed_distributions` (Optuna's):
+        parameters to suggest at once, name -> definition.
+        """
+        record = self.start_trial()
+        trial = self._open(record)
+        self._live[record.number] = trial
+        for param in named(fixed_distributions or {}).values():
+            trial.suggest(param)
+        return trial
+
+    def tell(
+        self,
+        trial: Trial | FrozenTrial | int,
+        value: Any = None,
+        state: TrialState | str | None = None,
+        *,
+        values: Sequence[Any] | None = None,
+        error: str | None = None,
+        skip_if_finished: bool = False,
+    ) -> FrozenTrial:
+        """Finish a trial: `value` (COMPLETE), or `state="pruned"` (its last reported
+        value is kept) or `"fail"` (with `error`). `trial`: the handle ask gave, a
+        record, or a trial number (a trial asked for elsewhere, say by `hpo ask`).
+
+        Telling a trial again what it was told is harmless (a client that retries
+        after a lost answer); telling it something else raises TrialStateError,
+        unless `skip_if_finished`. A value that is not a finite number raises
+        ValueError. Either way nothing is changed.
+        """
+        number = trial if isinstance(trial, int) else trial.number
+        state = _tell_state(state, value if values is None else values)
+        value = _single_value(value, values) if state == TrialState.COMPLETE else None
+        if state == TrialState.COMPLETE:
+            value = as_objective_value(value, "told")
+        with self._lock:
+            record = self._told_trial(number)
+            if record.state.is_finished:
+                if skip_if_finished or _same_outcome(record, state, value):
+                    return record
+                raise TrialStateError(
+                    f"trial {number} of study {self.name!r} is {record.state} already"
+                    + (f" (value {record.value})" if record.value is not None else "")
+                    + f"; it cannot be told {state.value.lower()}"
+                )
+            live = self._live.pop(number, None) or Trial(self, record)
+            error = error or ("told FAIL" if state == TrialState.FAIL else None)
+            finished = self._finish(live, record, state, value=value, error=error)
+            self._close(record)
+            return finished
 
     # -- the runner ------------------------------------------------------------
 
@@ -323,55 +444,99 @@ class Study:
         objective: Callable[[Trial], Any] | Objective | str | None = None,
         n_trials: int | None = None,
         timeout: float | None = None,
-        catch: type[BaseException] | tuple[type[BaseException], ...] = (Exception,),
-        callbacks: Iterable[Callback] = (),
+        n_jobs: int = 1,
+        catch: type[BaseException] | Sequence[type[BaseException]] = (Exception,),
+        callbacks: Iterable[Callback] | None = None,
+        gc_after_trial: bool = False,
+        show_progress_bar: bool = False,
     ) -> None:
         """Run trials until `n_trials` more have run, `timeout` seconds have
-        passed, the study's budget is met, or the sampler is exhausted.
+        passed, the study's budget is met, the sampler is exhausted, or `stop()`.
 
         `objective`: a function of a Trial, a loaded Objective, a reference
         string, or None for the objective the study was created with.
         Exceptions of the `catch` types mark the trial FAIL and the study goes
-        on; any other propagates after the trial is stored as FAIL. Ctrl-C
-        stores the running trial as FAIL ("interrupted"), re-queues its point
-        and re-raises KeyboardInterrupt. Results this machine could not store
-        earlier (see `hpo.recovery`) are stored first.
+        on (unlike Optuna, every Exception by default); any other propagates
+        after the trial is stored as FAIL. Ctrl-C stores the running trial as
+        FAIL ("interrupted"), re-queues its point and re-raises
+        KeyboardInterrupt. `n_jobs` threads run trials at once (-1: one per
+        core; see `hpo.optimize`). Results this machine could not store earlier
+        (see `hpo.recovery`) are stored first.
         """
         fn = self._objective_function(objective)
         check_count(n_trials, "n_trials")
         check_timeout(timeout)
-        catch = catch if isinstance(catch, tuple) else (catch,)
-        self.sampler.check(self.space)
+        if n_jobs != -1:
+            check_count(n_jobs, "n_jobs")
+        catch = tuple(catch) if isinstance(catch, Sequence) else (catch,)
+        callbacks = list(callbacks or ())
+        if show_progress_bar:
+            from hpo.display import Progress
+
+            callbacks.append(Progress())
+        self._stop.clear()
         deadline = None if timeout is None else time.monotonic() + timeout
-        self._store_recovered()
-        ran, told_waiting = 0, False
-        with Heartbeat(self._storage, lambda: list(self._running), self.heartbeat_interval):
-            while n_trials is None or ran < n_trials:
-                if deadline is not None and time.monotonic() >= deadline:
-                    break
-                self.reap_lost_trials()
-                if self._budget is not None and self._cache.n_counted >= self._budget:
-                    break
-                try:
-                    record = self._next_trial()
-                except SamplerExhausted as exc:
-                    log.info("study %s: %s", self.name, exc)
-                    break
-                except BudgetMet:
-                    if not told_waiting:
-                        log.info(
-                            "study %s: the rest of the budget is running in other "
-                            "workers; waiting for those trials",
-                            self.name,
-                        )
-                        told_waiting = True
-                    left = None if deadline is None else deadline - time.monotonic()
-                    time.sleep(max(0.0, min(self.poll_interval, left or self.poll_interval)))
-                    continue
-                finished = self._run_trial(fn, record, catch)
-                ran += 1
-                for callback in callbacks:
-                    callback(self, finished)
+        loop = Loop(self, fn, n_trials, deadline, catch, callbacks, gc_after_trial)
+        try:
+            loop.run(n_jobs)
+        finally:
+            for callback in callbacks:
+                if hasattr(callback, "close"):
+                    callback.close()
+
+    def stop(self) -> None:
+        """End `optimize` after the trials running now (from a callback, say)."""
+        self._stop.set()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    def start_trial(self) -> FrozenTrial:
+        """The next trial, started (RUNNING in storage, counted in the budget): what
+        ask and each round of optimize begin with. BudgetMet when the budget is
+        taken (met, or the rest running elsewhere); SamplerExhausted after a grid."""
+        with self._lock:
+            self._prepare()
+            self.reap_lost_trials()
+            budget = self._info.budget
+            if budget is not None and self._cache.n_counted >= budget:
+                raise BudgetMet(f"study {self.name!r} has met its budget of {budget} trials")
+            try:
+                return self._next_trial()
+            except BudgetMet:
+                raise BudgetMet(
+                    f"study {self.name!r}: the rest of its budget of {budget} trials is "
+                    "running in other workers"
+                ) from None
+
+    def run_trial(
+        self,
+        fn: Callable[[Trial], Any],
+        record: FrozenTrial,
+        catch: tuple[type[BaseException], ...] = (Exception,),
+    ) -> FrozenTrial:
+        """Evaluate a started trial with `fn` and store its outcome."""
+        trial = self._open(record)
+        try:
+            result = fn(trial)
+        except KeyboardInterrupt:
+            self._interrupt(trial, record)
+            raise
+        except BaseException as exc:
+            if is_pruned(exc):  # hpo's TrialPruned, or Optuna's
+                return self._finish(trial, record, TrialState.PRUNED)
+            failed = self._finish(trial, record, TrialState.FAIL, error=traceback.format_exc())
+            if isinstance(exc, catch):
+                return failed
+            raise
+        finally:
+            self._close(record)
+        try:
+            value = as_objective_value(result)
+        except ValueError as exc:
+            return self._finish(trial, record, TrialState.FAIL, error=str(exc))
+        return self._finish(trial, record, TrialState.COMPLETE, value=value)
 
     def reap_lost_trials(self) -> list[FrozenTrial]:
         """Mark RUNNING trials whose worker died FAIL and re-queue their points.
@@ -433,6 +598,66 @@ class Study:
     def _budget(self) -> int | None:
         return self._info.budget
 
+    def _prepare(self) -> None:
+        """Once per Study object, before its first trial: the sampler accepts the
+        space, and results kept while the database was unreachable are stored."""
+        if self._prepared:
+            return
+        self.sampler.check(self.space)
+        self._store_recovered()
+        self._prepared = True
+
+    def _open(self, record: FrozenTrial) -> Trial:
+        """A live handle on a started trial, whose heartbeat this process now keeps."""
+        with self._lock:
+            self._running.add(record.trial_id)  # the heartbeat thread reads this set
+            if self._heartbeat is None:
+                self._heartbeat = Heartbeat(
+                    self._storage, lambda: list(self._running), self.heartbeat_interval
+                ).start()
+        return Trial(self, record)
+
+    def _close(self, record: FrozenTrial) -> None:
+        """The trial ended (told, finished, interrupted): no more heartbeats for it."""
+        with self._lock:
+            self._running.discard(record.trial_id)
+            self._proposals.pop(record.trial_id, None)
+            if not self._running and self._heartbeat is not None:
+                self._heartbeat.stop()
+                self._heartbeat = None
+
+    def _told_trial(self, number: int) -> FrozenTrial:
+        """The trial a tell names, as stored now; it must have been started."""
+        self._refresh()
+        if not (isinstance(number, int) and 0 <= number < len(self._cache.records)):
+            raise TrialNotFoundError(f"study {self.name!r} has no trial {number!r}")
+        record = self._cache.records[number]
+        if record.state == TrialState.WAITING:
+            raise TrialStateError(
+                f"trial {number} of study {self.name!r} is waiting: it was never asked for"
+            )
+        return record
+
+    def _checked_point(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """A point for enqueue: declared parameters checked against the space, known
+        define-by-run ones against their definitions, unknown names kept as given
+        (the objective will define them with suggest_*)."""
+        declared = {k: v for k, v in params.items() if k in self.space}
+        checked = self.space.validate(declared, partial=True)
+        for name, value in params.items():
+            if name in self.space:
+                continue
+            if name in self._suggested:
+                if not self._suggested[name].contains(value):
+                    raise SpaceError(f"parameter {name!r}: {value!r} is out of its range")
+            elif hint := did_you_mean(name, self._param_defs):  # a typo, not a new parameter
+                raise SpaceError(
+                    f"unknown parameter {name!r}{hint} (a new parameter, defined by the "
+                    "objective's suggest_*, needs a name unlike the known ones)"
+                )
+            checked[name] = value
+        return checked
+
     def _store_recovered(self) -> None:
         """Store the results this machine kept when the database was unreachable."""
         if self._storage.is_memory:
@@ -483,8 +708,7 @@ class Study:
             params = self._complete_enqueued(waiting)
             claimed = self._storage.claim_trial(study_id, waiting, me, params, self._budget)
             if claimed is not None:
-                self._cache.put(claimed)
-                return claimed
+                return self._cache.put(claimed)
         for attempt in itertools.count():
             if attempt:  # another worker took the number: step aside a random moment
                 time.sleep(_JITTER.uniform(0, _CONFLICT_PAUSE_S * min(attempt, 8)))
@@ -503,11 +727,10 @@ class Study:
                 study_id, TrialState.RUNNING, params, me, attrs, number, self._budget
             )
             if record is not None:
-                self._cache.put(record)
                 self._proposals[record.trial_id] = {
                     k: v for k, v in point.items() if k in self._suggested
                 }
-                return record
+                return self._cache.put(record)
         raise AssertionError("unreachable")
 
     def _sampling_space(self) -> Space:
@@ -532,35 +755,6 @@ class Study:
         filled = self.space.decode(rng.random(len(self.space)), fixed=declared)
         return {**filled, **waiting.params}
 
-    def _run_trial(
-        self,
-        fn: Callable[[Trial], Any],
-        record: FrozenTrial,
-        catch: tuple[type[BaseException], ...],
-    ) -> FrozenTrial:
-        trial = Trial(self, record)
-        self._running.add(record.trial_id)  # the heartbeat thread reads this set
-        try:
-            result = fn(trial)
-        except KeyboardInterrupt:
-            self._interrupt(trial, record)
-            raise
-        except BaseException as exc:
-            if is_pruned(exc):  # hpo's TrialPruned, or Optuna's
-                return self._finish(trial, record, TrialState.PRUNED)
-            failed = self._finish(trial, record, TrialState.FAIL, error=traceback.format_exc())
-            if isinstance(exc, catch):
-                return failed
-            raise
-        finally:
-            self._running.discard(record.trial_id)
-            self._proposals.pop(record.trial_id, None)
-        try:
-            value = as_objective_value(result)
-        except ValueError as exc:
-            return self._finish(trial, record, TrialState.FAIL, error=str(exc))
-        return self._finish(trial, record, TrialState.COMPLETE, value=value)
-
     def _finish(
         self,
         trial: Trial,
@@ -570,51 +764,51 @@ class Study:
         error: str | None = None,
     ) -> FrozenTrial:
         """Store the outcome in one transaction and return the finished record."""
-        intermediate = trial.intermediate_values
-        if state == TrialState.PRUNED and intermediate:
-            value = intermediate[max(intermediate)]  # a pruned trial keeps its last value
-        finished_at = time.time()
-        try:
-            stored = self._storage.finish_trial(
-                record.trial_id, state, trial.params, finished_at, value=value, error=error
-            )
-        except StorageError as exc:
-            self._keep_for_later(
-                record,
-                recovery.Outcome(
-                    record.trial_id,
+        with self._lock:
+            intermediate = trial.intermediate_values
+            if state == TrialState.PRUNED and intermediate:
+                value = intermediate[max(intermediate)]  # a pruned trial keeps its last value
+            finished_at = time.time()
+            try:
+                stored = self._storage.finish_trial(
+                    record.trial_id, state, trial.params, finished_at, value=value, error=error
+                )
+            except StorageError as exc:
+                self._keep_for_later(
+                    record,
+                    recovery.Outcome(
+                        record.trial_id,
+                        record.number,
+                        state.value,
+                        trial.params,
+                        finished_at,
+                        value,
+                        error,
+                    ),
+                    exc,
+                )
+                raise
+            if not stored:
+                log.warning(
+                    "study %s: trial %d was marked lost by another worker while it ran; "
+                    "its result (%s) was not stored",
+                    self.name,
                     record.number,
-                    state.value,
-                    trial.params,
-                    finished_at,
-                    value,
-                    error,
-                ),
-                exc,
+                    state,
+                )
+                self._refresh()
+                return self._cache.records[record.number]
+            finished = replace(
+                record,
+                state=state,
+                value=value,
+                error=error,
+                params=trial.params,
+                finished_at=finished_at,
+                intermediate=intermediate,
+                user_attrs=trial.user_attrs,
             )
-            raise
-        if not stored:
-            log.warning(
-                "study %s: trial %d was marked lost by another worker while it ran; "
-                "its result (%s) was not stored",
-                self.name,
-                record.number,
-                state,
-            )
-            self._refresh()
-            return self._cache.records[record.number]
-        finished = replace(
-            record,
-            state=state,
-            value=value,
-            error=error,
-            params=trial.params,
-            finished_at=finished_at,
-            intermediate=intermediate,
-            user_attrs=trial.user_attrs,
-        )
-        self._cache.put(finished)
-        return finished
+            return self._cache.put(finished)
 
     def _keep_for_later(
         self, record: FrozenTrial, outcome: recovery.Outcome, exc: StorageError
@@ -632,29 +826,48 @@ class Study:
         )
 
     def _interrupt(self, trial: Trial, record: FrozenTrial) -> None:
-        self._storage.fail_and_requeue(
-            self._info.study_id,
-            record,
-            "interrupted (Ctrl-C or SIGTERM)",
-            requeue=True,
-            params=trial.params,
-            retry_attrs={SEED_INDEX: record.seed_index},
-        )
-        self._refresh()
+        with self._lock:
+            self._storage.fail_and_requeue(
+                self._info.study_id,
+                record,
+                "interrupted (Ctrl-C or SIGTERM)",
+                requeue=True,
+                params=trial.params,
+                retry_attrs={SEED_INDEX: record.seed_index},
+            )
+            self._refresh()
 
-    # -- what a live Trial asks of its study (hpo.trial.TrialHost) -------------
+        # -- what a live Trial asks of its study (hpo.trial.TrialHost) -------------
 
     def store_params(self, trial_id: int, params: dict[str, Any]) -> None:
         """Persist a running trial's parameters as they grow (define-by-run), so that a
         retry after a crash evaluates the same point."""
-        self._storage.set_params(trial_id, params)
+        with self._lock:
+            self._storage.set_params(trial_id, params)
 
     def store_intermediate(self, trial_id: int, step: int, value: float) -> bool:
         """Persist one intermediate value; False if that step was already reported."""
-        return self._storage.add_intermediate(trial_id, step, value)
+        with self._lock:
+            return self._storage.add_intermediate(trial_id, step, value)
 
     def store_user_attrs(self, trial_id: int, attrs: dict[str, Any]) -> None:
-        self._storage.set_user_attrs(trial_id, attrs)
+        with self._lock:
+            self._storage.set_user_attrs(trial_id, attrs)
+
+    def define_param(self, param: Param) -> Param:
+        """The study's definition of a parameter met in suggest_* (or in an added trial):
+        declared, or added to the study (persisted, for every worker) the first time it
+        is met, after which that first definition stays."""
+        with self._lock:
+            for dim in self.space.dims:
+                if dim.param.name == param.name:
+                    return dim.param
+            if param.name not in self._suggested:
+                stored = _param_from_spec(
+                    self._storage.add_suggested(self._info.study_id, param.to_spec())
+                )
+                self._suggested[param.name] = self._param_defs[param.name] = stored
+            return self._suggested[param.name]
 
     def sample_new_param(self, spec: dict[str, Any], record: FrozenTrial) -> Any:
         """A value for a parameter met in `trial.suggest_*`; register its first definition.
@@ -666,23 +879,22 @@ class Study:
         allows it): the trial then samples within the range it asked for, and
         the sampler learns from the trials whose value lies inside it.
         """
-        param = _param_from_spec(spec)
-        if param.name not in self._suggested:
-            stored = self._storage.add_suggested(self._info.study_id, param.to_spec())
-            self._suggested[param.name] = _param_from_spec(stored)
-        proposed = self._proposals.get(record.trial_id, {})
-        if param.name in proposed and self._suggested[param.name] == param:
-            return proposed[param.name]  # drawn with the others when the trial started
-        # the history as it was when this trial's point was asked for: without the trial
-        # itself (else a start-up sequence counts it, and gives the previous trial's point)
-        history = [t for t in self._cache.records if t.number != record.number]
-        if self._suggested[param.name] != param:
-            history = [t for t in history if param.contains(t.params.get(param.name))]
-        rng = stream(
-            self.seed, Purpose.DEFINE_BY_RUN, record.seed_index, zlib.crc32(param.name.encode())
-        )
-        sampler = RandomSampler() if isinstance(self.sampler, GridSampler) else self.sampler
-        return sampler.ask(Space((param,)), history, rng, self.direction)[param.name]
+        with self._lock:
+            param = _param_from_spec(spec)
+            self.define_param(param)
+            proposed = self._proposals.get(record.trial_id, {})
+            if param.name in proposed and self._suggested[param.name] == param:
+                return proposed[param.name]  # drawn with the others when the trial started
+            # the history as it was when this trial's point was asked for: without the trial
+            # itself (else a start-up sequence counts it, and gives the previous trial's point)
+            history = [t for t in self._cache.records if t.number != record.number]
+            if self._suggested[param.name] != param:
+                history = [t for t in history if param.contains(t.params.get(param.name))]
+            rng = stream(
+                self.seed, Purpose.DEFINE_BY_RUN, record.seed_index, zlib.crc32(param.name.encode())
+            )
+            sampler = RandomSampler() if isinstance(self.sampler, GridSampler) else self.sampler
+            return sampler.ask(Space((param,)), history, rng, self.direction)[param.name]
 
     def check_suggest_kind(self, name: str, kind: str) -> None:
         params = [dim.param for dim in self.space.dims if dim.param.name == name]
@@ -697,116 +909,15 @@ class Study:
 
     def should_prune(self, trial: FrozenTrial) -> bool:
         """The pruner's decision on `trial` (its values so far) against everybody's."""
-        if isinstance(self.pruner, NopPruner):
-            return False
-        self._refresh()  # other workers' values too
-        others = [t for t in self._cache.records if t.number != trial.number]
-        return self.pruner.prune(trial, others, self.direction)
+        with self._lock:
+            if isinstance(self.pruner, NopPruner):
+                return False
+            self._refresh()  # other workers' values too
+            others = [t for t in self._cache.records if t.number != trial.number]
+            return self.pruner.prune(trial, others, self.direction)
 
     def __repr__(self) -> str:
         return f"Study(name={self.name!r}, storage={self._storage.display_url!r})"
-
-
-# -- module-level API ----------------------------------------------------------------
-
-
-def create_study(
-    name: str | None = None,
-    storage: str | Storage | None = None,
-    space: Sequence[Mapping[str, Any]] | Space | None = None,
-    sampler: str = "random",
-    seed: int | None = None,
-    direction: str | Direction = "minimize",
-    load_if_exists: bool = False,
-    *,
-    sampler_options: Mapping[str, Any] | None = None,
-    objective: str | Objective | None = None,
-    objective_options: Mapping[str, Any] | None = None,
-    budget: int | None = None,
-    user_attrs: Mapping[str, Any] | None = None,
-    pruner: str = "none",
-    pruner_options: Mapping[str, Any] | None = None,
-) -> Study:
-    """Create a study (validated in full before anything is written).
-
-    `storage`: an SQLAlchemy URL, an SQLite file path, a Storage, or None for
-    an in-memory database. `objective`: a built-in name or reference stored
-    with the study so that `hpo resume` can run it; a built-in objective also
-    supplies the space when none is given. `budget`: the total number of
-    trials the study aims for. `seed`: None draws one, which is stored, so
-    every study can be replayed. `pruner`: see `hpo.pruners`.
-    """
-    direction = Direction.parse(direction)
-    check_count(budget, "budget")
-    if name is not None:
-        check_name(name)
-    check_seed(seed)
-    loaded = (
-        objective
-        if isinstance(objective, Objective) or objective is None
-        else load_objective(objective, objective_options)
-    )
-    if space is None and loaded is not None:
-        space = loaded.space
-    space = space if isinstance(space, Space) else Space.from_spec(space)
-    if loaded is not None and loaded.space is not None:
-        _check_builtin_names(loaded, space)
-    make_sampler(sampler, sampler_options, seed or 0).check(space)  # before writing anything
-    make_pruner(pruner, pruner_options)
-    info = StudyInfo(
-        study_id=-1,
-        name=name or f"study-{uuid.uuid4().hex[:8]}",
-        direction=direction,
-        space=space.to_spec(),
-        sampler=sampler,
-        sampler_options=dict(sampler_options or {}),
-        objective=loaded.ref if loaded else None,
-        objective_options=dict(objective_options or {}),
-        budget=budget,
-        seed=secrets.randbits(31) if seed is None else int(seed),
-        created_at=time.time(),
-        user_attrs=dict(user_attrs or {}),
-        pruner=pruner,
-        pruner_options=dict(pruner_options or {}),
-    )
-    store = open_storage(storage)
-    try:
-        return Study(store, store.create_study(info))
-    except DuplicateStudyError:
-        if load_if_exists:
-            return load_study(info.name, store)
-        raise
-
-
-def load_study(name: str, storage: str | Storage) -> Study:
-    store = open_storage(storage, create=False)
-    return Study(store, store.get_study(name))
-
-
-def delete_study(name: str, storage: str | Storage) -> None:
-    with borrowed(storage) as store:
-        store.delete_study(name)
-
-
-def studies(storage: str | Storage) -> list[StudySummary]:
-    """Every study in the storage with its trial counts and best value."""
-    with borrowed(storage) as store:
-        return store.list_studies()
-
-
-@contextmanager
-def borrowed(storage: str | Storage, create: bool = False) -> Iterator[Storage]:
-    """A Storage for one call: opened (and closed) here unless the caller gave one."""
-    store = open_storage(storage, create=create)
-    try:
-        yield store
-    finally:
-        if store is not storage:
-            store.close()
-
-
-def open_storage(storage: str | Storage | None, create: bool = True) -> Storage:
-    return storage if isinstance(storage, Storage) else Storage(storage, create=create)
 
 
 _RECOVERED_NOTES = {
@@ -818,16 +929,33 @@ _RECOVERED_NOTES = {
 }
 
 
+_MISSING = object()
+
+
 def _param_from_spec(spec: Mapping[str, Any]) -> Param:
     return Space.from_spec([spec]).params[0]
 
 
-def _check_builtin_names(objective: Objective, space: Space) -> None:
-    """A built-in objective reads its own parameter names: the space must have them."""
-    needed = {dim.param.name for dim in Space.from_spec(objective.space).dims}
-    missing = sorted(needed - {dim.param.name for dim in space.dims})
-    if missing:
-        raise StudyConfigError(
-            f"objective {objective.ref!r} reads parameters "
-            f"{sorted(needed)}; the space lacks {missing}"
-        )
+def _tell_state(state: TrialState | str | None, value: Any) -> TrialState:
+    """The state a tell asks for: COMPLETE by default (a value is then needed)."""
+    if state is None:
+        if value is None:
+            raise TrialStateError("tell needs a value, or state='pruned' or 'fail'")
+        return TrialState.COMPLETE
+    told = TELL_STATES.get(str(state).lower())
+    if told is None:
+        raise TrialStateError(f"a trial is told {', '.join(TELL_STATES)}; got state {state!r}")
+    return told
+
+
+def _single_value(value: Any, values: Sequence[Any] | None) -> Any:
+    """Optuna's `values=[v]` for a study of one objective."""
+    if values is None:
+        return value
+    if value is not None or isinstance(values, str) or len(values) != 1:
+        raise ValueError(f"this study has one objective: give one value, got values={values!r}")
+    return values[0]
+
+
+def _same_outcome(record: FrozenTrial, state: TrialState, value: float | None) -> bool:
+    return record.state == state and (state != TrialState.COMPLETE or record.value == value)

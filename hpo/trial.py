@@ -9,19 +9,22 @@ remote one can both run it. The stored record is `hpo.records.FrozenTrial`.
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import json
 import math
 import numbers
+import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
 import numpy as np
 
 from hpo.errors import SpaceError
-from hpo.records import FrozenTrial
-from hpo.space import Space
+from hpo.records import FrozenTrial, TrialState
+from hpo.space import Param, Space
 from hpo.streams import Purpose, stream
 
 
@@ -42,6 +45,9 @@ class TrialHost(Protocol):
 
     def should_prune(self, record: FrozenTrial) -> bool:
         """The pruner's decision on the trial with the values it reported so far."""
+
+    def define_param(self, param: Param) -> Param:
+        """The study's definition of a parameter the objective defines by suggest_*."""
 
     def store_params(self, trial_id: int, params: dict[str, Any]) -> None:
         """Persist a running trial's parameters as they grow."""
@@ -82,6 +88,16 @@ class Trial:
     @property
     def user_attrs(self) -> dict[str, Any]:
         return dict(self._user_attrs)
+
+    @property
+    def distributions(self) -> dict[str, Param]:
+        """Each parameter's definition in the study (Optuna's name: distributions)."""
+        defs = self._record.param_defs
+        return {name: defs[name] for name in self._params if name in defs}
+
+    @property
+    def datetime_start(self) -> dt.datetime | None:
+        return self._record.datetime_start
 
     @property
     def intermediate_values(self) -> dict[int, float]:
@@ -127,10 +143,17 @@ class Trial:
     def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any:
         return self._suggest({"name": name, "type": "categorical", "choices": list(choices)})
 
+    def suggest(self, param: Param) -> Any:
+        """Suggest a parameter by its definition (an `hpo.space` parameter, or one from
+        `hpo.distributions`): what suggest_float, _int and _categorical do."""
+        return self._suggest(param.to_spec())
+
     def _suggest(self, spec: dict[str, Any]) -> Any:
         name = spec["name"]
         if name in self._params:
             self._study.check_suggest_kind(name, spec["type"])
+            if name not in self._study.space:  # given by an enqueued point, or drawn at start
+                self._take_given(Space.from_spec([spec]).params[0])
             return self._params[name]
         if name in self._study.space:
             raise SpaceError(
@@ -145,6 +168,27 @@ class Trial:
         # stored at once, so that a retry after a crash evaluates the same point
         self._study.store_params(self._record.trial_id, self._params)
         return value
+
+    def _take_given(self, param: Param) -> None:
+        """A value given for a parameter the objective defines only now (Optuna's
+        enqueue-then-suggest): the study learns the definition; a value outside the
+        range asked for is used as given, with a warning, as Optuna does."""
+        self._study.define_param(param)
+        value = self._params[param.name]
+        if isinstance(value, str) and not param.contains(value):  # typed on the command line
+            with contextlib.suppress(ValueError):
+                value = json.loads(value)
+        if param.contains(value):
+            value = param.coerce(value)
+        else:
+            warnings.warn(
+                f"trial {self.number}: the value {value!r} given for {param.name!r} is outside "
+                "the range the objective asks for; it is used as given",
+                stacklevel=4,
+            )
+        if value != self._params[param.name]:
+            self._params[param.name] = value
+            self._study.store_params(self._record.trial_id, self._params)
 
     # -- reports and attributes ----------------------------------------------
 
@@ -202,27 +246,25 @@ def _divisible_high(name: str, low: float, high: float, step: float) -> float:
     return new_high
 
 
-def as_objective_value(result: Any) -> float:
+def as_objective_value(result: Any, source: str = "objective returned") -> float:
     """Check what an objective returned: a finite number, else ValueError.
 
     Anything float() takes that is not text or a boolean counts as a number:
     NumPy and PyTorch scalars, 0-d arrays, Decimal. An integer too large for a
-    float (10**400) is an error, not a crash.
+    float (10**400) is an error, not a crash. `source` begins the message.
     """
     if isinstance(result, bool | str | bytes) or not hasattr(result, "__float__"):
-        raise ValueError(f"objective returned {_describe(result)}, expected a number")
+        raise ValueError(f"{source} {_describe(result)}, expected a number")
     try:
         value = float(result)
     except OverflowError:
         raise ValueError(
-            f"objective returned {_describe(result)}, too large for a floating-point number"
+            f"{source} {_describe(result)}, too large for a floating-point number"
         ) from None
     except (TypeError, ValueError):
-        raise ValueError(
-            f"objective returned {_describe(result)}, expected a single number"
-        ) from None
+        raise ValueError(f"{source} {_describe(result)}, expected a single number") from None
     if not math.isfinite(value):
-        raise ValueError(f"objective returned {value}, expected a finite number")
+        raise ValueError(f"{source} {value}, expected a finite number")
     return value
 
 
@@ -235,3 +277,39 @@ def _describe(result: Any) -> str:
     except Exception:  # noqa: BLE001 - a broken __repr__ must not hide the real problem
         text = "<unprintable>"
     return f"{type(result).__name__} {text:.80}"
+
+
+def create_trial(
+    *,
+    state: TrialState | str = TrialState.COMPLETE,
+    value: float | None = None,
+    values: Sequence[float] | None = None,
+    params: Mapping[str, Any] | None = None,
+    distributions: Mapping[str, Any] | None = None,
+    user_attrs: Mapping[str, Any] | None = None,
+    system_attrs: Mapping[str, Any] | None = None,
+    intermediate_values: Mapping[int, float] | None = None,
+) -> FrozenTrial:
+    """A finished trial made by hand (Optuna's `create_trial`), for `study.add_trial`:
+    a result known from elsewhere. `distributions`: each parameter's definition
+    (`hpo.distributions`, or spec dicts); the study learns those it does not know."""
+    from hpo.distributions import named
+
+    if values is not None:
+        if value is not None or len(values) != 1:
+            raise ValueError(f"a study has one objective: give one value, got values={values!r}")
+        value = values[0]
+    now = time.time()
+    return FrozenTrial(
+        trial_id=-1,
+        number=-1,
+        state=TrialState(str(state).upper()),
+        params=dict(params or {}),
+        value=None if value is None else float(value),
+        intermediate={int(k): float(v) for k, v in (intermediate_values or {}).items()},
+        started_at=now,
+        finished_at=now,
+        user_attrs=dict(user_attrs or {}),
+        system_attrs=dict(system_attrs or {}),
+        param_defs=named(distributions or {}),
+    )

@@ -75,3 +75,31 @@ def sampler_summary(name: str) -> str:
 
 def sampler_names() -> list[str]:
     return SAMPLERS.names()
+
+
+# Optuna's class names, so that `hpo.samplers.TPESampler(seed=1)` works where
+# `optuna.samplers.TPESampler(seed=1)` did; loaded when first used.
+_CLASSES = {
+    "RandomSampler": "random",
+    "GridSampler": "grid",
+    "SobolSampler": "sobol",
+    "HaltonSampler": "halton",
+    "TPESampler": "tpe",
+    "GPSampler": "gp",
+}
+_NOT_IN_HPO = {
+    "CmaEsSampler": "'gp' (few trials) or 'tpe'",
+    "NSGAIISampler": "one objective per study for now; 'tpe' or 'gp'",
+    "NSGAIIISampler": "one objective per study for now; 'tpe' or 'gp'",
+    "QMCSampler": "SobolSampler or HaltonSampler ('sobol', 'halton')",
+    "BruteForceSampler": "GridSampler ('grid')",
+    "PartialFixedSampler": "study.enqueue_trial with the fixed parameters",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _CLASSES:
+        return SAMPLERS.factory(_CLASSES[name])
+    if name in _NOT_IN_HPO:
+        raise AttributeError(f"hpo has no {name}; use {_NOT_IN_HPO[name]}")
+    raise AttributeError(f"module 'hpo.samplers' has no attribute {name!r}")

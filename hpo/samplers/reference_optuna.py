@@ -168,17 +168,20 @@ class OptunaTPESampler(_OptunaSampler):
         if group and multivariate is False:
             raise SamplerError(f"{self.name}: group needs multivariate")
         super().__init__()
-        self.options = dict(
-            n_startup_trials=n_startup_trials,
-            n_ei_candidates=n_ei_candidates,
-            multivariate=multivariate,
-            group=group,
-            constant_liar=constant_liar,
-        )
+        self.n_startup_trials, self.n_ei_candidates = n_startup_trials, n_ei_candidates
+        self.multivariate, self.group = multivariate, group
+        self.constant_liar = constant_liar
 
     def _sampler(self, seed: int) -> Any:
         tpe = self._optuna.samplers.TPESampler
-        return tpe(seed=seed, **_accepted(tpe, **self.options))
+        options = dict(
+            n_startup_trials=self.n_startup_trials,
+            n_ei_candidates=self.n_ei_candidates,
+            multivariate=self.multivariate,
+            group=self.group,
+            constant_liar=self.constant_liar,
+        )
+        return tpe(seed=seed, **_accepted(tpe, **options))
 
 
 class OptunaQMCSampler(_OptunaSampler):
