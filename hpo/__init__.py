@@ -74,7 +74,13 @@ _LAZY = {
 }
 
 
+# submodules a driver written for Optuna reaches as attributes (optuna.samplers.X, ...)
+_SUBMODULES = frozenset({"distributions", "logging", "pruners", "samplers", "trial"})
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"hpo.{name}")
     if name not in _LAZY:
         raise AttributeError(f"module 'hpo' has no attribute {name!r}")
     value = getattr(importlib.import_module(_LAZY[name]), name)
