@@ -24,12 +24,10 @@ from hpo.errors import DuplicateStudyError, StudyConfigError
 from hpo.objectives import Objective, load_objective
 from hpo.pruners import PRUNERS, make_pruner
 from hpo.records import StudyInfo, StudySummary
-from hpo.samplers import SAMPLERS, make_sampler
+from hpo.samplers import DEFAULT_SAMPLER, SAMPLERS, make_sampler
 from hpo.space import Space
 from hpo.storage import Storage
 from hpo.study import Study
-
-DEFAULT_SAMPLER = "tpe"  # as in Optuna; a study keeps the sampler it was created with
 
 
 def create_study(

@@ -5,7 +5,7 @@
     direction = "minimize"
     trials = 50                     # the study's budget (total trials)
     seed = 0
-    sampler = "random"              # or a table: [sampler] name = "grid", points = 5
+    sampler = "tpe"                 # the default; or a table: [sampler] name = "grid", points = 5
     pruner = "median"               # or a table: [pruner] name = "asha", reduction_factor = 3
 
     [[space]]                       # optional for built-in objectives
@@ -30,6 +30,7 @@ from typing import Any
 from hpo.checks import check_count, check_name, check_seed, check_timeout
 from hpo.direction import Direction
 from hpo.errors import HpoError, StudyConfigError, StudyFileError, did_you_mean
+from hpo.samplers import DEFAULT_SAMPLER
 
 KEYS = (
     "name",
@@ -54,7 +55,7 @@ class StudyConfig:
     objective_options: dict[str, Any] = field(default_factory=dict)
     direction: str = "minimize"
     space: list[dict[str, Any]] | None = None
-    sampler: str = "random"
+    sampler: str = DEFAULT_SAMPLER
     sampler_options: dict[str, Any] = field(default_factory=dict)
     pruner: str = "none"
     pruner_options: dict[str, Any] = field(default_factory=dict)
@@ -123,7 +124,7 @@ def config_from_dict(
             "'branin', or module:function, or path/file.py:function)"
         )
     objective, objective_options = _named_table(data["objective"], "objective", source)
-    sampler, sampler_options = _named_table(data.get("sampler", "random"), "sampler", source)
+    sampler, sampler_options = _named_table(data.get("sampler", DEFAULT_SAMPLER), "sampler", source)
     pruner, pruner_options = _named_table(data.get("pruner", "none"), "pruner", source)
     space = data.get("space")
     if space is not None and not isinstance(space, list):

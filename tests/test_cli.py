@@ -663,7 +663,7 @@ def test_a_failed_resume_changes_nothing(workdir):
     )
     assert_user_error(invoke("resume", "s", "--trials", "1"), "cannot be below")
     study = hpo.load_study("s", "hpo.db")
-    assert (study.info.sampler, study.budget) == ("random", 2)
+    assert (study.info.sampler, study.budget) == ("tpe", 2)
 
 
 def test_a_builtin_objective_needs_its_parameter_names(workdir):

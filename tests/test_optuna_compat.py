@@ -17,7 +17,7 @@ import pytest
 pytest.importorskip("optuna")
 pytest.importorskip("pandas")
 
-DRIVER = '''
+DRIVER = """
 import datetime
 import LIB
 LIB.logging.set_verbosity(LIB.logging.WARNING)
@@ -94,7 +94,7 @@ print("columns", sorted(c for c in frame.columns if not c.startswith("system_att
 print("rows", len(frame) == len(study.trials))
 again = LIB.load_study(study_name="drop-in", storage="sqlite:///{db}")
 print("loaded", len(again.trials) == len(study.trials), again.best_value == study.best_value)
-'''
+"""
 
 
 def run(library: str, folder) -> list[str]:

@@ -152,7 +152,7 @@ def test_minimal_file_takes_the_defaults(tmp_path):
         config.timeout,
         config.seed,
         config.storage,
-    ) == ({}, "minimize", None, "random", {}, None, None, None, None)
+    ) == ({}, "minimize", None, "tpe", {}, None, None, None, None)
 
 
 def test_name_defaults_to_the_file_stem(tmp_path):

@@ -56,6 +56,7 @@ SAMPLERS = Registry(
     context=frozenset({"seed"}),  # a factory parameter `seed` receives the study's seed
 )
 check = SAMPLERS.check  # the option checks samplers use: check.integer("tpe", ...)
+DEFAULT_SAMPLER = "tpe"  # as in Optuna; a study keeps the sampler it was created with
 
 
 def make_sampler(name: str, options: Mapping[str, Any] | None = None, seed: int = 0) -> Sampler:
