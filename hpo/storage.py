@@ -352,8 +352,7 @@ class Storage:
                         sa.insert(suggested_table),
                         [{"study_id": study_id, "name": s["name"], "spec": s} for s in suggested],
                     )
-                taken = [t.state != TrialState.WAITING and t.counts_toward_budget for t in trials]
-                take_places(conn, study_id, sum(taken))
+                take_places(conn, study_id, sum(t.counts_toward_budget for t in trials))
                 _insert_trials(conn, study_id, trials, first=0)
         except IntegrityError:
             raise self._duplicate(info.name) from None
