@@ -59,7 +59,7 @@ from hpo.storage import Storage
 OPTUNA_ATTR = "optuna"  # system attribute of an imported trial: Optuna's number and attributes
 IMPORT_ATTR = "imported_from_optuna"  # user attribute of an imported study: where from
 RUNNING_ERROR = "running in Optuna when imported"
-_SQLITE_HEADER = b"SQLite format 3\x00"
+SQLITE_HEADER = b"SQLite format 3\x00"
 _INSTALL = "pip install optuna"
 
 
@@ -134,7 +134,7 @@ def import_optuna(
     imported trials. `storage`: as for the CLI, $HPO_STORAGE or ./hpo.db by
     default.
     """
-    optuna = _require_optuna()
+    optuna = require_optuna()
     check_count(trials, "trials")
     check_seed(seed)
     ref = _objective_ref(objective)
@@ -154,7 +154,7 @@ def import_optuna(
             for study_name in wanted
         ]
     finally:
-        _close_source(source)
+        close_storage(source)
     store = storage if isinstance(storage, Storage) else Storage(choose_storage(storage))
     try:
         _check_free(store, [plan.info.name for plan in plans])
@@ -167,7 +167,7 @@ def import_optuna(
 # -- Optuna, and its storage ------------------------------------------------------------
 
 
-def _require_optuna() -> Any:
+def require_optuna() -> Any:
     """The optuna module, or one error that says how to install it."""
     try:
         import optuna
@@ -201,8 +201,8 @@ def open_source(optuna: Any, url: str) -> tuple[Any, str]:
     path = Path(url)
     _check_file(path, url)
     with path.open("rb") as f:
-        head = f.read(len(_SQLITE_HEADER))
-    if head == _SQLITE_HEADER:
+        head = f.read(len(SQLITE_HEADER))
+    if head == SQLITE_HEADER:
         return _rdb(optuna, f"sqlite:///{path.resolve()}", url), url
     return _journal(optuna, path), url
 
@@ -251,7 +251,7 @@ def _journal(optuna: Any, path: Path) -> Any:
         ) from None
 
 
-def _close_source(source: Any) -> None:
+def close_storage(source: Any) -> None:
     """Let an RDBStorage's connections go (a journal holds none open)."""
     engine = getattr(source, "engine", None)
     if engine is not None:

@@ -259,6 +259,15 @@ def test_import_then_resume_with_tpe_to_an_exact_budget(
     with Storage(target) as store:
         assert store.budget_taken(study.info.study_id) == total
 
+    # and back into the Optuna storage it came from, beside the original
+    hpo.export_optuna(hpo.load_study(STUDY, target), url, name="from-hpo")
+    storage = journal(Path(url)) if "://" not in url else url
+    back = optuna.load_study(study_name="from-hpo", storage=storage).get_trials()
+    # (every trial has finished: the states are the same words)
+    assert [(t.state.name, t.value, t.params) for t in back] == [
+        (t.state.value, t.value, t.params) for t in trials
+    ]
+
 
 def test_optuna_tables_do_not_collide_with_hpo_tables() -> None:
     """One database can hold both (the server tests above import within one)."""
@@ -424,3 +433,91 @@ def test_without_optuna_one_error_says_how_to_install_it(tmp_path: Path) -> None
     (line,) = result.stderr.strip().splitlines()
     assert "needs Optuna" in line and "pip install optuna" in line
     assert not (tmp_path / "hpo.db").exists()
+
+
+# -- hpo export --format optuna: the other way ----------------------------------------
+
+
+def journal(path: Path) -> Any:
+    return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+
+
+def test_an_imported_study_exported_back_equals_optuna_s(two_studies: str, tmp_path: Path) -> None:
+    target = str(tmp_path / "hpo.db")
+    hpo.import_optuna(two_studies, STUDY, target)
+    log = tmp_path / "back.log"
+    result = invoke("export", STUDY, "--storage", target, "--format", "optuna", "-o", str(log))
+    assert result.exit_code == 0, result.output
+    original = optuna.load_study(study_name=STUDY, storage=f"sqlite:///{two_studies}").get_trials()
+    back = optuna.load_study(study_name=STUDY, storage=journal(log))
+    exported = back.get_trials()
+    assert len(exported) == len(original) + 1  # and the re-queued point of the running one
+    for source, trial in zip(original, exported, strict=False):
+        running = source.state.name == "RUNNING"
+        assert trial.state.name == ("FAIL" if running else source.state.name)
+        assert (trial.params, trial.user_attrs) == (source.params, source.user_attrs)
+        assert trial.intermediate_values == source.intermediate_values
+        assert trial.value == source.value
+        hpo_attrs = trial.system_attrs.pop("hpo")
+        assert trial.system_attrs == source.system_attrs  # Optuna's own attributes are back
+        assert hpo_attrs["number"] == source.number
+        if source.datetime_complete is not None:
+            assert trial.datetime_complete == source.datetime_complete
+    assert exported[-1].state.name == "WAITING"
+    assert exported[-1].system_attrs["fixed_params"] == original[-2].params  # the running one's
+    assert back.user_attrs == {"owner": "tests"}
+    back.optimize(lambda t: t.suggest_float("x", -4.0, 4.0) ** 2, n_trials=2)  # Optuna goes on
+    assert back.get_trials()[-3].params == exported[-1].system_attrs["fixed_params"]
+
+
+BRANCHED = [
+    {"name": "lr", "type": "float", "low": 1e-4, "high": 1e-1, "log": True},
+    {
+        "name": "model",
+        "type": "branch",
+        "choices": {
+            "mlp": [{"name": "units", "type": "int", "low": 8, "high": 64, "step": 8}],
+            "tree": [{"name": "depth", "type": "categorical", "choices": [2, 4, None]}],
+        },
+    },
+]
+
+
+def test_a_conditional_hpo_space_becomes_per_trial_distributions(tmp_path: Path) -> None:
+    study = hpo.create_study("branched", str(tmp_path / "hpo.db"), BRANCHED, seed=3)
+    study.optimize(lambda t: t.params["lr"] + t.suggest_float("extra", 0.0, 1.0), n_trials=8)
+    study.enqueue({"model": "tree"})
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    hpo.export_optuna(study, url, name="copy")
+    d = optuna.distributions
+    exported = optuna.load_study(study_name="copy", storage=url).get_trials()
+    assert [t.params for t in exported[:8]] == [t.params for t in study.trials[:8]]
+    for trial in exported[:8]:
+        assert trial.distributions["lr"] == d.FloatDistribution(1e-4, 1e-1, log=True)
+        assert trial.distributions["model"] == d.CategoricalDistribution(["mlp", "tree"])
+        assert trial.distributions["extra"] == d.FloatDistribution(0.0, 1.0)
+        if trial.params["model"] == "mlp":
+            assert trial.distributions["units"] == d.IntDistribution(8, 64, step=8)
+        else:
+            assert trial.distributions["depth"] == d.CategoricalDistribution([2, 4, None])
+    assert {t.params["model"] for t in exported[:8]} == {"mlp", "tree"}
+    assert exported[8].state.name == "WAITING"
+    assert exported[8].system_attrs["fixed_params"] == {"model": "tree"}
+
+
+def test_export_refuses_an_existing_optuna_study(tmp_path: Path) -> None:
+    study = hpo.create_study("s", str(tmp_path / "hpo.db"), BRANCHED)
+    study.optimize(lambda t: t.params["lr"], n_trials=2)
+    log = tmp_path / "optuna.log"
+    optuna.create_study(study_name="s", storage=journal(log)).optimize(
+        lambda t: t.suggest_float("x", 0, 1), n_trials=1
+    )
+    result = invoke(
+        "export", "s", "--storage", str(tmp_path / "hpo.db"), "--format", "optuna", "-o", str(log)
+    )
+    assert_user_error(result, "an Optuna study named 's' already exists")
+    assert len(optuna.load_study(study_name="s", storage=journal(log)).trials) == 1
+    assert_user_error(
+        invoke("export", "s", "--storage", str(tmp_path / "hpo.db"), "--format", "optuna"),
+        "needs -o",
+    )
