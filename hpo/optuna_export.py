@@ -64,8 +64,9 @@ def export_optuna(study: Study, url: str, name: str | None = None) -> str:
     try:
         if name in optuna.get_all_study_names(target):
             raise DuplicateStudyError(
-                f"an Optuna study named {name!r} already exists in {shown}; "
-                "choose another name, or delete it in Optuna first"
+                f"an Optuna study named {name!r} already exists in {shown}; write to "
+                "another database or journal file, give export_optuna another name, or "
+                f"delete it first (optuna delete-study --study-name {name} --storage ...)"
             )
         created = optuna.create_study(
             study_name=name, storage=target, direction=str(study.direction)

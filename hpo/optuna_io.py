@@ -192,6 +192,11 @@ def open_source(optuna: Any, url: str) -> tuple[Any, str]:
     starts with SQLite's header, otherwise a journal file. Nothing is created
     or written: a missing SQLite file is an error, not a new empty database.
     """
+    if url.startswith(("redis://", "rediss://")):
+        raise StorageError(
+            "an Optuna journal in Redis is not read here: copy the study into an RDB "
+            "database or a journal file with Optuna (optuna.copy_study), then import that"
+        )
     if "://" in url:
         parsed = parse_url(url)
         shown = parsed.render_as_string(hide_password=True)
