@@ -315,10 +315,10 @@ class _Settings:
 
 
 def _default_sampler() -> str:
-    """The sampler `create_study` uses when given none (read, so the two never differ)."""
-    from hpo.study import create_study
+    """The sampler `hpo.create_study` uses when given none (read, so the two never differ)."""
+    import hpo
 
-    default = inspect.signature(create_study).parameters["sampler"].default
+    default = inspect.signature(hpo.create_study).parameters["sampler"].default
     if not isinstance(default, str):
         raise TypeError(f"create_study's default sampler is not a name: {default!r}")
     return default
