@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     from hpo.catalog import create_study, delete_study, load_study, studies
     from hpo.comparison import compare
     from hpo.direction import Direction
+    from hpo.optuna_export import export_optuna
+    from hpo.optuna_io import ImportedStudy, import_optuna
     from hpo.plots import plot
     from hpo.records import FrozenTrial, TrialState
     from hpo.reports import report
@@ -53,6 +55,9 @@ __version__ = "0.1.0"
 _LAZY = {
     "compare": "hpo.comparison",
     "Direction": "hpo.direction",
+    "export_optuna": "hpo.optuna_export",
+    "ImportedStudy": "hpo.optuna_io",
+    "import_optuna": "hpo.optuna_io",
     "plot": "hpo.plots",
     "FrozenTrial": "hpo.records",
     "TrialState": "hpo.records",
@@ -98,6 +103,7 @@ __all__ = [
     "DuplicateStudyError",
     "FrozenTrial",
     "HpoError",
+    "ImportedStudy",
     "NoCompletedTrialsError",
     "ObjectiveError",
     "PrunerError",
@@ -124,6 +130,8 @@ __all__ = [
     "create_study",
     "create_trial",
     "delete_study",
+    "export_optuna",
+    "import_optuna",
     "load_study",
     "plot",
     "report",

@@ -141,4 +141,4 @@ if __name__ == "__main__":
     main()
 
 
-from hpo import cli_inspect, cli_run  # noqa: E402, F401 - their commands join `cli`
+from hpo import cli_inspect, cli_optuna, cli_run  # noqa: E402, F401 - their commands join `cli`

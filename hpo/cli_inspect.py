@@ -260,23 +260,31 @@ def enqueue(name: str, pairs: tuple[str, ...], storage: str | None, as_json: boo
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write to this file instead of stdout.",
+    help="Write to this file instead of stdout (optuna: an Optuna database URL or journal file).",
 )
 @storage_option
-def export_command(name: str, fmt: str, output: Path | None, storage: str | None) -> None:
-    """Export the trials of study NAME as CSV or JSON."""
+def export_command(name: str, fmt: str, output: str | None, storage: str | None) -> None:
+    """Export the trials of study NAME as CSV or JSON, or as a study of an Optuna
+    database (--format optuna -o URL_OR_JOURNAL_FILE: see docs/optuna.md)."""
     from hpo.catalog import load_study
     from hpo.connection import choose_storage
     from hpo.export import export
 
-    text = export(load_study(name, choose_storage(storage)), fmt)
+    study = load_study(name, choose_storage(storage))
+    if fmt == "optuna":
+        from hpo.optuna_export import export_optuna
+
+        if output is None:
+            raise UserError("--format optuna needs -o: an Optuna database URL or journal file")
+        say(export_optuna(study, output))
+        return
+    text = export(study, fmt)
     if output is None:
         # exact into a pipe (color=True: click would strip what looks like a colour code)
         click.echo(printable(text) if sys.stdout.isatty() else text, nl=False, color=True)
         return
     try:
-        output.write_text(text, encoding="utf-8")
+        Path(output).write_text(text, encoding="utf-8")
     except OSError as exc:
         raise UserError(f"cannot write {output}: {exc.strerror}") from None
     say(f"wrote {output}", err=True)

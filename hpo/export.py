@@ -13,7 +13,7 @@ from hpo.records import error_summary, param_names
 if TYPE_CHECKING:
     from hpo.study import Study
 
-FORMATS = ("csv", "json")
+FORMATS = ("csv", "json", "optuna")  # optuna: a study in an Optuna database (hpo.optuna_export)
 
 
 def export(study: Study, format: str = "csv") -> str:  # noqa: A002 - the CLI's word
@@ -22,6 +22,8 @@ def export(study: Study, format: str = "csv") -> str:  # noqa: A002 - the CLI's 
         return _csv(study)
     if format == "json":
         return json.dumps(study_dict(study, with_trials=True), indent=2) + "\n"
+    if format == "optuna":
+        raise ValueError("the optuna format is a database: see hpo.optuna_export.export_optuna")
     raise ValueError(f"unknown export format {format!r}; expected one of {FORMATS}")
 
 

@@ -214,7 +214,7 @@ def insert_trial(
 
 
 def row_of(trial: FrozenTrial, study_id: int, number: int) -> dict[str, Any]:
-    """The row of a finished trial added in bulk."""
+    """The row of a trial added in bulk (finished, or WAITING in an import)."""
     return {
         "study_id": study_id,
         "number": number,
@@ -228,7 +228,7 @@ def row_of(trial: FrozenTrial, study_id: int, number: int) -> dict[str, Any]:
         "worker": trial.worker,
         "user_attrs": trial.user_attrs,
         "system_attrs": trial.system_attrs,
-        "requeued": int(not trial.counts_toward_budget),
+        "requeued": int("requeued_as" in trial.system_attrs),  # (see counts_toward_budget)
     }
 
 

@@ -139,6 +139,39 @@ def _with_backoff(call: Callable[[], Any], retry_on: type[StorageError], seconds
             delay = min(2 * delay, _MAX_DELAY_S)
 
 
+def _insert_study(conn: Connection, info: StudyInfo) -> int:
+    """Insert a study's row (its study_id is ignored); its new id."""
+    row = {c.name: getattr(info, c.name) for c in studies_table.c if c.name not in STATE_COLUMNS}
+    key = conn.execute(sa.insert(studies_table).values(**row)).inserted_primary_key
+    assert key is not None  # (a plain INSERT of one row always has it)
+    return int(key[0])
+
+
+def _insert_trials(
+    conn: Connection, study_id: int, trials: Sequence[FrozenTrial], first: int
+) -> list[FrozenTrial]:
+    """Insert trials numbered from `first` with their intermediate values (budget places are
+    the caller's); the trials with their new ids and numbers."""
+    rows = [row_of(t, study_id, first + i) for i, t in enumerate(trials)]
+    if rows:
+        conn.execute(INSERT_TRIAL, rows)
+    ids = dict(
+        conn.execute(
+            sa.select(_t.c.number, _t.c.trial_id).where(
+                _t.c.study_id == study_id, _t.c.number >= first
+            )
+        ).all()
+    )
+    steps = [
+        {"trial_id": ids[first + i], "step": step, "value": value}
+        for i, t in enumerate(trials)
+        for step, value in t.intermediate.items()
+    ]
+    if steps:
+        conn.execute(sa.insert(_v), steps)
+    return [replace(t, trial_id=ids[first + i], number=first + i) for i, t in enumerate(trials)]
+
+
 class Recovered(StrEnum):
     """Where Storage.store_recovered put a result kept while the database was unreachable.
 
@@ -288,19 +321,42 @@ class Storage:
     @_retried
     def create_study(self, info: StudyInfo) -> StudyInfo:
         """Insert a study (its study_id is ignored); return it with its new id."""
-        row = {
-            c.name: getattr(info, c.name) for c in studies_table.c if c.name not in STATE_COLUMNS
-        }
         try:
             with self._write() as conn:
-                (study_id,) = conn.execute(
-                    sa.insert(studies_table).values(**row)
-                ).inserted_primary_key or (None,)
+                study_id = _insert_study(conn, info)
         except IntegrityError:
-            raise DuplicateStudyError(
-                f"a study named {info.name!r} already exists in {self.display_url}"
-            ) from None
-        return StudyInfo(**{**info.__dict__, "study_id": study_id})
+            raise self._duplicate(info.name) from None
+        return replace(info, study_id=study_id)
+
+    def _duplicate(self, name: str) -> DuplicateStudyError:
+        return DuplicateStudyError(f"a study named {name!r} already exists in {self.display_url}")
+
+    def import_study(
+        self, info: StudyInfo, suggested: Sequence[dict[str, Any]], trials: Sequence[FrozenTrial]
+    ) -> StudyInfo:
+        """Create a study with its define-by-run parameters (specs) and its trials, all in
+        one transaction: an import (`hpo.optuna_io`) is all there or not at all.
+
+        The trials are finished or WAITING and take the numbers 0, 1, ... in their
+        order; a FAIL with "requeued_as" in its system attributes is stored as
+        re-queued. The study's budget_taken is set from them in the same transaction.
+        Not retried, like add_trials; DuplicateStudyError if the name is taken.
+        """
+        if any(t.state == TrialState.RUNNING for t in trials):
+            raise ValueError("an imported trial is finished or WAITING, not RUNNING")
+        try:
+            with self._write() as conn:
+                study_id = _insert_study(conn, info)
+                if suggested:
+                    conn.execute(
+                        sa.insert(suggested_table),
+                        [{"study_id": study_id, "name": s["name"], "spec": s} for s in suggested],
+                    )
+                take_places(conn, study_id, sum(t.counts_toward_budget for t in trials))
+                _insert_trials(conn, study_id, trials, first=0)
+        except IntegrityError:
+            raise self._duplicate(info.name) from None
+        return replace(info, study_id=study_id)
 
     @_retried
     def get_study(self, name: str) -> StudyInfo:
@@ -500,24 +556,7 @@ class Storage:
             take_places(conn, study_id, sum(t.counts_toward_budget for t in trials))
             last = conn.execute(MAX_NUMBER, {"b_sid": study_id}).scalar()
             first = 0 if last is None else last + 1
-            rows = [row_of(t, study_id, first + i) for i, t in enumerate(trials)]
-            if rows:
-                conn.execute(INSERT_TRIAL, rows)
-            ids = dict(
-                conn.execute(
-                    sa.select(_t.c.number, _t.c.trial_id).where(
-                        _t.c.study_id == study_id, _t.c.number >= first
-                    )
-                ).all()
-            )
-            steps = [
-                {"trial_id": ids[first + i], "step": step, "value": value}
-                for i, t in enumerate(trials)
-                for step, value in t.intermediate.items()
-            ]
-            if steps:
-                conn.execute(sa.insert(_v), steps)
-        return [replace(t, trial_id=ids[first + i], number=first + i) for i, t in enumerate(trials)]
+            return _insert_trials(conn, study_id, trials, first)
 
     @_retried
     def create_trial(

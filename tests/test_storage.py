@@ -859,3 +859,54 @@ def test_an_older_database_is_migrated(tmp_path: Path, version: int) -> None:
             store.create_trial(study_id, TrialState.RUNNING, PARAMS, budget=1)
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT value FROM hpo_meta").fetchone()[0] == str(SCHEMA_VERSION)
+
+
+# -- import_study: a whole study in one transaction (hpo.optuna_io) --------------------
+
+
+def imported_trials() -> list[FrozenTrial]:
+    """Finished trials of each kind, a failure re-queued as the last, and a queued point."""
+    return [
+        FrozenTrial(-1, -1, TrialState.COMPLETE, {"x": 0.5}, 1.5, {0: 2.0, 1: 1.5}, 10.0, 11.0),
+        FrozenTrial(-1, -1, TrialState.PRUNED, {"x": 0.9}, 3.0, {0: 3.0}, 11.0, 12.0),
+        FrozenTrial(
+            -1, -1, TrialState.FAIL, {"x": 0.1}, error="lost", system_attrs={"requeued_as": 4}
+        ),
+        FrozenTrial(-1, -1, TrialState.WAITING, {"x": 0.2}, system_attrs={"enqueued": True}),
+        FrozenTrial(-1, -1, TrialState.WAITING, {"x": 0.1}, system_attrs={"retry_of": 2}),
+    ]
+
+
+def test_import_study_writes_study_params_and_trials(storage: Storage) -> None:
+    spec = {"name": "x", "type": "float", "low": 0.0, "high": 1.0, "log": False}
+    info = storage.import_study(study_info(space=[]), [spec], imported_trials())
+    assert storage.get_study(info.name) == info
+    assert storage.load_suggested(info.study_id) == {"x": spec}
+    trials = storage.load_trials(info.study_id)
+    assert [t.number for t in trials] == [0, 1, 2, 3, 4]
+    assert [t.state for t in trials] == [t.state for t in imported_trials()]
+    assert trials[0].intermediate == {0: 2.0, 1: 1.5} and trials[1].value == 3.0
+    assert [t.counts_toward_budget for t in trials] == [True, True, False, False, False]
+    # the counted places: COMPLETE and PRUNED; not the re-queued failure nor the queued points
+    assert storage.budget_taken(info.study_id) == 2
+    with storage._read() as conn:  # the flag the budget's recount reads
+        requeued = conn.execute(sa.text("SELECT number, requeued FROM hpo_trials")).all()
+    assert sorted(requeued) == [(0, 0), (1, 0), (2, 1), (3, 0), (4, 0)]
+
+
+def test_import_study_is_all_or_nothing(storage: Storage) -> None:
+    bad = [*imported_trials(), FrozenTrial(-1, -1, TrialState.COMPLETE, {"x": math.nan}, 1.0)]
+    with pytest.raises(sa.exc.StatementError):  # NaN is no JSON: the last row fails
+        storage.import_study(study_info(), [], bad)
+    assert storage.list_studies() == []
+    storage.create_study(study_info())
+    with pytest.raises(DuplicateStudyError):
+        storage.import_study(study_info(), [], imported_trials())
+    (summary,) = storage.list_studies()
+    assert summary.counts == {}
+
+
+def test_import_study_refuses_running_trials(storage: Storage) -> None:
+    with pytest.raises(ValueError, match="RUNNING"):
+        storage.import_study(study_info(), [], [FrozenTrial(-1, -1, TrialState.RUNNING, {})])
+    assert storage.list_studies() == []
