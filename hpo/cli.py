@@ -2,9 +2,10 @@
 
 This module holds the command group, the options the commands share, how
 they print and how errors end them; the commands themselves are in
-`hpo.cli_run` (run, resume, worker, compare) and `hpo.cli_inspect` (studies,
-trials, best, show, enqueue, export, delete, report, plot, samplers). They
-import the library where they use it, so `hpo --help` starts at once.
+`hpo.cli_run` (run, resume, worker, compare), `hpo.cli_inspect` (studies,
+trials, best, show, enqueue, export, delete, report, plot, samplers) and
+`hpo.cli_optuna` (import-optuna). They import the library where they use it,
+so `hpo --help` starts at once.
 
 Bad input of any kind (file, space, sampler, objective, study name, storage)
 prints one line on stderr and exits with code 2, before anything is written.

@@ -648,6 +648,11 @@ def _encode_nodes(nodes: tuple[_Node, ...], params: Mapping[str, Any], x: np.nda
         name = node.param.name
         if name not in params:
             continue
+        if isinstance(node.param, Categorical) and not node.param.contains(params[name]):
+            # a choice outside the study's definition (an objective that changed the
+            # choices it asks for, as Optuna does not allow): unknown to the model,
+            # like an inactive parameter
+            continue
         x[node.index] = node.param.encode(params[name])
         if node.children:
             _encode_nodes(node.children[params[name]], params, x)

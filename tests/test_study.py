@@ -450,6 +450,21 @@ def test_a_define_by_run_parameter_is_not_repeated_in_the_start_up(sampler):
     assert len(set(points)) == len(points), points
 
 
+@pytest.mark.parametrize("sampler", ["tpe", "gp", "random"])
+def test_an_objective_may_widen_a_categorical_parameters_choices(sampler):
+    """The first definition stays the study's; a choice outside it (which Optuna
+    refuses) is kept by its trial and is, to the model, an unknown value."""
+    study = hpo.create_study(sampler=sampler, seed=1)
+
+    def objective(trial):
+        choices = ["a", "b"] if trial.number < 2 else ["a", "b", "c"]
+        return {"a": 1, "b": 2, "c": 0}[trial.suggest_categorical("kind", choices)]
+
+    study.optimize(objective, n_trials=15)
+    assert all(t.state == TrialState.COMPLETE for t in study.trials)
+    assert study.suggested_params["kind"].choices == ("a", "b")
+
+
 # -- reports, attributes, pruned ------------------------------------------------------------
 
 
