@@ -465,6 +465,37 @@ def test_an_objective_may_widen_a_categorical_parameters_choices(sampler):
     assert study.suggested_params["kind"].choices == ("a", "b")
 
 
+def test_enqueue_before_the_objective_defines_its_parameters():
+    """Optuna's warm start: enqueue a point of a study with no declared space; the
+    objective's suggest_* returns the queued values, and the study learns the
+    definitions from it."""
+    study = hpo.create_study(seed=4)
+    study.enqueue_trial({"x": 1.5, "n": 3, "kind": "b"})
+    seen = []
+
+    def objective(trial):
+        point = (
+            trial.suggest_float("x", -5, 5),
+            trial.suggest_int("n", 1, 8),
+            trial.suggest_categorical("kind", ["a", "b"]),
+        )
+        seen.append(point)
+        return point[0] ** 2
+
+    study.optimize(objective, n_trials=3)
+    assert seen[0] == (1.5, 3, "b")
+    assert set(study.suggested_params) == {"x", "n", "kind"}
+    assert all(t.state == TrialState.COMPLETE for t in study.trials)
+
+
+def test_an_enqueued_value_outside_the_range_asked_for_is_used_with_a_warning():
+    study = hpo.create_study(seed=4)
+    study.enqueue({"x": 9.0})
+    with pytest.warns(UserWarning, match="outside the range"):
+        study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=1)
+    assert study.trials[0].value == 9.0
+
+
 # -- reports, attributes, pruned ------------------------------------------------------------
 
 
