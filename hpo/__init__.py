@@ -19,6 +19,7 @@ from hpo.errors import (
     BudgetMet,
     DuplicateStudyError,
     HpoError,
+    InvalidValueError,
     NoCompletedTrialsError,
     ObjectiveError,
     PrunerError,
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
     from hpo.plots import plot
     from hpo.records import FrozenTrial, TrialState
     from hpo.reports import report
-    from hpo.runner import resume, run, worker
+    from hpo.runner import create, resume, run, worker
     from hpo.space import Space
     from hpo.storage import Storage, StudyInfo, StudySummary
     from hpo.study import Study
@@ -64,6 +65,7 @@ _LAZY = {
     "report": "hpo.reports",
     "resume": "hpo.runner",
     "run": "hpo.runner",
+    "create": "hpo.runner",
     "worker": "hpo.runner",
     "Space": "hpo.space",
     "Storage": "hpo.storage",
@@ -104,6 +106,7 @@ __all__ = [
     "FrozenTrial",
     "HpoError",
     "ImportedStudy",
+    "InvalidValueError",
     "NoCompletedTrialsError",
     "ObjectiveError",
     "PrunerError",
@@ -127,6 +130,7 @@ __all__ = [
     "TrialStateError",
     "__version__",
     "compare",
+    "create",
     "create_study",
     "create_trial",
     "delete_study",

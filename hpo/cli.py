@@ -4,7 +4,8 @@ This module holds the command group, the options the commands share, how
 they print and how errors end them; the commands themselves are in
 `hpo.cli_run` (run, resume, worker, compare), `hpo.cli_inspect` (studies,
 trials, best, show, enqueue, export, delete, report, plot, samplers) and
-`hpo.cli_optuna` (import-optuna). They import the library where they use it,
+`hpo.cli_optuna` (import-optuna) and `hpo.cli_service` (create, ask, tell,
+intermediate, heartbeat). They import the library where they use it,
 so `hpo --help` starts at once.
 
 Bad input of any kind (file, space, sampler, objective, study name, storage)
@@ -142,4 +143,4 @@ if __name__ == "__main__":
     main()
 
 
-from hpo import cli_inspect, cli_optuna, cli_run  # noqa: E402, F401 - their commands join `cli`
+from hpo import cli_inspect, cli_optuna, cli_run, cli_service  # noqa: E402, F401 - join `cli`

@@ -50,6 +50,10 @@ class TrialStateError(HpoError, ValueError):
     or waiting (never asked for)."""
 
 
+class InvalidValueError(HpoError, ValueError):
+    """A value told or reported for a trial that is not a number (or a bad step)."""
+
+
 class DuplicateStudyError(HpoError):
     """A study of that name already exists."""
 

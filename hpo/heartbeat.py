@@ -17,7 +17,7 @@ from collections.abc import Callable
 from types import TracebackType
 
 from hpo.errors import StorageError
-from hpo.records import FrozenTrial, TrialState
+from hpo.records import LEASE_S, FrozenTrial, TrialState
 from hpo.storage import Storage
 
 HEARTBEAT_INTERVAL_S = 10.0
@@ -32,8 +32,12 @@ def worker_id() -> str:
 
 
 def is_lost(trial: FrozenTrial, now: float, grace_period: float = GRACE_PERIOD_S) -> bool:
+    """Whether a RUNNING trial's worker is gone: its process ran here and has died, or
+    no heartbeat came for the grace period (or the trial's own lease, if it has one:
+    a trial asked for by a client that beats when it can)."""
     if trial.state != TrialState.RUNNING:
         return False
+    grace_period = float(trial.system_attrs.get(LEASE_S, grace_period))
     host, _, pid = (trial.worker or "").rpartition(":")
     if (
         host == socket.gethostname()

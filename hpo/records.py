@@ -22,6 +22,7 @@ SAMPLE_INDEX = "sample"  # system attribute: a sampled trial's index among sampl
 ASK_SECONDS = "ask_s"  # system attribute: how long the sampler took to propose the point
 SEED_INDEX = "seed_index"  # system attribute of a retry: the seed index of its original
 ENQUEUED_SEED_BASE = 1 << 32  # seed indices of trials enqueued by hand: this plus the number
+LEASE_S = "lease_s"  # system attribute: seconds without a heartbeat before the trial is lost
 
 
 class TrialState(StrEnum):

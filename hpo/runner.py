@@ -45,21 +45,68 @@ def run(
     Keyword arguments override the file, as the CLI flags do. `workers` > 1
     runs that many worker processes on this machine (see `hpo.workers`).
     """
-    config = study if isinstance(study, StudyConfig) else load_study_file(study)
-    config = config.with_overrides(
-        name=name, sampler=sampler, trials=trials, timeout=timeout, seed=seed, pruner=pruner
-    )
+    config = _config(study, name, sampler, trials, timeout, seed, pruner)
+    if config.objective is None:
+        raise StudyFileError(
+            f"{config.source}: 'objective' is missing (a built-in name such as 'branin', "
+            "or module:function, or path/file.py:function); a study whose trials run "
+            "elsewhere, by ask and tell, is made with `hpo create`"
+        )
     if config.trials is None and config.timeout is None and config.sampler != "grid":
         raise StudyFileError(
             f"study {config.name!r} has no budget: set trials (or timeout) "
             "in the study file, or pass --trials / --timeout"
         )
     objective = load_objective(config.objective, config.objective_options, config.base_dir)
-    # create_study validates everything before it opens the storage
     store = storage if isinstance(storage, Storage) else choose_storage(storage, config.storage)
     _check_workers(workers, store)
+    created = _create(config, store, objective)
+    _optimize(created, objective, store, workers, config.timeout, callbacks)
+    return created
+
+
+def create(
+    study: str | Path | StudyConfig,
+    *,
+    name: str | None = None,
+    sampler: str | None = None,
+    trials: int | None = None,
+    seed: int | None = None,
+    storage: str | Storage | None = None,
+    pruner: str | None = None,
+) -> Study:
+    """Create the study a study file describes, and run nothing: its trials are asked
+    for and told (`hpo ask`, `hpo tell`, `study.ask()`), or run later by workers.
+    The file's objective is optional here."""
+    config = _config(study, name, sampler, trials, None, seed, pruner)
+    objective = (
+        None
+        if config.objective is None
+        else load_objective(config.objective, config.objective_options, config.base_dir)
+    )
+    store = storage if isinstance(storage, Storage) else choose_storage(storage, config.storage)
+    return _create(config, store, objective)
+
+
+def _config(
+    study: str | Path | StudyConfig,
+    name: str | None,
+    sampler: str | None,
+    trials: int | None,
+    timeout: float | None,
+    seed: int | None,
+    pruner: str | None,
+) -> StudyConfig:
+    config = study if isinstance(study, StudyConfig) else load_study_file(study)
+    return config.with_overrides(
+        name=name, sampler=sampler, trials=trials, timeout=timeout, seed=seed, pruner=pruner
+    )
+
+
+def _create(config: StudyConfig, store: str | Storage, objective: Objective | None) -> Study:
+    """The study of a config (create_study validates everything before it writes)."""
     try:
-        created = create_study(
+        return create_study(
             config.name,
             store,
             config.space,
@@ -78,8 +125,6 @@ def run(
             f"{exc}; continue it with `hpo resume {config.name}`, or "
             "choose another name with --name"
         ) from None
-    _optimize(created, objective, store, workers, config.timeout, callbacks)
-    return created
 
 
 def resume(

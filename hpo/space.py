@@ -369,7 +369,7 @@ class Space:
     def encode(self, params: Mapping[str, Any]) -> np.ndarray:
         """Active parameters -> a point of shape (d,); NaN where inactive."""
         x = np.full(len(self), np.nan)
-        _encode_nodes(self._nodes, params, x)
+        _encode_nodes(self._nodes, params, x, False)
         return x
 
     def active(self, u: np.ndarray) -> np.ndarray:
@@ -382,11 +382,16 @@ class Space:
                 mask[:, j] &= choice_index(u[:, branch], len(parent.choices)) == label
         return mask
 
-    def encode_many(self, points: Sequence[Mapping[str, Any]]) -> np.ndarray:
-        """Many points -> an array of shape (n, d); NaN where inactive."""
+    def encode_many(self, points: Sequence[Mapping[str, Any]], history: bool = False) -> np.ndarray:
+        """Many points -> an array of shape (n, d); NaN where inactive.
+
+        `history`: the points are trials a sampler learns from, where a choice
+        outside a categorical's definition (an objective that changed the choices
+        it asks for) is unknown to the model, NaN, instead of an error.
+        """
         x = np.full((len(points), len(self)), np.nan)
         for row, params in zip(x, points, strict=True):
-            _encode_nodes(self._nodes, params, row)
+            _encode_nodes(self._nodes, params, row, history)
         return x
 
     # -- membership -------------------------------------------------------
@@ -643,19 +648,22 @@ def _decode_nodes(
             _decode_nodes(node.children[value], u, fixed, out)
 
 
-def _encode_nodes(nodes: tuple[_Node, ...], params: Mapping[str, Any], x: np.ndarray) -> None:
+def _encode_nodes(
+    nodes: tuple[_Node, ...], params: Mapping[str, Any], x: np.ndarray, history: bool
+) -> None:
     for node in nodes:
         name = node.param.name
         if name not in params:
             continue
-        if isinstance(node.param, Categorical) and not node.param.contains(params[name]):
-            # a choice outside the study's definition (an objective that changed the
-            # choices it asks for, as Optuna does not allow): unknown to the model,
-            # like an inactive parameter
-            continue
+        if (
+            history
+            and isinstance(node.param, Categorical)
+            and not node.param.contains(params[name])
+        ):
+            continue  # a choice outside the definition: unknown, like an inactive one
         x[node.index] = node.param.encode(params[name])
         if node.children:
-            _encode_nodes(node.children[params[name]], params, x)
+            _encode_nodes(node.children[params[name]], params, x, history)
 
 
 def _validate_nodes(

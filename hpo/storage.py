@@ -630,10 +630,12 @@ class Storage:
         worker: str,
         params: dict[str, Any],
         budget: int | None = None,
+        system_attrs: dict[str, Any] | None = None,
     ) -> FrozenTrial | None:
         """WAITING -> RUNNING with the given (completed) params; None if taken first.
 
         With `budget`, BudgetMet is raised instead when the budget is taken.
+        `system_attrs` are added to the trial's own.
         """
         now = time.time()
         values: dict[str, Any] = {
@@ -643,6 +645,8 @@ class Storage:
             "worker": worker,
             "params": params,
         }
+        if system_attrs:
+            values["system_attrs"] = {**trial.system_attrs, **system_attrs}
         with self._write() as conn:
             take_places(conn, study_id, 1, budget)
             claimed = conn.execute(

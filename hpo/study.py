@@ -47,6 +47,7 @@ from hpo.distributions import named
 from hpo.errors import (
     BudgetMet,
     HpoError,
+    InvalidValueError,
     NoCompletedTrialsError,
     SpaceError,
     StorageError,
@@ -62,6 +63,7 @@ from hpo.optimize import Loop
 from hpo.pruners import PRUNERS, NopPruner, Pruner, make_pruner
 from hpo.records import (
     ASK_SECONDS,
+    LEASE_S,
     SAMPLE_INDEX,
     SEED_INDEX,
     FrozenTrial,
@@ -83,6 +85,7 @@ if TYPE_CHECKING:
     import pandas
 
 POLL_INTERVAL_S = 0.25
+CLIENT_LEASE_S = 600.0  # a trial asked for by a client elsewhere: lost after this without a beat
 PAGE_SORTS = ("number", "value", "duration")  # the orders of Study.trials_page
 TELL_STATES = {
     "complete": TrialState.COMPLETE,
@@ -379,7 +382,13 @@ class Study:
 
     # -- ask and tell -----------------------------------------------------------
 
-    def ask(self, fixed_distributions: Mapping[str, Any] | None = None) -> Trial:
+    def ask(
+        self,
+        fixed_distributions: Mapping[str, Any] | None = None,
+        *,
+        worker: str | None = None,
+        lease: float | None = None,
+    ) -> Trial:
         """Start the next trial and hand it over: RUNNING, its heartbeat kept by this
         process until it is told, its point sampled (or an enqueued one).
 
@@ -389,8 +398,19 @@ class Study:
         sampler sees every worker's trials. The trial's `suggest_*`, `report` and
         `should_prune` work as in an objective. `fixed_distributions` (Optuna's):
         parameters to suggest at once, name -> definition.
+
+        `worker`: the trial is run by a client elsewhere (`hpo ask`, an HTTP
+        client), named so: this process keeps no heartbeat for it; the client
+        keeps it alive (`heartbeat`, `report`) or it is lost after `lease`
+        seconds (default CLIENT_LEASE_S) without one, and its point asked again.
         """
-        record = self.start_trial()
+        if worker is not None:
+            lease = CLIENT_LEASE_S if lease is None else lease
+            check_timeout(lease)
+            return Trial(self, self.start_trial(worker, lease))
+        if lease is not None:
+            check_timeout(lease)
+        record = self.start_trial(lease=lease)
         trial = self._open(record)
         self._live[record.number] = trial
         for param in named(fixed_distributions or {}).values():
@@ -420,7 +440,10 @@ class Study:
         state = _tell_state(state, value if values is None else values)
         value = _single_value(value, values) if state == TrialState.COMPLETE else None
         if state == TrialState.COMPLETE:
-            value = as_objective_value(value, "told")
+            try:
+                value = as_objective_value(value, "told")
+            except ValueError as exc:
+                raise InvalidValueError(str(exc)) from None
         with self._lock:
             record = self._told_trial(number)
             if record.state.is_finished:
@@ -436,6 +459,32 @@ class Study:
             finished = self._finish(live, record, state, value=value, error=error)
             self._close(record)
             return finished
+
+    def heartbeat(self, trial: Trial | FrozenTrial | int) -> FrozenTrial:
+        """Keep a running trial alive (a client that runs it elsewhere beats while it
+        works); TrialStateError if it is no longer running."""
+        number = trial if isinstance(trial, int) else trial.number
+        with self._lock:
+            record = self._told_trial(number)
+            if record.state != TrialState.RUNNING:
+                raise TrialStateError(
+                    f"trial {number} of study {self.name!r} is {record.state}, not running"
+                )
+            self._storage.heartbeat([record.trial_id])
+            self._refresh()
+            return self._cache.records[number]
+
+    def report(self, trial: Trial | FrozenTrial | int, value: float, step: int) -> bool:
+        """Store an intermediate value of a running trial (which also keeps it alive)
+        and return the pruner's decision: True means stop it (tell it "pruned")."""
+        number = trial if isinstance(trial, int) else trial.number
+        with self._lock:
+            live = self._live.get(number)
+            if live is None:
+                record = self.heartbeat(number)
+                live = Trial(self, record)
+            live.report(value, step)
+            return live.should_prune()
 
     # -- the runner ------------------------------------------------------------
 
@@ -492,10 +541,11 @@ class Study:
     def stop_requested(self) -> bool:
         return self._stop.is_set()
 
-    def start_trial(self) -> FrozenTrial:
+    def start_trial(self, worker: str | None = None, lease: float | None = None) -> FrozenTrial:
         """The next trial, started (RUNNING in storage, counted in the budget): what
         ask and each round of optimize begin with. BudgetMet when the budget is
-        taken (met, or the rest running elsewhere); SamplerExhausted after a grid."""
+        taken (met, or the rest running elsewhere); SamplerExhausted after a grid.
+        `worker` and `lease`: see `ask`."""
         with self._lock:
             self._prepare()
             self.reap_lost_trials()
@@ -503,7 +553,7 @@ class Study:
             if budget is not None and self._cache.n_counted >= budget:
                 raise BudgetMet(f"study {self.name!r} has met its budget of {budget} trials")
             try:
-                return self._next_trial()
+                return self._next_trial(worker, lease)
             except BudgetMet:
                 raise BudgetMet(
                     f"study {self.name!r}: the rest of its budget of {budget} trials is "
@@ -701,12 +751,17 @@ class Study:
         )
         return self._cache.n_counted + running_elsewhere >= self._info.budget
 
-    def _next_trial(self) -> FrozenTrial:
-        """Claim the first enqueued trial, or create one at a point the sampler asks."""
-        me, study_id = worker_id(), self._info.study_id
+    def _next_trial(self, worker: str | None = None, lease: float | None = None) -> FrozenTrial:
+        """Claim the first enqueued trial, or create one at a point the sampler asks.
+
+        `worker` (with its `lease`): a client elsewhere runs the trial, not this
+        process; it gets every parameter drawn, define-by-run ones included.
+        """
+        me, study_id = worker or worker_id(), self._info.study_id
+        extra = {} if lease is None else {LEASE_S: lease}
         for waiting in self._cache.in_state(TrialState.WAITING):
             params = self._complete_enqueued(waiting)
-            claimed = self._storage.claim_trial(study_id, waiting, me, params, self._budget)
+            claimed = self._storage.claim_trial(study_id, waiting, me, params, self._budget, extra)
             if claimed is not None:
                 return self._cache.put(claimed)
         for attempt in itertools.count():
@@ -722,7 +777,8 @@ class Study:
                 self.direction,
             )
             attrs = {SAMPLE_INDEX: index, ASK_SECONDS: round(time.perf_counter() - asked, 6)}
-            params = {k: v for k, v in point.items() if k not in self._suggested}
+            attrs.update(extra)
+            params = {k: v for k, v in point.items() if worker or k not in self._suggested}
             record = self._storage.create_trial(
                 study_id, TrialState.RUNNING, params, me, attrs, number, self._budget
             )

@@ -51,7 +51,7 @@ class StudyConfig:
     """A validated study definition; flags override it with `with_overrides`."""
 
     name: str
-    objective: str
+    objective: str | None  # None: a study for ask and tell (`hpo create`)
     objective_options: dict[str, Any] = field(default_factory=dict)
     direction: str = "minimize"
     space: list[dict[str, Any]] | None = None
@@ -64,6 +64,7 @@ class StudyConfig:
     seed: int | None = None
     storage: str | None = None
     base_dir: Path = Path(".")  # where relative objective paths start
+    source: str = field(default="study", compare=False)  # what messages call it: the path
 
     def with_overrides(self, **overrides: Any) -> StudyConfig:
         """Replace the fields given (None means: keep the file's value)."""
@@ -118,12 +119,11 @@ def config_from_dict(
     base_dir: Path = Path("."),
 ) -> StudyConfig:
     _check_keys(data, KEYS, source)
-    if "objective" not in data:
-        raise StudyFileError(
-            f"{source}: 'objective' is missing (a built-in name such as "
-            "'branin', or module:function, or path/file.py:function)"
-        )
-    objective, objective_options = _named_table(data["objective"], "objective", source)
+    objective, objective_options = (
+        _named_table(data["objective"], "objective", source)
+        if "objective" in data
+        else (None, {})  # a study for ask and tell: its trials are evaluated elsewhere
+    )
     sampler, sampler_options = _named_table(data.get("sampler", DEFAULT_SAMPLER), "sampler", source)
     pruner, pruner_options = _named_table(data.get("pruner", "none"), "pruner", source)
     space = data.get("space")
@@ -146,6 +146,7 @@ def config_from_dict(
         seed=data.get("seed"),
         storage=data.get("storage"),
         base_dir=base_dir,
+        source=source,
     )
     _check_scalars(config, source)
     return config

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from hpo.errors import SpaceError
+from hpo.errors import InvalidValueError, SpaceError
 from hpo.records import FrozenTrial, TrialState
 from hpo.space import Param, Space
 from hpo.streams import Purpose, stream
@@ -195,9 +195,9 @@ class Trial:
     def report(self, value: float, step: int) -> None:
         """Store an intermediate value (a validation loss after each epoch, say)."""
         if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
-            raise ValueError(f"report: step must be a non-negative integer, got {step!r}")
+            raise InvalidValueError(f"report: step must be a non-negative integer, got {step!r}")
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise TypeError(f"report: value must be a number, got {value!r}")
+            raise InvalidValueError(f"report: value must be a number, got {value!r}")
         if self._study.store_intermediate(self._record.trial_id, int(step), float(value)):
             self._intermediate[int(step)] = float(value)
         else:

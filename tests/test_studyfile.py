@@ -286,7 +286,6 @@ INVALID_FILES = [
         ["unknown key 'samplers'", "(did you mean 'sampler'?)"],
         id="unknown-table",
     ),
-    pytest.param("trials = 5\n", ["'objective' is missing"], id="missing-objective"),
     pytest.param(
         "objective = 5\n",
         ["'objective' must be a name or a table with a 'name' key"],
@@ -414,3 +413,18 @@ def test_every_allowed_key_is_accepted(tmp_path):
     }
     config = load_study_file(write(tmp_path / "full.toml", FULL_TOML))
     assert all(getattr(config, key) is not None for key in KEYS)
+
+
+def test_a_file_without_objective_is_for_create_not_run(tmp_path):
+    """A study for ask and tell has no objective: `hpo create` makes it, `hpo run`
+    says what is missing and where to go."""
+    import hpo
+
+    path = write(
+        tmp_path / "asktell.toml",
+        'trials = 5\n[[space]]\nname = "x"\ntype = "float"\nlow = 0.0\nhigh = 1.0\n',
+    )
+    with pytest.raises(StudyFileError, match=r"'objective' is missing.*hpo create"):
+        hpo.run(path, storage=str(tmp_path / "hpo.db"))
+    study = hpo.create(path, storage=str(tmp_path / "hpo.db"))
+    assert study.info.objective is None and study.budget == 5 and study.trials == []

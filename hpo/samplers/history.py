@@ -101,7 +101,9 @@ class HistoryEncoder:
             kind[i], loss[i], number[i], step[i] = _read(trials[i])
         used = new[kind[new] != UNUSED]
         x[new] = np.nan
-        x[used] = space.encode_many([trials[i].params for i in used.tolist()])  # (k, d)
+        x[used] = space.encode_many(
+            [trials[i].params for i in used.tolist()], history=True
+        )  # (k, d)
         position = dict(zip(map(id, trials), range(n), strict=True))
         return _Table(space, records, position, kind, x, loss, number, step)
 
