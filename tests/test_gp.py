@@ -13,6 +13,7 @@ import hpo
 from hpo.samplers import gp_fit, make_sampler
 from hpo.samplers.gp import Features
 from hpo.samplers.gp_fit import (
+    EVERY_TRIAL_UNTIL,
     FIT_ROWS,
     POSTERIOR_ROWS,
     REFIT_GROWTH,
@@ -196,13 +197,15 @@ def test_posterior_rows_keep_the_best_and_every_running_trial():
     assert np.array_equal(posterior_rows(loss[:100], 2), np.arange(102))
 
 
-def test_anchor_schedule_refits_at_least_every_tenth_of_growth():
+def test_anchor_schedule_refits_every_trial_then_once_per_fifth_of_growth():
     sizes = [anchor_size(n) for n in range(1, 20_000)]
     assert all(1 <= a <= n for n, a in zip(range(1, 20_000), sizes, strict=True))
     assert sizes == sorted(sizes)
-    assert sizes[:11] == list(range(1, 12))  # while it is cheap, every trial
-    # the next anchor is never more than 10% (and one trial) past the last one
+    assert sizes[:EVERY_TRIAL_UNTIL] == list(range(1, EVERY_TRIAL_UNTIL + 1))
+    # the next refit is never more than 20% (and one trial) past the last one ...
     assert all(n <= REFIT_GROWTH * a + 1 for n, a in zip(range(1, 20_000), sizes, strict=True))
+    # ... and a study of 20,000 trials refits fewer than 70 times
+    assert len(set(sizes)) < 70
 
 
 def test_the_anchor_cache_returns_exactly_what_a_fit_returns():

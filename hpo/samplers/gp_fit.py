@@ -2,16 +2,16 @@
 
 The kernel's hyperparameters θ for an ask with n completed trials come from a
 multi-start fit (the default start and `restarts` random ones, drawn from a
-generator seeded by the prefix's size) on the first a of them, where
-a = `anchor_size(n)` is the largest point of a geometric schedule ⌈g^k⌉ not
-above n (g = REFIT_GROWTH): every trial while n is small, then once per
-(g - 1) of growth. It is a pure function of the trials (see gp.py for why
-that matters and why this design), and it is cached, keyed by exactly what
-it is computed from (the prefix's feature bytes, its loss bytes, the number
-of restarts), compared in full, never by a hash alone: a hit returns the
-value the computation would return, so the cache changes how long an ask
-takes, never its answer. Running trials (constant liars) do not enter the
-fit, only the posterior.
+generator seeded by the prefix's size) on the first a of them, a =
+`anchor_size(n)`: every trial up to EVERY_TRIAL_UNTIL (20), then the points
+of the geometric schedule ⌈20 · 1.2^k⌉ (24, 29, 35, 42, 50, 60, 72, ...), so
+a study refits once per 20% of growth. θ is a pure function of the trials
+(gp.py says why that matters and why this design), and it is cached, keyed
+by exactly what it is computed from (the prefix's feature bytes, its loss
+bytes, the number of restarts), compared in full, never by a hash alone: a
+hit returns the value the computation would return, so the cache changes how
+long an ask takes, never its answer. Running trials (constant liars) enter
+the posterior only, not the fit.
 
 Beyond FIT_ROWS trials the likelihood is evaluated on a subset of them
 (subset of data, Rasmussen & Williams, 2006, section 8.3.3; Chalupka,
@@ -38,10 +38,15 @@ from scipy import optimize
 
 from hpo.samplers.gp_model import default_start, fit_theta, random_starts
 
-FIT_ROWS = 300  # rows in a likelihood at most: O(FIT_ROWS³) per evaluation
+FIT_ROWS = 256  # rows in a likelihood at most: O(FIT_ROWS³) per evaluation
 POSTERIOR_ROWS = 1000  # completed trials the posterior conditions on at most
-REFIT_GROWTH = 1.1  # ratio of the anchor schedule
-_ANCHORS = tuple(sorted({math.ceil(REFIT_GROWTH**k) for k in range(200)}))
+EVERY_TRIAL_UNTIL = (
+    20  # refit at every trial up to here (hyperparameters move fast, fits are cheap)
+)
+REFIT_GROWTH = 1.2  # then at ⌈20 · 1.2^k⌉: once per 20% of growth
+_ANCHORS = tuple(range(1, EVERY_TRIAL_UNTIL)) + tuple(
+    sorted({math.ceil(EVERY_TRIAL_UNTIL * REFIT_GROWTH**k) for k in range(100)})
+)
 _CACHE_SIZE = 16  # anchors kept (a few studies and spaces in one process)
 _cache: OrderedDict[tuple[object, ...], np.ndarray] = OrderedDict()
 _cache_lock = threading.Lock()
@@ -55,7 +60,8 @@ def hyperparameters(x: np.ndarray, loss: np.ndarray, restarts: int) -> np.ndarra
 
 
 def anchor_size(n: int) -> int:
-    """The largest schedule point ⌈g^k⌉ (g = REFIT_GROWTH) not above n."""
+    """The largest point of the refit schedule not above n: n itself up to
+    EVERY_TRIAL_UNTIL, then the largest ⌈20 · 1.2^k⌉ not above n."""
     return _ANCHORS[bisect.bisect_right(_ANCHORS, n) - 1]
 
 

@@ -186,9 +186,12 @@ class GaussianProcess:
         v, _ = lapack.dtrtrs(self.chol, k_star.T, lower=1)  # (n, b): L⁻¹ k*ᵀ
         var = np.maximum(self.scale - np.einsum("nb,nb->b", v, v), 1e-12)
         k_inv_k, _ = lapack.dtrtrs(self.chol, v, lower=1, trans=1)  # (n, b): K⁻¹ k*ᵀ
-        weights = np.stack([slope * self.alpha, -2.0 * slope * k_inv_k.T], axis=1)  # (b, 2, n)
-        both = (2.0 * self.scale) * (weights @ diff) * lam  # (b, 2, D)
-        return mean, var, both[:, 0], both[:, 1]
+        weights = np.empty((len(z), 2, len(self.x)))  # (b, 2, n)
+        np.multiply(slope, self.alpha, out=weights[:, 0])
+        np.multiply(slope, k_inv_k.T, out=weights[:, 1])
+        both = weights @ diff  # (b, 2, D)
+        both *= (2.0 * self.scale) * lam
+        return mean, var, both[:, 0], -2.0 * both[:, 1]
 
 
 def cholesky(k: np.ndarray) -> np.ndarray | None:

@@ -59,9 +59,8 @@ def minimize_batched(
             break
         step = state.direction()
         moved, x_new, f_new, g_new = _backtrack(fun, state, step)
-        decreased = state.f - f_new > ftol * np.maximum(np.abs(state.f), 1.0)
+        running = moved & (state.f - f_new > ftol * np.maximum(np.abs(state.f), 1.0))
         state.update(x_new, f_new, g_new)
-        running = moved & decreased
         if behind is not None:
             running &= state.f <= min(f_out.min(), state.f.min()) + behind
         state.keep(running, x_out, f_out)
@@ -116,20 +115,19 @@ class _State:
     def update(self, x: np.ndarray, f: np.ndarray, g: np.ndarray) -> None:
         """Move to the new points and update H by BFGS where the curvature is positive."""
         s, y = x - self.x, g - self.g  # (k, D)
-        sy = np.einsum("kd,kd->k", s, y)
-        good = sy > 1e-10 * np.einsum("kd,kd->k", y, y)
+        sy, yy = np.einsum("kd,kd->k", s, y), np.einsum("kd,kd->k", y, y)
+        good = sy > 1e-10 * yy
         if not self.scaled:
-            gamma = np.where(good, sy / np.maximum(np.einsum("kd,kd->k", y, y), 1e-300), 1.0)
-            self.h *= gamma[:, None, None]
+            self.h *= np.where(good, sy / np.maximum(yy, 1e-300), 1.0)[:, None, None]
             self.scaled = True
-        rho = np.where(good, 1.0 / np.where(good, sy, 1.0), 0.0)[:, None, None]  # (k, 1, 1)
-        hy = np.matmul(self.h, y[:, :, None])  # (k, D, 1)
-        yhy = np.matmul(y[:, None, :], hy)  # (k, 1, 1)
-        ss = s[:, :, None] * s[:, None, :]
-        # H+ = H - ρ (H y sᵀ + s yᵀ H) + ρ (1 + ρ yᵀ H y) s sᵀ (N&W eq. 6.17 expanded)
-        self.h += rho * (
-            (1.0 + rho * yhy) * ss - hy * s[:, None, :] - s[:, :, None] * hy.transpose(0, 2, 1)
-        )
+        rho = np.where(good, 1.0 / np.where(good, sy, 1.0), 0.0)[:, None]  # (k, 1)
+        hy = np.einsum("kij,kj->ki", self.h, y)  # (k, D)
+        yhy = np.einsum("ki,ki->k", y, hy)[:, None]
+        # H+ = H - ρ (H y sᵀ + s yᵀ H) + ρ (1 + ρ yᵀ H y) s sᵀ (N&W eq. 6.17 expanded),
+        # as H + s uᵀ - ρ (H y) sᵀ with u = ρ (1 + ρ yᵀ H y) s - ρ H y
+        rho_hy = rho * hy
+        u = rho * (1.0 + rho * yhy) * s - rho_hy
+        self.h += s[:, :, None] * u[:, None, :] - rho_hy[:, :, None] * s[:, None, :]
         self.x, self.f, self.g = x, f, g
 
 

@@ -45,10 +45,10 @@ def log_h_and_slope(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     double precision.
     """
     z = np.asarray(z, dtype=float)
-    value, slope = np.empty_like(z), np.empty_like(z)
     upper = z > -1.0
     if upper.all():  # the common case near the data: one region, no masks
         return _log_h_upper(z)
+    value, slope = np.empty_like(z), np.empty_like(z)
     value[upper], slope[upper] = _log_h_upper(z[upper])
     middle = ~upper & (z > _TAIL)
     zm = z[middle]
