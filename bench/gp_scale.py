@@ -16,7 +16,7 @@ trial is then told FAIL, which its model ignores), keeping the kernel
 parameters of its previous fit to start the next one from, as in a study.
 The two samplers' asks alternate (hpo at k, Optuna at k, hpo at k + 1, ...),
 so that both meet the same load on a shared machine, and the window is run
-again (from scratch) until at least 30 asks of each are timed. Also printed:
+again (from scratch) until at least 30 asks of each are timed (--min-asks). Also printed:
 CPU time (this process alone, whatever else runs) and hpo's first ask from an
 empty fit cache (what a resumed study pays once).
 
@@ -63,7 +63,6 @@ from hpo.trial import FrozenTrial
 HERE = Path(__file__).resolve().parent
 RATIO_TARGET = 3.0
 SECONDS_ALONE = 1.5
-MIN_ASKS = 30
 
 Asker = Callable[[int], tuple[float, float]]  # k -> wall and CPU seconds of an ask on k trials
 
@@ -116,14 +115,13 @@ def optuna_asker(space: Space, trials: list[FrozenTrial], start: int) -> Asker:
 
 
 def time_windows(
-    space: Space, trials: list[FrozenTrial], n: int, w: int, with_optuna: bool
+    space: Space, trials: list[FrozenTrial], n: int, w: int, repeats: int, with_optuna: bool
 ) -> list[dict[str, float]]:
     """hpo's (and Optuna's) asks on k = n - w + 1 .. n, alternating between samplers, the
-    window repeated until MIN_ASKS asks of each are timed: mean and median wall ms, mean
-    CPU ms, per sampler."""
+    window run `repeats` times: mean and median wall ms, mean CPU ms, per sampler."""
     makers = [hpo_asker, optuna_asker] if with_optuna else [hpo_asker]
     seconds: list[list[tuple[float, float]]] = [[] for _ in makers]
-    for _ in range(math.ceil(MIN_ASKS / w)):
+    for _ in range(repeats):
         askers = [make(space, trials, n - w) for make in makers]
         for k in range(n - w + 1, n + 1):
             for asker, times in zip(askers, seconds, strict=True):
@@ -163,6 +161,7 @@ def main() -> int:
         default=gp_fit.REFIT_GROWTH - 1,
         help="fraction of n timed (default: hpo's refit period)",
     )
+    parser.add_argument("--min-asks", type=int, default=30, help="repeat windows until this many")
     args = parser.parse_args()
     logging.getLogger("hpo").setLevel(logging.ERROR)
 
@@ -179,9 +178,10 @@ def main() -> int:
         space, trials = build_history(load_problems()[name], max(sizes + alone))
         for n in sizes + alone:
             w = math.ceil(n * args.window)
-            timings = time_windows(space, trials, n, w, with_optuna=n not in alone)
+            repeats = math.ceil(args.min_asks / w)
+            timings = time_windows(space, trials, n, w, repeats, with_optuna=n not in alone)
             ours, cold = timings[0], cold_ms(space, trials, n)
-            row = f"| {name} | {n} | {w * math.ceil(MIN_ASKS / w)} | {ours['mean']:.1f} "
+            row = f"| {name} | {n} | {w * repeats} | {ours['mean']:.1f} "
             row += f"| {ours['median']:.1f} | {ours['cpu']:.1f} | {cold:.1f} "
             if n in alone:
                 print(row + "| | | | | |", flush=True)
