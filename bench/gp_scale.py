@@ -69,6 +69,8 @@ Asker = Callable[[int], tuple[float, float]]  # k -> wall and CPU seconds of an 
 
 def load_problems() -> dict[str, dict[str, Any]]:
     spec = importlib.util.spec_from_file_location("problems", HERE / "problems.py")
+    if spec is None or spec.loader is None:
+        raise FileNotFoundError(HERE / "problems.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.PROBLEMS

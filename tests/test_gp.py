@@ -299,6 +299,16 @@ def test_batched_minimization_matches_lbfgsb_problem_by_problem():
     assert x[2, 1] == 1.5  # stopped by the bound y >= 1.5
 
 
+def test_batched_minimization_drops_problems_far_behind_the_best():
+    starts = np.array([[1.0, 1.0], [-1.5, 2.0]])  # the first starts at the minimum
+    lower, upper = np.full((2, 2), -2.0), np.full((2, 2), 2.0)
+    full, f_full = minimize_batched(rosenbrock, starts, lower, upper, gtol=1e-8)
+    cut, f_cut = minimize_batched(rosenbrock, starts, lower, upper, gtol=1e-8, behind=2.0)
+    assert f_full[1] < 1e-8  # left alone, the second finds the minimum too
+    assert f_cut[1] > 2.0  # dropped while more than 2 above the first
+    assert np.array_equal(cut[0], full[0]) and f_cut[0] == f_full[0]  # the best is unchanged
+
+
 def test_warp_keeps_the_order_and_tames_the_tail():
     loss = np.array([0.1, 0.2, 0.3, 0.5, 1.0, 400.0])
     warped = warp(loss)

@@ -47,7 +47,9 @@ def minimize_batched(
     fun(x (k, D)) -> values (k,), gradients (k, D), for any k rows. Equal
     bounds hold a coordinate fixed. A problem stops when its projected gradient's
     largest entry is at most gtol, or a step decreases its value by at most ftol
-    relative to max(|value|, 1). Returns the points (b, D) and values (b,).
+    relative to max(|value|, 1); with `behind`, also when its value is more than
+    `behind` above the lowest value any problem has reached (for a caller that
+    wants only the best of them). Returns the points (b, D) and values (b,).
     """
     x_out = np.clip(x0, lower, upper)
     f_out, g = fun(x_out)
@@ -61,7 +63,8 @@ def minimize_batched(
         moved, x_new, f_new, g_new = _backtrack(fun, state, step)
         running = moved & (state.f - f_new > ftol * np.maximum(np.abs(state.f), 1.0))
         state.update(x_new, f_new, g_new)
-        if behind is not None:
+        if behind is not None:  # (f_out holds the stopped problems' values, and values
+            # above the current ones for the running problems: its minimum is the lowest)
             running &= state.f <= min(f_out.min(), state.f.min()) + behind
         state.keep(running, x_out, f_out)
     state.keep(np.zeros(state.size, dtype=bool), x_out, f_out)
