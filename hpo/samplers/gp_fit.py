@@ -40,10 +40,10 @@ from hpo.samplers.gp_model import default_start, fit_theta, random_starts
 
 FIT_ROWS = 256  # rows in a likelihood at most: O(FIT_ROWS³) per evaluation
 POSTERIOR_ROWS = 1000  # completed trials the posterior conditions on at most
-EVERY_TRIAL_UNTIL = (
-    20  # refit at every trial up to here (hyperparameters move fast, fits are cheap)
-)
-REFIT_GROWTH = 1.2  # then at ⌈20 · 1.2^k⌉: once per 20% of growth
+# refit at every trial up to EVERY_TRIAL_UNTIL (hyperparameters move fast, fits are
+# cheap), then at ⌈20 · 1.2^k⌉: once per 20% of growth
+EVERY_TRIAL_UNTIL = 20
+REFIT_GROWTH = 1.2
 _ANCHORS = tuple(range(1, EVERY_TRIAL_UNTIL)) + tuple(
     sorted({math.ceil(EVERY_TRIAL_UNTIL * REFIT_GROWTH**k) for k in range(100)})
 )
