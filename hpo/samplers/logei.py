@@ -31,43 +31,43 @@ _TAIL = -1.0 / np.sqrt(np.finfo(float).eps)
 
 def log_h(z: np.ndarray) -> np.ndarray:
     """log(phi(z) + z Phi(z)), elementwise, for any real z."""
-    z = np.asarray(z, dtype=float)
-    out = np.empty_like(z)
-    upper = z > -1.0
-    zu = z[upper]
-    out[upper] = np.log(np.exp(-0.5 * zu * zu - _C1) + zu * special.ndtr(zu))
-    middle = ~upper & (z > _TAIL)
-    zm = z[middle]
-    out[middle] = (
-        -0.5 * zm * zm - _C1 + _log1mexp(np.log(special.erfcx(-zm / np.sqrt(2)) * np.abs(zm)) + _C2)
-    )
-    lower = z <= _TAIL
-    zl = z[lower]
-    out[lower] = -0.5 * zl * zl - _C1 - 2.0 * np.log(np.abs(zl))
-    return out
+    return log_h_and_slope(z)[0]
 
 
-def log_h_slope(z: np.ndarray) -> np.ndarray:
-    """d log h / dz = Phi(z) / h(z), elementwise, by the same three regions.
+def log_h_and_slope(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """log h(z) and its slope d log h / dz = Phi(z) / h(z), elementwise, by the three
+    regions of the module docstring, each function evaluated once.
 
-    Below z = -1, with the Mills ratio m = Phi/phi = erfcx(-z/√2) √(π/2),
-    the slope is m / (1 + z m), the denominator taken from the log1mexp of
-    log_h (never as a difference of two huge logarithms); in the far tail it
-    is -z to double precision.
+    Above z = -1, h is computed directly (no cancellation there: h > 0.08).
+    Below, with the Mills ratio m = Phi/phi = erfcx(-z/√2) √(π/2), the slope
+    is m / (1 + z m), the denominator taken from the log1mexp of log h (never
+    as a difference of two huge logarithms); in the far tail it is -z to
+    double precision.
     """
     z = np.asarray(z, dtype=float)
-    out = np.empty_like(z)
     upper = z > -1.0
-    out[upper] = np.exp(special.log_ndtr(z[upper]) - log_h(z[upper]))
+    if upper.all():  # the common case near the data: one region, no masks
+        return _log_h_upper(z)
+    value, slope = np.empty_like(z), np.empty_like(z)
+    value[upper], slope[upper] = _log_h_upper(z[upper])
     middle = ~upper & (z > _TAIL)
     zm = z[middle]
     scaled = special.erfcx(-zm / np.sqrt(2))
-    out[middle] = (
-        scaled * np.sqrt(np.pi / 2) * np.exp(-_log1mexp(np.log(scaled * np.abs(zm)) + _C2))
-    )
+    log1m = _log1mexp(np.log(scaled * np.abs(zm)) + _C2)
+    value[middle] = -0.5 * zm * zm - _C1 + log1m
+    slope[middle] = scaled * np.sqrt(np.pi / 2) * np.exp(-log1m)
     lower = z <= _TAIL
-    out[lower] = -z[lower]
-    return out
+    zl = z[lower]
+    value[lower] = -0.5 * zl * zl - _C1 - 2.0 * np.log(np.abs(zl))
+    slope[lower] = -zl
+    return value, slope
+
+
+def _log_h_upper(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """log h and its slope for z > -1, directly."""
+    cdf = special.ndtr(z)
+    h = np.exp(-0.5 * z * z - _C1) + z * cdf
+    return np.log(h), cdf / h
 
 
 def log_ei(mean: np.ndarray, std: np.ndarray, best: float) -> np.ndarray:
