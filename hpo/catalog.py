@@ -22,9 +22,9 @@ from hpo.checks import check_count, check_name, check_seed
 from hpo.direction import Direction
 from hpo.errors import DuplicateStudyError, StudyConfigError
 from hpo.objectives import Objective, load_objective
-from hpo.pruners import PRUNERS, make_pruner
+from hpo.pruners import PRUNERS, check_pruner_objectives, make_pruner
 from hpo.records import StudyInfo, StudySummary
-from hpo.samplers import DEFAULT_SAMPLER, SAMPLERS, make_sampler
+from hpo.samplers import DEFAULT_SAMPLER, SAMPLERS, check_objectives, make_sampler
 from hpo.space import Space
 from hpo.storage import Storage
 from hpo.study import Study
@@ -63,7 +63,7 @@ def create_study(
     spellings of `name` and `direction`.
     """
     name = _one_of("name", name, "study_name", study_name)
-    direction = _the_direction(direction, directions)
+    goals = _the_directions(direction, directions)
     check_count(budget, "budget")
     if name is not None:
         check_name(name)
@@ -81,12 +81,15 @@ def create_study(
     space = space if isinstance(space, Space) else Space.from_spec(space)
     if loaded is not None and loaded.space is not None:
         _check_builtin_names(loaded, space)
-    make_sampler(sampler, sampler_options, seed or 0).check(space)  # before writing anything
+    built = make_sampler(sampler, sampler_options, seed or 0)  # before writing anything
+    built.check(space)
+    check_objectives(built, sampler, len(goals))
     make_pruner(pruner, pruner_options)
+    check_pruner_objectives(pruner, len(goals))
     info = StudyInfo(
         study_id=-1,
         name=name or f"study-{uuid.uuid4().hex[:8]}",
-        direction=direction,
+        directions=goals,
         space=space.to_spec(),
         sampler=sampler,
         sampler_options=sampler_options,
@@ -167,19 +170,20 @@ def _one_of(name: str, value: Any, alias: str, alias_value: Any) -> Any:
     return value if value is not None else alias_value
 
 
-def _the_direction(
+def _the_directions(
     direction: str | Direction | None, directions: Sequence[str | Direction] | None
-) -> Direction:
-    if directions is not None:
-        if isinstance(directions, str) or len(directions) != 1:
-            raise StudyConfigError(
-                f"directions={directions!r}: hpo optimizes one objective per study for now; "
-                "give one direction"
-            )
-        if direction is not None and Direction.parse(direction) != Direction.parse(directions[0]):
-            raise StudyConfigError("give direction or directions, not both")
-        direction = directions[0]
-    return Direction.parse(direction if direction is not None else Direction.MINIMIZE)
+) -> tuple[Direction, ...]:
+    """One direction per objective, from `direction` (one objective) or `directions`."""
+    if directions is None:
+        return (Direction.parse(direction if direction is not None else Direction.MINIMIZE),)
+    if isinstance(directions, str) or not directions:
+        raise StudyConfigError(
+            f"directions must be a list of 'minimize' / 'maximize', one per objective, "
+            f"got {directions!r}"
+        )
+    if direction is not None:
+        raise StudyConfigError("give direction (one objective) or directions, not both")
+    return tuple(Direction.parse(d) for d in directions)
 
 
 def _check_builtin_names(objective: Objective, space: Space) -> None:

@@ -374,7 +374,7 @@ def _plan(study: Any, shown: str, hpo_name: str, settings: _Settings) -> _Plan:
     info = StudyInfo(
         study_id=-1,
         name=hpo_name,
-        direction=Direction(study.direction.name.lower()),
+        directions=(Direction(study.direction.name.lower()),),
         space=[],
         sampler=settings.sampler,
         sampler_options={},

@@ -353,6 +353,15 @@ def make_pruner(name: str, options: Mapping[str, Any] | None = None) -> Pruner:
     return pruner
 
 
+def check_pruner_objectives(name: str, n_objectives: int) -> None:
+    """The pruners judge one value per step: a study of several objectives has none."""
+    if n_objectives > 1 and name != "none":
+        raise PrunerError(
+            f"pruner {name!r} judges one objective; a study of {n_objectives} objectives "
+            'cannot be pruned (pruner = "none")'
+        )
+
+
 def pruner_options(name: str) -> list[tuple[str, Any]]:
     return PRUNERS.options(name)
 

@@ -43,7 +43,15 @@ _TAKE_PLACES = (
 _TAKE_PLACES_WITHIN = _TAKE_PLACES.where(
     _s.c.budget_taken + sa.bindparam("b_n") <= sa.bindparam("b_budget")
 )
-_FINISHED_COLUMNS = ("state", "params", "value", "error", "finished_at")
+_FINISHED_COLUMNS = (
+    "state",
+    "params",
+    "value",
+    "objective_values",
+    "constraints",
+    "error",
+    "finished_at",
+)
 _FINISH = (
     sa.update(_t)
     .where(_t.c.trial_id == sa.bindparam("b_trial_id"), _t.c.state == TrialState.RUNNING.value)
@@ -68,6 +76,8 @@ _TRIAL_FIELDS = (
     "worker",
     "user_attrs",
     "system_attrs",
+    "objective_values",
+    "constraints",
 )
 TRIAL_COLUMNS = [
     sa.type_coerce(_t.c[name], sa.Text).label(name)
@@ -206,6 +216,8 @@ def insert_trial(
         "user_attrs": user_attrs or {},
         "system_attrs": system_attrs,
         "value": None,
+        "objective_values": None,
+        "constraints": None,
         "error": None,
         "finished_at": None,
     }
@@ -221,6 +233,8 @@ def row_of(trial: FrozenTrial, study_id: int, number: int) -> dict[str, Any]:
         "state": trial.state.value,
         "params": trial.params,
         "value": trial.value,
+        "objective_values": trial.objective_values,
+        "constraints": trial.constraints,
         "error": trial.error,
         "started_at": trial.started_at,
         "finished_at": trial.finished_at,
@@ -241,13 +255,18 @@ def finish(
     value: float | None = None,
     error: str | None = None,
     heartbeat: float | None = None,
+    values: list[float] | None = None,
+    constraints: list[float] | None = None,
 ) -> int:
-    """RUNNING -> `state`, guarded (optionally also on the heartbeat seen); rows changed."""
+    """RUNNING -> `state`, guarded (optionally also on the heartbeat seen); rows changed.
+    `values`: a study of several objectives' (then `value` is None)."""
     binds = {
         "b_trial_id": trial_id,
         "b_state": state.value,
         "b_params": params,
         "b_value": value,
+        "b_objective_values": values,
+        "b_constraints": constraints,
         "b_error": error,
         "b_finished_at": finished_at,
         "b_heartbeat": heartbeat,
@@ -259,7 +278,9 @@ def finish(
 def study_from_row(row: Any) -> StudyInfo:
     fields = dict(row)
     del fields["budget_taken"]
-    fields["direction"] = Direction(fields["direction"])
+    first = Direction(fields.pop("direction"))
+    several = fields.pop("directions")
+    fields["directions"] = tuple(map(Direction, several)) if several else (first,)
     fields["pruner"] = fields["pruner"] or "none"  # (NULL in studies from schema 1)
     fields["pruner_options"] = fields["pruner_options"] or {}
     return StudyInfo(**fields)
@@ -298,6 +319,8 @@ def trials_from_rows(
             error=row[5],
             user_attrs=user_attrs[i],
             system_attrs=system_attrs[i],
+            objective_values=None if row[12] is None else json.loads(row[12]),
+            constraints=None if row[13] is None else json.loads(row[13]),
             param_defs=defs,
         )
         for i, row in enumerate(rows)
@@ -324,4 +347,6 @@ def _trial_from_row(row: Any, intermediate: dict[int, float]) -> FrozenTrial:
         error=row["error"],
         user_attrs=row["user_attrs"],
         system_attrs=row["system_attrs"],
+        objective_values=row.get("objective_values"),
+        constraints=row.get("constraints"),
     )

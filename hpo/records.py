@@ -54,6 +54,9 @@ class FrozenTrial:
     error: str | None = None
     user_attrs: dict[str, Any] = field(default_factory=dict)
     system_attrs: dict[str, Any] = field(default_factory=dict)
+    # the values of a study of several objectives, in their order (`value` is then None)
+    objective_values: list[float] | None = None
+    constraints: list[float] | None = None  # as the objective set them; feasible: all <= 0
     # the study's parameter definitions (one mapping shared by its records; a Study
     # attaches it), for `distributions`
     param_defs: Mapping[str, Param] = field(default_factory=dict, repr=False, compare=False)
@@ -114,8 +117,15 @@ class FrozenTrial:
 
     @property
     def values(self) -> list[float] | None:
-        """The objective values: [value] for a study of one objective, else None."""
+        """The objective values, one per objective ([value] for a study of one)."""
+        if self.objective_values is not None:
+            return list(self.objective_values)
         return None if self.value is None else [self.value]
+
+    @property
+    def feasible(self) -> bool:
+        """Whether its constraints (if it has any) are all met: every value <= 0."""
+        return self.constraints is None or all(c <= 0 for c in self.constraints)
 
     @property
     def intermediate_values(self) -> dict[int, float]:
@@ -133,6 +143,8 @@ class FrozenTrial:
             "number": self.number,
             "state": str(self.state),
             "value": self.value,
+            **({"values": self.objective_values} if self.objective_values is not None else {}),
+            **({"constraints": self.constraints} if self.constraints is not None else {}),
             "params": self.params,
             "started_at": self.started_at,
             "finished_at": self.finished_at,
@@ -189,7 +201,7 @@ class StudyInfo:
 
     study_id: int
     name: str
-    direction: Direction
+    directions: tuple[Direction, ...]  # one per objective
     space: list[dict[str, Any]]  # the neutral spec of the declared space
     sampler: str
     sampler_options: dict[str, Any]
@@ -201,6 +213,22 @@ class StudyInfo:
     user_attrs: dict[str, Any] = field(default_factory=dict)
     pruner: str = "none"
     pruner_options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def direction(self) -> Direction:
+        """The direction of a study of one objective."""
+        if len(self.directions) != 1:
+            from hpo.errors import StudyConfigError
+
+            raise StudyConfigError(
+                f"study {self.name!r} has {len(self.directions)} objectives "
+                f"({', '.join(self.directions)}): it has directions, not one direction"
+            )
+        return self.directions[0]
+
+    @property
+    def n_objectives(self) -> int:
+        return len(self.directions)
 
 
 @dataclass(frozen=True)

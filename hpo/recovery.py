@@ -35,6 +35,8 @@ class Outcome:
     finished_at: float
     value: float | None = None
     error: str | None = None
+    values: list[float] | None = None  # a study of several objectives'
+    constraints: list[float] | None = None
 
 
 def recovery_dir() -> Path:

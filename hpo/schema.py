@@ -19,8 +19,8 @@ from sqlalchemy.engine import Connection
 from hpo.records import TrialState
 
 # 1 -> 2: studies got a pruner; 2 -> 3: trials got `requeued`; 3 -> 4: studies got
-# `budget_taken`
-SCHEMA_VERSION = 4
+# `budget_taken`; 4 -> 5: studies got `directions`, trials `objective_values` and `constraints`
+SCHEMA_VERSION = 5
 
 metadata = sa.MetaData()
 
@@ -83,7 +83,8 @@ studies_table = sa.Table(
     metadata,
     sa.Column("study_id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("name", _name_type(), nullable=False, unique=True),
-    sa.Column("direction", sa.String(8), nullable=False),
+    sa.Column("direction", sa.String(8), nullable=False),  # the first objective's
+    sa.Column("directions", JSONText),  # every objective's, when there are several; else NULL
     sa.Column("space", JSONText, nullable=False),
     sa.Column("sampler", sa.String(64), nullable=False),
     sa.Column("sampler_options", JSONText, nullable=False),
@@ -114,7 +115,9 @@ trials_table = sa.Table(
     sa.Column("number", sa.Integer, nullable=False),
     sa.Column("state", sa.String(8), nullable=False),
     sa.Column("params", JSONText, nullable=False),
-    sa.Column("value", sa.Double),
+    sa.Column("value", sa.Double),  # of a study of one objective
+    sa.Column("objective_values", JSONText),  # of a study of several: a list; else NULL
+    sa.Column("constraints", JSONText),  # the values the objective set (feasible: all <= 0)
     sa.Column("error", sa.Text),
     sa.Column("started_at", sa.Double),
     sa.Column("finished_at", sa.Double),
@@ -196,6 +199,11 @@ def migrate(conn: Connection) -> None:
             "ALTER TABLE hpo_studies ADD COLUMN budget_taken INTEGER NOT NULL DEFAULT 0"
         )
         conn.execute(sa.update(studies_table).values(budget_taken=RECOUNT_TAKEN))
+    if current < 5:
+        text = "LONGTEXT" if conn.dialect.name in ("mysql", "mariadb") else "TEXT"
+        conn.exec_driver_sql(f"ALTER TABLE hpo_studies ADD COLUMN directions {text}")
+        conn.exec_driver_sql(f"ALTER TABLE hpo_trials ADD COLUMN objective_values {text}")
+        conn.exec_driver_sql(f"ALTER TABLE hpo_trials ADD COLUMN constraints {text}")
     conn.execute(
         sa.update(meta_table)
         .where(meta_table.c.key == "schema_version")

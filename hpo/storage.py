@@ -141,7 +141,10 @@ def _with_backoff(call: Callable[[], Any], retry_on: type[StorageError], seconds
 
 def _insert_study(conn: Connection, info: StudyInfo) -> int:
     """Insert a study's row (its study_id is ignored); its new id."""
-    row = {c.name: getattr(info, c.name) for c in studies_table.c if c.name not in STATE_COLUMNS}
+    named = set(STATE_COLUMNS) | {"direction", "directions"}
+    row = {c.name: getattr(info, c.name) for c in studies_table.c if c.name not in named}
+    row["direction"] = info.directions[0]
+    row["directions"] = list(info.directions) if len(info.directions) > 1 else None
     key = conn.execute(sa.insert(studies_table).values(**row)).inserted_primary_key
     assert key is not None  # (a plain INSERT of one row always has it)
     return int(key[0])
@@ -670,15 +673,30 @@ class Storage:
         finished_at: float,
         value: float | None = None,
         error: str | None = None,
+        values: list[float] | None = None,
+        constraints: list[float] | None = None,
     ) -> bool:
         """RUNNING -> a finished state. False if the trial was no longer RUNNING.
+        `values`: of a study of several objectives (`value` is then None).
 
         The guard on RUNNING is what keeps a finished trial from ever being
         rewritten (say, by a worker that was wrongly presumed dead). A retry
         after a commit whose answer was lost finds its own result: True.
         """
         with self._write() as conn:
-            if finish(conn, trial_id, state, params, finished_at, value, error) == 1:
+            done = finish(
+                conn,
+                trial_id,
+                state,
+                params,
+                finished_at,
+                value,
+                error,
+                None,
+                values,
+                constraints,
+            )
+            if done == 1:
                 return True
             stored = conn.execute(
                 sa.select(trials_table.c.state, trials_table.c.finished_at).where(
@@ -746,6 +764,8 @@ class Storage:
         finished_at: float,
         value: float | None,
         error: str | None,
+        values: list[float] | None = None,
+        constraints: list[float] | None = None,
     ) -> tuple[Recovered, int | None]:
         """Apply a result a worker could not store at the time (see hpo.recovery).
 
@@ -764,7 +784,19 @@ class Storage:
                 raise TrialNotFoundError(
                     f"trial id {trial_id} of study {study_id} is not in {self.display_url}"
                 )
-            if finish(conn, trial_id, state, params, finished_at, value, error) == 1:
+            done = finish(
+                conn,
+                trial_id,
+                state,
+                params,
+                finished_at,
+                value,
+                error,
+                None,
+                values,
+                constraints,
+            )
+            if done == 1:
                 return Recovered.TRIAL, None
             attrs = row[0]
             retry = attrs.get("requeued_as")
@@ -773,6 +805,8 @@ class Storage:
                     "state": state.value,
                     "params": params,
                     "value": value,
+                    "objective_values": values,
+                    "constraints": constraints,
                     "error": error,
                     "finished_at": finished_at,
                 }
@@ -797,6 +831,8 @@ class Storage:
                         "recovered_result": {
                             "state": state.value,
                             "value": value,
+                            "values": values,
+                            "constraints": constraints,
                             "error": error,
                             "finished_at": finished_at,
                         },

@@ -60,7 +60,8 @@ from hpo.errors import (
 from hpo.heartbeat import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S, Heartbeat, is_lost, worker_id
 from hpo.objectives import Objective, load_objective
 from hpo.optimize import Loop
-from hpo.pruners import PRUNERS, NopPruner, Pruner, make_pruner
+from hpo.pareto import pareto_front
+from hpo.pruners import PRUNERS, NopPruner, Pruner, check_pruner_objectives, make_pruner
 from hpo.records import (
     ASK_SECONDS,
     LEASE_S,
@@ -72,13 +73,13 @@ from hpo.records import (
     TrialState,
     value_of,
 )
-from hpo.samplers import SAMPLERS, Sampler, make_sampler
+from hpo.samplers import SAMPLERS, Sampler, check_objectives, make_sampler
 from hpo.samplers.grid import GridSampler
 from hpo.samplers.random import RandomSampler
 from hpo.space import Branch, Param, Space
 from hpo.storage import Recovered, Storage
 from hpo.streams import Purpose, stream
-from hpo.trial import Trial, as_objective_value
+from hpo.trial import Trial, as_objective_value, as_objective_values
 from hpo.trial_cache import TrialCache
 
 if TYPE_CHECKING:
@@ -148,8 +149,12 @@ class Study:
 
     @property
     def directions(self) -> list[Direction]:
-        """Optuna's: one direction per objective."""
-        return [self._info.direction]
+        """One direction per objective."""
+        return list(self._info.directions)
+
+    @property
+    def n_objectives(self) -> int:
+        return self._info.n_objectives
 
     @property
     def budget(self) -> int | None:
@@ -185,13 +190,16 @@ class Study:
         """Switch sampler (for the trials to come): a name with options, or an object
         such as `hpo.samplers.TPESampler(gamma=0.2)`; the past trials stay."""
         name, options, _ = SAMPLERS.resolve(sampler, options)
-        self.sampler = make_sampler(name, options, self.seed)
+        built = make_sampler(name, options, self.seed)
+        check_objectives(built, name, self.n_objectives)
+        self.sampler = built
         self._storage.update_study(self._info.study_id, sampler=name, sampler_options=options)
         self._info = replace(self._info, sampler=name, sampler_options=options)
 
     def set_pruner(self, pruner: Any, options: Mapping[str, Any] | None = None) -> None:
         """Switch pruner (for the trials to come): a name with options, or an object."""
         name, options, _ = PRUNERS.resolve(pruner, options)
+        check_pruner_objectives(name, self.n_objectives)
         self.pruner = make_pruner(name, options)
         self._storage.update_study(self._info.study_id, pruner=name, pruner_options=options)
         self._info = replace(self._info, pruner=name, pruner_options=options)
@@ -249,7 +257,7 @@ class Study:
             raise StudyConfigError(
                 f"states must be among {', '.join(TrialState)}, got {list(states)!r}"
             ) from None
-        best_is_high = sort == "value" and self.direction.sign < 0
+        best_is_high = sort == "value" and self._info.directions[0].sign < 0
         return self._storage.trials_page(
             self._info.study_id, wanted, sort, descending != best_is_high, limit, offset
         )
@@ -277,15 +285,34 @@ class Study:
 
     @property
     def best_trial(self) -> FrozenTrial:
-        complete = [t for t in self.trials if t.state == TrialState.COMPLETE]
-        if not complete:
-            raise NoCompletedTrialsError(f"study {self.name!r} has no completed trial yet")
-        return self.direction.best_of(complete, key=value_of)
+        """The completed trial with the best value, among those that meet their
+        constraints (a study of several objectives has `best_trials` instead)."""
+        if self.n_objectives > 1:
+            raise StudyConfigError(
+                f"study {self.name!r} has {self.n_objectives} objectives: its best trials "
+                "are a Pareto front, study.best_trials"
+            )
+        return self.direction.best_of(self._completed_feasible(), key=value_of)
 
     @property
     def best_trials(self) -> list[FrozenTrial]:
-        """Optuna's Pareto front; with one objective, the best trial."""
-        return [self.best_trial]
+        """The Pareto front: the completed trials meeting their constraints that no other
+        dominates (better or equal in every objective, better in one), by number. With
+        one objective, the best trial."""
+        if self.n_objectives == 1:
+            return [self.best_trial]
+        return pareto_front(self._completed_feasible(), self._info.directions)
+
+    def _completed_feasible(self) -> list[FrozenTrial]:
+        complete = [t for t in self.trials if t.state == TrialState.COMPLETE]
+        if not complete:
+            raise NoCompletedTrialsError(f"study {self.name!r} has no completed trial yet")
+        feasible = [t for t in complete if t.feasible]
+        if not feasible:
+            raise NoCompletedTrialsError(
+                f"study {self.name!r}: no completed trial meets its constraints yet"
+            )
+        return feasible
 
     @property
     def best_params(self) -> dict[str, Any]:
@@ -371,7 +398,7 @@ class Study:
                     f"{trial.state} one; queue a point to run with enqueue_trial"
                 )
             if trial.state == TrialState.COMPLETE:
-                as_objective_value(trial.value)
+                self._result(trial.values if self.n_objectives > 1 else trial.value, "added")
             for definition in trial.distributions.values():
                 self.define_param(definition)
             self._checked_point(trial.params)
@@ -425,11 +452,14 @@ class Study:
         *,
         values: Sequence[Any] | None = None,
         error: str | None = None,
+        constraints: Sequence[float] | None = None,
         skip_if_finished: bool = False,
     ) -> FrozenTrial:
-        """Finish a trial: `value` (COMPLETE), or `state="pruned"` (its last reported
-        value is kept) or `"fail"` (with `error`). `trial`: the handle ask gave, a
-        record, or a trial number (a trial asked for elsewhere, say by `hpo ask`).
+        """Finish a trial: `value` (COMPLETE; `values`, one per objective, in a study of
+        several), or `state="pruned"` (its last reported value is kept) or `"fail"`
+        (with `error`); `constraints`, as trial.set_constraints sets them. `trial`:
+        the handle ask gave, a record, or a trial number (a trial asked for
+        elsewhere, say by `hpo ask`).
 
         Telling a trial again what it was told is harmless (a client that retries
         after a lost answer); telling it something else raises TrialStateError,
@@ -438,16 +468,16 @@ class Study:
         """
         number = trial if isinstance(trial, int) else trial.number
         state = _tell_state(state, value if values is None else values)
-        value = _single_value(value, values) if state == TrialState.COMPLETE else None
+        told, value, told_values = _told_result(value, values, self.n_objectives), None, None
         if state == TrialState.COMPLETE:
             try:
-                value = as_objective_value(value, "told")
+                value, told_values = self._result(told, "told")
             except ValueError as exc:
                 raise InvalidValueError(str(exc)) from None
         with self._lock:
             record = self._told_trial(number)
             if record.state.is_finished:
-                if skip_if_finished or _same_outcome(record, state, value):
+                if skip_if_finished or _same_outcome(record, state, value, told_values):
                     return record
                 raise TrialStateError(
                     f"trial {number} of study {self.name!r} is {record.state} already"
@@ -455,8 +485,12 @@ class Study:
                     + f"; it cannot be told {state.value.lower()}"
                 )
             live = self._live.pop(number, None) or Trial(self, record)
+            if constraints is not None:
+                live.set_constraints(constraints)
             error = error or ("told FAIL" if state == TrialState.FAIL else None)
-            finished = self._finish(live, record, state, value=value, error=error)
+            finished = self._finish(
+                live, record, state, value=value, error=error, values=told_values
+            )
             self._close(record)
             return finished
 
@@ -583,10 +617,19 @@ class Study:
         finally:
             self._close(record)
         try:
-            value = as_objective_value(result)
+            value, values = self._result(result)
         except ValueError as exc:
             return self._finish(trial, record, TrialState.FAIL, error=str(exc))
-        return self._finish(trial, record, TrialState.COMPLETE, value=value)
+        return self._finish(trial, record, TrialState.COMPLETE, value=value, values=values)
+
+    def _result(
+        self, result: Any, source: str = "objective returned"
+    ) -> tuple[float | None, list[float] | None]:
+        """What an objective returned (or a client told) as (value, values): one number
+        for a study of one objective, a sequence of one per objective otherwise."""
+        if self.n_objectives == 1:
+            return as_objective_value(result, source), None
+        return None, as_objective_values(result, self.n_objectives, source)
 
     def reap_lost_trials(self) -> list[FrozenTrial]:
         """Mark RUNNING trials whose worker died FAIL and re-queue their points.
@@ -643,6 +686,14 @@ class Study:
 
     def _refresh(self) -> None:
         self._cache.refresh(self._storage, self._info.study_id)
+
+    @property
+    def _goal(self) -> Any:
+        """What a sampler is told to aim for: the direction of a study of one objective,
+        the tuple of directions of a study of several (only samplers made for several,
+        `multi_objective`, are given one)."""
+        directions = self._info.directions
+        return directions[0] if len(directions) == 1 else directions
 
     @property
     def _budget(self) -> int | None:
@@ -722,6 +773,8 @@ class Study:
                     outcome.finished_at,
                     outcome.value,
                     outcome.error,
+                    outcome.values,
+                    outcome.constraints,
                 )
             except TrialNotFoundError:
                 log.warning(
@@ -774,7 +827,7 @@ class Study:
                 self._sampling_space(),
                 self._cache.records,
                 stream(self.seed, Purpose.SAMPLING, index),
-                self.direction,
+                self._goal,
             )
             attrs = {SAMPLE_INDEX: index, ASK_SECONDS: round(time.perf_counter() - asked, 6)}
             attrs.update(extra)
@@ -818,16 +871,25 @@ class Study:
         state: TrialState,
         value: float | None = None,
         error: str | None = None,
+        values: list[float] | None = None,
     ) -> FrozenTrial:
         """Store the outcome in one transaction and return the finished record."""
         with self._lock:
             intermediate = trial.intermediate_values
-            if state == TrialState.PRUNED and intermediate:
+            if state == TrialState.PRUNED and intermediate and self.n_objectives == 1:
                 value = intermediate[max(intermediate)]  # a pruned trial keeps its last value
+            constraints = trial.constraints
             finished_at = time.time()
             try:
                 stored = self._storage.finish_trial(
-                    record.trial_id, state, trial.params, finished_at, value=value, error=error
+                    record.trial_id,
+                    state,
+                    trial.params,
+                    finished_at,
+                    value=value,
+                    error=error,
+                    values=values,
+                    constraints=constraints,
                 )
             except StorageError as exc:
                 self._keep_for_later(
@@ -840,6 +902,8 @@ class Study:
                         finished_at,
                         value,
                         error,
+                        values,
+                        constraints,
                     ),
                     exc,
                 )
@@ -858,6 +922,8 @@ class Study:
                 record,
                 state=state,
                 value=value,
+                objective_values=values,
+                constraints=constraints,
                 error=error,
                 params=trial.params,
                 finished_at=finished_at,
@@ -950,7 +1016,7 @@ class Study:
                 self.seed, Purpose.DEFINE_BY_RUN, record.seed_index, zlib.crc32(param.name.encode())
             )
             sampler = RandomSampler() if isinstance(self.sampler, GridSampler) else self.sampler
-            return sampler.ask(Space((param,)), history, rng, self.direction)[param.name]
+            return sampler.ask(Space((param,)), history, rng, self._goal)[param.name]
 
     def check_suggest_kind(self, name: str, kind: str) -> None:
         params = [dim.param for dim in self.space.dims if dim.param.name == name]
@@ -1004,14 +1070,24 @@ def _tell_state(state: TrialState | str | None, value: Any) -> TrialState:
     return told
 
 
-def _single_value(value: Any, values: Sequence[Any] | None) -> Any:
-    """Optuna's `values=[v]` for a study of one objective."""
+def _told_result(value: Any, values: Sequence[Any] | None, n_objectives: int) -> Any:
+    """What a tell gives as the result: `value`, or `values` (Optuna's spelling, also
+    `values=[v]` for a study of one objective)."""
     if values is None:
         return value
-    if value is not None or isinstance(values, str) or len(values) != 1:
+    if value is not None:
+        raise ValueError("give value or values, not both")
+    if n_objectives > 1:
+        return values
+    if isinstance(values, str) or len(values) != 1:
         raise ValueError(f"this study has one objective: give one value, got values={values!r}")
     return values[0]
 
 
-def _same_outcome(record: FrozenTrial, state: TrialState, value: float | None) -> bool:
-    return record.state == state and (state != TrialState.COMPLETE or record.value == value)
+def _same_outcome(
+    record: FrozenTrial, state: TrialState, value: float | None, values: list[float] | None
+) -> bool:
+    return record.state == state and (
+        state != TrialState.COMPLETE
+        or (record.value == value and record.objective_values == values)
+    )

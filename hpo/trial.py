@@ -76,6 +76,7 @@ class Trial:
         self._params = dict(record.params)
         self._user_attrs = dict(record.user_attrs)
         self._intermediate = dict(record.intermediate)
+        self._constraints = None if record.constraints is None else list(record.constraints)
 
     @property
     def number(self) -> int:
@@ -224,6 +225,21 @@ class Trial:
         self._user_attrs[key] = value
         self._study.store_user_attrs(self._record.trial_id, self._user_attrs)
 
+    def set_constraints(self, values: Sequence[float]) -> None:
+        """The trial's constraint values, stored with its outcome: it is feasible when
+        every one is <= 0. Samplers prefer feasible points; the best trial and the
+        Pareto front count feasible trials only."""
+        checked: list[float] = []
+        for i, value in enumerate(values):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value):
+                raise InvalidValueError(f"constraint {i} must be a number, got {value!r}")
+            checked.append(float(value))
+        self._constraints = checked
+
+    @property
+    def constraints(self) -> list[float] | None:
+        return None if self._constraints is None else list(self._constraints)
+
 
 def _divisible_high(name: str, low: float, high: float, step: float) -> float:
     """Optuna's rule: a step that does not divide the range shortens the range."""
@@ -266,6 +282,19 @@ def as_objective_value(result: Any, source: str = "objective returned") -> float
     if not math.isfinite(value):
         raise ValueError(f"{source} {value}, expected a finite number")
     return value
+
+
+def as_objective_values(result: Any, n: int, source: str = "objective returned") -> list[float]:
+    """What an objective of a study of `n` objectives returned: a sequence of `n`
+    finite numbers (a tuple, a list, a 1-d array), else ValueError."""
+    if isinstance(result, str | bytes) or not hasattr(result, "__len__"):
+        raise ValueError(f"{source} {_describe(result)}, expected {n} values, one per objective")
+    items = list(result)
+    if len(items) != n:
+        raise ValueError(f"{source} {len(items)} values, expected {n} (one per objective)")
+    return [
+        as_objective_value(item, f"{source}, as objective {i},") for i, item in enumerate(items)
+    ]
 
 
 def _describe(result: Any) -> str:

@@ -29,6 +29,7 @@ from hpo.errors import (
     StudyNotFoundError,
 )
 from hpo.records import FrozenTrial, TrialState
+from hpo.direction import Direction
 from hpo.schema import SCHEMA_VERSION, values_table
 from hpo.space import Space
 from hpo.storage import Recovered, Storage, StudyInfo
@@ -57,7 +58,7 @@ def study_info(name: str = "mnist-mlp", direction: str = "minimize", **changes: 
     info = StudyInfo(
         study_id=0,
         name=name,
-        direction=direction,
+        directions=(Direction(direction),),
         space=SPACE,
         sampler="tpe",
         sampler_options={"n_startup": 10, "gamma": 0.25, "weights": [1.0, 0.5]},
@@ -789,10 +790,20 @@ def test_missing_driver_hides_the_password() -> None:
     assert "s3cret" not in storage_error("mysql+mysqldb://root:s3cret@127.0.0.1/test")
 
 
+SCHEMA_5_COLUMNS = (
+    "ALTER TABLE hpo_studies DROP COLUMN directions",
+    "ALTER TABLE hpo_trials DROP COLUMN objective_values",
+    "ALTER TABLE hpo_trials DROP COLUMN constraints",
+)
+
+
 def _as_written_by(path: Path, version: int) -> None:
     """Make a database look as an older hpo left it."""
     with sqlite3.connect(path) as conn:
-        conn.execute("ALTER TABLE hpo_studies DROP COLUMN budget_taken")  # schema 3
+        for statement in SCHEMA_5_COLUMNS:  # schema 4
+            conn.execute(statement)
+        if version < 4:
+            conn.execute("ALTER TABLE hpo_studies DROP COLUMN budget_taken")  # schema 3
         if version < 3:
             conn.execute("ALTER TABLE hpo_trials DROP COLUMN requeued")
         if version < 2:
@@ -805,7 +816,7 @@ def _columns(store: Storage) -> dict[str, list[tuple[str, bool]]]:
     with store._engine.connect() as conn:
         inspector = sa.inspect(conn)
         return {
-            table: [(c["name"], c["nullable"]) for c in inspector.get_columns(table)]
+            table: sorted((c["name"], c["nullable"]) for c in inspector.get_columns(table))
             for table in sorted(inspector.get_table_names())
             if table.startswith("hpo_")
         }
@@ -825,6 +836,8 @@ def test_a_schema_3_database_is_migrated_on_every_backend(storage_url: str) -> N
         current = _columns(store)
     engine = sa.create_engine(storage_url)  # as hpo with schema 3 left it
     with engine.begin() as conn:
+        for statement in SCHEMA_5_COLUMNS:
+            conn.exec_driver_sql(statement)
         conn.exec_driver_sql("ALTER TABLE hpo_studies DROP COLUMN budget_taken")
         conn.exec_driver_sql("UPDATE hpo_meta SET value = '3'")  # (its one row)
     engine.dispose()
@@ -837,10 +850,10 @@ def test_a_schema_3_database_is_migrated_on_every_backend(storage_url: str) -> N
         assert store.create_trial(sid, TrialState.RUNNING, PARAMS, budget=3) is not None
         with store._read() as conn:
             version = conn.exec_driver_sql("SELECT value FROM hpo_meta").scalar()
-        assert version == str(SCHEMA_VERSION) == "4"
+        assert version == str(SCHEMA_VERSION) == "5"
 
 
-@pytest.mark.parametrize("version", [1, 2, 3])
+@pytest.mark.parametrize("version", [1, 2, 3, 4])
 def test_an_older_database_is_migrated(tmp_path: Path, version: int) -> None:
     path = tmp_path / "old.db"
     with Storage(str(path)) as store:

@@ -65,6 +65,17 @@ def make_sampler(name: str, options: Mapping[str, Any] | None = None, seed: int 
     return sampler
 
 
+def check_objectives(sampler: Sampler, name: str, n_objectives: int) -> None:
+    """A study of several objectives needs a sampler made for them (its class says so
+    with `multi_objective = True`); SamplerError otherwise, naming those that are."""
+    if n_objectives > 1 and not getattr(sampler, "multi_objective", False):
+        able = [n for n in SAMPLERS if getattr(SAMPLERS.factory(n), "multi_objective", False)]
+        raise SamplerError(
+            f"sampler {name!r} optimizes one objective; with {n_objectives} objectives use "
+            f"one of {', '.join(able)}"
+        )
+
+
 def sampler_options(name: str) -> list[tuple[str, Any]]:
     """A sampler's options and their defaults, as the study file sets them."""
     return SAMPLERS.options(name)

@@ -33,6 +33,8 @@ class GridSampler:
     early has spread out) or in grid order.
     """
 
+    multi_objective = True  # it does not read the values: any number of objectives
+
     def __init__(
         self,
         points: int = 10,

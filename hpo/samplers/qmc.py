@@ -33,6 +33,7 @@ _WARNED: set[tuple[str, int]] = set()
 
 class _QMCSampler:
     kind = "sobol"
+    multi_objective = True  # it does not read the values: any number of objectives
 
     def __init__(self, scramble: bool = True, seed: int = 0) -> None:
         check.flag(self.kind, "scramble", scramble)

@@ -21,6 +21,8 @@ class RandomSampler:
     equally likely, categoricals and branches uniform over their choices.
     """
 
+    multi_objective = True  # it does not read the values: any number of objectives
+
     def check(self, space: Space) -> None:
         """Any space will do."""
 

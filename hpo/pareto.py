@@ -1,0 +1,145 @@
+"""Several objectives: dominance, the Pareto front, and the hypervolume.
+
+Everything here works on losses: each objective's value times its direction's
+sign, so that lower is better in every column. A point a dominates b when it
+is no worse in every objective and better in one.
+
+The hypervolume of a set of points is the volume of the region they dominate
+that is bounded by a reference point r (worse than every point in every
+objective) — Zitzler & Thiele (1998). Exact here:
+
+    2 objectives: sort by the first loss, sum the rectangles          O(n log n)
+    3 objectives: sweep the third loss upwards, keeping the 2-D front of the
+                  points passed and the area it dominates (a slice of the
+                  volume between consecutive third losses)              O(n^2)
+    more:         recursive slicing by the last objective (HSO; While et al.,
+                  2006), exponential in the number of objectives: fine for 4-5
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from hpo.direction import Direction
+
+if TYPE_CHECKING:
+    from hpo.records import FrozenTrial
+
+REFERENCE_MARGIN = 0.1  # a derived reference point: the worst loss plus 10% of the range
+
+
+def losses(trials: Sequence[FrozenTrial], directions: Sequence[Direction]) -> np.ndarray:
+    """(n, k): the trials' values as losses (lower is better in every column)."""
+    signs = np.array([d.sign for d in directions])  # (k,)
+    values = np.array([t.values for t in trials], dtype=float).reshape(len(trials), len(signs))
+    return values * signs
+
+
+def dominates(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether loss vector a (k,) dominates b (k,)."""
+    return bool(np.all(a <= b) and np.any(a < b))
+
+
+def front_mask(points: np.ndarray) -> np.ndarray:
+    """(n,) True for the points (n, k) that no other point dominates; of equal points
+    every copy is kept."""
+    n = len(points)
+    keep = np.ones(n, dtype=bool)
+    order = np.lexsort(points.T[::-1])  # by the first loss, then the next: a dominator first
+    front: list[int] = []
+    for i in order:
+        p = points[i]
+        if front:
+            kept = points[front]  # (m, k)
+            if np.any(np.all(kept <= p, axis=1) & np.any(kept < p, axis=1)):
+                keep[i] = False
+                continue
+        front.append(int(i))
+    return keep
+
+
+def pareto_front(
+    trials: Sequence[FrozenTrial], directions: Sequence[Direction]
+) -> list[FrozenTrial]:
+    """The trials no other dominates, in number order (give completed, feasible ones)."""
+    if not trials:
+        return []
+    mask = front_mask(losses(trials, directions))
+    return [t for t, kept in zip(trials, mask, strict=True) if kept]
+
+
+def reference_point(points: np.ndarray) -> np.ndarray:
+    """(k,): a reference point derived from the points (n, k): each objective's worst
+    loss, plus 10% of its range (at least an absolute 1e-9), so that every point of
+    the front, its extremes included, adds volume."""
+    worst, best = points.max(axis=0), points.min(axis=0)
+    return worst + np.maximum(REFERENCE_MARGIN * (worst - best), 1e-9)
+
+
+def hypervolume(points: np.ndarray, reference: np.ndarray) -> float:
+    """The volume dominated by `points` (n, k) inside `reference` (k,); points not
+    strictly better than the reference in every objective add nothing."""
+    points = np.asarray(points, dtype=float)
+    reference = np.asarray(reference, dtype=float)
+    inside = points[np.all(points < reference, axis=1)]
+    if len(inside) == 0:
+        return 0.0
+    inside = inside[front_mask(inside)]
+    k = inside.shape[1]
+    if k == 1:
+        return float(reference[0] - inside[:, 0].min())
+    if k == 2:
+        return _hv2(inside, reference)
+    if k == 3:
+        return _hv3(inside, reference)
+    return _hv_slicing(inside, reference)
+
+
+def _hv2(points: np.ndarray, reference: np.ndarray) -> float:
+    """Mutually non-dominated points (n, 2): sorted by the first loss, the second falls."""
+    order = np.argsort(points[:, 0])
+    x, y = points[order, 0], points[order, 1]  # (n,), y decreasing
+    widths = np.diff(np.append(x, reference[0]))  # (n,)
+    return float(np.sum(widths * (reference[1] - y)))
+
+
+def _hv3(points: np.ndarray, reference: np.ndarray) -> float:
+    """Sweep the third loss upwards; between consecutive z the slice's area is the 2-D
+    hypervolume of the points passed so far."""
+    order = np.argsort(points[:, 2])
+    xy, z = points[order, :2], points[order, 2]  # (n, 2), (n,)
+    volume = 0.0
+    for i in range(len(z)):
+        top = z[i + 1] if i + 1 < len(z) else reference[2]
+        if top > z[i]:
+            passed = xy[: i + 1]
+            volume += hypervolume(passed, reference[:2]) * (top - z[i])
+    return volume
+
+
+def _hv_slicing(points: np.ndarray, reference: np.ndarray) -> float:
+    """More objectives: slice along the last one, recursing on the others."""
+    order = np.argsort(points[:, -1])
+    points = points[order]
+    volume = 0.0
+    for i in range(len(points)):
+        top = points[i + 1, -1] if i + 1 < len(points) else reference[-1]
+        if top > points[i, -1]:
+            volume += hypervolume(points[: i + 1, :-1], reference[:-1]) * (top - points[i, -1])
+    return volume
+
+
+def hypervolume_history(
+    trials: Sequence[FrozenTrial], directions: Sequence[Direction], reference: np.ndarray
+) -> np.ndarray:
+    """(n,): the hypervolume of the completed feasible trials after each of `trials`."""
+    out = np.zeros(len(trials))
+    done: list[FrozenTrial] = []
+    for i, trial in enumerate(trials):
+        if trial.values is not None and trial.state.value == "COMPLETE" and trial.feasible:
+            done.append(trial)
+        out[i] = hypervolume(losses(done, directions), reference) if done else 0.0
+    return out
