@@ -117,7 +117,8 @@ def studies_command(every_study: bool, storage: str | None, as_json: bool) -> No
             [
                 {
                     "name": s.info.name,
-                    "direction": s.info.direction,
+                    "direction": s.info.directions_text,
+                    "directions": list(s.info.directions),
                     "sampler": s.info.sampler,
                     "objective": s.info.objective,
                     "budget": s.info.budget,
@@ -189,16 +190,29 @@ def trials(
 @storage_option
 @json_option
 def best(name: str, storage: str | None, as_json: bool) -> None:
-    """Show the best completed trial of study NAME."""
+    """Show the best completed trial of study NAME (of a study of several objectives,
+    its Pareto front: the trials no other beats in every objective)."""
     from hpo.catalog import load_study
     from hpo.connection import choose_storage
-    from hpo.display import fmt_value
+    from hpo.display import fmt_result, fmt_value, trials_table
 
-    trial = load_study(name, choose_storage(storage)).best_trial
+    study = load_study(name, choose_storage(storage))
+    if study.n_objectives > 1:
+        front = study.best_trials
+        if as_json:
+            echo_json([t.to_dict() for t in front])
+            return
+        say(
+            f"Pareto front of {name!r}: {len(front)} trials (objectives "
+            f"{study.info.directions_text})"
+        )
+        say(trials_table(front))
+        return
+    trial = study.best_trial
     if as_json:
         echo_json(trial.to_dict())
         return
-    say(f"trial {trial.number}: value {fmt_value(trial.value)}")
+    say(f"trial {trial.number}: value {fmt_result(trial)}")
     for key, value in trial.params.items():
         say(f"  {key} = {fmt_value(value)}")
 

@@ -118,7 +118,7 @@ def studies_table(summaries: Sequence[StudySummary], every_study: bool = False) 
             rows.append(
                 [
                     info.name,
-                    info.direction,
+                    info.directions_text,
                     info.sampler,
                     _complete_of(summary.counts),
                     info.budget or "-",
@@ -165,7 +165,7 @@ def trials_table(trials: Sequence[FrozenTrial], now: float | None = None) -> str
             [
                 trial.number,
                 trial.state,
-                fmt_value(trial.value),
+                fmt_result(trial),
                 fmt_duration(trial.duration),
                 *(fmt_value(trial.params.get(n)) for n in names),
                 _note(trial, now),
@@ -175,6 +175,8 @@ def trials_table(trials: Sequence[FrozenTrial], now: float | None = None) -> str
 
 
 def _note(trial: FrozenTrial, now: float | None) -> str:
+    if not trial.feasible:
+        return "infeasible (constraints " + ", ".join(map(fmt_value, trial.constraints or [])) + ")"
     if trial.state == TrialState.PRUNED and trial.last_step is not None:
         return f"pruned at step {trial.last_step}"
     if trial.state == TrialState.FAIL:
@@ -216,10 +218,12 @@ def study_summary(study: Study, elapsed: float | None = None) -> str:
         f"({', '.join(parts) or 'none finished'}){took}, stored in "
         f"{study.storage.display_url}"
     ]
+    if study.n_objectives > 1:
+        return "\n".join(lines + _front_summary(study))
     try:
         best = study.best_trial
-    except NoCompletedTrialsError:
-        lines.append("No trial completed.")
+    except NoCompletedTrialsError as exc:
+        lines.append("No trial completed." if "yet" in str(exc) else f"{exc}.")
     else:
         lines.append(f"Best value {fmt_value(best.value)} at trial {best.number}:")
         lines += [f"  {name} = {fmt_value(value)}" for name, value in best.params.items()]
@@ -232,6 +236,33 @@ def study_summary(study: Study, elapsed: float | None = None) -> str:
             f"{command(url, 'show', study.name, str(best.number))}{password_note(url)}"
         )
     return "\n".join(lines)
+
+
+def _front_summary(study: Study, shown: int = 10) -> list[str]:
+    """A study of several objectives: its Pareto front, best trials first."""
+    try:
+        front = study.best_trials
+    except NoCompletedTrialsError as exc:
+        return [f"{exc}."]
+    names = " / ".join(f"{i}: {d}" for i, d in enumerate(study.directions))
+    lines = [f"Pareto front: {len(front)} trials (objectives {names}):"]
+    headers = ["#", "values", *param_names(front)]
+    rows = [
+        [t.number, fmt_result(t), *(fmt_value(t.params.get(n)) for n in headers[2:])]
+        for t in front[:shown]
+    ]
+    lines.append(table(headers, rows))
+    if len(front) > shown:
+        lines.append(f"... and {len(front) - shown} more")
+    lines.append(f"Inspect: {command(study.storage.url, 'best', study.name)}")
+    return lines
+
+
+def fmt_result(trial: FrozenTrial) -> str:
+    """Its value, or its values as (v0, v1, ...) in a study of several objectives."""
+    if trial.objective_values is not None:
+        return "(" + ", ".join(fmt_value(v) for v in trial.objective_values) + ")"
+    return fmt_value(trial.value)
 
 
 _LIVE_REFRESH_S = 0.1
@@ -279,24 +310,18 @@ class Progress:
         self._best: FrozenTrial | None = None
 
     def __call__(self, study: Study, trial: FrozenTrial) -> None:
-        direction = study.direction
         if self._done_before is None:  # first trial: learn what was there before
             before = _finished_before(study.trials, trial)
             self._done_before = sum(t.counts_toward_budget for t in before)
-            done = completed_finite(before)
-            self._best = direction.best_of(done, key=value_of) if done else None
-        if trial.state == TrialState.COMPLETE and (
-            self._best is None or direction.is_better(value_of(trial), value_of(self._best))
-        ):
-            self._best = trial
-        best = (
-            f"best {fmt_value(self._best.value)} (#{self._best.number})" if self._best else "best -"
-        )
+            if study.n_objectives == 1:
+                done = [t for t in completed_finite(before) if t.feasible]
+                self._best = study.direction.best_of(done, key=value_of) if done else None
+        best = self._best_text(study, trial)
         if self._live:
             self._terminal.show(lambda: self._live_line(study, best))
             return
         detail = (
-            fmt_value(trial.value)
+            fmt_result(trial)
             if trial.state != TrialState.FAIL
             else error_summary(trial.error)[:100]
         )
@@ -305,6 +330,24 @@ class Progress:
             f"trial {trial.number} {trial.state} {detail}  {best}  "
             f"[{fmt_duration(trial.duration)}]",
         )
+
+    def _best_text(self, study: Study, trial: FrozenTrial) -> str:
+        """'best 0.21 (#78)' so far, as of this trial's end (one objective; with several,
+        the size of the front is in the summary)."""
+        if study.n_objectives > 1:
+            return ""
+        if (
+            trial.state == TrialState.COMPLETE
+            and trial.feasible
+            and (
+                self._best is None
+                or study.direction.is_better(value_of(trial), value_of(self._best))
+            )
+        ):
+            self._best = trial
+        if self._best is None:
+            return "best -"
+        return f"best {fmt_value(self._best.value)} (#{self._best.number})"
 
     def _live_line(self, study: Study, best: str) -> str:
         elapsed = time.monotonic() - self._start

@@ -31,7 +31,8 @@ def study_dict(study: Study, with_trials: bool = False) -> dict[str, Any]:
     info = study.info
     data: dict[str, Any] = {
         "name": info.name,
-        "direction": info.direction,
+        "direction": info.directions_text,
+        "directions": list(info.directions),
         "space": info.space,
         "suggested_params": {n: p.to_spec() for n, p in study.suggested_params.items()},
         "sampler": info.sampler,

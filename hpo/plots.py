@@ -63,6 +63,11 @@ def study_figure(kind: str, study: Study) -> Figure:
             f"unknown plot kind {kind!r}{did_you_mean(kind, makers)}; "
             f"kinds: {', '.join(STUDY_KINDS)}"
         )
+    if study.n_objectives > 1 and kind != "intermediate":
+        raise PlotError(
+            f"study {study.name!r} has {study.n_objectives} objectives: its {kind} figure "
+            "of one value is not drawn (its Pareto front: hpo best NAME)"
+        )
     return makers[kind](study)
 
 

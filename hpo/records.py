@@ -230,6 +230,11 @@ class StudyInfo:
     def n_objectives(self) -> int:
         return len(self.directions)
 
+    @property
+    def directions_text(self) -> str:
+        """'minimize', or 'minimize, maximize' for a study of several objectives."""
+        return ", ".join(self.directions)
+
 
 @dataclass(frozen=True)
 class StudySummary:

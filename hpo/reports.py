@@ -118,12 +118,17 @@ def _definitions(items: Sequence[tuple[str, Any]]) -> str:
 
 
 def study_report(study: Study) -> str:
+    if study.n_objectives > 1:
+        raise HpoError(
+            f"study {study.name!r} has {study.n_objectives} objectives: its HTML report is "
+            f"not written yet; its Pareto front: hpo best {study.name}"
+        )
     trials = study.trials
     counts = {k: v for k, v in state_counts(trials).items() if v}
     info = study.info
     complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
     summary = [
-        ("direction", info.direction),
+        ("direction", info.directions_text),
         ("objective", info.objective or "(a Python function)"),
         ("sampler", _with_options(info.sampler, info.sampler_options)),
         ("pruner", _with_options(info.pruner, info.pruner_options)),

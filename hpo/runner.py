@@ -112,13 +112,14 @@ def _create(config: StudyConfig, store: str | Storage, objective: Objective | No
             config.space,
             config.sampler,
             config.seed,
-            config.direction,
+            None if config.directions else config.direction,
             sampler_options=config.sampler_options,
             objective=objective,
             objective_options=config.objective_options,
             budget=config.trials,
             pruner=config.pruner,
             pruner_options=config.pruner_options,
+            directions=config.directions,
         )
     except DuplicateStudyError as exc:
         raise DuplicateStudyError(

@@ -414,8 +414,8 @@ class Storage:
                 if study_id != info.study_id:
                     continue
                 counts[state] = count
-                if state == TrialState.COMPLETE:
-                    best = info.direction.best((low, high))  # of the min and max
+                if state == TrialState.COMPLETE and info.n_objectives == 1:  # (else: a front)
+                    best = info.directions[0].best((low, high))  # of the min and max
             summaries.append(StudySummary(info, counts, best))
         return summaries
 

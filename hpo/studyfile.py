@@ -36,6 +36,7 @@ KEYS = (
     "name",
     "objective",
     "direction",
+    "directions",
     "space",
     "sampler",
     "pruner",
@@ -54,6 +55,7 @@ class StudyConfig:
     objective: str | None  # None: a study for ask and tell (`hpo create`)
     objective_options: dict[str, Any] = field(default_factory=dict)
     direction: str = "minimize"
+    directions: list[str] | None = None  # a study of several objectives: one each
     space: list[dict[str, Any]] | None = None
     sampler: str = DEFAULT_SAMPLER
     sampler_options: dict[str, Any] = field(default_factory=dict)
@@ -136,6 +138,7 @@ def config_from_dict(
         objective=objective,
         objective_options=objective_options,
         direction=data.get("direction", "minimize"),
+        directions=_directions(data, source),
         space=space,
         sampler=sampler,
         sampler_options=sampler_options,
@@ -150,6 +153,26 @@ def config_from_dict(
     )
     _check_scalars(config, source)
     return config
+
+
+def _directions(data: Mapping[str, Any], source: str) -> list[str] | None:
+    """`directions`, one per objective (a study of several), checked."""
+    if "directions" not in data:
+        return None
+    if "direction" in data:
+        raise StudyFileError(f"{source}: give direction (one objective) or directions, not both")
+    directions = data["directions"]
+    if not isinstance(directions, list) or not directions:
+        raise StudyFileError(
+            f"{source}: directions must be a list, one 'minimize' or 'maximize' per "
+            f"objective, got {directions!r}"
+        )
+    for direction in directions:
+        try:
+            Direction.parse(direction)
+        except StudyConfigError as exc:
+            raise StudyFileError(f"{source}: {exc}") from None
+    return list(directions)
 
 
 def _named_table(value: Any, key: str, source: str) -> tuple[str, dict[str, Any]]:

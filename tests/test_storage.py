@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from hpo.direction import Direction
 from hpo.errors import (
     BudgetMet,
     DuplicateStudyError,
@@ -29,7 +30,6 @@ from hpo.errors import (
     StudyNotFoundError,
 )
 from hpo.records import FrozenTrial, TrialState
-from hpo.direction import Direction
 from hpo.schema import SCHEMA_VERSION, values_table
 from hpo.space import Space
 from hpo.storage import Recovered, Storage, StudyInfo

@@ -403,6 +403,7 @@ def test_every_allowed_key_is_accepted(tmp_path):
         "name",
         "objective",
         "direction",
+        "directions",
         "space",
         "sampler",
         "pruner",
@@ -412,7 +413,15 @@ def test_every_allowed_key_is_accepted(tmp_path):
         "storage",
     }
     config = load_study_file(write(tmp_path / "full.toml", FULL_TOML))
-    assert all(getattr(config, key) is not None for key in KEYS)
+    assert all(getattr(config, key) is not None for key in KEYS if key != "directions")
+    several = FULL_TOML.replace('direction = "maximize"', 'directions = ["minimize", "maximize"]')
+    assert load_study_file(write(tmp_path / "two.toml", several)).directions == [
+        "minimize",
+        "maximize",
+    ]
+    both = several.replace("directions =", 'direction = "minimize"\ndirections =')
+    with pytest.raises(StudyFileError, match="not both"):
+        load_study_file(write(tmp_path / "both.toml", both))
 
 
 def test_a_file_without_objective_is_for_create_not_run(tmp_path):
