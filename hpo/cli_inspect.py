@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from hpo import plots
 from hpo.cli import UserError, cli, echo_json, json_option, say, storage_option
 from hpo.errors import SpaceError
 from hpo.export import FORMATS
+from hpo.plot_kinds import COMPARISON_KINDS, STUDY_KINDS
 from hpo.records import TrialState
 from hpo.terminal import printable
 
@@ -50,11 +50,11 @@ def report_command(name: str, output: Path | None, storage: str | None) -> None:
 @click.option(
     "--kind",
     required=True,
-    type=click.Choice(plots.STUDY_KINDS + plots.COMPARISON_KINDS),
+    type=click.Choice(STUDY_KINDS + COMPARISON_KINDS),
     help="Which figure: of a study, "
-    + ", ".join(plots.STUDY_KINDS)
+    + ", ".join(STUDY_KINDS)
     + "; of a comparison, "
-    + ", ".join(plots.COMPARISON_KINDS)
+    + ", ".join(COMPARISON_KINDS)
     + ".",
 )
 @click.option("--objective", help="best-so-far: which objective of the comparison.")
@@ -70,6 +70,7 @@ def plot_command(
     name: str, kind: str, objective: str | None, output: Path, storage: str | None
 ) -> None:
     """Draw one figure of study (or comparison) NAME into a PNG or SVG file."""
+    from hpo import plots
     from hpo.connection import choose_storage
 
     path = plots.plot(name, kind, output, choose_storage(storage), objective)
@@ -170,13 +171,15 @@ def trials(
     as_json: bool,
 ) -> None:
     """List the trials of study NAME."""
-    from hpo.catalog import load_study
     from hpo.connection import choose_storage
     from hpo.display import trials_table
+    from hpo.storage import Storage
 
-    study = load_study(name, choose_storage(storage))
     # the database filters, sorts and cuts: a page costs the same in a study of any size
-    selected = study.trials_page(states, sort, sort == "duration", limit, offset).trials
+    # (and the command loads no Study, nor NumPy: it starts at once)
+    with Storage(choose_storage(storage), create=False) as store:
+        info = store.get_study(name)
+        selected = store.page(info, states, sort, sort == "duration", limit, offset).trials
     if as_json:
         echo_json([t.to_dict() for t in selected])
     elif selected:

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from enum import StrEnum
-from typing import Any, TypeVar
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from hpo.errors import StudyConfigError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 T = TypeVar("T")
 
@@ -62,5 +63,7 @@ class Direction(StrEnum):
 
     def best_so_far(self, values: np.ndarray) -> np.ndarray:
         """The running best along the last axis, ignoring NaN; shape of `values`."""
+        import numpy as np  # (here: the CLI imports this module and starts without NumPy)
+
         ufunc = np.fmin if self is Direction.MINIMIZE else np.fmax
         return ufunc.accumulate(values, axis=-1)

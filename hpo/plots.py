@@ -27,6 +27,7 @@ import numpy as np
 
 from hpo.errors import HpoError
 from hpo.importance import ped_anova
+from hpo.plot_kinds import COMPARISON_KINDS, STUDY_KINDS
 from hpo.records import FrozenTrial, TrialState, completed_finite, value_of
 from hpo.space import Numeric, Param
 
@@ -37,8 +38,6 @@ if TYPE_CHECKING:
     from hpo.storage import Storage
     from hpo.study import Study
 
-STUDY_KINDS = ("history", "importance", "slice", "parallel", "intermediate")
-COMPARISON_KINDS = ("best-so-far", "ask-time")
 FORMATS = (".png", ".svg")
 WIDTH = 8.0  # inches; at 100 dpi, 800 px
 COMPLETE_COLOR, PRUNED_COLOR, FAIL_COLOR, BEST_COLOR = "#1f77b4", "#d62728", "#7f7f7f", "#ff7f0e"

@@ -41,6 +41,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from hpo.checks import check_count
 from hpo.connection import (
     BUSY_TIMEOUT_S,
     check_sqlite_file,
@@ -54,6 +55,7 @@ from hpo.errors import (
     DuplicateStudyError,
     SchemaVersionError,
     StorageError,
+    StudyConfigError,
     StudyNotFoundError,
     TransientStorageError,
     TrialNotFoundError,
@@ -92,6 +94,7 @@ from hpo.schema import (
 )
 
 COMPARISON_ATTR = "comparison"  # the user attribute naming a member study's comparison
+PAGE_SORTS = ("number", "value", "duration")  # the orders of a page of trials
 RETRY_SECONDS = 60.0  # how long transient errors are retried
 _FIRST_DELAY_S, _MAX_DELAY_S = 0.05, 2.0
 _NUMBER_RETRIES = 20  # concurrent inserts racing for the next trial number
@@ -491,6 +494,33 @@ class Storage:
             rows = conn.execute(query[0], binds).all()
             values = conn.execute(query[1], binds).all() if rows else []
         return trials_from_rows(rows, values, param_defs)
+
+    def page(
+        self,
+        info: StudyInfo,
+        states: Collection[TrialState | str] = (),
+        sort: str = "number",
+        descending: bool = False,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> TrialPage:
+        """`Study.trials_page` of the study `info`: its arguments checked, "value" best
+        first for the study's (first) direction."""
+        if sort not in PAGE_SORTS:
+            raise StudyConfigError(f"sort must be one of {', '.join(PAGE_SORTS)}, got {sort!r}")
+        check_count(limit, "limit")
+        if not (isinstance(offset, int) and not isinstance(offset, bool) and offset >= 0):
+            raise StudyConfigError(f"offset must be a non-negative integer, got {offset!r}")
+        try:
+            wanted = [TrialState(str(s).upper()) for s in states]
+        except ValueError:
+            raise StudyConfigError(
+                f"states must be among {', '.join(TrialState)}, got {list(states)!r}"
+            ) from None
+        best_is_high = sort == "value" and info.directions[0].sign < 0
+        return self.trials_page(
+            info.study_id, wanted, sort, descending != best_is_high, limit, offset
+        )
 
     @_retried
     def trials_page(

@@ -87,7 +87,6 @@ if TYPE_CHECKING:
 
 POLL_INTERVAL_S = 0.25
 CLIENT_LEASE_S = 600.0  # a trial asked for by a client elsewhere: lost after this without a beat
-PAGE_SORTS = ("number", "value", "duration")  # the orders of Study.trials_page
 TELL_STATES = {
     "complete": TrialState.COMPLETE,
     "pruned": TrialState.PRUNED,
@@ -246,21 +245,7 @@ class Study:
         Trials without a value or a duration come last either way; ties go by
         number. The page's `total` counts every trial the filter keeps.
         """
-        if sort not in PAGE_SORTS:
-            raise StudyConfigError(f"sort must be one of {', '.join(PAGE_SORTS)}, got {sort!r}")
-        check_count(limit, "limit")
-        if not (isinstance(offset, int) and not isinstance(offset, bool) and offset >= 0):
-            raise StudyConfigError(f"offset must be a non-negative integer, got {offset!r}")
-        try:
-            wanted = [TrialState(str(s).upper()) for s in states]
-        except ValueError:
-            raise StudyConfigError(
-                f"states must be among {', '.join(TrialState)}, got {list(states)!r}"
-            ) from None
-        best_is_high = sort == "value" and self._info.directions[0].sign < 0
-        return self._storage.trials_page(
-            self._info.study_id, wanted, sort, descending != best_is_high, limit, offset
-        )
+        return self._storage.page(self._info, states, sort, descending, limit, offset)
 
     def finished_since(self, position: int) -> tuple[list[FrozenTrial], int]:
         """The trials this Study object saw finish after the first `position` of them,
