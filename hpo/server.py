@@ -22,6 +22,7 @@ routes on the app `create_app` returns and guards them with the same
     POST   /api/studies/{name}/trials/{n}/report      intermediate value -> prune or not
     POST   /api/studies/{name}/trials/{n}/heartbeat   keep it alive
     POST   /api/studies/{name}/trials/{n}/suggest     define-by-run parameter -> value
+    POST   /api/studies/{name}/params                 define a parameter (define-by-run)
     PUT    /api/studies/{name}/trials/{n}/user_attrs  its user attributes
     GET    /api/studies/{name}/best                   the best trial
     GET    /api/studies/{name}/best_trials            the Pareto front
@@ -171,6 +172,7 @@ class TellBody(_Body):
     state: Literal["complete", "pruned", "fail"] | None = None
     error: str | None = Field(default=None, max_length=10_000)
     constraints: list[Number] | None = None
+    skip_if_finished: bool = False
 
 
 class ReportBody(_Body):
@@ -240,7 +242,15 @@ def ask(name: str, pool: Pool, request: Request, body: AskBody | None = None) ->
     body = body or AskBody()
     worker = body.worker or f"http-client {request.client.host if request.client else ''}"
     trial = pool.get(name).ask(worker=worker, lease=body.lease)
-    return {"study": name, "number": trial.number, "params": trial.params}
+    record = {
+        "number": trial.number,
+        "state": TrialState.RUNNING,
+        "params": trial.params,
+        "user_attrs": trial.user_attrs,
+        "system_attrs": trial.system_attrs,
+        "worker": worker,
+    }
+    return {"study": name, "number": trial.number, "params": trial.params, "trial": record}
 
 
 @router.post("/studies/{name}/enqueue", status_code=201, dependencies=[Write])
@@ -277,6 +287,7 @@ def tell(name: str, number: int, body: TellBody, pool: Pool) -> dict[str, Any]:
         values=body.values,
         error=body.error,
         constraints=body.constraints,
+        skip_if_finished=body.skip_if_finished,
     )
     return told.to_dict()
 
@@ -304,6 +315,15 @@ def suggest(name: str, number: int, body: SuggestBody, pool: Pool) -> dict[str, 
     param = Space.from_spec([body.param]).params[0]
     live = Trial(study, _running(study, number))
     return {"name": param.name, "value": live.suggest(param)}
+
+
+@router.post("/studies/{name}/params", dependencies=[Write])
+def define_param(name: str, body: SuggestBody, pool: Pool) -> dict[str, Any]:
+    """Teach the study a parameter an objective defines by run; its first definition
+    stays, and is returned."""
+    from hpo.space import Space
+
+    return pool.get(name).define_param(Space.from_spec([body.param]).params[0]).to_spec()
 
 
 @router.put("/studies/{name}/trials/{number}/user_attrs", dependencies=[Write])
