@@ -188,7 +188,7 @@ class Server:
     def create_study(
         self,
         name: str,
-        space: Sequence[Mapping[str, Any]] = (),
+        space: Sequence[Mapping[str, Any]] | None = None,
         direction: str | None = None,
         *,
         directions: Sequence[str] | None = None,
@@ -200,10 +200,15 @@ class Server:
         seed: int | None = None,
         user_attrs: Mapping[str, Any] | None = None,
         load_if_exists: bool = False,
+        objective: str | None = None,
+        objective_options: Mapping[str, Any] | None = None,
     ) -> RemoteStudy:
+        """A new study on the server. `objective`: a built-in objective's name, which
+        workers (`hpo worker NAME --storage URL`) run; the server takes no reference to
+        code."""
         body = {
             "name": name,
-            "space": list(space),
+            "space": None if space is None else list(space),
             "direction": direction,
             "directions": None if directions is None else list(directions),
             "sampler": sampler,
@@ -214,6 +219,8 @@ class Server:
             "seed": seed,
             "user_attrs": dict(user_attrs or {}),
             "load_if_exists": load_if_exists,
+            "objective": objective,
+            "objective_options": dict(objective_options or {}),
         }
         self.http.call("POST", "/api/studies", body, idempotent=load_if_exists)
         return self.load_study(name)
