@@ -103,7 +103,8 @@ class StudyPool:
     """One Study object per study name, kept between requests: a Study keeps its trials
     in memory and refreshes only what changed, so an ask costs what changed since the
     last one, not the size of the study. Every server thread shares it (a Study
-    serializes its own calls)."""
+    serializes its own calls). A study's settings are read when it is first served;
+    a budget raised elsewhere is seen when ask finds the old one met."""
 
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
@@ -256,7 +257,11 @@ def delete(name: str, pool: Pool) -> Response:
 def ask(name: str, pool: Pool, request: Request, body: AskBody | None = None) -> dict[str, Any]:
     body = body or AskBody()
     worker = body.worker or f"http-client {request.client.host if request.client else ''}"
-    trial = pool.get(name).ask(worker=worker, lease=body.lease)
+    try:
+        trial = pool.get(name).ask(worker=worker, lease=body.lease)
+    except errors.BudgetMet:  # the budget may have been raised elsewhere (hpo resume --trials)
+        pool.forget(name)
+        trial = pool.get(name).ask(worker=worker, lease=body.lease)
     record = {
         "number": trial.number,
         "state": TrialState.RUNNING,
