@@ -6,7 +6,8 @@ pre-filled with add_trials) and each sampler, a fresh study is served by a
 real `hpo serve` process, and N client processes (1, 8, 32) each run
 ask -> tell through `hpo.connect` for --seconds. Reported: round trips per
 second (all clients together), p50 / p99 latency of ask and of ask+tell, and
-responses 5xx (there must be none).
+errors: for hpo a 5xx or the server out of reach (there must be none); for
+Optuna an exception out of ask or tell (SQLite locked past its timeout).
 
 Beside it, in the same run, Optuna's own ask/tell on its RDB storage (the
 same database kind, the same number of processes, the same sampler, a study
@@ -152,14 +153,19 @@ def optuna_client(url: str, name: str, sampler: str, seconds: float, out: mp.Que
     dists = {p["name"]: optuna.distributions.FloatDistribution(0.0, 1.0) for p in SPACE}
     asks, trips = [], []
     stop = time.monotonic() + seconds
+    errors = 0
     while time.monotonic() < stop:
         start = time.perf_counter()
-        trial = study.ask(dists)
-        asked = time.perf_counter()
-        study.tell(trial, sum(trial.params.values()))
+        try:
+            trial = study.ask(dists)
+            asked = time.perf_counter()
+            study.tell(trial, sum(trial.params.values()))
+        except Exception:  # noqa: BLE001 - SQLite locked past its timeout, with 8+ processes
+            errors += 1
+            continue
         asks.append(asked - start)
         trips.append(time.perf_counter() - start)
-    out.put((asks, trips, 0))
+    out.put((asks, trips, errors))
 
 
 def optuna_sampler(name: str):
@@ -178,7 +184,7 @@ def run_clients(target, args_of, clients: int) -> tuple[list[float], list[float]
     start = time.monotonic()
     for process in processes:
         process.start()
-    results = [out.get() for _ in processes]
+    results = [out.get(timeout=600) for _ in processes]
     elapsed = time.monotonic() - start
     for process in processes:
         process.join()
@@ -229,10 +235,10 @@ def measure_optuna(
             for t in prefill_points(size, clients)
         ]
     )
-    asks, trips, _, _ = run_clients(optuna_client, (url, name, sampler, seconds), clients)
+    asks, trips, errors, _ = run_clients(optuna_client, (url, name, sampler, seconds), clients)
     return Cell(
         "Optuna ask/tell", backend, size, sampler, clients, len(trips) / seconds,
-        percentiles(asks), percentiles(trips), 0,
+        percentiles(asks), percentiles(trips), errors,
     )  # fmt: skip
 
 
@@ -302,7 +308,7 @@ def report(cell: Cell) -> None:
     print(
         f"{cell.system:16} {cell.backend:8} {cell.size:>6} {cell.sampler:6} {cell.clients:>3} "
         f"clients: {cell.rate:8.1f}/s  ask p50 {cell.ask_ms[0]:6.1f} p99 {cell.ask_ms[1]:6.1f} ms"
-        f"  ask+tell p50 {cell.trip_ms[0]:6.1f} p99 {cell.trip_ms[1]:6.1f} ms  5xx {cell.errors}",
+        f"  ask+tell p50 {cell.trip_ms[0]:6.1f} p99 {cell.trip_ms[1]:6.1f} ms  err {cell.errors}",
         flush=True,
     )
 
@@ -322,7 +328,7 @@ def verdict(cells: list[Cell], budgets: list[tuple[str, int, int]], budget: int)
     for c in ours.values():
         if c.size >= 10_000 and c.sampler == "random" and c.ask_ms[1] > P99_ASK_MS:
             missed.append(f"{c.backend} x{c.clients}: p99 ask {c.ask_ms[1]:.1f} ms")
-        if c.errors:
+        if c.errors:  # a 5xx, or the server out of reach
             missed.append(f"{c.backend} {c.sampler} x{c.clients}: {c.errors} 5xx")
     for line in missed:
         print("target missed:", line)
