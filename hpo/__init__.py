@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from hpo.optuna_io import ImportedStudy, import_optuna
     from hpo.plots import plot
     from hpo.records import FrozenTrial, TrialState
+    from hpo.remote import connect
     from hpo.reports import report
     from hpo.runner import create, resume, run, worker
     from hpo.space import Space
@@ -62,6 +63,7 @@ _LAZY = {
     "plot": "hpo.plots",
     "FrozenTrial": "hpo.records",
     "TrialState": "hpo.records",
+    "connect": "hpo.remote",
     "report": "hpo.reports",
     "resume": "hpo.runner",
     "run": "hpo.runner",
@@ -130,6 +132,7 @@ __all__ = [
     "TrialStateError",
     "__version__",
     "compare",
+    "connect",
     "create",
     "create_study",
     "create_trial",

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 
@@ -140,23 +140,56 @@ def worker(
     The workers share the study's budget: together they run exactly the
     budgeted number of trials. Share a study between machines through a
     PostgreSQL or MySQL URL; an SQLite file only between processes of one
-    machine (on its local disk).
+    machine (on its local disk); or through an hpo server: --storage
+    http://HOST:8000 (hpo serve), with its token in $HPO_TOKEN.
     """
     from hpo import runner
     from hpo.connection import choose_storage
+    from hpo.remote import is_server_url
     from hpo.workers import watch_parent
 
     chosen = choose_storage(storage)
     watch_parent()
+    if is_server_url(chosen):
+        _remote_worker(name, chosen, timeout, quiet, as_json)
+        return
     if quiet:
         runner.worker(name, chosen, timeout=timeout)
         return
     _run_with_progress(
-        lambda callbacks: runner.worker(name, chosen, timeout=timeout, callbacks=callbacks),
+        lambda callbacks: cast(
+            "Study", runner.worker(name, chosen, timeout=timeout, callbacks=callbacks)
+        ),
         name,
         chosen,
         as_json,
     )
+
+
+def _remote_worker(name: str, url: str, timeout: float | None, quiet: bool, as_json: bool) -> None:
+    """hpo worker against an hpo server: trials run here, their results stored there."""
+    from hpo import runner
+    from hpo.display import Progress, fmt_value
+
+    progress = None if quiet else Progress(sys.stderr if as_json else sys.stdout)
+    start = time.monotonic()
+    try:
+        study = runner.worker(name, url, timeout=timeout, callbacks=[progress] if progress else [])
+    finally:
+        if progress is not None:
+            progress.close()
+    if quiet:
+        return
+    counts = study.n_counted
+    try:
+        best = study.best_trial
+    except HpoError:
+        best = None
+    if as_json:
+        echo_json({"name": name, "n_counted": counts, "best_trial": best and best.to_dict()})
+        return
+    shown = f"; best value {fmt_value(best.value)} (trial {best.number})" if best else ""
+    say(f"study {name!r}: {counts} trials done{shown} ({time.monotonic() - start:.1f} s)")
 
 
 @cli.command(name="compare")

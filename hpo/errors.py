@@ -90,6 +90,15 @@ class NoCompletedTrialsError(HpoError, ValueError):
     """A best trial was asked for, but no trial has completed."""
 
 
+class ServerError(StorageError):
+    """The hpo server (`hpo serve`) cannot be reached, or failed on its side."""
+
+
+class AccessDeniedError(HpoError):
+    """The hpo server refused the request: no token, a wrong one, or a read-only one
+    for a change."""
+
+
 class TrialPruned(Exception):  # noqa: N818 - Optuna's name, kept for compatibility
     """Raised by an objective to stop its trial early; stored as PRUNED."""
 

@@ -13,12 +13,12 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
+from typing import Protocol
 
 from hpo.errors import StorageError
 from hpo.records import LEASE_S, FrozenTrial, TrialState
-from hpo.storage import Storage
 
 HEARTBEAT_INTERVAL_S = 10.0
 GRACE_PERIOD_S = 60.0
@@ -63,13 +63,22 @@ def _process_alive(pid: int) -> bool:
         return True
 
 
+class Beats(Protocol):
+    """Where heartbeats go: a Storage, or a remote study (hpo.remote)."""
+
+    @property
+    def is_memory(self) -> bool: ...
+
+    def heartbeat(self, trial_ids: Sequence[int]) -> None: ...
+
+
 class Heartbeat:
     """While started (or open as a context manager), keeps the heartbeats of the
     `running()` trials fresh."""
 
     def __init__(
         self,
-        storage: Storage,
+        storage: Beats,
         running: Callable[[], list[int]],
         interval: float = HEARTBEAT_INTERVAL_S,
     ) -> None:

@@ -20,27 +20,56 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hpo.errors import BudgetMet, SamplerExhausted
 
 if TYPE_CHECKING:
-    from hpo.study import Callback, Study
+    from hpo.records import FrozenTrial
     from hpo.trial import Trial
 
 log = logging.getLogger("hpo")
+
+
+class Runs(Protocol):
+    """What the loop needs of a study: a local `hpo.Study` or a remote one (hpo.remote)."""
+
+    poll_interval: float
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def budget(self) -> int | None: ...
+
+    @property
+    def n_counted(self) -> int: ...
+
+    @property
+    def stop_requested(self) -> bool: ...
+
+    def stop(self) -> None: ...
+
+    def start_trial(self) -> FrozenTrial: ...
+
+    def run_trial(
+        self,
+        fn: Callable[[Trial], Any],
+        record: FrozenTrial,
+        catch: tuple[type[BaseException], ...] = ...,
+    ) -> FrozenTrial: ...
 
 
 @dataclass
 class Loop:
     """One `optimize` call: what to run, and when to stop."""
 
-    study: Study
+    study: Runs
     fn: Callable[[Trial], Any]
     n_trials: int | None
     deadline: float | None  # time.monotonic()
     catch: tuple[type[BaseException], ...]
-    callbacks: Sequence[Callback]
+    callbacks: Sequence[Callable[[Any, FrozenTrial], None]]
     gc_after_trial: bool
 
     def __post_init__(self) -> None:

@@ -160,6 +160,32 @@ class FrozenTrial:
             "system_attrs": self.system_attrs,
         }
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], trial_id: int | None = None) -> FrozenTrial:
+        """The record `to_dict` gave (as a client of `hpo serve` receives it); its
+        trial_id, which to_dict leaves out, is `trial_id` or else the number."""
+        number = int(data["number"])
+        return cls(
+            trial_id=number if trial_id is None else trial_id,
+            number=number,
+            state=TrialState(data["state"]),
+            params=dict(data.get("params") or {}),
+            value=data.get("value"),
+            intermediate={
+                int(k): math.nan if v is None else float(v)
+                for k, v in (data.get("intermediate") or {}).items()
+            },
+            started_at=data.get("started_at"),
+            finished_at=data.get("finished_at"),
+            heartbeat_at=data.get("heartbeat_at"),
+            worker=data.get("worker"),
+            error=data.get("error"),
+            user_attrs=dict(data.get("user_attrs") or {}),
+            system_attrs=dict(data.get("system_attrs") or {}),
+            objective_values=data.get("values"),
+            constraints=data.get("constraints"),
+        )
+
 
 def value_of(trial: FrozenTrial) -> float:
     """The value of a trial selected for having one (completed_finite, a COMPLETE or

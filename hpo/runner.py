@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hpo.catalog import create_study, load_study
 from hpo.checks import check_count
@@ -18,11 +19,15 @@ from hpo.errors import DuplicateStudyError, HpoError, StudyConfigError, StudyFil
 from hpo.objectives import Objective, load_objective
 from hpo.pruners import NopPruner, make_pruner
 from hpo.records import TrialState
+from hpo.remote import is_server_url
 from hpo.samplers import make_sampler
 from hpo.storage import Storage
 from hpo.study import Callback, Study
 from hpo.studyfile import StudyConfig, load_study_file
 from hpo.workers import run_workers
+
+if TYPE_CHECKING:
+    from hpo.remote import RemoteStudy
 
 log = logging.getLogger("hpo")
 
@@ -177,13 +182,17 @@ def worker(
     *,
     timeout: float | None = None,
     callbacks: Iterable[Callback] = (),
-) -> Study:
+) -> Study | RemoteStudy:
     """Join study NAME as one more worker until its budget is met (or `timeout`).
 
     From any machine that reaches the storage; the study's settings are
-    left as they are.
+    left as they are. `storage` may be an hpo server's URL (http:// or
+    https://, `hpo serve`): the token is then $HPO_TOKEN.
     """
-    study = load_study(name, storage if isinstance(storage, Storage) else choose_storage(storage))
+    chosen = storage if isinstance(storage, Storage) else choose_storage(storage)
+    if is_server_url(chosen):  # an hpo server (hpo serve): trials run here, stored there
+        return _remote_worker(name, str(chosen), timeout, callbacks)
+    study = load_study(name, chosen)
     objective = _stored_objective(study)
     if study.budget is None and timeout is None and study.info.sampler != "grid":
         raise HpoError(
@@ -191,6 +200,18 @@ def worker(
             f"`hpo resume {name} --trials N`"
         )
     study.optimize(objective, timeout=timeout, callbacks=callbacks)
+    return study
+
+
+def _remote_worker(
+    name: str, url: str, timeout: float | None, callbacks: Iterable[Callback]
+) -> RemoteStudy:
+    from hpo.remote import connect
+
+    study = connect(url, name)
+    if study.budget is None and timeout is None:
+        raise HpoError(f"study {name!r} has no budget: pass --timeout")
+    study.optimize(None, timeout=timeout, callbacks=callbacks)
     return study
 
 

@@ -450,6 +450,18 @@ class Space:
 # -- parsing and validation ---------------------------------------------------
 
 
+def check_suggest_kind(definitions: Sequence[Param], name: str, kind: str) -> None:
+    """SpaceError if a definition of parameter `name` is of another kind than the
+    suggest_`kind` that asks for it (a branch is asked for as categorical)."""
+    for param in definitions:
+        actual = "categorical" if isinstance(param, Branch) else param.type
+        if param.name == name and actual != kind:
+            raise SpaceError(
+                f"parameter {name!r} is a {actual} parameter in this study; "
+                f"suggest_{kind} cannot ask for it"
+            )
+
+
 def _parse_space(spec: Any, where: str) -> Space:
     if not isinstance(spec, list | tuple):
         raise SpaceError(f"{where} must be a list of parameters, got {type(spec).__name__}")

@@ -76,7 +76,7 @@ from hpo.records import (
 from hpo.samplers import SAMPLERS, Sampler, check_objectives, make_sampler
 from hpo.samplers.grid import GridSampler
 from hpo.samplers.random import RandomSampler
-from hpo.space import Branch, Param, Space
+from hpo.space import Param, Space, check_suggest_kind
 from hpo.storage import Recovered, Storage
 from hpo.streams import Purpose, stream
 from hpo.trial import Trial, as_objective_value, as_objective_values
@@ -1006,13 +1006,7 @@ class Study:
     def check_suggest_kind(self, name: str, kind: str) -> None:
         params = [dim.param for dim in self.space.dims if dim.param.name == name]
         params += [self._suggested[name]] if name in self._suggested else []
-        for param in params:
-            actual = "categorical" if isinstance(param, Branch) else param.type
-            if actual != kind:
-                raise SpaceError(
-                    f"parameter {name!r} is a {actual} parameter in this study; "
-                    f"suggest_{kind} cannot ask for it"
-                )
+        check_suggest_kind(params, name, kind)
 
     def should_prune(self, trial: FrozenTrial) -> bool:
         """The pruner's decision on `trial` (its values so far) against everybody's."""

@@ -91,6 +91,12 @@ class Trial:
         return dict(self._user_attrs)
 
     @property
+    def system_attrs(self) -> dict[str, Any]:
+        """hpo's own notes on the trial (its sample index, lease, ...), as stored when it
+        started (Optuna's name)."""
+        return dict(self._record.system_attrs)
+
+    @property
     def distributions(self) -> dict[str, Param]:
         """Each parameter's definition in the study (Optuna's name: distributions)."""
         defs = self._record.param_defs

@@ -1,0 +1,86 @@
+"""`hpo serve`: the HTTP API (hpo.server) on uvicorn.
+
+    hpo serve                                  # http://127.0.0.1:8000, no token needed
+    HPO_TOKEN=... hpo serve --host 0.0.0.0     # every address: a token is required
+    hpo serve --token-file tokens.txt          # 'write TOKEN' / 'read TOKEN' lines
+
+Tokens: see `hpo.tokens`. Without one the server answers anybody who can
+reach it, so it refuses to listen beyond the loopback address without one.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+import click
+
+from hpo.cli import UserError, cli, say, storage_option
+
+DEFAULT_PORT = 8000
+
+
+@cli.command()
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on; beyond the loopback address a token is required.",
+)
+@click.option(
+    "--port", type=click.IntRange(min=1, max=65535), default=DEFAULT_PORT, show_default=True
+)
+@click.option(
+    "--token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Tokens, one a line: 'write TOKEN' or 'read TOKEN' "
+    "[default: $HPO_TOKEN (read-write), $HPO_READ_TOKEN (read-only)].",
+)
+@click.option("--access-log/--no-access-log", default=True, show_default=True)
+@storage_option
+def serve(
+    host: str, port: int, token_file: Path | None, access_log: bool, storage: str | None
+) -> None:
+    """Serve the studies in the storage over HTTP: a JSON API under /api, its
+    schema at /openapi.json and browsable docs at /docs.
+
+    Clients ask for trials and tell results (curl, hpo.connect(URL) in Python,
+    hpo worker NAME --storage URL); no database credentials leave this machine.
+    """
+    from hpo.connection import choose_storage
+    from hpo.tokens import load_tokens
+
+    tokens = load_tokens(token_file)
+    if not tokens.required and not is_loopback(host):
+        raise UserError(
+            f"--host {host} listens beyond this machine: give a token "
+            "(--token-file, or $HPO_TOKEN) or listen on 127.0.0.1"
+        )
+    try:
+        import uvicorn
+
+        from hpo.server import create_app
+    except ModuleNotFoundError as exc:
+        raise UserError(f"hpo serve needs {exc.name}: pip install 'hpo[server]'") from None
+    app = create_app(choose_storage(storage), tokens)
+    shown = app.state.storage.display_url
+    say(f"hpo: serving {shown} at http://{host}:{port}/api (docs: /docs); {tokens!r}", err=True)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        access_log=access_log,
+        server_header=False,
+        proxy_headers=False,  # X-Forwarded-For is not trusted: clients are named as they connect
+        log_level="info",
+    )
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` is this machine only (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
