@@ -133,7 +133,7 @@ def studies(request: Request) -> dict[str, Any]:
     return {"studies": rows}
 
 
-@router.get("/api/dashboard/studies/{name}", dependencies=[Read])
+@router.get("/api/dashboard/study", dependencies=[Read])
 def study(request: Request, name: str) -> dict[str, Any]:
     """The study's definition and state, and a `version` that changes whenever a
     trial starts, reports, or finishes (the page refetches its charts then)."""
@@ -175,7 +175,7 @@ def study(request: Request, name: str) -> dict[str, Any]:
     }
 
 
-@router.get("/api/dashboard/studies/{name}/charts", dependencies=[Read])
+@router.get("/api/dashboard/charts", dependencies=[Read])
 def charts(request: Request, name: str) -> dict[str, Any]:
     """The data of every chart of the study page, each bounded in size."""
     from hpo.plots import study_params
@@ -201,7 +201,7 @@ def charts(request: Request, name: str) -> dict[str, Any]:
 _importance_lock = threading.Lock()
 
 
-@router.get("/api/dashboard/studies/{name}/importance", dependencies=[Read])
+@router.get("/api/dashboard/importance", dependencies=[Read])
 def importance(request: Request, name: str) -> dict[str, Any]:
     """PED-ANOVA importances (hpo.importance); for a study that keeps changing,
     recomputed at most every IMPORTANCE_EVERY_S seconds."""
@@ -233,7 +233,7 @@ def _cache(request: Request) -> Any:
     return request.app.state.dashboard_importance
 
 
-@router.get("/api/dashboard/studies/{name}/trials", dependencies=[Read])
+@router.get("/api/dashboard/trials", dependencies=[Read])
 def trials(
     request: Request,
     name: str,
@@ -290,7 +290,7 @@ def _row(trial: FrozenTrial) -> dict[str, Any]:
     }
 
 
-@router.get("/api/dashboard/studies/{name}/trials/{number}", dependencies=[Read])
+@router.get("/api/dashboard/trial", dependencies=[Read])
 def trial(request: Request, name: str, number: int) -> dict[str, Any]:
     """One trial as stored now (read afresh: a note added to a finished trial shows)."""
     study = _study(request, name)
@@ -302,7 +302,7 @@ def trial(request: Request, name: str, number: int) -> dict[str, Any]:
     return _clean(stored[0].to_dict())
 
 
-@router.get("/api/dashboard/comparisons/{name}", dependencies=[Read])
+@router.get("/api/dashboard/comparison", dependencies=[Read])
 def comparison(request: Request, name: str) -> dict[str, Any]:
     """A comparison's result table (as `hpo compare` prints it) and its best-so-far
     curves per sampler: the median and the quartiles over seeds."""
@@ -382,28 +382,28 @@ class NoteBody(_Body):
     note: str = Field(max_length=10_000)
 
 
-@router.post("/api/dashboard/studies/{name}/budget", dependencies=[Write])
+@router.post("/api/dashboard/budget", dependencies=[Write])
 def set_budget(request: Request, name: str, body: BudgetBody) -> dict[str, Any]:
     study = _study(request, name)
     study.set_budget(body.budget)
     return {"budget": study.budget}
 
 
-@router.post("/api/dashboard/studies/{name}/sampler", dependencies=[Write])
+@router.post("/api/dashboard/sampler", dependencies=[Write])
 def set_sampler(request: Request, name: str, body: ChoiceBody) -> dict[str, Any]:
     study = _study(request, name)
     study.set_sampler(body.name, body.options)
     return {"sampler": study.info.sampler, "options": study.info.sampler_options}
 
 
-@router.post("/api/dashboard/studies/{name}/pruner", dependencies=[Write])
+@router.post("/api/dashboard/pruner", dependencies=[Write])
 def set_pruner(request: Request, name: str, body: ChoiceBody) -> dict[str, Any]:
     study = _study(request, name)
     study.set_pruner(body.name, body.options)
     return {"pruner": study.info.pruner, "options": study.info.pruner_options}
 
 
-@router.post("/api/dashboard/studies/{name}/trials/{number}/note", dependencies=[Write])
+@router.post("/api/dashboard/note", dependencies=[Write])
 def note(request: Request, name: str, number: int, body: NoteBody) -> dict[str, Any]:
     """Add a note to a trial, running or finished: its user attribute "note"."""
     study = _study(request, name)
@@ -415,6 +415,27 @@ def note(request: Request, name: str, number: int, body: NoteBody) -> dict[str, 
 
 def _trial_id(study: Study, number: int) -> int:
     return study.trial(number).trial_id
+
+
+class EnqueueBody(_Body):
+    params: dict[str, Any]
+
+
+@router.post("/api/dashboard/enqueue", dependencies=[Write])
+def enqueue(request: Request, name: str, body: EnqueueBody) -> dict[str, Any]:
+    """Queue a point (validated against the space by Study.enqueue). The service's
+    /api/studies/{name}/enqueue does the same; this one takes the name as a query
+    parameter, so names with a slash (a comparison's studies) work too."""
+    record = _study(request, name).enqueue(body.params)
+    return _clean({"number": record.number, "params": record.params})
+
+
+@router.delete("/api/dashboard/study", dependencies=[Write])
+def delete(request: Request, name: str) -> dict[str, Any]:
+    """Delete a study and its trials (the name as a query parameter, as above)."""
+    request.app.state.studies.forget(name)
+    request.app.state.storage.delete_study(name)
+    return {"deleted": name}
 
 
 @router.get("/api/dashboard/samplers", dependencies=[Read])

@@ -87,7 +87,9 @@ async function api(path, options) {
 }
 
 const enc = encodeURIComponent;
-const studyApi = (name, rest) => "/api/dashboard/studies/" + enc(name) + (rest || "");
+// Study names may hold any character, "/" included: they go as a query parameter.
+const studyApi = (what, name, more) => "/api/dashboard/" + what + "?name=" + enc(name) +
+  (more ? "&" + more : "");
 
 // -- the token ---------------------------------------------------------------------------
 
@@ -338,7 +340,7 @@ function studyView(main, name) {
   }
 
   async function drawImportance() {
-    const data = await api(studyApi(name, "/importance"));
+    const data = await api(studyApi("importance", name));
     const box = F.importance.box;
     box.textContent = "";
     const entries = Object.entries(data.importance);
@@ -355,14 +357,14 @@ function studyView(main, name) {
   }
 
   async function tick() {
-    const s = await api(studyApi(name));
+    const s = await api(studyApi("study", name));
     info = s;
     if (s.version === version) return;
     const first = version === null;
     version = s.version;
     drawHead(s);
     if (first) drawActions(s);
-    charts = await api(studyApi(name, "/charts"));
+    charts = await api(studyApi("charts", name));
     drawCharts(charts);
     await table.refresh(s);
     if (Date.now() - lastImportance > IMPORTANCE_MS) {
@@ -400,7 +402,7 @@ function studyView(main, name) {
         if (raw === "" || raw == null) continue;
         params[p.name] = p.kind === "categorical" ? typedChoice(s, p.name, raw) : Number(raw);
       }
-      return api("/api/studies/" + enc(name) + "/enqueue", { method: "POST", body: { params } });
+      return api(studyApi("enqueue", name), { method: "POST", body: { params } });
     });
     version = null;
   }
@@ -408,7 +410,7 @@ function studyView(main, name) {
   async function budgetAction(s) {
     const input = h("input", { name: "budget", type: "number", min: 1, value: s.budget || "" });
     await act("Change the budget", [h("label", {}, "Total trials (empty: no limit)", input)],
-      "Change", (data) => api(studyApi(name, "/budget"), { method: "POST",
+      "Change", (data) => api(studyApi("budget", name), { method: "POST",
         body: { budget: data.get("budget") ? Number(data.get("budget")) : null } }));
     version = null;
   }
@@ -427,7 +429,7 @@ function studyView(main, name) {
             return Promise.reject(new Error("options: not JSON: " + e.message));
           }
         }
-        return api(studyApi(name, "/" + kind), { method: "POST",
+        return api(studyApi(kind, name), { method: "POST",
           body: { name: data.get("name"), options: opts } });
       });
     version = null;
@@ -439,7 +441,7 @@ function studyView(main, name) {
       "This deletes the study and all its trials. Type its name to confirm: ",
       h("strong", { text: s.name })), h("label", {}, "name", input)], "Delete", (data) => {
       if (data.get("confirm") !== s.name) return Promise.reject(new Error("the name does not match"));
-      return api("/api/studies/" + enc(name), { method: "DELETE" });
+      return api(studyApi("study", name), { method: "DELETE" });
     }, true);
     if (done) location.hash = "#/";
   }
@@ -540,7 +542,7 @@ function trialTable(name) {
       q.set("value", state.value); }
     let data;
     try {
-      data = await api(studyApi(name, "/trials?" + q));
+      data = await api(studyApi("trials", name, q.toString()));
       error.textContent = "";
     } catch (err) { error.textContent = err.message; return; }
     total = data.total;
@@ -571,7 +573,7 @@ function trialTable(name) {
 }
 
 async function trialDetail(name, number, info) {
-  const t = await api(studyApi(name, "/trials/" + number));
+  const t = await api(studyApi("trial", name, "number=" + number));
   const d = $("#dialog");
   const form = $("#dialog-form");
   form.textContent = "";
@@ -604,7 +606,7 @@ async function noteAction(name, t) {
   const text = h("textarea", { name: "note", rows: 3, maxlength: 10000 });
   text.value = t.user_attrs.note || "";
   await act("Note on trial #" + t.number, [h("label", {}, "note", text)], "Save",
-    (data) => api(studyApi(name, "/trials/" + t.number + "/note"), { method: "POST",
+    (data) => api(studyApi("note", name, "number=" + t.number), { method: "POST",
       body: { note: data.get("note") } }));
 }
 
@@ -614,7 +616,7 @@ function compareView(main, name) {
   const box = h("div");
   main.append(h("p", {}, h("a", { href: "#/", text: "← Studies" })), box);
   return poller(async () => {
-    const c = await api("/api/dashboard/comparisons/" + enc(name));
+    const c = await api(studyApi("comparison", name));
     box.textContent = "";
     box.append(h("h1", { text: "Comparison " + c.name }),
       h("p", { class: "muted", text: c.trials + " trials per study; best value so far as " +
