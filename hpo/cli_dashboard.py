@@ -26,6 +26,10 @@ import click
 from hpo.cli import UserError, cli, say, storage_option
 
 HOST = "127.0.0.1"
+NOWHERE = (
+    "hpo dashboard: no browser opened and no terminal to show the link in; "
+    "give --url-file PATH, or run hpo serve with a token file"
+)
 
 
 @cli.command()
@@ -53,6 +57,9 @@ def dashboard(port: int, browser: bool, url_file: Path | None, storage: str | No
     A shortcut for `hpo serve` on 127.0.0.1 with a fresh token, good for this
     run only; Ctrl-C stops it.
     """
+    show = sys.stderr.isatty()
+    if not browser and url_file is None and not show:  # (before the slow imports)
+        raise UserError(NOWHERE)
     from hpo.connection import choose_storage
     from hpo.tokens import Tokens
 
@@ -73,7 +80,7 @@ def dashboard(port: int, browser: bool, url_file: Path | None, storage: str | No
     if opened or url_file is not None:
         where = "opened in your browser" if opened else f"link in {url_file}"
         say(f"hpo: dashboard of {app.state.storage.display_url} at {base} ({where})", err=True)
-    elif sys.stderr.isatty():
+    elif show:
         say(
             f"hpo: dashboard of {app.state.storage.display_url}; open (token for this run "
             f"only, keep it to yourself):\n  {link}",
@@ -81,10 +88,7 @@ def dashboard(port: int, browser: bool, url_file: Path | None, storage: str | No
         )
     else:
         listening.close()
-        raise UserError(
-            "hpo dashboard: no browser opened and no terminal to show the link in; "
-            "give --url-file PATH, or run hpo serve with a token file"
-        )
+        raise UserError(NOWHERE)
     config = uvicorn.Config(app, log_level="warning", access_log=False, server_header=False)
     uvicorn.Server(config).run(sockets=[listening])
 

@@ -140,8 +140,11 @@ async function start() {
 // An action: a dialog with its fields and a confirming button; `send` runs on confirm and
 // the dialog stays open with the server's message if it is refused. Resolves true when
 // done, false when cancelled (Cancel or Escape).
-function act(title, fields, okLabel, send, danger) {
+async function act(title, fields, okLabel, send, danger) {
   const d = $("#dialog");
+  if (d.open) { // (its close event comes later: wait for it, or it would end this one)
+    await new Promise((closed) => { d.addEventListener("close", closed, { once: true }); d.close(); });
+  }
   const form = $("#dialog-form");
   form.textContent = "";
   const error = h("p", { class: "error", role: "alert" });
@@ -447,7 +450,10 @@ function studyView(main, name) {
   }
 
   const poll = poller(tick, POLL_MS);
-  return { stop() { poll.stop(); window.removeEventListener("resize", onResize); } };
+  return {
+    stop() { poll.stop(); window.removeEventListener("resize", onResize); },
+    changed() { version = null; }, // an action changed the study: redraw at the next poll
+  };
 }
 
 // A categorical choice as the space holds it (a number or a boolean stays one).
@@ -530,7 +536,7 @@ function trialTable(name) {
       if (fresh) {
         paramSelect.textContent = "";
         paramSelect.append(h("option", { value: "", text: "(parameter)" }),
-          s.params.map((p) => h("option", { value: p.name, text: p.name })));
+          ...s.params.map((p) => h("option", { value: p.name, text: p.name })));
         paramSelect.value = state.param;
       }
     }
@@ -602,12 +608,12 @@ async function trialDetail(name, number, info) {
 }
 
 async function noteAction(name, t) {
-  $("#dialog").close();
   const text = h("textarea", { name: "note", rows: 3, maxlength: 10000 });
   text.value = t.user_attrs.note || "";
   await act("Note on trial #" + t.number, [h("label", {}, "note", text)], "Save",
     (data) => api(studyApi("note", name, "number=" + t.number), { method: "POST",
       body: { note: data.get("note") } }));
+  if (view.changed) view.changed();
 }
 
 // -- a comparison ------------------------------------------------------------------------
