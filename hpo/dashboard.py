@@ -145,14 +145,11 @@ def study(request: Request, name: str) -> dict[str, Any]:
     counts: dict[str, int] = {}
     for trial in trials:
         counts[trial.state] = counts.get(trial.state, 0) + 1
-    done = shape.Completed(trials)
-    best = None
-    if len(done):
-        at = int((info.directions[0].sign * done.values).argmin())
-        best = (int(done.numbers[at]), float(done.values[at]))
     running = [t for t in trials if not t.state.is_finished]
-    version = [len(trials), sum(t.state.is_finished for t in trials)]
+    version: list[Any] = [len(trials), len(trials) - len(running)]
     version += [len(t.intermediate) for t in running]
+    version += [info.sampler, info.pruner, info.budget]
+    best = _best(request, study, trials, tuple(version[:2]))
     return {
         "name": info.name,
         "directions": list(info.directions),
@@ -173,6 +170,24 @@ def study(request: Request, name: str) -> dict[str, Any]:
         "comparison": info.user_attrs.get("comparison"),
         "version": ".".join(map(str, version)),
     }
+
+
+def _best(
+    request: Request, study: Study, trials: list[FrozenTrial], key: tuple[Any, ...]
+) -> tuple[int, float] | None:
+    """(number, value) of the best trial, kept per study until a trial finishes (the
+    page asks every second; a pass over 100,000 trials is not free)."""
+    kept: dict[str, tuple[tuple[Any, ...], Any]] = _state(request, "dashboard_best")
+    hit = kept.get(study.name)
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    done = shape.Completed(trials)
+    best = None
+    if len(done):
+        at = int((study.info.directions[0].sign * done.values).argmin())
+        best = (int(done.numbers[at]), float(done.values[at]))
+    kept[study.name] = (key, best)
+    return best
 
 
 @router.get("/api/dashboard/charts", dependencies=[Read])
@@ -209,7 +224,7 @@ def importance(request: Request, name: str) -> dict[str, Any]:
     from hpo.plots import study_params
 
     study = _study(request, name)
-    cache: dict[str, tuple[float, int, dict[str, Any]]] = _cache(request)
+    cache: dict[str, tuple[float, int, dict[str, Any]]] = _state(request, "dashboard_importance")
     trials = study.trials
     done = sum(t.state == TrialState.COMPLETE for t in trials)
     with _importance_lock:
@@ -227,10 +242,11 @@ def importance(request: Request, name: str) -> dict[str, Any]:
         return result
 
 
-def _cache(request: Request) -> Any:
-    if not hasattr(request.app.state, "dashboard_importance"):
-        request.app.state.dashboard_importance = {}
-    return request.app.state.dashboard_importance
+def _state(request: Request, name: str) -> Any:
+    """A dict the dashboard keeps on the app between requests (made on first use)."""
+    if not hasattr(request.app.state, name):
+        setattr(request.app.state, name, {})
+    return getattr(request.app.state, name)
 
 
 @router.get("/api/dashboard/trials", dependencies=[Read])

@@ -367,13 +367,14 @@ function studyView(main, name) {
     version = s.version;
     drawHead(s);
     if (first) drawActions(s);
-    charts = await api(studyApi("charts", name));
-    drawCharts(charts);
-    await table.refresh(s);
-    if (Date.now() - lastImportance > IMPORTANCE_MS) {
-      lastImportance = Date.now();
-      await drawImportance();
-    }
+    // the charts, the table and (now and then) the importance, asked for together
+    const importance = Date.now() - lastImportance > IMPORTANCE_MS;
+    if (importance) lastImportance = Date.now();
+    await Promise.all([
+      api(studyApi("charts", name)).then((c) => { charts = c; drawCharts(c); }),
+      table.refresh(s),
+      importance ? drawImportance() : null,
+    ]);
     say("updated " + new Date().toLocaleTimeString());
   }
 
