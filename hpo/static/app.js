@@ -277,7 +277,11 @@ function studyView(main, name) {
     distribution: fig("distribution", "Empirical distribution of values"),
     timeline: fig("timeline", "Timeline of trials per worker"),
     parallel: fig("parallel", "Parallel coordinates"),
+    pair: fig("pair", "Two parameters"),
   };
+  const pairX = h("select", { "aria-label": "first parameter", onchange: () => drawPair() });
+  const pairY = h("select", { "aria-label": "second parameter", onchange: () => drawPair() });
+  F.pair.note.append(pairX, " × ", pairY);
   const slices = h("div", { class: "slices", "data-chart": "slices" });
   const table = trialTable(name);
   main.append(h("p", {}, h("a", { href: "#/", text: "← Studies" })), head, actions,
@@ -333,6 +337,7 @@ function studyView(main, name) {
     F.parallel.note.textContent = c.points.total > c.points.shown ?
       "(" + c.points.shown + " of " + c.points.total + ": the best fifth and a spread of the rest; best in orange)" :
       "(best tenth in orange)";
+    drawPair();
     slices.textContent = "";
     c.points.axes.forEach((axis, j) => {
       const box = h("div", { class: "chart" });
@@ -340,6 +345,22 @@ function studyView(main, name) {
         h("figcaption", { text: axis.name }), box));
       Charts.slice(box, axis, c.points.coords[j], c.points.values, objective);
     });
+  }
+
+  function drawPair() {
+    const axes = charts ? charts.points.axes : [];
+    if (axes.length < 2) return Charts.empty(F.pair.box, "Needs two parameters.");
+    if (pairX.options.length !== axes.length) {
+      for (const select of [pairX, pairY]) {
+        select.textContent = "";
+        select.append(...axes.map((a, i) => h("option", { value: i, text: a.name })));
+      }
+      pairY.value = "1";
+    }
+    const i = Number(pairX.value), j = Number(pairY.value);
+    const p = charts.points;
+    Charts.pair(F.pair.box, axes[i], axes[j], p.coords[i], p.coords[j], p.values,
+      info.directions[0] === "minimize");
   }
 
   async function drawImportance() {
@@ -602,8 +623,7 @@ async function trialDetail(name, number, info) {
     h("button", { type: "submit", value: "close" }, "Close")));
   d.showModal();
   if (steps.length) {
-    Charts.distribution(curve, { x: steps.map(Number), y: steps.map((s) => t.intermediate[s]) },
-      "step");
+    Charts.steps(curve, steps.map(Number), steps.map((s) => t.intermediate[s]), "value");
   }
   form.querySelector("button[value=close]").focus();
 }

@@ -78,6 +78,65 @@ const Charts = (() => {
         points: { show: false } }] }, [d.x, d.y]);
   }
 
+  function steps(el, xs, ys, label) {
+    const t = theme();
+    plot(el, { height: 180, scales: { x: { time: false } }, axes: axes(t, "step", label),
+      legend: { show: false },
+      series: [{}, { stroke: t.accent, width: 2, points: { show: true, size: 4 } }] }, [xs, ys]);
+  }
+
+  // Two parameters against each other: the plane cut in a grid of cells, each coloured by
+  // the best value among the sampled trials in it (a binned contour), the trials on top.
+  function pair(el, ax, ay, xs, ys, values, minimize) {
+    const t = theme();
+    const height = 300, left = 46, bottom = 34, cells = 24;
+    const [g, w] = canvas(el, height);
+    const sx = scaleOf(ax, xs), sy = scaleOf(ay, ys);
+    const pw = w - left - 8, ph = height - bottom - 8;
+    let lo = Infinity, hi = -Infinity;
+    for (const v of values) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+    const span = hi - lo || 1;
+    const good = (v) => (minimize ? (hi - v) / span : (v - lo) / span); // 1: best
+    const best = new Map();
+    const points = [];
+    for (let i = 0; i < values.length; i++) {
+      const u = sx(xs[i]), v = sy(ys[i]);
+      if (u == null || v == null) continue;
+      points.push([u, v, good(values[i])]);
+      const key = Math.min(cells - 1, Math.floor(u * cells)) * cells +
+        Math.min(cells - 1, Math.floor(v * cells));
+      best.set(key, Math.max(best.get(key) ?? 0, good(values[i])));
+    }
+    for (const [key, q] of best) {
+      g.globalAlpha = 0.15 + 0.6 * q * q;
+      g.fillStyle = t.best;
+      const i = Math.floor(key / cells), j = key % cells;
+      g.fillRect(left + (i * pw) / cells, 8 + ph - ((j + 1) * ph) / cells, pw / cells + 0.5,
+        ph / cells + 0.5);
+    }
+    g.globalAlpha = 0.8;
+    g.fillStyle = t.fg;
+    for (const [u, v] of points) g.fillRect(left + u * pw - 1, 8 + ph - v * ph - 1, 2, 2);
+    g.globalAlpha = 1;
+    g.strokeStyle = t.muted; g.strokeRect(left, 8, pw, ph);
+    g.fillStyle = t.fg; g.font = "11px system-ui, sans-serif";
+    const [x0, x1] = ends(ax), [y0, y1] = ends(ay);
+    g.textAlign = "left"; g.fillText(x0, left, height - bottom + 14);
+    g.textAlign = "right"; g.fillText(x1, left + pw, height - bottom + 14);
+    g.textAlign = "center"; g.fillText(ax.name.slice(0, 40), left + pw / 2, height - 6);
+    g.save(); g.translate(12, 8 + ph / 2); g.rotate(-Math.PI / 2);
+    g.fillText(ay.name.slice(0, 40), 0, 0); g.restore();
+    g.textAlign = "right"; g.fillText(y1, left - 3, 16); g.fillText(y0, left - 3, 8 + ph);
+  }
+
+  function ends(axis) {
+    if (axis.kind === "categorical") {
+      const c = axis.choices;
+      return [String(c[0] ?? "").slice(0, 12), String(c[c.length - 1] ?? "").slice(0, 12)];
+    }
+    return [String(+axis.low.toPrecision(3)), String(+axis.high.toPrecision(3))];
+  }
+
   function slice(el, axis, xs, ys, objective) {
     const t = theme();
     const pairs = [];
@@ -119,7 +178,10 @@ const Charts = (() => {
       const base = 1 + 3 * i;
       bands.push({ series: [base, base + 2], fill: color + "33" });
     });
-    plot(el, { height: 280, scales: { x: { time: false } }, bands,
+    // a log axis when every value is positive and they span more than a factor of 100
+    const all = data.slice(1).flat().filter((v) => v != null);
+    const log = all.length && all.every((v) => v > 0) && Math.max(...all) / Math.min(...all) > 100;
+    plot(el, { height: 280, scales: { x: { time: false }, y: { distr: log ? 3 : 1 } }, bands,
       axes: axes(t, "trial", "best so far (" + objective + ")"), series }, data);
   }
 
@@ -234,5 +296,5 @@ const Charts = (() => {
     el.appendChild(p);
   }
 
-  return { history, curves, distribution, slice, spread, timeline, parallel, empty };
+  return { history, curves, distribution, steps, pair, slice, spread, timeline, parallel, empty };
 })();
