@@ -16,11 +16,11 @@ decision back, which `should_prune` returns.
 HTTP is the standard library's (urllib): a client needs nothing else. A
 dropped connection, a refused one (the server restarting) or a 503 (its
 database briefly away) is retried with backoff for `retry_seconds`. Every
-request is safe to retry except ask and enqueue, which are retried only when
-the request surely did not reach the server: a tell sent twice is answered
-with the trial as told, never a second result or an error. An ask whose
-answer was lost leaves a trial nobody runs; its lease runs out and its point
-is asked for again, as for a worker that died.
+request is retried but enqueue (and create), which is retried only when the
+request surely did not reach the server: a tell sent twice is answered with
+the trial as told, never a second result or an error. An ask whose answer
+was lost leaves a trial nobody runs; its lease runs out and its point is
+asked for again, as for a worker that died.
 
 While a trial runs here, a background thread beats its heartbeat every
 `heartbeat_interval` seconds; a client that vanishes stops beating, and after
@@ -103,15 +103,19 @@ class Http:
         body: Any = None,
         query: Mapping[str, Any] | Sequence[tuple[str, Any]] | None = None,
         idempotent: bool = True,
+        patience: float | None = None,
     ) -> Any:
         """The decoded JSON answer; an hpo exception for a 4xx (the server's class when
-        it names one), ServerError when the server stays out of reach."""
+        it names one), ServerError when the server stays out of reach. `patience`: how
+        long to retry (default retry_seconds), and the limit of one attempt too."""
         url = self.url + path + (f"?{urllib.parse.urlencode(query, doseq=True)}" if query else "")
         data = None if body is None else _encode(body)
-        deadline = time.monotonic() + self.retry_seconds
+        patience = self.retry_seconds if patience is None else patience
+        timeout = self.timeout if patience >= self.timeout else max(patience, 1.0)
+        deadline = time.monotonic() + patience
         for attempt in range(1_000_000):
             try:
-                return self._once(method, url, data)
+                return self._once(method, url, data, timeout)
             except _Retry as exc:
                 if not (idempotent or exc.unsent) or time.monotonic() >= deadline:
                     raise ServerError(f"hpo server {self.url}: {exc}") from None
@@ -119,10 +123,10 @@ class Http:
                 time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
         raise AssertionError("unreachable")
 
-    def _once(self, method: str, url: str, data: bytes | None) -> Any:
+    def _once(self, method: str, url: str, data: bytes | None, timeout: float) -> Any:
         request = urllib.request.Request(url, data=data, method=method, headers=self._headers)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
                 raw = response.read()
         except urllib.error.HTTPError as exc:
             raise _http_error(exc) from None
@@ -184,7 +188,7 @@ class Server:
     def create_study(
         self,
         name: str,
-        space: Sequence[Mapping[str, Any]] = (),
+        space: Sequence[Mapping[str, Any]] | None = None,
         direction: str | None = None,
         *,
         directions: Sequence[str] | None = None,
@@ -196,10 +200,15 @@ class Server:
         seed: int | None = None,
         user_attrs: Mapping[str, Any] | None = None,
         load_if_exists: bool = False,
+        objective: str | None = None,
+        objective_options: Mapping[str, Any] | None = None,
     ) -> RemoteStudy:
+        """A new study on the server. `objective`: a built-in objective's name, which
+        workers (`hpo worker NAME --storage URL`) run; the server takes no reference to
+        code."""
         body = {
             "name": name,
-            "space": list(space),
+            "space": None if space is None else list(space),
             "direction": direction,
             "directions": None if directions is None else list(directions),
             "sampler": sampler,
@@ -210,6 +219,8 @@ class Server:
             "seed": seed,
             "user_attrs": dict(user_attrs or {}),
             "load_if_exists": load_if_exists,
+            "objective": objective,
+            "objective_options": dict(objective_options or {}),
         }
         self.http.call("POST", "/api/studies", body, idempotent=load_if_exists)
         return self.load_study(name)
@@ -417,7 +428,9 @@ class RemoteStudy:
 
     def start_trial(self, worker: str | None = None, lease: float | None = None) -> FrozenTrial:
         body = {"worker": worker or f"{worker_id()} (remote)", "lease": lease or self.lease}
-        answer = self._http.call("POST", self._path("ask"), body, idempotent=False)
+        # retried even when the request may have arrived: a trial started for an answer
+        # that was lost is found lost after its lease, and its point asked again
+        answer = self._http.call("POST", self._path("ask"), body)
         return FrozenTrial.from_dict(answer["trial"])
 
     def tell(
@@ -460,12 +473,14 @@ class RemoteStudy:
         return prune
 
     def heartbeat(self, trial: Trial | FrozenTrial | int | Sequence[int]) -> None:
-        """Keep running trials alive (the background beat calls this with their numbers)."""
+        """Keep running trials alive (the background beat calls this with their numbers;
+        a beat that fails is not retried: the next one comes soon)."""
         if isinstance(trial, Trial | FrozenTrial):
             trial = trial.number
         for number in [trial] if isinstance(trial, int) else trial:
             try:
-                self._http.call("POST", self._path("trials", number, "heartbeat"))
+                path = self._path("trials", number, "heartbeat")
+                self._http.call("POST", path, patience=self.heartbeat_interval)
             except errors.TrialStateError:
                 self._close(number)  # told or found lost meanwhile: nothing to keep alive
 

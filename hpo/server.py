@@ -144,8 +144,9 @@ Number = Annotated[float, Field(allow_inf_nan=False)]
 
 class StudyCreate(_Body):
     name: str = Field(description="the study's name (letters, digits, . _ -)")
-    space: list[dict[str, Any]] = Field(
-        default_factory=list, description="parameters, as in a study file's [[space]]"
+    space: list[dict[str, Any]] | None = Field(
+        default=None,
+        description="parameters, as in a study file's [[space]] (default: the objective's)",
     )
     direction: Literal["minimize", "maximize"] | None = None
     directions: list[Literal["minimize", "maximize"]] | None = None
@@ -157,6 +158,12 @@ class StudyCreate(_Body):
     seed: int | None = None
     user_attrs: dict[str, Any] = Field(default_factory=dict)
     load_if_exists: bool = False
+    objective: str | None = Field(
+        default=None,
+        description="a built-in objective's name, for workers (`hpo worker NAME --storage "
+        "URL`); a reference to code is refused: the server would import it",
+    )
+    objective_options: dict[str, Any] = Field(default_factory=dict)
 
 
 class AskBody(_Body):
@@ -203,7 +210,13 @@ def list_studies(pool: Pool) -> list[dict[str, Any]]:
 @router.post("/studies", status_code=201, dependencies=[Write])
 def create(body: StudyCreate, pool: Pool) -> dict[str, Any]:
     from hpo.export import study_dict
+    from hpo.objectives import BUILTIN
 
+    if body.objective is not None and body.objective not in BUILTIN:
+        raise errors.ObjectiveError(
+            f"objective {body.objective!r}: over HTTP only a built-in objective is taken "
+            f"({', '.join(sorted(BUILTIN))}); create a study with your own with hpo create"
+        )
     study = create_study(
         body.name,
         pool.storage,
@@ -218,6 +231,8 @@ def create(body: StudyCreate, pool: Pool) -> dict[str, Any]:
         seed=body.seed,
         user_attrs=body.user_attrs,
         load_if_exists=body.load_if_exists,
+        objective=body.objective,
+        objective_options=body.objective_options,
     )
     return study_dict(pool.get(study.name))
 

@@ -1,0 +1,94 @@
+"""A real `hpo serve` process on a free port, and plain HTTP requests to it (tests only)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+HPO = str(Path(sys.executable).parent / "hpo")
+WRITE_TOKEN = "write-token-0123456789abcdef"
+READ_TOKEN = "read-token-0123456789abcdef"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Served:
+    """`hpo serve --storage STORAGE` as a subprocess; its output in `log`."""
+
+    def __init__(self, storage: str, workdir: Path, token_file: Path | None = None) -> None:
+        self.storage = storage
+        self.workdir = workdir
+        self.token_file = token_file
+        self.port = free_port()
+        self.log = workdir / f"serve-{self.port}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Served:
+        args = [HPO, "serve", "--port", str(self.port), "--storage", self.storage]
+        if self.token_file is not None:
+            args += ["--token-file", str(self.token_file)]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HPO_")}
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(
+                args, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT, env=env
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"hpo serve exited: {self.log.read_text()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"hpo serve did not start: {self.log.read_text()}")
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(sig)
+            self.process.wait(timeout=20)
+
+    def stop(self) -> None:
+        self.kill(signal.SIGTERM)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        token: str | None = WRITE_TOKEN,
+        data: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
+        """(status, decoded JSON or None) — errors are answers here, not exceptions."""
+        if data is None and body is not None:
+            data = json.dumps(body).encode()
+        sent = {"Content-Type": "application/json", **(headers or {})}
+        if token is not None:
+            sent["Authorization"] = f"Bearer {token}"
+        request = urllib.request.Request(self.url + path, data=data, method=method, headers=sent)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                status, raw, kind = response.status, response.read(), response.headers
+        except urllib.error.HTTPError as exc:
+            status, raw, kind = exc.code, exc.read(), exc.headers
+        if raw and "json" not in (kind.get("content-type") or ""):
+            raise AssertionError(f"{method} {path}: {status} not JSON: {raw[:200]!r}")
+        return status, json.loads(raw) if raw else None

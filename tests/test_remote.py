@@ -1,0 +1,134 @@
+"""hpo.connect and `hpo worker --storage http://...` against a real `hpo serve`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from serving import HPO, READ_TOKEN, WRITE_TOKEN, Served
+
+import hpo
+from hpo.records import TrialState
+
+SPACE = [{"name": "x", "type": "float", "low": -5.0, "high": 5.0}]
+_names = iter(range(10**6))
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    workdir = tmp_path_factory.mktemp("remote")
+    tokens = workdir / "tokens.txt"
+    tokens.write_text(f"write {WRITE_TOKEN}\nread {READ_TOKEN}\n")
+    server = Served(str(workdir / "hpo.db"), workdir, token_file=tokens).start()
+    yield server
+    server.stop()
+
+
+def name() -> str:
+    return f"r{next(_names)}"
+
+
+def test_optimize_against_the_server_as_against_a_local_study(served: Served) -> None:
+    server = hpo.connect(served.url, token=WRITE_TOKEN)
+    study = server.create_study(name(), SPACE, budget=12, sampler="tpe", seed=3, pruner="median")
+
+    def objective(trial: hpo.Trial) -> float:
+        width = trial.suggest_int("width", 1, 4)  # define-by-run: sampled by the server
+        kind = trial.suggest_categorical("kind", ["a", "b"])
+        for step in range(3):
+            trial.report((trial.params["x"] - 1) ** 2 + step, step)
+            if trial.should_prune():
+                raise hpo.TrialPruned
+        trial.set_user_attr("noise", float(trial.rng.random()))
+        return (trial.params["x"] - 1) ** 2 + width / 10 + (kind == "b")
+
+    study.optimize(objective, n_jobs=2)
+    trials = study.trials
+    assert len(trials) == 12 and study.n_counted == 12
+    assert {t.state for t in trials} <= {TrialState.COMPLETE, TrialState.PRUNED}
+    done = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert all(set(t.params) == {"x", "width", "kind"} and "noise" in t.user_attrs for t in done)
+    assert all(sorted(t.intermediate) == [0, 1, 2] for t in done)
+    assert study.best_value == min(t.value for t in done)
+    assert study.best_params == study.best_trial.params
+    # the server holds exactly what the client saw
+    local = hpo.load_study(study.name, served.storage)
+    assert [(t.number, t.state, t.value, t.params) for t in local.trials] == [
+        (t.number, t.state, t.value, t.params) for t in trials
+    ]
+    assert set(local.suggested_params) == {"width", "kind"}
+    study.optimize(objective)  # the budget is met: nothing more runs
+    assert len(study.trials) == 12
+
+
+def test_ask_tell_errors_are_hpos_own(served: Served) -> None:
+    study = hpo.connect(served.url, token=WRITE_TOKEN).create_study(name(), SPACE, budget=2)
+    study.enqueue_trial({"x": 0.5})
+    trial = study.ask()
+    assert trial.params == {"x": 0.5}
+    first = study.tell(trial, 0.25)
+    assert study.tell(trial, 0.25) == first  # a retry: the same answer
+    with pytest.raises(hpo.TrialStateError, match="COMPLETE already"):
+        study.tell(trial.number, 0.5)
+    with pytest.raises(hpo.InvalidValueError):
+        study.tell(study.ask(), float("nan"))
+    with pytest.raises(hpo.BudgetMet):
+        study.ask()
+    with pytest.raises(hpo.StudyNotFoundError):
+        hpo.connect(served.url, "nope", token=WRITE_TOKEN)
+    reader = hpo.connect(served.url, study.name, token=READ_TOKEN)
+    assert reader.best_value == 0.25
+    with pytest.raises(hpo.HpoError, match="read-only"):
+        reader.enqueue_trial({"x": 1.0})
+    with pytest.raises(hpo.HpoError, match="invalid token"):
+        hpo.connect(served.url, study.name, token="x" * 20)
+
+
+def test_a_client_that_vanishes_mid_trial_has_its_point_asked_again(served: Served) -> None:
+    study = hpo.connect(served.url, token=WRITE_TOKEN).create_study(name(), SPACE, budget=3)
+    vanish = (
+        "import os, hpo; study = hpo.connect(os.environ['URL'], os.environ['NAME']);"
+        "trial = study.ask(lease=0.5); print(trial.number, trial.params['x']); os._exit(0)"
+    )
+    env = {**os.environ, "URL": served.url, "NAME": study.name, "HPO_TOKEN": WRITE_TOKEN}
+    out = subprocess.run(
+        [sys.executable, "-c", vanish], env=env, capture_output=True, text=True, check=True
+    )
+    number, x = out.stdout.split()
+    time.sleep(0.7)
+    retry = study.ask()
+    assert retry.params["x"] == float(x) and retry.number != int(number)
+    assert study.trial(int(number)).state == TrialState.FAIL
+
+
+def test_hpo_worker_runs_a_study_on_the_server(served: Served, tmp_path: Path) -> None:
+    server = hpo.connect(served.url, token=WRITE_TOKEN)
+    study = server.create_study(name(), objective="branin", budget=6, sampler="random")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HPO_")}
+    env["HPO_TOKEN"] = WRITE_TOKEN
+    done = subprocess.run(
+        [HPO, "worker", study.name, "--storage", served.url, "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert study.n_counted == 6 and not (tmp_path / "hpo.db").exists()
+    assert '"n_counted": 6' in done.stdout
+    env["HPO_TOKEN"] = READ_TOKEN
+    refused = subprocess.run(
+        [HPO, "worker", study.name, "--storage", served.url],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1
+    assert READ_TOKEN not in refused.stderr
