@@ -12,6 +12,7 @@ const STATES = ["COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING"];
 
 let view = { stop() {} }; // the view on screen: stop() ends its polling
 let access = "none";
+let accessKnown = Promise.resolve("none");
 
 // -- DOM ---------------------------------------------------------------------------------
 
@@ -124,15 +125,17 @@ function setupToken() {
 }
 
 async function start() {
+  // what the token may do, asked for beside the view's first requests (not before them)
+  accessKnown = api("/api/dashboard/access").then((a) => a.access);
+  route();
   try {
-    access = (await api("/api/dashboard/access")).access;
+    access = await accessKnown;
   } catch (err) {
     if (err.status !== 401) showError($("#view"), err);
     return;
   }
   $("#access").textContent = access === "write" ? "read-write" : "read-only";
   $("#forget").hidden = !sessionStorage.getItem(TOKEN_KEY);
-  route();
 }
 
 // -- dialogs (no window.confirm: a real dialog, keyboard-usable) ------------------------
@@ -197,7 +200,13 @@ function route() {
 function poller(tick, ms) {
   let timer = null, stopped = false;
   const run = async () => {
-    try { await tick(); } catch (err) { say(err.message); }
+    try { await tick(); } catch (err) {
+      say(err.message);
+      if (err.status === 401 || err.status === 404) { // asking again would not help
+        stopped = true;
+        if (err.status === 404) showError($("#view"), err);
+      }
+    }
     if (!stopped) timer = setTimeout(run, ms);
   };
   run();
@@ -363,8 +372,8 @@ function studyView(main, name) {
       info.directions[0] === "minimize");
   }
 
-  async function drawImportance() {
-    const data = await api(studyApi("importance", name));
+  async function drawImportance(asked) {
+    const data = await (asked || api(studyApi("importance", name)));
     const box = F.importance.box;
     box.textContent = "";
     const entries = Object.entries(data.importance);
@@ -381,27 +390,37 @@ function studyView(main, name) {
   }
 
   async function tick() {
+    // the first time, the charts and the importance are wanted whatever the version:
+    // ask for them with the study, not after it
+    const fresh = version === null;
+    const importance = Date.now() - lastImportance > IMPORTANCE_MS;
+    const early = fresh ? api(studyApi("charts", name)) : null;
+    const earlyImportance = fresh && importance ? api(studyApi("importance", name)) : null;
+    const earlyTrials = fresh ? table.ask() : null;
+    for (const p of [early, earlyImportance, earlyTrials]) if (p) p.catch(() => {}); // (awaited below)
     const s = await api(studyApi("study", name));
     info = s;
     if (s.version === version) return;
-    const first = version === null;
     version = s.version;
     drawHead(s);
-    if (first) drawActions(s);
-    // the charts, the table and (now and then) the importance, asked for together
-    const importance = Date.now() - lastImportance > IMPORTANCE_MS;
+    if (fresh) drawActions(s);
     if (importance) lastImportance = Date.now();
     await Promise.all([
-      api(studyApi("charts", name)).then((c) => { charts = c; drawCharts(c); }),
-      table.refresh(s),
-      importance ? drawImportance() : null,
+      (early || api(studyApi("charts", name))).then((c) => { charts = c; drawCharts(c); }),
+      table.refresh(s, earlyTrials),
+      importance ? drawImportance(earlyImportance) : null,
     ]);
     say("updated " + new Date().toLocaleTimeString());
+    // when the page was first complete, in ms since navigation began (bench/dashboard.py)
+    if (!document.body.dataset.rendered) {
+      document.body.dataset.rendered = String(Math.round(performance.now()));
+    }
   }
 
-  function drawActions(s) {
+  async function drawActions(s) {
+    const may = (await accessKnown.catch(() => "none")) === "write";
     actions.textContent = "";
-    if (access !== "write") return;
+    if (!may) return;
     actions.append(
       h("button", { type: "button", onclick: () => enqueueAction(s) }, "Enqueue a point…"),
       h("button", { type: "button", onclick: () => budgetAction(s) }, "Change the budget…"),
@@ -551,7 +570,17 @@ function trialTable(name) {
       h("th", { scope: "col", text: "worker" }), h("th", { scope: "col", text: "note" }));
   }
 
-  async function refresh(s) {
+  // The page of trials the table's state asks for (started early by a view's first tick).
+  function ask() {
+    const q = new URLSearchParams({ sort: state.sort, descending: state.descending,
+      limit: state.limit, offset: state.offset });
+    state.states.forEach((st) => q.append("state", st));
+    if (state.param && state.value) { q.set("param", state.param); q.set("op", state.op);
+      q.set("value", state.value); }
+    return api(studyApi("trials", name, q.toString()));
+  }
+
+  async function refresh(s, asked) {
     if (s) {
       const fresh = !info || JSON.stringify(info.params) !== JSON.stringify(s.params);
       info = s;
@@ -563,14 +592,9 @@ function trialTable(name) {
       }
     }
     if (!info) return;
-    const q = new URLSearchParams({ sort: state.sort, descending: state.descending,
-      limit: state.limit, offset: state.offset });
-    state.states.forEach((st) => q.append("state", st));
-    if (state.param && state.value) { q.set("param", state.param); q.set("op", state.op);
-      q.set("value", state.value); }
     let data;
     try {
-      data = await api(studyApi("trials", name, q.toString()));
+      data = await (asked || ask());
       error.textContent = "";
     } catch (err) { error.textContent = err.message; return; }
     total = data.total;
@@ -597,7 +621,7 @@ function trialTable(name) {
     next.disabled = state.offset + state.limit >= total;
   }
 
-  return { el, refresh };
+  return { el, refresh, ask };
 }
 
 async function trialDetail(name, number, info) {
