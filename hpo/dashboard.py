@@ -35,6 +35,7 @@ from hpo import dashboard_data as shape
 from hpo.errors import StudyConfigError, StudyNotFoundError
 from hpo.records import FrozenTrial, TrialState
 from hpo.server import require_read, require_write
+from hpo.storage import PAGE_SORTS
 from hpo.study import Study
 
 CSP = (
@@ -284,8 +285,8 @@ def trials(
                 raise StudyConfigError(f"filter {param} {op} {value!r}: {exc}") from None
         if sort.startswith("param:") and sort.removeprefix("param:") not in params:
             raise StudyConfigError(f"no parameter {sort.removeprefix('param:')!r} to sort by")
-        if not sort.startswith("param:") and sort not in ("number", "value", "duration"):
-            raise StudyConfigError(f"sort must be number, value, duration or param:NAME: {sort}")
+        if not sort.startswith("param:") and sort not in PAGE_SORTS:
+            raise StudyConfigError(f"sort must be one of {', '.join(PAGE_SORTS)} or param:NAME")
         rows, total = shape.page(
             chosen, study.info.directions[0], state or [], sort, descending, limit, offset
         )

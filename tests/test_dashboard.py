@@ -154,7 +154,8 @@ def _fill(url: str) -> None:
         {"name": XSS_PARAM, "type": "float", "low": 0.0, "high": 1.0},
         {"name": "pick", "type": "categorical", "choices": [XSS_CHOICE, "plain"]},
     ]
-    nasty = hpo.create_study(XSS, url, space=nasty_space, sampler="random")
+    nasty = hpo.create_study(XSS, url, space=nasty_space, sampler="random", seed=0)
+    nasty.enqueue({"pick": XSS_CHOICE})  # (so that a trial has the payload as its choice)
     for i in range(6):
         trial = nasty.ask()
         trial.set_user_attr(XSS_ATTR, XSS_ATTR)
