@@ -143,4 +143,4 @@ if __name__ == "__main__":
     main()
 
 
-from hpo import cli_inspect, cli_optuna, cli_run, cli_serve, cli_service  # noqa: E402, F401 - join `cli`
+from hpo import cli_dashboard, cli_inspect, cli_optuna, cli_run, cli_serve, cli_service  # noqa: E402, F401 - join `cli`

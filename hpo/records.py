@@ -264,11 +264,12 @@ class StudyInfo:
 
 @dataclass(frozen=True)
 class StudySummary:
-    """A study with its trial counts per state and its best value."""
+    """A study with its trial counts per state, its best value and its last activity."""
 
     info: StudyInfo
     counts: dict[str, int]
     best_value: float | None
+    last_activity: float | None = None  # when a trial last started or finished
 
 
 @dataclass(frozen=True)

@@ -526,6 +526,9 @@ def create_app(
     app.state.tokens = tokens or Tokens()
     app.state.studies = StudyPool(store)
     app.include_router(router)
+    from hpo.dashboard import router as dashboard  # the web page at / (issue 20)
+
+    app.include_router(dashboard)
     app.add_exception_handler(errors.HpoError, _hpo_error)
     app.add_exception_handler(ValueError, _hpo_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -408,18 +408,21 @@ class Storage:
                     sa.func.count(),
                     sa.func.min(t.c.value),
                     sa.func.max(t.c.value),
+                    sa.func.max(sa.func.coalesce(t.c.finished_at, t.c.started_at)),
                 ).group_by(t.c.study_id, t.c.state)
             ).all()
         summaries = []
         for info in infos:
-            counts, best = {}, None
-            for study_id, state, count, low, high in stats:
+            counts, best, last = {}, None, None
+            for study_id, state, count, low, high, latest in stats:
                 if study_id != info.study_id:
                     continue
                 counts[state] = count
                 if state == TrialState.COMPLETE and info.n_objectives == 1:  # (else: a front)
                     best = info.directions[0].best((low, high))  # of the min and max
-            summaries.append(StudySummary(info, counts, best))
+                if latest is not None and (last is None or latest > last):
+                    last = latest
+            summaries.append(StudySummary(info, counts, best, last))
         return summaries
 
     @_retried
