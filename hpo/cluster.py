@@ -228,13 +228,23 @@ def run_tasks(
         while True:
             done = all(f.done() for f in futures)
             seen = report_finished(study, seen, callbacks)
-            if done:
+            if done or _budget_done(study):
                 break
             time.sleep(POLL_INTERVAL_S)
     except BaseException:
         _stop(client, futures, stop)
         raise
-    return _results(futures)
+    # The budget is met: the tasks still running have nothing left to run, and those
+    # not started (more tasks than the cluster has threads, a task Dask reruns after
+    # its worker died) need not start a process only to see that.
+    ended = [f for f in futures if f.done()]
+    client.cancel([f for f in futures if not f.done()])
+    return _results(ended)
+
+
+def _budget_done(study: Study) -> bool:
+    """Every trial of the budget has finished (none running, none queued to run)."""
+    return study.budget is not None and study.n_counted >= study.budget
 
 
 def _stop(client: Any, futures: list[Any], stop: Any) -> None:
