@@ -46,7 +46,7 @@ from pathlib import Path
 
 SLEEP_S = 0.2
 SPEEDUP_TARGET, OVERHEAD_TARGET = 0.9, 1.2
-STARTUP_S = 0.5  # per worker process, on a loaded 2-core machine
+STARTUP_S = 1.0  # per worker process, on a loaded 2-core machine
 SPACE = [{"name": "x", "type": "float", "low": 0.0, "high": 1.0}]
 
 
@@ -138,6 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="[default: $HPO_BENCH_POSTGRES_URL]",
     )
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill`: clean up as Ctrl-C
     if not args.postgres_url:
         parser.error("give --postgres-url (or set HPO_BENCH_POSTGRES_URL): the cluster needs it")
     import tempfile

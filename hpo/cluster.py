@@ -106,27 +106,30 @@ def connect(cluster: Any, workers: int | None = None) -> Iterator[Session]:
     """A session on `cluster`: "local" (a LocalCluster of `workers` processes), a
     scheduler address ("tcp://host:8786"), a distributed.Client, or a cluster object
     (LocalCluster, dask-jobqueue's SLURMCluster, ...). Closed on exit, except a
-    client or cluster the caller passed in."""
+    client or cluster the caller passed in. Dask's own log says only errors
+    meanwhile (a LocalCluster's scheduler and nannies run in this process, and
+    log their every step)."""
     distributed = _import_distributed()
     local = None
-    if isinstance(cluster, distributed.Client):
-        client, owned = cluster, False
-    elif cluster == LOCAL:
-        local = distributed.LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
-        )
-        client, owned = distributed.Client(local), True
-    elif isinstance(cluster, str):
-        client, owned = _connect_to(distributed, cluster), True
-    else:  # a cluster object
-        client, owned = distributed.Client(cluster), True
-    try:
-        yield Session(client, local, workers)
-    finally:
-        if owned:
-            client.close()
-        if local is not None:
-            local.close()
+    with _quiet_dask():
+        if isinstance(cluster, distributed.Client):
+            client, owned = cluster, False
+        elif cluster == LOCAL:
+            local = distributed.LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+            )
+            client, owned = distributed.Client(local, set_as_default=False), True
+        elif isinstance(cluster, str):
+            client, owned = _connect_to(distributed, cluster), True
+        else:  # a cluster object
+            client, owned = distributed.Client(cluster, set_as_default=False), True
+        try:
+            yield Session(client, local, workers)
+        finally:
+            if owned:
+                client.close()
+            if local is not None:
+                local.close()
 
 
 def optimize(
@@ -152,6 +155,7 @@ class TaskResult:
     worker: str  # the Dask worker's address
     code: int
     messages: tuple[str, ...]
+    stopped: bool = False  # by the driver: Ctrl-C, or the budget met
 
     def describe(self) -> str:
         last = self.messages[-1] if self.messages else "no message"
@@ -234,12 +238,12 @@ def run_tasks(
     except BaseException:
         _stop(client, futures, stop)
         raise
-    # The budget is met: the tasks still running have nothing left to run, and those
-    # not started (more tasks than the cluster has threads, a task Dask reruns after
-    # its worker died) need not start a process only to see that.
-    ended = [f for f in futures if f.done()]
-    client.cancel([f for f in futures if not f.done()])
-    return _results(ended)
+    if not done:
+        # The budget is met: the tasks running have nothing left to run, and those not
+        # started (more tasks than the cluster has threads, a task Dask reruns after
+        # its worker died) need not start a process only to see that.
+        _stop(client, futures, stop)
+    return _results(futures)
 
 
 def _budget_done(study: Study) -> bool:
@@ -250,25 +254,27 @@ def _budget_done(study: Study) -> bool:
 def _stop(client: Any, futures: list[Any], stop: Any) -> None:
     """Tell every task to stop its `hpo worker` (which stores its trial as
     interrupted), wait for them, then cancel what is left (tasks not started)."""
-    from distributed import wait
-
-    with contextlib.suppress(Exception):
+    with contextlib.suppress(Exception):  # a cluster gone: nothing left to tell
         stop.set()
-        wait(futures, timeout=STOP_WAIT_S)
+        deadline = time.monotonic() + STOP_WAIT_S
+        while not all(f.done() for f in futures) and time.monotonic() < deadline:
+            time.sleep(0.1)
     with contextlib.suppress(Exception):
         client.cancel(futures)
 
 
 def _results(futures: list[Any]) -> list[TaskResult]:
+    """How the tasks ended (a task cancelled before it started: not at all); a warning
+    for each that failed, other than by being stopped."""
     results = []
     for future in futures:
-        error = future.exception()
-        if error is not None:  # e.g. KilledWorker: its Dask workers died too often
+        if future.status == "error":  # e.g. KilledWorker: its Dask workers died too often
+            error = future.exception()
             results.append(TaskResult("?", 1, (f"{type(error).__name__}: {error}",)))
-            continue
-        results.append(future.result())
+        elif future.status == "finished":
+            results.append(future.result())
     for result in results:
-        if result.code != 0:
+        if result.code != 0 and not result.stopped:
             log.warning("%s", result.describe())
     return results
 
@@ -277,19 +283,30 @@ def _connect_to(distributed: Any, address: str) -> Any:
     """A client of the scheduler at `address`; one line when it cannot be reached (how
     long Dask tries: distributed.comm.timeouts.connect, env
     DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT)."""
-    quiet = [logging.getLogger(n) for n in ("distributed", "distributed.client")]
-    levels = [q.level for q in quiet]
-    for q in quiet:  # Dask logs each failed try; the one line below says it all
-        q.setLevel(logging.CRITICAL)
     try:
         return distributed.Client(address, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as exc:
         raise ClusterError(
             f"cannot reach the Dask scheduler at {address!r}: {_one_line(exc)}"
         ) from None
+
+
+@contextlib.contextmanager
+def _quiet_dask() -> Iterator[None]:
+    """Dask's own loggers (distributed.*, each with its level from Dask's config) say
+    only errors for a while: what hpo has to say, it says itself."""
+    names = ["distributed"] + [
+        n for n in logging.root.manager.loggerDict if n.startswith("distributed.")
+    ]
+    loggers = [logging.getLogger(n) for n in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
     finally:
-        for q, level in zip(quiet, levels, strict=True):
-            q.setLevel(level)
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 def _threads_by_host(client: Any) -> dict[str, int]:
@@ -375,7 +392,7 @@ def run_task(
     worker = get_worker()
     stop = Event(stop_name)
     if stop.is_set():
-        return TaskResult(worker.address, 0, ("stopped before it started",))
+        return TaskResult(worker.address, 0, ("stopped before it started",), stopped=True)
     process = subprocess.Popen(
         _worker_command(name, objective, deadline),
         env=_worker_environment(storage, worker, threads),
@@ -388,13 +405,15 @@ def run_task(
     reader = threading.Thread(target=_relay, args=(process, messages), daemon=True)
     reader.start()
     key = worker.get_current_task()
+    stopped = False
     while process.poll() is None:
         if stop.wait(POLL_INTERVAL_S) or _let_go(worker, key):
+            stopped = True
             _terminate(process)
             break
     process.wait()
     reader.join(timeout=5.0)
-    return TaskResult(worker.address, process.returncode, tuple(messages))
+    return TaskResult(worker.address, process.returncode, tuple(messages), stopped)
 
 
 def _worker_command(name: str, objective: str, deadline: float | None) -> list[str]:

@@ -335,7 +335,7 @@ def _run_on_cluster(
     study: Study, session: Session, timeout: float | None, callbacks: Iterable[Callback]
 ) -> None:
     results = session.optimize(study, timeout, callbacks)
-    failed = [r for r in results if r.code != 0]
+    failed = [r for r in results if r.code != 0 and not r.stopped]
     if failed and not study.budget_met():
         raise HpoError(
             f"{len(failed)} of {len(results)} cluster tasks failed ({failed[0].describe()}); "
