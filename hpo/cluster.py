@@ -406,11 +406,14 @@ def run_task(
     reader.start()
     key = worker.get_current_task()
     stopped = False
-    while process.poll() is None:
-        if stop.wait(POLL_INTERVAL_S) or _let_go(worker, key):
-            stopped = True
+    try:
+        while process.poll() is None:
+            if stop.wait(POLL_INTERVAL_S) or _let_go(worker, key):
+                stopped = True
+                break
+    finally:  # told to stop, or the scheduler unreachable: not left running on its own
+        if process.poll() is None:
             _terminate(process)
-            break
     process.wait()
     reader.join(timeout=5.0)
     return TaskResult(worker.address, process.returncode, tuple(messages), stopped)

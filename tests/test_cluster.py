@@ -272,6 +272,30 @@ def test_ctrl_c_of_the_driver_stops_the_tasks_and_resume_finishes(cluster, postg
     _assert_exact_budget(hpo.load_study("stop", postgres), 16, tmp_path)
 
 
+def test_a_driver_killed_outright_leaves_no_task_running(cluster, postgres, tmp_path):
+    """kill -9 of the driver: the scheduler drops its tasks; each stops its hpo worker,
+    which stores its trial as interrupted, instead of running on to the budget."""
+    path = _study_file(tmp_path, "orphans", trials=200, sleep=0.2)
+    driver = _hpo("run", str(path), "--cluster", cluster, "--workers", "2", "--storage", postgres)
+    deadline = time.monotonic() + 60
+    while len(_evaluations(tmp_path)) < 4:  # both workers are at work
+        assert time.monotonic() < deadline and driver.poll() is None
+        time.sleep(0.05)
+    driver.kill()
+    driver.communicate()
+    study = hpo.load_study("orphans", postgres)
+    deadline = time.monotonic() + 60
+    while [t for t in study.trials if t.state == TrialState.RUNNING]:
+        assert time.monotonic() < deadline, "the tasks outlived their driver"
+        time.sleep(0.2)
+    evaluated = len(_evaluations(tmp_path))
+    time.sleep(1.0)
+    assert len(_evaluations(tmp_path)) == evaluated  # nothing runs any more
+    assert study.n_counted < 200
+    failed = [t for t in study.trials if t.state == TrialState.FAIL]
+    assert all(t.error.startswith("interrupted") for t in failed)  # (none if between trials)
+
+
 def test_an_objective_the_workers_cannot_import_is_refused_before_writing(
     cluster, postgres, tmp_path
 ):
@@ -342,3 +366,27 @@ def test_compare_runs_each_study_on_the_cluster(cluster, postgres, tmp_path):
     for sampler in ("random", "tpe"):
         study = hpo.load_study(f"compare-branin/branin/{sampler}/seed-0", postgres)
         assert study.n_counted == 4 and len(study.trials) == 4
+
+
+def test_a_worker_loads_the_objective_file_from_a_copy_of_the_same_name(tmp_path):
+    """What a task does on a machine without the file's stored path: `hpo worker
+    --objective-file` the copy Dask uploaded; only a file of the same name is taken."""
+    from hpo.errors import ObjectiveError
+
+    original, copy = tmp_path / "here" / "objective.py", tmp_path / "there" / "objective.py"
+    for path in (original, copy):
+        path.parent.mkdir()
+        path.write_text("def f(trial):\n    return trial.params['x']\n")
+    db = str(tmp_path / "hpo.db")
+    space = [{"name": "x", "type": "float", "low": 0.0, "high": 1.0}]
+    hpo.create_study("copied", db, space, objective=f"{original}:f", budget=3)
+    original.unlink()
+    with pytest.raises(ObjectiveError, match="not found"):
+        hpo.worker("copied", db)
+    other = tmp_path / "there" / "other.py"
+    other.write_text(copy.read_text())
+    with pytest.raises(ObjectiveError, match="must be a copy of that file, of the same name"):
+        hpo.worker("copied", db, objective_file=other)
+    study = hpo.worker("copied", db, objective_file=copy)
+    assert study.n_counted == 3
+    assert {t.state for t in study.trials} == {TrialState.COMPLETE}
