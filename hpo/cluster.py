@@ -79,6 +79,7 @@ def check_storage(storage: str, cluster: Any) -> None:
 class Session:
     """A connected Dask client (and the LocalCluster it started, if any)."""
 
+    cluster: Any  # what `connect` was given
     client: Any  # distributed.Client
     local: Any | None  # distributed.LocalCluster that `connect` started
     workers: int | None  # tasks per study; None: one per thread of the cluster
@@ -124,7 +125,7 @@ def connect(cluster: Any, workers: int | None = None) -> Iterator[Session]:
         else:  # a cluster object
             client, owned = distributed.Client(cluster, set_as_default=False), True
         try:
-            yield Session(client, local, workers)
+            yield Session(cluster, client, local, workers)
         finally:
             if owned:
                 client.close()
@@ -200,6 +201,7 @@ def run_tasks(
     Ctrl-C (or any error here) stops the tasks, whose trials are stored as
     interrupted, before it propagates."""
     distributed = _import_distributed()
+    check_storage(study.storage.identity, session.cluster)
     client = session.client
     info = study.info
     if info.objective is None:
