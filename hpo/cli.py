@@ -81,9 +81,14 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON."
 workers_option = click.option(
     "--workers",
     type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Worker processes to run on this machine (they share the budget).",
+    help="Worker processes to run on this machine (they share the budget) "
+    "[default: 1; with --cluster, tasks on the cluster: one per Dask worker thread].",
+)
+cluster_option = click.option(
+    "--cluster",
+    metavar="ADDRESS",
+    help="Run the workers as tasks on a Dask cluster: its scheduler's address "
+    "(tcp://host:8786), or 'local' for a LocalCluster on this machine.",
 )
 
 

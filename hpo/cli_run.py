@@ -16,6 +16,7 @@ from hpo.cli import (
     EXIT_INTERRUPTED,
     UserError,
     cli,
+    cluster_option,
     echo_json,
     json_option,
     say,
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 @click.option("--seed", type=click.IntRange(min=0), help="Random seed.")
 @click.option("--pruner", help="Pruner name, overriding the file's (none to switch off).")
 @workers_option
+@cluster_option
 @storage_option
 @json_option
 def run(
@@ -52,7 +54,8 @@ def run(
     timeout: float | None,
     seed: int | None,
     pruner: str | None,
-    workers: int,
+    workers: int | None,
+    cluster: str | None,
     storage: str | None,
     as_json: bool,
 ) -> None:
@@ -66,7 +69,13 @@ def run(
     )
     chosen = choose_storage(storage, config.storage)
     _run_with_progress(
-        lambda callbacks: runner.run(config, storage=chosen, workers=workers, callbacks=callbacks),
+        lambda callbacks: runner.run(
+            config,
+            storage=chosen,
+            workers=_workers(workers, cluster),
+            callbacks=callbacks,
+            cluster=cluster,
+        ),
         config.name,
         chosen,
         as_json,
@@ -84,6 +93,7 @@ def run(
 @click.option("--sampler", help="Switch to this sampler for the trials to come.")
 @click.option("--pruner", help="Switch to this pruner for the trials to come.")
 @workers_option
+@cluster_option
 @storage_option
 @json_option
 def resume(
@@ -92,7 +102,8 @@ def resume(
     timeout: float | None,
     sampler: str | None,
     pruner: str | None,
-    workers: int,
+    workers: int | None,
+    cluster: str | None,
     storage: str | None,
     as_json: bool,
 ) -> None:
@@ -113,8 +124,9 @@ def resume(
             timeout=timeout,
             sampler=sampler,
             pruner=pruner,
-            workers=workers,
+            workers=_workers(workers, cluster),
             callbacks=callbacks,
+            cluster=cluster,
         ),
         name,
         chosen,
@@ -130,10 +142,21 @@ def resume(
     help="Stop starting trials after this many seconds.",
 )
 @click.option("--quiet", is_flag=True, help="No progress and no summary (warnings only).")
+@click.option(
+    "--objective-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The study's objective file is here on this machine (a copy of the file, "
+    "of the same name), not at the path stored.",
+)
 @storage_option
 @json_option
 def worker(
-    name: str, timeout: float | None, quiet: bool, storage: str | None, as_json: bool
+    name: str,
+    timeout: float | None,
+    quiet: bool,
+    objective_file: Path | None,
+    storage: str | None,
+    as_json: bool,
 ) -> None:
     """Join study NAME as one more worker, from this or another machine.
 
@@ -154,11 +177,14 @@ def worker(
         _remote_worker(name, chosen, timeout, quiet, as_json)
         return
     if quiet:
-        runner.worker(name, chosen, timeout=timeout)
+        runner.worker(name, chosen, timeout=timeout, objective_file=objective_file)
         return
     _run_with_progress(
         lambda callbacks: cast(
-            "Study", runner.worker(name, chosen, timeout=timeout, callbacks=callbacks)
+            "Study",
+            runner.worker(
+                name, chosen, timeout=timeout, callbacks=callbacks, objective_file=objective_file
+            ),
         ),
         name,
         chosen,
@@ -206,6 +232,8 @@ def _remote_worker(name: str, url: str, timeout: float | None, quiet: bool, as_j
 )
 @click.option("--seeds", type=click.IntRange(min=1), help="Studies per sampler and objective.")
 @click.option("--trials", type=click.IntRange(min=1), help="Each study's budget.")
+@workers_option
+@cluster_option
 @storage_option
 @json_option
 def compare_command(
@@ -215,6 +243,8 @@ def compare_command(
     samplers: str | None,
     seeds: int | None,
     trials: int | None,
+    workers: int | None,
+    cluster: str | None,
     storage: str | None,
     as_json: bool,
 ) -> None:
@@ -228,6 +258,8 @@ def compare_command(
     from hpo.connection import choose_storage, parse_url
     from hpo.display import CompareProgress, command, comparison_table, password_note
 
+    if workers is not None and workers > 1 and cluster is None:
+        raise UserError("hpo compare runs one worker here; --workers N needs --cluster")
     config = _compare_config(compare_file, name, objectives, samplers, seeds, trials)
     chosen = choose_storage(storage, config.storage)
     progress = CompareProgress(
@@ -235,7 +267,12 @@ def compare_command(
     )
     try:
         summary = comparison.compare(
-            config, chosen, on_study=progress.on_study, callbacks=[progress]
+            config,
+            chosen,
+            on_study=progress.on_study,
+            callbacks=[progress],
+            cluster=cluster,
+            workers=workers,
         )
     except KeyboardInterrupt:
         progress.close()
@@ -294,6 +331,11 @@ def _compare_config(
     config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
     check_config(config, "command line")
     return config
+
+
+def _workers(workers: int | None, cluster: str | None) -> int | None:
+    """--workers as given; left out: 1 here, one per thread of a cluster (None)."""
+    return workers if workers is not None or cluster is not None else 1
 
 
 def _split(text: str) -> list[str]:

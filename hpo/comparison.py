@@ -31,11 +31,12 @@ seeds, p >= 0.05) is marked so; regret when the optimum is known.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -50,6 +51,9 @@ from hpo.space import Space
 from hpo.storage import COMPARISON_ATTR, Storage, comparison_of
 from hpo.study import Callback, Study
 from hpo.studyfile import DEFAULT_CHECKPOINTS, CompareConfig, SamplerSpec, load_compare_file
+
+if TYPE_CHECKING:
+    from hpo.cluster import Session
 
 SIGNIFICANCE = 0.05
 
@@ -97,16 +101,46 @@ def compare(
     *,
     on_study: Callable[[int, Cell, Study], None] | None = None,
     callbacks: Sequence[Callback] = (),
+    cluster: Any = None,
+    workers: int | None = None,
 ) -> dict[str, Any]:
     """Run or continue a comparison (a file or a config) and return its summary.
 
     Storage: the argument, else HPO_STORAGE, else the file's, else hpo.db.
+    With `cluster` (see `hpo.cluster.connect`), each study runs as `workers`
+    tasks on the Dask cluster, one study after another.
     """
     config = comparison if isinstance(comparison, CompareConfig) else load_compare_file(comparison)
     planned = plan(config)  # every name and option checked before the storage is opened
-    with borrowed(choose_storage(storage, config.storage), create=True) as store:
-        run_comparison(config, store, on_study, callbacks, planned)
+    chosen = choose_storage(storage, config.storage)
+    with (
+        _session(cluster, workers, chosen, config, planned[1]) as session,
+        borrowed(chosen, create=True) as store,
+    ):
+        run_comparison(config, store, on_study, callbacks, planned, session)
         return summarize(load_comparison(config.name, store))
+
+
+@contextlib.contextmanager
+def _session(
+    cluster: Any,
+    workers: int | None,
+    storage: str,
+    config: CompareConfig,
+    objectives: dict[str, Objective],
+) -> Iterator[Session | None]:
+    """A session on the Dask cluster whose workers can load every objective (checked
+    before anything is written); None without a cluster."""
+    if cluster is None:
+        yield None
+        return
+    from hpo.cluster import check_storage, check_workers, connect
+
+    check_storage(storage, cluster)
+    with connect(cluster, workers) as session:
+        for name, objective in objectives.items():
+            check_workers(session, objective.ref, config.objective_options.get(name, {}))
+        yield session
 
 
 def run_comparison(
@@ -115,12 +149,14 @@ def run_comparison(
     on_study: Callable[[int, Cell, Study], None] | None = None,
     callbacks: Sequence[Callback] = (),
     planned: tuple[list[Cell], dict[str, Objective]] | None = None,
+    session: Session | None = None,
 ) -> list[Study]:
     """Run (or continue) every study of the comparison; return them in plan order.
 
     `on_study(i, cell, study)` is called before study i runs (also when it
     is skipped as finished); `callbacks` after each trial. `planned`: what
-    `plan(config)` returned, if the caller has it.
+    `plan(config)` returned, if the caller has it. `session`: run each study's
+    workers on that Dask cluster.
     """
     cells, objectives = planned or plan(config)
     store = open_storage(storage)
@@ -131,7 +167,12 @@ def run_comparison(
             on_study(i, cell, study)
         # (returns at once when the budget is met; first it reaps the trials of a
         # process that died, so an interrupted study is not taken for a finished one)
-        study.optimize(objectives[cell.objective], callbacks=callbacks)
+        if session is None:
+            study.optimize(objectives[cell.objective], callbacks=callbacks)
+        else:
+            study.reap_lost_trials()  # (a finished study is skipped: no tasks to start)
+            if not study.budget_met():
+                session.optimize(study, callbacks=callbacks)
         studies.append(study)
     return studies
 

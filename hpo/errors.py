@@ -78,6 +78,10 @@ class ObjectiveError(HpoError):
     """The objective cannot be found or loaded."""
 
 
+class ClusterError(HpoError):
+    """A Dask cluster that cannot be reached, or whose workers cannot run the study."""
+
+
 class StudyConfigError(HpoError, ValueError):
     """An invalid study setting: name, direction, budget, seed, trial count, timeout."""
 

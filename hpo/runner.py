@@ -7,15 +7,22 @@ it was.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hpo.catalog import create_study, load_study
 from hpo.checks import check_count
 from hpo.connection import choose_storage, is_memory_url, parse_url
-from hpo.errors import DuplicateStudyError, HpoError, StudyConfigError, StudyFileError
+from hpo.errors import (
+    DuplicateStudyError,
+    HpoError,
+    ObjectiveError,
+    StudyConfigError,
+    StudyFileError,
+)
 from hpo.objectives import Objective, load_objective
 from hpo.pruners import NopPruner, make_pruner
 from hpo.records import TrialState
@@ -27,6 +34,7 @@ from hpo.studyfile import StudyConfig, load_study_file
 from hpo.workers import run_workers
 
 if TYPE_CHECKING:
+    from hpo.cluster import Session
     from hpo.remote import RemoteStudy
 
 log = logging.getLogger("hpo")
@@ -42,13 +50,17 @@ def run(
     seed: int | None = None,
     storage: str | Storage | None = None,
     pruner: str | None = None,
-    workers: int = 1,
+    workers: int | None = 1,
     callbacks: Iterable[Callback] = (),
+    cluster: Any = None,
 ) -> Study:
     """Create the study a study file describes and run it to its budget.
 
     Keyword arguments override the file, as the CLI flags do. `workers` > 1
-    runs that many worker processes on this machine (see `hpo.workers`).
+    runs that many worker processes on this machine (see `hpo.workers`);
+    with `cluster` ("local", a Dask scheduler address, a Client or a cluster
+    object), that many tasks on the Dask cluster (None: one per thread of
+    the cluster; see `hpo.cluster`).
     """
     config = _config(study, name, sampler, trials, timeout, seed, pruner)
     if config.objective is None:
@@ -64,9 +76,10 @@ def run(
         )
     objective = load_objective(config.objective, config.objective_options, config.base_dir)
     store = storage if isinstance(storage, Storage) else choose_storage(storage, config.storage)
-    _check_workers(workers, store)
-    created = _create(config, store, objective)
-    _optimize(created, objective, store, workers, config.timeout, callbacks)
+    _check_workers(workers, store, cluster)
+    with _session(cluster, workers, objective, config.objective_options) as session:
+        created = _create(config, store, objective)
+        _optimize(created, objective, store, workers, config.timeout, callbacks, session)
     return created
 
 
@@ -141,19 +154,41 @@ def resume(
     timeout: float | None = None,
     sampler: str | None = None,
     pruner: str | None = None,
-    workers: int = 1,
+    workers: int | None = 1,
     callbacks: Iterable[Callback] = (),
+    cluster: Any = None,
 ) -> Study:
     """Continue a stored study until its budget is met.
 
     `trials` raises the budget (the total number of trials); `sampler`
     switches sampler for the trials to come. Trials whose worker died are
-    marked FAIL and their points evaluated first.
+    marked FAIL and their points evaluated first. `workers`, `cluster`: as
+    for `run`.
     """
     store = storage if isinstance(storage, Storage) else choose_storage(storage)
-    _check_workers(workers, store)
+    _check_workers(workers, store, cluster)
     study = load_study(name, store)
     objective = _stored_objective(study)
+    with _session(cluster, workers, objective, study.info.objective_options) as session:
+        _resume(
+            study, objective, store, trials, timeout, sampler, pruner, workers, callbacks, session
+        )
+    return study
+
+
+def _resume(
+    study: Study,
+    objective: Objective,
+    store: str | Storage,
+    trials: int | None,
+    timeout: float | None,
+    sampler: str | None,
+    pruner: str | None,
+    workers: int | None,
+    callbacks: Iterable[Callback],
+    session: Session | None,
+) -> None:
+    name = study.name
     if sampler is not None:
         make_sampler(sampler).check(study.space)
     if pruner is not None:
@@ -172,8 +207,7 @@ def resume(
         study.set_pruner(pruner)
     if trials is not None:
         study.set_budget(trials)
-    _optimize(study, objective, store, workers, timeout, callbacks)
-    return study
+    _optimize(study, objective, store, workers, timeout, callbacks, session)
 
 
 def worker(
@@ -182,18 +216,21 @@ def worker(
     *,
     timeout: float | None = None,
     callbacks: Iterable[Callback] = (),
+    objective_file: str | Path | None = None,
 ) -> Study | RemoteStudy:
     """Join study NAME as one more worker until its budget is met (or `timeout`).
 
     From any machine that reaches the storage; the study's settings are
     left as they are. `storage` may be an hpo server's URL (http:// or
-    https://, `hpo serve`): the token is then $HPO_TOKEN.
+    https://, `hpo serve`): the token is then $HPO_TOKEN. `objective_file`:
+    where the study's objective file is on this machine, when not at the
+    path stored (a copy of the same file, say one a Dask cluster uploaded).
     """
     chosen = storage if isinstance(storage, Storage) else choose_storage(storage)
     if is_server_url(chosen):  # an hpo server (hpo serve): trials run here, stored there
         return _remote_worker(name, str(chosen), timeout, callbacks)
     study = load_study(name, chosen)
-    objective = _stored_objective(study)
+    objective = _stored_objective(study, objective_file)
     if study.budget is None and timeout is None and study.info.sampler != "grid":
         raise HpoError(
             f"study {name!r} has no budget: pass --timeout, or set one with "
@@ -215,19 +252,41 @@ def _remote_worker(
     return study
 
 
-def _stored_objective(study: Study) -> Objective:
+def _stored_objective(study: Study, objective_file: str | Path | None = None) -> Objective:
     """The objective the study was created with; a clear error for a study made from a
     Python function (none is stored: only Python can run it again)."""
-    if study.info.objective is None:
+    ref = study.info.objective
+    if ref is None:
         raise HpoError(
             f"study {study.name!r} was created without a stored objective (from a "
             "Python function); continue it from Python with "
             "study.optimize(objective)"
         )
-    return load_objective(study.info.objective, study.info.objective_options)
+    if objective_file is not None:
+        ref = _moved_objective(ref, Path(objective_file))
+    return load_objective(ref, study.info.objective_options)
 
 
-def _check_workers(workers: int, storage: str | Storage) -> None:
+def _moved_objective(ref: str, path: Path) -> str:
+    """The stored file objective `ref` ("/abs/file.py:fn") loaded from `path`, a copy of
+    the same file elsewhere: only a file of the same name takes its place."""
+    location, _, function = ref.rpartition(":")
+    if not location.endswith(".py") or Path(location).name != path.name:
+        raise ObjectiveError(
+            f"--objective-file {str(path)!r} cannot stand for the study's objective "
+            f"{ref!r}: it must be a copy of that file, of the same name"
+        )
+    return f"{path.resolve()}:{function}"
+
+
+def _check_workers(workers: int | None, storage: str | Storage, cluster: Any = None) -> None:
+    if cluster is not None:
+        from hpo.cluster import check_storage
+
+        if workers is not None:
+            check_count(workers, "workers")
+        check_storage(storage.identity if isinstance(storage, Storage) else storage, cluster)
+        return
     if workers is None:
         raise StudyConfigError("workers must be a positive integer, got None")
     check_count(workers, "workers")
@@ -239,16 +298,37 @@ def _check_workers(workers: int, storage: str | Storage) -> None:
         )
 
 
+@contextlib.contextmanager
+def _session(
+    cluster: Any, workers: int | None, objective: Objective, options: dict[str, Any] | None
+) -> Iterator[Session | None]:
+    """A session on the Dask cluster, its workers checked (they can load the objective)
+    before anything is written; None without a cluster."""
+    if cluster is None:
+        yield None
+        return
+    from hpo.cluster import check_workers, connect
+
+    with connect(cluster, workers) as session:
+        check_workers(session, objective.ref, dict(options or {}))
+        yield session
+
+
 def _optimize(
     study: Study,
     objective: Objective,
     storage: str | Storage,
-    workers: int,
+    workers: int | None,
     timeout: float | None,
     callbacks: Iterable[Callback],
+    session: Session | None = None,
 ) -> None:
     try:
-        _run(study, objective, storage, workers, timeout, callbacks)
+        if session is not None:
+            _run_on_cluster(study, session, timeout, callbacks)
+        else:
+            assert workers is not None
+            _run(study, objective, storage, workers, timeout, callbacks)
     finally:
         _warn_if_the_pruner_judged_nothing(study)
 
@@ -266,6 +346,18 @@ def _warn_if_the_pruner_judged_nothing(study: Study) -> None:
             "trial.should_prune(), in its loop)",
             study.name,
             study.info.pruner,
+        )
+
+
+def _run_on_cluster(
+    study: Study, session: Session, timeout: float | None, callbacks: Iterable[Callback]
+) -> None:
+    results = session.optimize(study, timeout, callbacks)
+    failed = [r for r in results if r.code != 0 and not r.stopped]
+    if failed and not study.budget_met():
+        raise HpoError(
+            f"{len(failed)} of {len(results)} cluster tasks failed ({failed[0].describe()}); "
+            f"the study has {study.n_counted} of its {study.budget} trials"
         )
 
 

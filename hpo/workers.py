@@ -54,7 +54,7 @@ def run_workers(
         **os.environ,
         "HPO_STORAGE": storage,
         PARENT_VARIABLE: str(os.getpid()),
-        **_thread_limits(n_workers),
+        **thread_limits(n_workers),
     }
     callbacks = list(callbacks)
     _, seen = study.finished_since(0)  # those finished before now are not reported
@@ -68,7 +68,7 @@ def run_workers(
             processes.append(subprocess.Popen(command, env=environment, process_group=0))
         while True:
             running = any(p.poll() is None for p in processes)
-            seen = _report_new(study, seen, callbacks)
+            seen = report_finished(study, seen, callbacks)
             if not running:
                 break
             time.sleep(POLL_INTERVAL_S)
@@ -119,20 +119,21 @@ _THREAD_VARIABLES = (
 )
 
 
-def _thread_limits(n_workers: int) -> dict[str, str]:
+def thread_limits(n_workers: int, keep_set: bool = True) -> dict[str, str]:
     """Share the cores between the workers' BLAS thread pools.
 
     Each NumPy process would start a thread per core; N of them on the same
     cores fight over them and train slower together than one alone. A
-    limit the user set is kept.
+    limit the user set is kept (`keep_set`; a Dask worker's limit is Dask's
+    default of 1, not the user's, and is replaced).
     """
-    if any(name in os.environ for name in _THREAD_VARIABLES):
+    if keep_set and any(name in os.environ for name in _THREAD_VARIABLES):
         return {}
     per_worker = str(max(1, (os.cpu_count() or 1) // n_workers))
     return dict.fromkeys(_THREAD_VARIABLES, per_worker)
 
 
-def _report_new(study: Study, seen: int, callbacks: list[Callback]) -> int:
+def report_finished(study: Study, seen: int, callbacks: list[Callback]) -> int:
     """Hand the trials finished since the last look (the first `seen` finished ones
     were handed before) to the callbacks, in the order they finished (so that a
     progress line's best so far is as of its trial); the new count seen. Only what

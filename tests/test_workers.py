@@ -487,15 +487,15 @@ def test_trials_state_running_shows_each_heartbeat_age(tmp_path):
 
 
 def test_local_workers_share_the_cores_between_their_blas_threads(monkeypatch):
-    from hpo.workers import _THREAD_VARIABLES, _thread_limits
+    from hpo.workers import _THREAD_VARIABLES, thread_limits
 
     for name in _THREAD_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(os, "cpu_count", lambda: 8)
-    assert _thread_limits(4) == dict.fromkeys(_THREAD_VARIABLES, "2")
-    assert _thread_limits(16) == dict.fromkeys(_THREAD_VARIABLES, "1")
+    assert thread_limits(4) == dict.fromkeys(_THREAD_VARIABLES, "2")
+    assert thread_limits(16) == dict.fromkeys(_THREAD_VARIABLES, "1")
     monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the user's choice wins
-    assert _thread_limits(4) == {}
+    assert thread_limits(4) == {}
 
 
 def test_when_every_worker_dies_the_run_says_so(objective, tmp_path, monkeypatch):
