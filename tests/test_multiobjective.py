@@ -107,7 +107,11 @@ def test_told_values_and_constraints():
 
 def test_samplers_and_pruners_made_for_one_objective_are_refused_before_writing(db_path):
     with pytest.raises(hpo.SamplerError, match=r"optimizes one objective.*random, grid"):
-        hpo.create_study("s", str(db_path), SPACE, sampler="tpe", directions=["minimize"] * 2)
+        hpo.create_study(
+            "s", str(db_path), SPACE, sampler="hyperopt-tpe", directions=["minimize"] * 2
+        )
+    with pytest.raises(hpo.SamplerError, match="at most 3 objectives, not 4"):
+        hpo.create_study("s", str(db_path), SPACE, sampler="gp", directions=["minimize"] * 4)
     with pytest.raises(hpo.PrunerError, match="cannot be pruned"):
         hpo.create_study(
             "s", str(db_path), SPACE, sampler="random", pruner="median", directions=["minimize"] * 2
@@ -115,7 +119,7 @@ def test_samplers_and_pruners_made_for_one_objective_are_refused_before_writing(
     assert not db_path.exists()
     study = hpo.create_study("s", str(db_path), SPACE, sampler="sobol", directions=["minimize"] * 2)
     with pytest.raises(hpo.SamplerError, match="optimizes one objective"):
-        study.set_sampler("gp")
+        study.set_sampler("skopt-gp")
     assert hpo.load_study("s", str(db_path)).info.sampler == "sobol"
 
 
