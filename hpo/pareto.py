@@ -28,6 +28,7 @@ from hpo.direction import Direction
 if TYPE_CHECKING:
     from hpo.records import FrozenTrial
 
+SMALL_FRONT = 64  # up to this many points, dominance by an (n, n) comparison
 REFERENCE_MARGIN = 0.1  # a derived reference point: the worst loss plus 10% of the range
 
 
@@ -47,6 +48,10 @@ def front_mask(points: np.ndarray) -> np.ndarray:
     """(n,) True for the points (n, k) that no other point dominates; of equal points
     every copy is kept."""
     n = len(points)
+    if n <= SMALL_FRONT:  # one comparison of every pair: no Python loop
+        below = np.all(points[:, None, :] <= points[None, :, :], axis=2)  # (n, n): i <= j
+        strictly = np.any(points[:, None, :] < points[None, :, :], axis=2)
+        return ~np.any(below & strictly, axis=0)
     keep = np.ones(n, dtype=bool)
     order = np.lexsort(points.T[::-1])  # by the first loss, then the next: a dominator first
     front: list[int] = []
@@ -99,9 +104,10 @@ def hypervolume(points: np.ndarray, reference: np.ndarray) -> float:
 
 
 def _hv2(points: np.ndarray, reference: np.ndarray) -> float:
-    """Mutually non-dominated points (n, 2): sorted by the first loss, the second falls."""
-    order = np.argsort(points[:, 0])
-    x, y = points[order, 0], points[order, 1]  # (n,), y decreasing
+    """Points (n, 2) inside the reference: sorted by the first loss, the area under the
+    running minimum of the second (dominated points add nothing to it)."""
+    order = np.lexsort((points[:, 1], points[:, 0]))
+    x, y = points[order, 0], np.minimum.accumulate(points[order, 1])  # (n,), y falling
     widths = np.diff(np.append(x, reference[0]))  # (n,)
     return float(np.sum(widths * (reference[1] - y)))
 
@@ -109,14 +115,12 @@ def _hv2(points: np.ndarray, reference: np.ndarray) -> float:
 def _hv3(points: np.ndarray, reference: np.ndarray) -> float:
     """Sweep the third loss upwards; between consecutive z the slice's area is the 2-D
     hypervolume of the points passed so far."""
-    order = np.argsort(points[:, 2])
+    order = np.argsort(points[:, 2], kind="stable")
     xy, z = points[order, :2], points[order, 2]  # (n, 2), (n,)
+    tops = np.append(z[1:], reference[2])  # (n,)
     volume = 0.0
-    for i in range(len(z)):
-        top = z[i + 1] if i + 1 < len(z) else reference[2]
-        if top > z[i]:
-            passed = xy[: i + 1]
-            volume += hypervolume(passed, reference[:2]) * (top - z[i])
+    for i in np.flatnonzero(tops > z):
+        volume += _hv2(xy[: i + 1], reference[:2]) * (tops[i] - z[i])
     return volume
 
 
@@ -143,3 +147,96 @@ def hypervolume_history(
             done.append(trial)
         out[i] = hypervolume(losses(done, directions), reference) if done else 0.0
     return out
+
+
+# -- what the samplers rank trials by ---------------------------------------------------
+
+
+def nondominated_ranks(
+    points: np.ndarray, violation: np.ndarray | None = None, needed: int | None = None
+) -> np.ndarray:
+    """(n,) the non-domination rank of each point (n, k), 0 for the front: fast
+    non-dominated sorting (Deb, Pratap, Agarwal & Meyarivan, 2002, "A fast and elitist
+    multiobjective genetic algorithm: NSGA-II", section III-A), front by front.
+
+    With `violation` (n,) (total constraint violation, 0 when feasible), by
+    constrained domination (Deb, 2000, and NSGA-II's section IV): a feasible
+    point beats an infeasible one, and of two infeasible points the one of
+    smaller violation wins; the infeasible are ranked after every feasible
+    front, each distinct violation its own rank. `needed`: stop once that many
+    points are ranked; the others get rank n (a caller that wants only the best).
+    """
+    n = len(points)
+    ranks = np.full(n, n, dtype=int)
+    feasible = np.ones(n, dtype=bool) if violation is None else violation <= 0
+    left = np.flatnonzero(feasible)
+    rank, placed = 0, 0
+    while len(left) and (needed is None or placed < needed):
+        front = front_mask(points[left])
+        ranks[left[front]] = rank
+        placed += int(front.sum())
+        left, rank = left[~front], rank + 1
+    if violation is not None and (needed is None or placed < needed):
+        infeasible = np.flatnonzero(~feasible)
+        _, order = np.unique(violation[infeasible], return_inverse=True)
+        ranks[infeasible] = rank + order.ravel()
+    return ranks
+
+
+def crowding_distance(points: np.ndarray) -> np.ndarray:
+    """(m,) the crowding distance of each point of one front (m, k) (Deb et al. 2002,
+    section III-B): per objective, sorted, the gap between a point's two neighbours
+    over the objective's range, summed; the extremes of each objective get inf."""
+    m, k = points.shape
+    distance = np.zeros(m)
+    if m <= 2:
+        return np.full(m, np.inf)
+    for j in range(k):
+        order = np.argsort(points[:, j], kind="stable")
+        f = points[order, j]  # (m,) ascending
+        distance[order[[0, -1]]] = np.inf
+        span = f[-1] - f[0]
+        if span > 0:
+            distance[order[1:-1]] += (f[2:] - f[:-2]) / span
+    return distance
+
+
+def hypervolume_contributions(points: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """(n,) what each point (n, k) alone adds to the hypervolume: HV(all) - HV(all but it)."""
+    total = hypervolume(points, reference)
+    keep = np.ones(len(points), dtype=bool)
+    out = np.empty(len(points))
+    for i in range(len(points)):
+        keep[i] = False
+        out[i] = total - hypervolume(points[keep], reference)
+        keep[i] = True
+    return np.maximum(out, 0.0)
+
+
+def hypervolume_subset(points: np.ndarray, reference: np.ndarray, size: int) -> np.ndarray:
+    """Indices of `size` of the points (n, k) chosen greedily for the largest hypervolume
+    (the hypervolume subset selection problem, solved greedily as MOTPE does: Ozaki et
+    al., 2022, JAIR 73, section 4.2, after Guerreiro, Fonseca & Paquete, 2016): each step
+    adds the point that adds the most, the first on a tie.
+
+    Lazily (Minoux's accelerated greedy): what a point adds can only shrink as the
+    set grows (the hypervolume is submodular), so a point's last computed gain
+    bounds its gain now; the best bound is recomputed until it stays the best.
+    """
+    n = len(points)
+    chosen: list[int] = []
+    bound = np.prod(np.maximum(reference - points, 0.0), axis=1)  # (n,) each point alone
+    fresh = np.zeros(n, dtype=int) - 1  # the step each bound was computed at
+    base = 0.0
+    while len(chosen) < min(size, n):
+        step = len(chosen)
+        while True:
+            i = int(np.argmax(bound))  # the first of the largest
+            if fresh[i] == step:
+                break
+            bound[i] = hypervolume(points[[*chosen, i]], reference) - base
+            fresh[i] = step
+        chosen.append(i)
+        base += bound[i]
+        bound[i] = -np.inf
+    return np.array(chosen, dtype=int)

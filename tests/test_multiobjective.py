@@ -107,7 +107,11 @@ def test_told_values_and_constraints():
 
 def test_samplers_and_pruners_made_for_one_objective_are_refused_before_writing(db_path):
     with pytest.raises(hpo.SamplerError, match=r"optimizes one objective.*random, grid"):
-        hpo.create_study("s", str(db_path), SPACE, sampler="tpe", directions=["minimize"] * 2)
+        hpo.create_study(
+            "s", str(db_path), SPACE, sampler="hyperopt-tpe", directions=["minimize"] * 2
+        )
+    with pytest.raises(hpo.SamplerError, match="at most 3 objectives, not 4"):
+        hpo.create_study("s", str(db_path), SPACE, sampler="gp", directions=["minimize"] * 4)
     with pytest.raises(hpo.PrunerError, match="cannot be pruned"):
         hpo.create_study(
             "s", str(db_path), SPACE, sampler="random", pruner="median", directions=["minimize"] * 2
@@ -115,7 +119,7 @@ def test_samplers_and_pruners_made_for_one_objective_are_refused_before_writing(
     assert not db_path.exists()
     study = hpo.create_study("s", str(db_path), SPACE, sampler="sobol", directions=["minimize"] * 2)
     with pytest.raises(hpo.SamplerError, match="optimizes one objective"):
-        study.set_sampler("gp")
+        study.set_sampler("skopt-gp")
     assert hpo.load_study("s", str(db_path)).info.sampler == "sobol"
 
 
@@ -185,3 +189,109 @@ def test_a_derived_reference_point_lets_every_front_point_count():
 def test_directions_as_losses():
     assert Direction.MAXIMIZE.loss(2.0) == -2.0
     assert math.isclose(Direction.MINIMIZE.loss(2.0), 2.0)
+
+
+# -- the samplers made for several objectives ------------------------------------------
+
+MO_OPTIONS = {
+    "nsga2": {"population_size": 6},
+    "tpe": {"n_startup": 5},
+    "gp": {"n_startup": 5, "n_candidates": 256, "n_refine": 3},
+}
+
+
+def contract_objective(trial: hpo.Trial) -> tuple[float, float]:
+    from tests.test_sampler_contract import objective
+
+    value = objective(trial)
+    trial.set_constraints([0.5 - trial.params["momentum"]])  # feasible: momentum >= 0.5
+    return value, -math.log10(trial.params["lr"])
+
+
+@pytest.mark.parametrize("sampler", list(MO_OPTIONS))
+def test_several_objective_samplers_stay_in_the_space_and_repeat_by_seed(sampler):
+    from tests.test_sampler_contract import SPACE as CONTRACT_SPACE
+
+    space = hpo.Space.from_spec(CONTRACT_SPACE)
+
+    def run(seed: int) -> list[dict]:
+        study = hpo.create_study(
+            space=CONTRACT_SPACE,
+            directions=["minimize", "maximize"],
+            sampler=sampler,
+            sampler_options=MO_OPTIONS[sampler],
+            seed=seed,
+        )
+        study.optimize(contract_objective, n_trials=14)
+        assert all(t.state == TrialState.COMPLETE for t in study.trials)
+        return [t.params for t in study.trials]
+
+    first = run(1)
+    for params in first:  # complete, active parameters only, in range, every kind
+        assert space.validate(params) == params
+    assert len({p["model"] for p in first}) > 1  # the branches are all reachable
+    assert run(1) == first
+    assert run(2) != first
+
+
+def zdt1(trial: hpo.Trial) -> tuple[float, float]:
+    """ZDT1 on 4 variables (Zitzler, Deb & Thiele, 2000; bench/mo_problems.py)."""
+    x = [trial.params[f"x{i}"] for i in range(4)]
+    g = 1.0 + 9.0 * sum(x[1:]) / 3
+    return x[0], g * (1.0 - math.sqrt(x[0] / g))
+
+
+ZDT_SPACE = [{"name": f"x{i}", "type": "float", "low": 0.0, "high": 1.0} for i in range(4)]
+
+
+def mean_hypervolume(sampler: str, options: dict, trials: int, seeds: range) -> float:
+    volumes = []
+    for seed in seeds:
+        study = hpo.create_study(
+            space=ZDT_SPACE,
+            directions=["minimize", "minimize"],
+            sampler=sampler,
+            sampler_options=options,
+            seed=seed,
+        )
+        study.optimize(zdt1, n_trials=trials)
+        points = np.array([t.values for t in study.trials])
+        volumes.append(hypervolume(points, np.array([1.1, 11.0])))
+    return float(np.mean(volumes))
+
+
+@pytest.mark.parametrize(
+    ("sampler", "options", "trials"),
+    [
+        ("nsga2", {"population_size": 20}, 150),  # a genetic algorithm needs generations
+        ("tpe", {}, 40),
+        ("gp", {"n_candidates": 512, "n_refine": 4}, 24),
+    ],
+)
+def test_each_sampler_for_several_objectives_beats_random_on_zdt1(sampler, options, trials):
+    seeds = range(3)
+    assert mean_hypervolume(sampler, options, trials, seeds) > mean_hypervolume(
+        "random", {}, trials, seeds
+    )
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "gp", "nsga2"])
+def test_constraints_steer_the_samplers_to_feasible_points(sampler):
+    def objective(trial: hpo.Trial) -> tuple[float, float]:
+        x, y = trial.params["x"], trial.params["y"]
+        trial.set_constraints([0.6 - x])  # feasible only for x >= 0.6
+        return x + y, 1.0 - x + y
+
+    options = {"nsga2": {"population_size": 8}, "gp": {"n_candidates": 256}}.get(sampler, {})
+    study = hpo.create_study(
+        space=SPACE,
+        directions=["minimize", "minimize"],
+        sampler=sampler,
+        sampler_options=options,
+        seed=0,
+    )
+    study.optimize(objective, n_trials=40)
+    early = np.mean([t.feasible for t in study.trials[:10]])
+    late = np.mean([t.feasible for t in study.trials[-15:]])
+    assert late > max(early, 0.6)
+    assert all(t.feasible for t in study.best_trials)

@@ -339,3 +339,47 @@ def test_import_hpo_loads_no_reference_library():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[]"
+
+
+# -- several objectives ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["optuna-tpe", "optuna-nsga2", "optuna-gp"])
+def test_optunas_samplers_take_several_objectives_and_constraints(name):
+    need("optuna-gp" if name == "optuna-gp" else "optuna-tpe")
+    options = {
+        "optuna-tpe": {"n_startup_trials": 4},
+        "optuna-gp": {"n_startup_trials": 4},
+        "optuna-nsga2": {"population_size": 4},
+    }[name]
+
+    def objective(trial: hpo.Trial) -> tuple[float, float]:
+        x, y = trial.params["x"], trial.params["y"]
+        trial.set_constraints([0.3 - x])
+        return x + y, 1.0 - x + y
+
+    space = [{"name": n, "type": "float", "low": 0.0, "high": 1.0} for n in ("x", "y")]
+    studies = []
+    for _ in range(2):
+        study = hpo.create_study(
+            space=space,
+            directions=["minimize", "minimize"],
+            sampler=name,
+            sampler_options=options,
+            seed=3,
+        )
+        study.optimize(objective, n_trials=6 if name == "optuna-gp" else 12)
+        studies.append([t.params for t in study.trials])
+        assert all(t.state == TrialState.COMPLETE for t in study.trials)
+        assert all(t.feasible for t in study.best_trials)
+    assert studies[0] == studies[1]  # the same seed, the same trials
+
+
+def test_optuna_nsga2_generations_as_a_sequential_optuna_study_has_them():
+    from hpo.samplers.reference_optuna import _generations
+
+    states = [TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE, TrialState.COMPLETE]
+    states += [TrialState.COMPLETE, TrialState.RUNNING]
+    trials = [FrozenTrial(i + 1, i, s, {}) for i, s in enumerate(states)]
+    # population 2: a generation ends when 2 of its trials have completed
+    assert _generations(trials, 2) == {0: 0, 1: 0, 2: 0, 3: 1, 4: 1, 5: 2}

@@ -46,6 +46,7 @@ OPTIONS = {
     "halton": {},
     "tpe": {"n_startup": 5},
     "gp": {"n_startup": 5, "n_candidates": 256, "n_refine": 3},
+    "nsga2": {"population_size": 6},
 }
 
 

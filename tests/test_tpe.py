@@ -324,3 +324,78 @@ def test_the_log_density_of_many_kernels_matches_its_definition():
         model.log_weights + density + log_mass + model.log_probs[0][:, choice].T, axis=1
     )
     assert np.allclose(model.log_pdf(points), expected, rtol=1e-9, atol=1e-9)
+
+
+# -- several objectives (MOTPE) and constraints -------------------------------------------
+
+
+def _trials(points, values, constraints=None):
+    """Completed records at x = points with these values (one or several per trial)."""
+    out = []
+    for i, (x, v) in enumerate(zip(points, values, strict=True)):
+        several = isinstance(v, tuple | list)
+        out.append(
+            FrozenTrial(
+                i + 1,
+                i,
+                TrialState.COMPLETE,
+                {"x": x},
+                value=None if several else v,
+                objective_values=list(v) if several else None,
+                constraints=None if constraints is None else [constraints[i]],
+            )
+        )
+    return out
+
+
+X_SPACE = hpo.Space.from_spec([{"name": "x", "type": "float", "low": 0.0, "high": 1.0}])
+TWO = (Direction.MINIMIZE, Direction.MINIMIZE)
+
+
+def test_motpe_fills_the_good_group_front_by_front():
+    # 20 trials: gamma 0.1 -> 2 good. The front is (0, 3), (1, 1), (3, 0): three points,
+    # too many: the greedy hypervolume subset keeps two of them
+    values = [(0, 3), (1, 1), (3, 0)] + [(5 + i, 5 + i) for i in range(17)]
+    trials = _trials([i / 20 for i in range(20)], values)
+    history = HistoryEncoder()(X_SPACE, trials, TWO)
+    sampler = make_sampler("tpe")
+    good, bad, weights, _ = sampler._split(history)
+    assert len(good) == 2 and len(bad) == 18
+    assert set(np.round(good[:, 0] * 20).astype(int)) <= {0, 1, 2}
+    assert np.isclose(weights.mean(), 1.0) and (weights > 0).all()
+    # 40 trials: 4 good: the whole front (3) and the best of the second front
+    values = [(0, 3), (1, 1), (3, 0), (2, 2)] + [(5 + i, 5 + i) for i in range(36)]
+    history = HistoryEncoder()(X_SPACE, _trials([i / 40 for i in range(40)], values), TWO)
+    good, _, weights, _ = sampler._split(history)
+    assert sorted(np.round(good[:, 0] * 40).astype(int).tolist()) == [0, 1, 2, 3]
+    # behind the good group's front, (2, 2) weighs next to nothing
+    assert weights[np.argmin(np.abs(good[:, 0] - 3 / 40))] < 1e-6
+
+
+def test_tpe_keeps_infeasible_trials_out_of_the_good_group():
+    # the four best values are infeasible: the good group (3 of 30) skips them
+    values = [float(i) for i in range(30)]
+    constraints = [1.0 if i < 4 else -1.0 for i in range(30)]
+    trials = _trials([i / 30 for i in range(30)], values, constraints)
+    history = HistoryEncoder()(X_SPACE, trials, Direction.MINIMIZE)
+    good, bad, weights, _ = make_sampler("tpe")._split(history)
+    assert np.allclose(np.sort(good[:, 0]) * 30, [4, 5, 6]) and len(bad) == 27
+    # no feasible trial yet: the least violating are the good ones
+    constraints = [float(30 - i) for i in range(30)]
+    history = HistoryEncoder()(X_SPACE, _trials([i / 30 for i in range(30)], values, constraints))
+    good, _, weights, _ = make_sampler("tpe")._split(history)
+    assert np.allclose(np.sort(good[:, 0]) * 30, [27, 28, 29]) and (weights == 1).all()
+    # and the same with two objectives
+    values2 = [(v, -v) for v in values]
+    constraints = [1.0 if i % 2 else -1.0 for i in range(30)]
+    history = HistoryEncoder()(X_SPACE, _trials([i / 30 for i in range(30)], values2, constraints))
+    good, _, _, _ = make_sampler("tpe")._split(history)
+    assert all(round(g * 30) % 2 == 0 for g in good[:, 0])
+
+
+def test_without_constraints_the_single_objective_split_is_unchanged():
+    trials = _trials([i / 50 for i in range(50)], [float((i * 7) % 50) for i in range(50)])
+    history = HistoryEncoder()(X_SPACE, trials)
+    good, bad, _weights, _ = make_sampler("tpe")._split(history)
+    assert np.allclose(np.sort(good[:, 0]) * 50, sorted(i for i in range(50) if (i * 7) % 50 < 5))
+    assert len(bad) == 45

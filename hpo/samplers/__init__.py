@@ -45,10 +45,12 @@ SAMPLERS = Registry(
         "halton": "hpo.samplers.qmc:HaltonSampler",
         "tpe": "hpo.samplers.tpe:TPESampler",
         "gp": "hpo.samplers.gp:GPSampler",
+        "nsga2": "hpo.samplers.nsga2:NSGA2Sampler",
         # reference backends: the libraries ours follow (pip install 'hpo[reference]')
         "optuna-tpe": "hpo.samplers.reference_optuna:OptunaTPESampler",
         "optuna-qmc": "hpo.samplers.reference_optuna:OptunaQMCSampler",
         "optuna-gp": "hpo.samplers.reference_optuna:OptunaGPSampler",
+        "optuna-nsga2": "hpo.samplers.reference_optuna:OptunaNSGA2Sampler",
         "hyperopt-tpe": "hpo.samplers.reference_hyperopt:HyperoptTPESampler",
         "skopt-gp": "hpo.samplers.reference_skopt:SkoptGPSampler",
     },
@@ -67,12 +69,19 @@ def make_sampler(name: str, options: Mapping[str, Any] | None = None, seed: int 
 
 def check_objectives(sampler: Sampler, name: str, n_objectives: int) -> None:
     """A study of several objectives needs a sampler made for them (its class says so
-    with `multi_objective = True`); SamplerError otherwise, naming those that are."""
+    with `multi_objective = True`, and `max_objectives` if it has a limit);
+    SamplerError otherwise, naming those that are."""
     if n_objectives > 1 and not getattr(sampler, "multi_objective", False):
         able = [n for n in SAMPLERS if getattr(SAMPLERS.factory(n), "multi_objective", False)]
         raise SamplerError(
             f"sampler {name!r} optimizes one objective; with {n_objectives} objectives use "
             f"one of {', '.join(able)}"
+        )
+    limit = getattr(sampler, "max_objectives", None)
+    if limit is not None and n_objectives > limit:
+        raise SamplerError(
+            f"sampler {name!r} takes at most {limit} objectives, not {n_objectives}; "
+            "use nsga2, tpe or random"
         )
 
 
@@ -98,11 +107,11 @@ _CLASSES = {
     "HaltonSampler": "halton",
     "TPESampler": "tpe",
     "GPSampler": "gp",
+    "NSGAIISampler": "nsga2",
 }
 _NOT_IN_HPO = {
     "CmaEsSampler": "'gp' (few trials) or 'tpe'",
-    "NSGAIISampler": "one objective per study for now; 'tpe' or 'gp'",
-    "NSGAIIISampler": "one objective per study for now; 'tpe' or 'gp'",
+    "NSGAIIISampler": "NSGAIISampler ('nsga2'), 'tpe' or 'gp'",
     "QMCSampler": "SobolSampler or HaltonSampler ('sobol', 'halton')",
     "BruteForceSampler": "GridSampler ('grid')",
     "PartialFixedSampler": "study.enqueue_trial with the fixed parameters",

@@ -81,13 +81,13 @@ def history(
     done, pending = [], []
     for trial in trials:
         if trial.state == TrialState.COMPLETE and trial.value is not None:
-            done.append((_point(space, trial.params), float(trial.value)))
+            done.append((point(space, trial.params), float(trial.value)))
         elif trial.state in (TrialState.RUNNING, TrialState.WAITING):
-            pending.append(_point(space, trial.params))
+            pending.append(point(space, trial.params))
     return done, pending
 
 
-def _point(space: Space, params: dict[str, Any]) -> dict[str, Any]:
+def point(space: Space, params: dict[str, Any]) -> dict[str, Any]:
     """A trial's values of the space's active parameters, as `history` describes."""
     point: dict[str, Any] = {}
     for dim in space.dims:  # a branch before its labels' parameters

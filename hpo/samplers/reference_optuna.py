@@ -1,8 +1,8 @@
 """Optuna's TPE, QMC and GP samplers as reference backends (see hpo.samplers.reference).
 
-One ask: an in-memory Optuna study with the same direction, the history added
-with `add_trials` (completed trials with their values, pending ones as
-RUNNING), `study.ask()`, then the space walked define-by-run with
+One ask: an in-memory Optuna study with the same direction (or directions),
+the history added with `add_trials` (completed trials with their values and
+constraints, pending ones as RUNNING), `study.ask()`, then the space walked define-by-run with
 `trial.suggest_*` (a branch is a suggest_categorical over its labels, then
 that label's parameters). The study is then dropped. Each ask seeds the
 sampler from the ask's rng; the QMC sequence alone is fixed by the study's seed.
@@ -19,14 +19,15 @@ import numpy as np
 
 from hpo.direction import Direction
 from hpo.errors import SamplerError
-from hpo.records import FrozenTrial
+from hpo.records import FrozenTrial, TrialState
 from hpo.samplers import check
+from hpo.samplers.history import Goal
 from hpo.samplers.reference import (
     SEEDS,
     active_params,
     from_library,
-    history,
     library_keys,
+    point,
     present,
     quiet,
     require,
@@ -34,11 +35,14 @@ from hpo.samplers.reference import (
 )
 from hpo.space import Branch, Categorical, Param, Space
 
+CONSTRAINTS_KEY = "constraints"  # where Optuna 5 reads a trial's constraints (system attrs)
+
 
 class _OptunaSampler:
     """What the three share: replay, ask, walk, discard. `_sampler` makes Optuna's sampler."""
 
     name = "optuna"
+    multi_objective = True  # Optuna's TPE, GP and NSGA-II take several directions
 
     def __init__(self, requires: Sequence[tuple[str, str, str]] = ()) -> None:
         self._optuna = require(self.name, "optuna", "optuna")
@@ -54,23 +58,20 @@ class _OptunaSampler:
         space: Space,
         trials: Sequence[FrozenTrial],
         rng: np.random.Generator,
-        direction: Direction = Direction.MINIMIZE,
+        direction: Goal = Direction.MINIMIZE,
     ) -> dict[str, Any]:
         if len(space) == 0:
             return {}
         optuna, keys = self._optuna, library_keys(space)
-        done, pending = history(space, trials)
+        directions = [direction] if isinstance(direction, Direction) else list(direction)
         with quiet():
             storage = optuna.storages.InMemoryStorage()
             study = optuna.create_study(
                 storage=storage,
-                direction=direction,
+                directions=[str(d) for d in directions],
                 sampler=self._sampler(int(rng.integers(SEEDS))),
             )
-            study.add_trials(
-                [self._frozen(space, params, value) for params, value in done]
-                + [self._frozen(space, params, None) for params in pending]
-            )
+            study.add_trials(self._replayed(space, trials, len(directions)))
             self._before_ask(study, storage, trials)
             trial = study.ask()
             return active_params(space, lambda j, param: _suggest(trial, keys[j], param))
@@ -81,22 +82,55 @@ class _OptunaSampler:
     def _before_ask(self, study: Any, storage: Any, trials: Sequence[FrozenTrial]) -> None:
         """A hook for what a sampler keeps in the study besides its trials."""
 
-    def _frozen(self, space: Space, params: dict[str, Any], value: float | None) -> Any:
-        """One of our points as an Optuna trial: complete with its value, or running."""
-        keys, values, distributions = library_keys(space), {}, {}
+    def _replayed(self, space: Space, trials: Sequence[FrozenTrial], k: int) -> list[Any]:
+        """The completed trials (values, constraints) and the pending ones, as Optuna's
+        (completed first, as `history` gives them; a trial missing constraints in a
+        constrained study counts as meeting them)."""
+        done = [
+            t
+            for t in trials
+            if t.state == TrialState.COMPLETE and t.values is not None and len(t.values) == k
+        ]
+        pending = [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+        width = max((len(t.constraints or ()) for t in done), default=0)
+        out = []
+        for t in done:
+            attrs = {}
+            if width:
+                given = list(t.constraints or ())
+                attrs[CONSTRAINTS_KEY] = given + [0.0] * (width - len(given))
+            attrs.update(self._attrs(t))
+            out.append(self._frozen(space, point(space, t.params), t.values, attrs))
+        out += [self._frozen(space, point(space, t.params), None, {}) for t in pending]
+        return out
+
+    def _attrs(self, trial: FrozenTrial) -> dict[str, Any]:
+        """Optuna system attributes a sampler needs on a replayed completed trial."""
+        return {}
+
+    def _frozen(
+        self,
+        space: Space,
+        params: dict[str, Any],
+        values: list[float] | None,
+        system_attrs: dict[str, Any],
+    ) -> Any:
+        """One of our points as an Optuna trial: complete with its values, or running."""
+        keys, chosen, distributions = library_keys(space), {}, {}
         for j, param, v in present(space, params):
             distributions[keys[j]] = _distribution(self._optuna, param)
-            values[keys[j]] = (
+            chosen[keys[j]] = (
                 _choices(param)[to_library(param, v)]
                 if isinstance(param, Branch | Categorical)
                 else v
             )
         state = self._optuna.trial.TrialState
         return self._optuna.trial.create_trial(
-            state=state.RUNNING if value is None else state.COMPLETE,
-            params=values,
+            state=state.RUNNING if values is None else state.COMPLETE,
+            params=chosen,
             distributions=distributions,
-            value=value,
+            values=values,
+            system_attrs=system_attrs,
         )
 
 
@@ -271,3 +305,74 @@ class OptunaGPSampler(_OptunaSampler):
                 warn_independent_sampling=False,
             )
         )
+
+
+class OptunaNSGA2Sampler(_OptunaSampler):
+    """Optuna's NSGAIISampler (NSGA-II), replaying the study at each ask.
+
+    Optuna keeps each trial's generation in its system attributes; a
+    replayed trial is given the generation a sequential Optuna study would
+    have given it (a generation ends when population_size of its trials have
+    completed). population_size, crossover ("uniform", Optuna's default, or
+    "sbx"), crossover_prob, swapping_prob and mutation_prob (None: 1 / the
+    number of parameters) are passed through.
+    """
+
+    name = "optuna-nsga2"
+
+    def __init__(
+        self,
+        population_size: int = 50,
+        crossover: str = "uniform",
+        crossover_prob: float = 0.9,
+        swapping_prob: float = 0.5,
+        mutation_prob: float | None = None,
+    ) -> None:
+        check.integer(self.name, "population_size", population_size, 2)
+        check.one_of(self.name, "crossover", crossover, ("uniform", "sbx"))
+        check.number(self.name, "crossover_prob", crossover_prob, 0.0, 1.0)
+        check.number(self.name, "swapping_prob", swapping_prob, 0.0, 1.0)
+        if mutation_prob is not None:
+            check.number(self.name, "mutation_prob", mutation_prob, 0.0, 1.0)
+        super().__init__()
+        self.population_size, self.crossover = population_size, crossover
+        self.crossover_prob, self.swapping_prob = crossover_prob, swapping_prob
+        self.mutation_prob = mutation_prob
+        self._generations: dict[int, int] = {}
+
+    def _sampler(self, seed: int) -> Any:
+        samplers = self._optuna.samplers
+        crossover = (
+            samplers.nsgaii.SBXCrossover()
+            if self.crossover == "sbx"
+            else samplers.nsgaii.UniformCrossover(self.swapping_prob)
+        )
+        return samplers.NSGAIISampler(
+            population_size=self.population_size,
+            crossover=crossover,
+            crossover_prob=self.crossover_prob,
+            swapping_prob=self.swapping_prob,
+            mutation_prob=self.mutation_prob,
+            seed=seed,
+        )
+
+    def _replayed(self, space: Space, trials: Sequence[FrozenTrial], k: int) -> list[Any]:
+        self._generations = _generations(trials, self.population_size)
+        return super()._replayed(space, trials, k)
+
+    def _attrs(self, trial: FrozenTrial) -> dict[str, Any]:
+        key = self._optuna.samplers.NSGAIISampler._get_generation_key()
+        return {key: self._generations[trial.number]}
+
+
+def _generations(trials: Sequence[FrozenTrial], population_size: int) -> dict[int, int]:
+    """Each trial's generation as a sequential Optuna study assigns it: the current
+    one, which ends once population_size of its trials have completed."""
+    out, generation, completed = {}, 0, 0
+    for trial in sorted(trials, key=lambda t: t.number):
+        out[trial.number] = generation
+        if trial.state == TrialState.COMPLETE:
+            completed += 1
+            if completed >= population_size:
+                generation, completed = generation + 1, 0
+    return out
