@@ -244,7 +244,11 @@ def _front_summary(study: Study, shown: int = 10) -> list[str]:
         front = study.best_trials
     except NoCompletedTrialsError as exc:
         return [f"{exc}."]
-    names = " / ".join(f"{i}: {d}" for i, d in enumerate(study.directions))
+    named = study.info.objective_names is not None
+    names = " / ".join(
+        f"{i}: {study.info.objective_label(i) if named else d}"
+        for i, d in enumerate(study.directions)
+    )
     lines = [f"Pareto front: {len(front)} trials (objectives {names}):"]
     headers = ["#", "values", *param_names(front)]
     rows = [
