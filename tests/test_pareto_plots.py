@@ -15,6 +15,7 @@ import hpo
 from hpo import pareto_plots, plots
 from hpo.cli import cli
 from hpo.reports import study_report
+from tests.conftest import REPO
 
 SPACE = [{"name": "x", "type": "float", "low": 0.0, "high": 1.0}]
 NASTY = "<script>alert(1)</script>"
@@ -168,3 +169,27 @@ def test_the_derived_reference_point_bounds_every_feasible_trial():
     point = pareto_plots.study_reference(study)
     feasible = np.array([values for values, c in TWO if c is None or max(c) <= 0])
     assert np.all(point > feasible.max(axis=0))
+
+
+def test_objective_names_are_checked():
+    for bad in (["a"], ["a", "a"], "ab", ["a", ""]):
+        with pytest.raises(hpo.StudyConfigError, match="objective_names must be 2 distinct"):
+            hpo.create_study(
+                space=SPACE, sampler="random", directions=["minimize"] * 2, objective_names=bad
+            )
+
+
+def test_the_readme_example_runs(tmp_path, monkeypatch):
+    """The Python example of the README's "Several objectives" section, as written."""
+    monkeypatch.chdir(tmp_path)
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("## Several objectives") :]
+    start = section.index("```python\n") + len("```python\n")
+    code = section[start : section.index("\n```\n", start)]
+    assert "study.best_trials" in code
+    exec(compile(code, "README.md", "exec"), {})  # our own README
+    study = hpo.load_study("tradeoff", "tradeoff.db")
+    assert study.best_trials and all(t.feasible for t in study.best_trials)
+    assert study.info.objective_names == ["cost", "error"]
+    for name in ("front.png", "hypervolume.png", "tradeoff.html"):
+        assert (tmp_path / name).stat().st_size > 1000
