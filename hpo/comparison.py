@@ -54,7 +54,7 @@ from hpo.connection import choose_storage
 from hpo.direction import Direction
 from hpo.errors import StudyFileError, StudyNotFoundError
 from hpo.objectives import Objective, load_objective
-from hpo.pareto import hypervolume_history, losses, reference_point
+from hpo.pareto import hypervolume_history, losses, pareto_front, reference_point
 from hpo.records import FrozenTrial, StudyInfo, TrialState
 from hpo.samplers import check_objectives, make_sampler
 from hpo.space import Space
@@ -242,6 +242,8 @@ class Curves:
     ask_seconds: list[np.ndarray] = field(default_factory=list)  # per seed, (trials,)
     seconds: list[float] = field(default_factory=list)  # per seed, the study's wall time
     seeds: list[int] = field(default_factory=list)
+    # an objective of several values: per seed, its feasible front's values, (m, k)
+    fronts: list[np.ndarray] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -250,6 +252,7 @@ class Tradeoff:
     hypervolume of their front so far against one shared reference point."""
 
     labels: tuple[str, ...]  # each value's, as figures call it: "error (minimize)"
+    directions: tuple[Direction, ...]
     reference: tuple[float, ...] | None  # in the values; None: no trial completed yet
     given: bool  # the comparison file's; else derived from every trial of its studies
 
@@ -319,6 +322,8 @@ def find_comparison(name: str, store: Storage) -> Comparison | None:
             )
         )
         trial_list = trials[info.study_id]
+        if tradeoff is not None:
+            curves.fronts.append(_front_values(trial_list, info.directions, comparison.budget))
         curves.ask_seconds.append(
             np.array([t.ask_seconds if t.ask_seconds is not None else np.nan for t in trial_list])
         )
@@ -353,7 +358,7 @@ def _tradeoff(
     labels = tuple(first.objective_label(i) for i in range(first.n_objectives))
     given = first.user_attrs.get(REFERENCE_ATTR)
     if given is not None:
-        return Tradeoff(labels, tuple(given), True)
+        return Tradeoff(labels, first.directions, tuple(given), True)
     done = [
         t
         for m in members
@@ -361,10 +366,20 @@ def _tradeoff(
         if t.state == TrialState.COMPLETE and t.values is not None and t.feasible
     ]
     if not done:
-        return Tradeoff(labels, None, False)
+        return Tradeoff(labels, first.directions, None, False)
     signs = np.array([d.sign for d in first.directions])  # (k,): losses back to values
     point = reference_point(losses(done, first.directions)) * signs  # (k,)
-    return Tradeoff(labels, tuple(float(v) for v in point), False)
+    return Tradeoff(labels, first.directions, tuple(float(v) for v in point), False)
+
+
+def _front_values(
+    trials: Sequence[FrozenTrial], directions: Sequence[Direction], length: int
+) -> np.ndarray:
+    """(m, k): the values of the feasible front of the first `length` counted trials."""
+    counted = [t for t in trials if t.counts_toward_budget][:length]
+    done = [t for t in counted if t.state == TrialState.COMPLETE and t.values and t.feasible]
+    front = pareto_front(done, directions)
+    return np.array([t.values for t in front], dtype=float).reshape(len(front), len(directions))
 
 
 def hypervolume_so_far(

@@ -13,6 +13,9 @@ figure states: the one given, the study's own (user attribute
 "reference_point", which comparisons set from their file), or one derived
 from its completed feasible trials (`hpo.pareto.reference_point`).
 
+`comparison_fronts`: for an objective of several values in a comparison,
+each sampler's front, its seeds' fronts pooled.
+
 Axes are named after the objectives: the study's `objective_names`, else
 "objective 0 (minimize)".
 """
@@ -26,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hpo.pareto import hypervolume_history, losses, pareto_front, reference_point
+from hpo.pareto import front_mask, hypervolume_history, losses, pareto_front, reference_point
 from hpo.plot_kinds import refusal
 from hpo.plots import (
     BEST_COLOR,
@@ -42,6 +45,7 @@ from hpo.records import FrozenTrial, TrialState
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from hpo.comparison import Comparison
     from hpo.study import Study
 
 REFERENCE_ATTR = "reference_point"  # a study's own reference point, in its values
@@ -80,23 +84,29 @@ def pareto(study: Study) -> Figure:
     groups = trial_groups(study)
     if not any(groups.values()):
         raise PlotError("no data for the pareto plot: it needs at least 1 completed trial")
-    pairs = list(itertools.combinations(range(study.n_objectives), 2))
-    columns = min(3, len(pairs))
-    rows = math.ceil(len(pairs) / columns)
-    panel = WIDTH_PER_PANEL[columns]
-    fig = new_figure(panel * rows + 0.5, panel * columns + 0.6)
-    axes = fig.subplots(rows, columns, squeeze=False)
-    for ax, (i, j) in zip(axes.flat, pairs, strict=False):
+    fig, panels = _panels(study.n_objectives)
+    for ax, (i, j) in panels:
         _pair(ax, study, groups, i, j)
-    for ax in list(axes.flat)[len(pairs) :]:
-        ax.set_visible(False)
-    axes.flat[0].legend(loc="best", fontsize=8)
+    panels[0][0].legend(loc="best", fontsize=8)
     counted = sum(map(len, groups.values()))
     fig.suptitle(f"Pareto front: {len(groups['front'])} of {counted} completed trials")
     return fig
 
 
-WIDTH_PER_PANEL = {1: 6.0, 2: 4.0, 3: 3.4}  # inches: one panel wide, three side by side
+PANEL_INCHES = {1: (6.0, 4.8), 2: (4.0, 3.6), 3: (3.4, 3.2)}  # (wide, high), by columns
+
+
+def _panels(n_objectives: int) -> tuple[Figure, list[tuple[Any, tuple[int, int]]]]:
+    """A figure with a panel per pair of objectives (i, j), three to a row at most."""
+    pairs = list(itertools.combinations(range(n_objectives), 2))
+    columns = min(3, len(pairs))
+    rows = math.ceil(len(pairs) / columns)
+    wide, high = PANEL_INCHES[columns]
+    fig = new_figure(high * rows + 0.5, wide * columns + 0.6)
+    axes = list(fig.subplots(rows, columns, squeeze=False).flat)
+    for ax in axes[len(pairs) :]:
+        ax.set_visible(False)
+    return fig, list(zip(axes, pairs, strict=False))
 
 
 def _pair(ax: Any, study: Study, groups: dict[str, list[FrozenTrial]], i: int, j: int) -> None:
@@ -135,6 +145,51 @@ def _pair(ax: Any, study: Study, groups: dict[str, list[FrozenTrial]], i: int, j
     maybe_log(ax, [v[j] for v in everything], "y")
     ax.set_xlabel(info.objective_label(i), fontsize=9)
     ax.set_ylabel(info.objective_label(j), fontsize=9)
+
+
+@plain_text
+def comparison_fronts(comparison: Comparison, objective: str) -> Figure:
+    """An objective of several values in a comparison: per sampler, the front of its
+    studies' feasible trials pooled over seeds, a panel per pair of objectives."""
+    tradeoff = comparison.tradeoffs.get(objective)
+    if tradeoff is None:
+        raise PlotError(
+            f"objective {objective!r} of comparison {comparison.name!r} has one value: "
+            "the fronts figure is of an objective of several (see best-so-far)"
+        )
+    signs = np.array([d.sign for d in tradeoff.directions])  # (k,)
+    pooled = {
+        label: _pooled_front(c.fronts, signs) for label, c in comparison.curves[objective].items()
+    }
+    if not any(len(points) for points in pooled.values()):
+        raise PlotError("no data for the fronts plot: no study has a completed feasible trial")
+    fig, panels = _panels(len(signs))
+    for ax, (i, j) in panels:
+        for label, points in pooled.items():
+            if not len(points):
+                continue
+            dots = ax.scatter(points[:, i], points[:, j], s=16, label=f"{label} ({len(points)})")
+            if len(signs) == 2:  # the staircase, as in `pareto`
+                ordered = points[np.argsort(signs[0] * points[:, 0])]  # (m, 2)
+                ax.step(
+                    ordered[:, 0],
+                    ordered[:, 1],
+                    where="post",
+                    color=dots.get_facecolor()[0],
+                    linewidth=1.2,
+                )
+        ax.set_xlabel(tradeoff.labels[i], fontsize=9)
+        ax.set_ylabel(tradeoff.labels[j], fontsize=9)
+    panels[0][0].legend(loc="best", fontsize=8)
+    fig.suptitle(f"{objective}: each sampler's front, its seeds pooled")
+    return fig
+
+
+def _pooled_front(fronts: Sequence[np.ndarray], signs: np.ndarray) -> np.ndarray:
+    """(m, k): the front of every seed's front together (values, not losses); a point
+    that several seeds found, once."""
+    points = np.unique(np.vstack([*fronts, np.empty((0, len(signs)))]), axis=0)  # (n, k)
+    return points[front_mask(points * signs)] if len(points) else points
 
 
 @plain_text

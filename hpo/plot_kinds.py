@@ -6,7 +6,7 @@ from __future__ import annotations
 ONE_OBJECTIVE_KINDS = ("history", "importance", "slice", "parallel")  # of a value per trial
 SEVERAL_OBJECTIVES_KINDS = ("pareto", "hypervolume")
 STUDY_KINDS = (*ONE_OBJECTIVE_KINDS, "intermediate", *SEVERAL_OBJECTIVES_KINDS)
-COMPARISON_KINDS = ("best-so-far", "ask-time")
+COMPARISON_KINDS = ("best-so-far", "ask-time", "fronts")  # fronts: objectives of several values
 
 
 def study_kinds(n_objectives: int) -> tuple[str, ...]:

@@ -516,14 +516,20 @@ def plot(
 def comparison_figure(kind: str, comparison: Comparison, objective: str | None) -> Figure:
     if kind == "ask-time":
         return ask_times(comparison)
-    if kind != "best-so-far":
+    if kind not in ("best-so-far", "fronts"):
         raise PlotError(
             f"{kind!r} is not a figure of a comparison; its kinds: {', '.join(COMPARISON_KINDS)}"
         )
-    objective = objective or next(iter(comparison.curves))
+    # (by default the first objective; for fronts, the first of several values)
+    candidates = list(comparison.tradeoffs if kind == "fronts" else comparison.curves)
+    objective = objective or next(iter(candidates), None) or next(iter(comparison.curves))
     if objective not in comparison.curves:
         raise PlotError(
             f"comparison {comparison.name!r} has no objective {objective!r}; it "
             f"has {', '.join(comparison.curves)}"
         )
+    if kind == "fronts":
+        from hpo.pareto_plots import comparison_fronts
+
+        return comparison_fronts(comparison, objective)
     return comparison_curves(comparison, objective)

@@ -10,9 +10,10 @@ Study report sections: summary, optimization history, parameter importance,
 slices, parallel coordinates, intermediate values, best trials; for a study
 of several objectives: summary (with the front's size and hypervolume),
 the Pareto front, the hypervolume history, each objective's best, median,
-worst and span on the front, intermediate values, the front's trials. Comparison
-report sections: summary, results table, best so far per objective, time per
-ask, the studies.
+worst and span on the front, intermediate values, the front's trials.
+Comparison report sections: summary, results table, best so far per
+objective (the hypervolume so far for an objective of several values), each
+sampler's front (objectives of several values), time per ask.
 """
 
 from __future__ import annotations
@@ -403,6 +404,8 @@ def comparison_report(comparison: Comparison, summary: dict[str, Any]) -> str:
         for objective in comparison.curves
     )
     sections.append(("curves", "Best so far", curves))
+    if comparison.tradeoffs:
+        sections.append(("fronts", "Fronts", _fronts(comparison)))
     sections.append(
         (
             "ask-times",
@@ -415,6 +418,20 @@ def comparison_report(comparison: Comparison, summary: dict[str, Any]) -> str:
         )
     )
     return _page(f"Comparison {comparison.name}", sections)
+
+
+def _fronts(comparison: Comparison) -> str:
+    """Objectives of several values: each sampler's front, a figure per objective."""
+    from hpo.pareto_plots import comparison_fronts
+
+    return "\n".join(
+        _figure(
+            functools.partial(comparison_fronts, comparison, objective),
+            f"{objective}: per sampler, the front of its studies' feasible trials, the "
+            "seeds pooled. The table ranks the samplers by each study's own hypervolume.",
+        )
+        for objective in comparison.tradeoffs
+    )
 
 
 def report(name: str, storage: str | Storage, output: str | Path | None = None) -> Path:

@@ -21,6 +21,7 @@ from hpo.comparison import (
 from hpo.direction import Direction
 from hpo.display import comparison_heading
 from hpo.errors import StudyFileError
+from hpo.pareto_plots import comparison_fronts
 from hpo.records import FrozenTrial, TrialState
 from hpo.studyfile import compare_config_from_dict
 
@@ -401,6 +402,11 @@ def test_samplers_of_several_objectives_rank_by_hypervolume(tmp_path):
     assert "hypervolume of objective 0 (minimize), objective 1 (maximize)" in (
         comparison_heading("two", data)
     )
+    # each sampler's front, its seeds pooled: (1, 9) beats the other seeds' (1, 8.x)
+    (ax,) = comparison_fronts(comparison, "two").axes
+    drawn = {c.get_label(): c.get_offsets().tolist() for c in ax.collections}
+    assert drawn == {"good (1)": [[1.0, 9.0]], "bad (1)": [[2.0, 8.0]]}
+    assert ax.get_ylabel() == "objective 1 (maximize)"
 
 
 def test_a_given_reference_point_is_used_as_given(tmp_path):
@@ -444,8 +450,10 @@ def test_a_comparison_of_a_bundled_tradeoff_runs_and_reports(workdir):
     assert invoke("report", "mo-run", "-o", "mo.html").exit_code == 0
     page = (workdir / "mo.html").read_text()
     assert "<!-- hypervolume so far -->" in page  # the curves figure's axis
-    assert page.count("<svg") == 2 and "reference point (500, 120), given" in page
-    assert invoke("plot", "mo-run", "--kind", "best-so-far", "-o", "hv.svg").exit_code == 0
+    assert page.count("<svg") == 3  # hypervolume so far, the fronts, time per ask
+    assert '<section id="fronts">' in page and "reference point (500, 120), given" in page
+    for kind in ("best-so-far", "fronts"):
+        assert invoke("plot", "mo-run", "--kind", kind, "-o", f"{kind}.svg").exit_code == 0
 
 
 @pytest.mark.parametrize(
