@@ -15,7 +15,8 @@ A comparison file (TOML or JSON):
     subset = 5000
 
 Objectives that return several values (`mnist_tradeoff`, `boston_tradeoff`;
-`directions = [...]` overrides theirs) are scored by hypervolume: each
+`directions = [...]` overrides theirs, as `direction` does for objectives
+of one value) are scored by hypervolume: each
 study's hypervolume after each trial, against one reference point shared by
 all the comparison's studies of that objective — `reference_point = [...]`
 (in the objectives' values; a table by objective name for several), or else

@@ -93,6 +93,9 @@ def pareto(study: Study) -> Figure:
     return fig
 
 
+# a trade-off's values often span decades (sizes, an error next to a diverged run's):
+# log axes from 1.5 decades on, so that the front is not squeezed into a corner
+LOG_SPAN = 30.0
 PANEL_INCHES = {1: (6.0, 4.8), 2: (4.0, 3.6), 3: (3.4, 3.2)}  # (wide, high), by columns
 
 
@@ -141,8 +144,8 @@ def _pair(ax: Any, study: Study, groups: dict[str, list[FrozenTrial]], i: int, j
             zorder=2.5,
         )
     everything = [_values(t) for trials in groups.values() for t in trials]
-    maybe_log(ax, [v[i] for v in everything], "x")
-    maybe_log(ax, [v[j] for v in everything], "y")
+    maybe_log(ax, [v[i] for v in everything], "x", LOG_SPAN)
+    maybe_log(ax, [v[j] for v in everything], "y", LOG_SPAN)
     ax.set_xlabel(info.objective_label(i), fontsize=9)
     ax.set_ylabel(info.objective_label(j), fontsize=9)
 
@@ -178,6 +181,8 @@ def comparison_fronts(comparison: Comparison, objective: str) -> Figure:
                     color=dots.get_facecolor()[0],
                     linewidth=1.2,
                 )
+        maybe_log(ax, [p[i] for points in pooled.values() for p in points], "x", LOG_SPAN)
+        maybe_log(ax, [p[j] for points in pooled.values() for p in points], "y", LOG_SPAN)
         ax.set_xlabel(tradeoff.labels[i], fontsize=9)
         ax.set_ylabel(tradeoff.labels[j], fontsize=9)
     panels[0][0].legend(loc="best", fontsize=8)

@@ -158,10 +158,10 @@ def history(study: Study) -> Figure:
     return fig
 
 
-def maybe_log(ax: Any, values: Sequence[float], axis: str = "y") -> None:
-    """A log scale when positive values span more than three decades."""
+def maybe_log(ax: Any, values: Sequence[float], axis: str = "y", span: float = 1e3) -> None:
+    """A log scale when positive values span more than `span` (three decades)."""
     positive = [v for v in values if v > 0]
-    if len(positive) == len(values) and positive and max(positive) / min(positive) > 1e3:
+    if len(positive) == len(values) and positive and max(positive) / min(positive) > span:
         _log_scale(ax, axis)
 
 
