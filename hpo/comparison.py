@@ -56,7 +56,7 @@ from hpo.direction import Direction
 from hpo.errors import StudyFileError, StudyNotFoundError
 from hpo.objectives import Objective, load_objective
 from hpo.pareto import hypervolume_history, losses, pareto_front, reference_point
-from hpo.records import FrozenTrial, StudyInfo, TrialState
+from hpo.records import REFERENCE_POINT_ATTR, FrozenTrial, StudyInfo, TrialState
 from hpo.samplers import check_objectives, make_sampler
 from hpo.space import Space
 from hpo.storage import COMPARISON_ATTR, Storage, comparison_of
@@ -64,7 +64,6 @@ from hpo.study import Callback, Study
 from hpo.studyfile import DEFAULT_CHECKPOINTS, CompareConfig, SamplerSpec, load_compare_file
 
 SIGNIFICANCE = 0.05
-REFERENCE_ATTR = "reference_point"  # a member study's: the file's reference point, or None
 
 
 @dataclass(frozen=True)
@@ -199,8 +198,8 @@ def _open_cell(config: CompareConfig, cell: Cell, objective: Objective, store: S
         if (info.budget or 0) < config.trials:
             study.set_budget(config.trials)  # more trials: the studies continue
         reference = _given_reference(config, cell)
-        if info.user_attrs.get(REFERENCE_ATTR) != reference:  # (only read when summarizing)
-            study.set_user_attr(REFERENCE_ATTR, reference)
+        if info.user_attrs.get(REFERENCE_POINT_ATTR) != reference:  # (only read when summarizing)
+            study.set_user_attr(REFERENCE_POINT_ATTR, reference)
         return study
     directions = _directions_of(config, objective)
     return create_study(
@@ -222,7 +221,7 @@ def _open_cell(config: CompareConfig, cell: Cell, objective: Objective, store: S
             "seed_index": cell.seed_index,
             "checkpoints": list(config.checkpoints),
             "optimum": objective.optimum,
-            REFERENCE_ATTR: _given_reference(config, cell),
+            REFERENCE_POINT_ATTR: _given_reference(config, cell),
         },
     )
 
@@ -357,7 +356,7 @@ def _tradeoff(
     the curves count, of all `members`."""
     first = members[0]
     labels = tuple(first.objective_label(i) for i in range(first.n_objectives))
-    given = first.user_attrs.get(REFERENCE_ATTR)
+    given = first.user_attrs.get(REFERENCE_POINT_ATTR)
     if given is not None:
         return Tradeoff(labels, first.directions, tuple(given), True)
     done = [

@@ -40,7 +40,7 @@ from hpo.plots import (
     new_figure,
     plain_text,
 )
-from hpo.records import FrozenTrial, TrialState
+from hpo.records import REFERENCE_POINT_ATTR, FrozenTrial, TrialState
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -48,7 +48,6 @@ if TYPE_CHECKING:
     from hpo.comparison import Comparison
     from hpo.study import Study
 
-REFERENCE_ATTR = "reference_point"  # a study's own reference point, in its values
 # how each group of trials is drawn: (label, colour, marker, size, order on top)
 GROUPS = {
     "front": ("Pareto front", BEST_COLOR, "o", 30, 3),
@@ -214,7 +213,7 @@ def hypervolume(study: Study, reference: Sequence[float] | None = None) -> Figur
         "given"
         if reference is not None
         else "the study's"
-        if REFERENCE_ATTR in study.info.user_attrs
+        if study.info.user_attrs.get(REFERENCE_POINT_ATTR) is not None
         else "derived from its trials"
     )
     point_text = ", ".join(_number(v) for v in point)
@@ -225,7 +224,7 @@ def hypervolume(study: Study, reference: Sequence[float] | None = None) -> Figur
 def study_reference(study: Study, given: Sequence[float] | None = None) -> np.ndarray:
     """(k,): the reference point in the objectives' values: the one given, the study's
     own, or one derived from its completed feasible trials (PlotError if none)."""
-    point = given if given is not None else study.info.user_attrs.get(REFERENCE_ATTR)
+    point = given if given is not None else study.info.user_attrs.get(REFERENCE_POINT_ATTR)
     if point is not None:
         if len(point) != study.n_objectives:
             raise PlotError(

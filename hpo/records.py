@@ -196,6 +196,8 @@ def param_names(trials: Sequence[FrozenTrial]) -> list[str]:
 
 
 OBJECTIVE_NAMES_ATTR = "objective_names"  # the study user attribute that names its objectives
+# a study's own reference point for its hypervolume, in its values (comparisons set it)
+REFERENCE_POINT_ATTR = "reference_point"
 
 
 @dataclass(frozen=True)

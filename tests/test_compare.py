@@ -21,7 +21,7 @@ from hpo.comparison import (
 from hpo.direction import Direction
 from hpo.display import comparison_heading
 from hpo.errors import StudyFileError
-from hpo.pareto_plots import comparison_fronts
+from hpo.pareto_plots import comparison_fronts, hypervolume
 from hpo.records import FrozenTrial, TrialState
 from hpo.studyfile import compare_config_from_dict
 
@@ -407,6 +407,8 @@ def test_samplers_of_several_objectives_rank_by_hypervolume(tmp_path):
     drawn = {c.get_label(): c.get_offsets().tolist() for c in ax.collections}
     assert drawn == {"good (1)": [[1.0, 9.0]], "bad (1)": [[2.0, 8.0]]}
     assert ax.get_ylabel() == "objective 1 (maximize)"
+    member = hpo.load_study("mo/two/good/seed-0", storage)  # its reference point: None
+    assert "derived from its trials" in hypervolume(member).axes[0].get_title()
 
 
 def test_a_given_reference_point_is_used_as_given(tmp_path):
@@ -447,6 +449,8 @@ def test_a_comparison_of_a_bundled_tradeoff_runs_and_reports(workdir):
         "held-out MSE",
         "hidden units",
     ]
+    title = hypervolume(study).axes[0].get_title()  # the member's figure: the same point
+    assert "reference point (500, 120), the study's" in title
     assert invoke("report", "mo-run", "-o", "mo.html").exit_code == 0
     page = (workdir / "mo.html").read_text()
     assert "<!-- hypervolume so far -->" in page  # the curves figure's axis
