@@ -18,12 +18,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from hpo.checks import check_count, check_name, check_seed
+from hpo.checks import check_count, check_name, check_objective_names, check_seed
 from hpo.direction import Direction
 from hpo.errors import DuplicateStudyError, StudyConfigError
 from hpo.objectives import Objective, load_objective
 from hpo.pruners import PRUNERS, check_pruner_objectives, make_pruner
-from hpo.records import StudyInfo, StudySummary
+from hpo.records import OBJECTIVE_NAMES_ATTR, StudyInfo, StudySummary
 from hpo.samplers import DEFAULT_SAMPLER, SAMPLERS, check_objectives, make_sampler
 from hpo.space import Space
 from hpo.storage import Storage
@@ -48,6 +48,7 @@ def create_study(
     pruner_options: Mapping[str, Any] | None = None,
     study_name: str | None = None,
     directions: Sequence[str | Direction] | None = None,
+    objective_names: Sequence[str] | None = None,
 ) -> Study:
     """Create a study (validated in full before anything is written).
 
@@ -60,10 +61,11 @@ def create_study(
     also supplies the space when none is given. `budget`: the total number of
     trials the study aims for. `seed`: None draws one, which is stored, so
     every study can be replayed. `study_name` and `directions` are Optuna's
-    spellings of `name` and `direction`.
+    spellings of `name` and `direction`. `objective_names`: one name per
+    objective, for figures and tables (a bundled objective of several names its
+    own); kept in the study's user attribute "objective_names".
     """
     name = _one_of("name", name, "study_name", study_name)
-    goals = _the_directions(direction, directions)
     check_count(budget, "budget")
     if name is not None:
         check_name(name)
@@ -76,6 +78,10 @@ def create_study(
         if isinstance(objective, Objective) or objective is None
         else load_objective(objective, objective_options)
     )
+    if direction is None and directions is None and loaded is not None:
+        directions = loaded.directions  # a bundled objective of several states its own
+    goals = _the_directions(direction, directions)
+    names = _objective_names(objective_names, loaded, len(goals))
     if space is None and loaded is not None:
         space = loaded.space
     space = space if isinstance(space, Space) else Space.from_spec(space)
@@ -98,7 +104,7 @@ def create_study(
         budget=budget,
         seed=secrets.randbits(31) if seed is None else int(seed),
         created_at=time.time(),
-        user_attrs=dict(user_attrs or {}),
+        user_attrs={**(user_attrs or {}), **({OBJECTIVE_NAMES_ATTR: names} if names else {})},
         pruner=pruner,
         pruner_options=pruner_options,
     )
@@ -184,6 +190,24 @@ def _the_directions(
     if direction is not None:
         raise StudyConfigError("give direction (one objective) or directions, not both")
     return tuple(Direction.parse(d) for d in directions)
+
+
+def _objective_names(
+    given: Sequence[str] | None, objective: Objective | None, n_objectives: int
+) -> list[str] | None:
+    """The objectives' names: those given, else a bundled objective's own; checked
+    against the directions (a bundled objective of k values needs k directions)."""
+    own = objective.names if objective is not None else None
+    if objective is not None and own is not None and len(own) != n_objectives:
+        raise StudyConfigError(
+            f"objective {objective.ref!r} returns {len(own)} values ({', '.join(own)}); "
+            f"the study has {n_objectives} direction(s): give directions, one per objective"
+        )
+    names = given if given is not None else own
+    if names is None:
+        return None
+    check_objective_names(names, n_objectives)
+    return list(names)
 
 
 def _check_builtin_names(objective: Objective, space: Space) -> None:

@@ -54,5 +54,20 @@ def check_timeout(timeout: Any) -> None:
         raise StudyConfigError(f"timeout must be a positive number of seconds, got {timeout!r}")
 
 
+def check_objective_names(names: Any, n_objectives: int) -> None:
+    """One distinct, non-empty name per objective."""
+    if (
+        isinstance(names, str)
+        or not isinstance(names, (list, tuple))
+        or len(names) != n_objectives
+        or not all(isinstance(n, str) and n.strip() for n in names)
+        or len(set(names)) != len(names)
+    ):
+        raise StudyConfigError(
+            f"objective_names must be {n_objectives} distinct non-empty strings, one per "
+            f"objective, got {names!r}"
+        )
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)

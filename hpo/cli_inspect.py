@@ -57,7 +57,7 @@ def report_command(name: str, output: Path | None, storage: str | None) -> None:
     + ", ".join(COMPARISON_KINDS)
     + ".",
 )
-@click.option("--objective", help="best-so-far: which objective of the comparison.")
+@click.option("--objective", help="best-so-far, fronts: which objective of the comparison.")
 @click.option(
     "-o",
     "--output",

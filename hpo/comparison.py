@@ -14,6 +14,16 @@ A comparison file (TOML or JSON):
     [objective_options.mnist_mlp]          # optional, per objective
     subset = 5000
 
+Objectives that return several values (`mnist_tradeoff`, `boston_tradeoff`;
+`directions = [...]` overrides theirs, as `direction` does for objectives
+of one value) are scored by hypervolume: each
+study's hypervolume after each trial, against one reference point shared by
+all the comparison's studies of that objective — `reference_point = [...]`
+(in the objectives' values; a table by objective name for several), or else
+derived from every completed feasible trial of those studies
+(`hpo.pareto.reference_point`). Higher is better; the ranks, standard errors
+and tests are then those of the final hypervolume.
+
 Each (objective, sampler, seed) is one study named
 "NAME/objective/sampler/seed-K", stored with the user attributes
 `comparison`, `objective`, `sampler` and `seed_index`, so the group can be
@@ -26,7 +36,8 @@ the checkpoints with its standard error over seeds, the mean rank of the
 final best value across seeds (and across objectives), the median time per
 ask and the total time; a sampler whose final values do not differ
 significantly from the best sampler's (two-sided Mann-Whitney U test across
-seeds, p >= 0.05) is marked so; regret when the optimum is known.
+seeds, p >= 0.05) is marked so; regret when the optimum is known. For an
+objective of several values all of these are of the hypervolume so far.
 """
 
 from __future__ import annotations
@@ -45,8 +56,9 @@ from hpo.connection import choose_storage
 from hpo.direction import Direction
 from hpo.errors import StudyFileError, StudyNotFoundError
 from hpo.objectives import Objective, load_objective
-from hpo.records import FrozenTrial, TrialState
-from hpo.samplers import make_sampler
+from hpo.pareto import hypervolume_history, losses, pareto_front, reference_point
+from hpo.records import REFERENCE_POINT_ATTR, FrozenTrial, StudyInfo, TrialState
+from hpo.samplers import check_objectives, make_sampler
 from hpo.space import Space
 from hpo.storage import COMPARISON_ATTR, Storage, comparison_of
 from hpo.study import Callback, Study
@@ -83,8 +95,11 @@ def plan(config: CompareConfig) -> tuple[list[Cell], dict[str, Objective]]:
                 "built-in space; compare built-in objectives, or run "
                 "your own with a study file per sampler"
             )
+        n_objectives = _n_objectives(config, name, objective)
         for spec in config.samplers:
-            make_sampler(spec.name, spec.options).check(Space.from_spec(objective.space))
+            sampler = make_sampler(spec.name, spec.options)
+            sampler.check(Space.from_spec(objective.space))
+            check_objectives(sampler, spec.name, n_objectives)
         objectives[name] = objective
     cells = [
         Cell(objective, spec, k, f"{config.name}/{objective}/{spec.label}/seed-{k}")
@@ -93,6 +108,32 @@ def plan(config: CompareConfig) -> tuple[list[Cell], dict[str, Objective]]:
         for spec in config.samplers
     ]
     return cells, objectives
+
+
+def _n_objectives(config: CompareConfig, name: str, objective: Objective) -> int:
+    """How many values objective `name` returns in this comparison, checked against its
+    directions and its reference point."""
+    directions = _directions_of(config, objective)
+    n = len(directions) if directions else 1
+    returns = len(objective.names) if objective.names is not None else 1
+    if returns != n:  # (a built-in objective knows how many values it returns)
+        raise StudyFileError(
+            f"comparison {config.name!r}: objective {name!r} returns {returns} "
+            f"value(s){' (' + ', '.join(objective.names) + ')' if objective.names else ''}; "
+            f"the comparison's directions give {n}"
+        )
+    reference = config.reference_point.get(name)
+    if reference is not None and len(reference) != n:
+        raise StudyFileError(
+            f"comparison {config.name!r}: the reference point of {name!r} has "
+            f"{len(reference)} values; the objective has {n}"
+        )
+    return n
+
+
+def _directions_of(config: CompareConfig, objective: Objective) -> tuple[str, ...] | None:
+    """Several objectives: the comparison's directions, else the objective's own."""
+    return config.directions or objective.directions
 
 
 def compare(
@@ -197,14 +238,19 @@ def _open_cell(config: CompareConfig, cell: Cell, objective: Objective, store: S
             )
         if (info.budget or 0) < config.trials:
             study.set_budget(config.trials)  # more trials: the studies continue
+        reference = _given_reference(config, cell)
+        if info.user_attrs.get(REFERENCE_POINT_ATTR) != reference:  # (only read when summarizing)
+            study.set_user_attr(REFERENCE_POINT_ATTR, reference)
         return study
+    directions = _directions_of(config, objective)
     return create_study(
         cell.study_name,
         store,
         objective.space,
         cell.sampler.name,
         config.first_seed + cell.seed_index,
-        config.direction or objective.direction or "minimize",
+        None if directions else config.direction or objective.direction or "minimize",
+        directions=directions,
         sampler_options=cell.sampler.options,
         objective=objective,
         objective_options=config.objective_options.get(cell.objective, {}),
@@ -216,8 +262,14 @@ def _open_cell(config: CompareConfig, cell: Cell, objective: Objective, store: S
             "seed_index": cell.seed_index,
             "checkpoints": list(config.checkpoints),
             "optimum": objective.optimum,
+            REFERENCE_POINT_ATTR: _given_reference(config, cell),
         },
     )
+
+
+def _given_reference(config: CompareConfig, cell: Cell) -> list[float] | None:
+    reference = config.reference_point.get(cell.objective)
+    return None if reference is None else list(reference)
 
 
 # -- results ---------------------------------------------------------------------------
@@ -231,11 +283,26 @@ class Curves:
     ask_seconds: list[np.ndarray] = field(default_factory=list)  # per seed, (trials,)
     seconds: list[float] = field(default_factory=list)  # per seed, the study's wall time
     seeds: list[int] = field(default_factory=list)
+    # an objective of several values: per seed, its feasible front's values, (m, k)
+    fronts: list[np.ndarray] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Tradeoff:
+    """An objective of several values in a comparison: its studies are scored by the
+    hypervolume of their front so far against one shared reference point."""
+
+    labels: tuple[str, ...]  # each value's, as figures call it: "error (minimize)"
+    directions: tuple[Direction, ...]
+    reference: tuple[float, ...] | None  # in the values; None: no trial completed yet
+    given: bool  # the comparison file's; else derived from every trial of its studies
 
 
 @dataclass
 class Comparison:
-    """A comparison group as stored: curves[objective][sampler label]."""
+    """A comparison group as stored: curves[objective][sampler label]. For an objective
+    of several values (in `tradeoffs`) the curves hold the hypervolume so far, and its
+    direction is the hypervolume's, maximize."""
 
     name: str
     direction: dict[str, Direction]
@@ -243,6 +310,7 @@ class Comparison:
     budget: int
     checkpoints: tuple[float, ...]
     curves: dict[str, dict[str, Curves]]
+    tradeoffs: dict[str, Tradeoff] = field(default_factory=dict)
 
 
 def load_comparison(name: str, storage: str | Storage) -> Comparison:
@@ -269,18 +337,38 @@ def find_comparison(name: str, store: Storage) -> Comparison | None:
         tuple(members[0].user_attrs.get("checkpoints", DEFAULT_CHECKPOINTS)),
         {},
     )
-    for info in sorted(members, key=lambda m: m.user_attrs["seed_index"]):
+    members.sort(key=lambda m: m.user_attrs["seed_index"])
+    # (the info is in hand: no second lookup)
+    trials = {m.study_id: Study(store, m).trials for m in members}
+    for info in members:
         attrs = info.user_attrs
         objective, label = attrs["objective"], attrs["sampler"]
-        comparison.direction[objective] = info.direction
+        if info.n_objectives > 1 and objective not in comparison.tradeoffs:
+            comparison.tradeoffs[objective] = _tradeoff(
+                [m for m in members if m.user_attrs["objective"] == objective],
+                trials,
+                comparison.budget,
+            )
+        comparison.direction[objective] = (
+            Direction.MAXIMIZE if info.n_objectives > 1 else info.direction
+        )
         comparison.optimum[objective] = attrs.get("optimum")
         curves = comparison.curves.setdefault(objective, {}).setdefault(label, Curves())
-        trials = Study(store, info).trials  # (the info is in hand: no second lookup)
-        curves.best.append(best_so_far(trials, info.direction, comparison.budget))
-        curves.ask_seconds.append(
-            np.array([t.ask_seconds if t.ask_seconds is not None else np.nan for t in trials])
+        tradeoff = comparison.tradeoffs.get(objective)
+        curves.best.append(
+            best_so_far(trials[info.study_id], info.direction, comparison.budget)
+            if tradeoff is None
+            else hypervolume_so_far(
+                trials[info.study_id], info.directions, tradeoff.reference, comparison.budget
+            )
         )
-        curves.seconds.append(_wall_time(trials))
+        trial_list = trials[info.study_id]
+        if tradeoff is not None:
+            curves.fronts.append(_front_values(trial_list, info.directions, comparison.budget))
+        curves.ask_seconds.append(
+            np.array([t.ask_seconds if t.ask_seconds is not None else np.nan for t in trial_list])
+        )
+        curves.seconds.append(_wall_time(trial_list))
         curves.seeds.append(attrs["seed_index"])
     return comparison
 
@@ -299,6 +387,59 @@ def best_so_far(trials: Sequence[FrozenTrial], direction: Direction, length: int
     running = direction.best_so_far(values)
     running[len(counted) :] = np.nan
     return running  # NaN after the trials run so far
+
+
+def _tradeoff(
+    members: Sequence[StudyInfo], trials: dict[int, list[FrozenTrial]], budget: int
+) -> Tradeoff:
+    """The scoring of one objective of several values: the reference point the file gave
+    (kept with each study), else one derived from every completed feasible trial that
+    the curves count, of all `members`."""
+    first = members[0]
+    labels = tuple(first.objective_label(i) for i in range(first.n_objectives))
+    given = first.user_attrs.get(REFERENCE_POINT_ATTR)
+    if given is not None:
+        return Tradeoff(labels, first.directions, tuple(given), True)
+    done = [
+        t
+        for m in members
+        for t in [t for t in trials[m.study_id] if t.counts_toward_budget][:budget]
+        if t.state == TrialState.COMPLETE and t.values is not None and t.feasible
+    ]
+    if not done:
+        return Tradeoff(labels, first.directions, None, False)
+    signs = np.array([d.sign for d in first.directions])  # (k,): losses back to values
+    point = reference_point(losses(done, first.directions)) * signs  # (k,)
+    return Tradeoff(labels, first.directions, tuple(float(v) for v in point), False)
+
+
+def _front_values(
+    trials: Sequence[FrozenTrial], directions: Sequence[Direction], length: int
+) -> np.ndarray:
+    """(m, k): the values of the feasible front of the first `length` counted trials."""
+    counted = [t for t in trials if t.counts_toward_budget][:length]
+    done = [t for t in counted if t.state == TrialState.COMPLETE and t.values and t.feasible]
+    front = pareto_front(done, directions)
+    return np.array([t.values for t in front], dtype=float).reshape(len(front), len(directions))
+
+
+def hypervolume_so_far(
+    trials: Sequence[FrozenTrial],
+    directions: Sequence[Direction],
+    reference: Sequence[float] | None,
+    length: int,
+) -> np.ndarray:
+    """(length,): the hypervolume of the feasible front after the i + 1-th counted trial,
+    against `reference` (in the values); NaN after the trials run so far (and
+    everywhere when there is no reference point yet)."""
+    counted = [t for t in trials if t.counts_toward_budget][:length]
+    values = np.full(length, np.nan)
+    if reference is not None and counted:
+        signs = np.array([d.sign for d in directions])  # (k,)
+        values[: len(counted)] = hypervolume_history(
+            counted, directions, np.asarray(reference) * signs
+        )
+    return values
 
 
 def _wall_time(trials: Sequence[FrozenTrial]) -> float:
@@ -363,11 +504,24 @@ def summarize(comparison: Comparison) -> dict[str, Any]:
             "optimum": optimum,
             "best_sampler": leader,
             "samplers": rows,
+            **_tradeoff_summary(comparison.tradeoffs.get(objective)),
         }
     result["mean_rank"] = dict(
         sorted(((lb, float(np.mean(r))) for lb, r in overall.items()), key=lambda kv: kv[1])
     )
     return result
+
+
+def _tradeoff_summary(tradeoff: Tradeoff | None) -> dict[str, Any]:
+    """What the table says of an objective of several values: scored by hypervolume."""
+    if tradeoff is None:
+        return {}
+    return {
+        "score": "hypervolume",
+        "objectives": list(tradeoff.labels),
+        "reference_point": None if tradeoff.reference is None else list(tradeoff.reference),
+        "reference_given": tradeoff.given,
+    }
 
 
 def _mean_se(values: Sequence[float]) -> dict[str, float | None]:

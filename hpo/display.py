@@ -244,7 +244,11 @@ def _front_summary(study: Study, shown: int = 10) -> list[str]:
         front = study.best_trials
     except NoCompletedTrialsError as exc:
         return [f"{exc}."]
-    names = " / ".join(f"{i}: {d}" for i, d in enumerate(study.directions))
+    named = study.info.objective_names is not None
+    names = " / ".join(
+        f"{i}: {study.info.objective_label(i) if named else d}"
+        for i, d in enumerate(study.directions)
+    )
     lines = [f"Pareto front: {len(front)} trials (objectives {names}):"]
     headers = ["#", "values", *param_names(front)]
     rows = [
@@ -412,9 +416,11 @@ class LiveLine:
 
 def comparison_table(summary: dict[str, Any]) -> str:
     """The result of `hpo compare` for a terminal: one table per objective, then ranks."""
+    several = any(d.get("score") == "hypervolume" for d in summary["objectives"].values())
     lines = [
         f"Comparison {summary['name']!r}: {summary['trials']} trials per study; best "
         "value so far as mean ± standard error over seeds"
+        + ("; for an objective of several values, the hypervolume so far" if several else "")
     ]
     for objective, data in summary["objectives"].items():
         lines += ["", comparison_heading(objective, data)]
@@ -434,8 +440,23 @@ COMPARISON_NOTE = (
 
 
 def comparison_heading(objective: str, data: dict[str, Any]) -> str:
+    if data.get("score") == "hypervolume":  # an objective of several values
+        return f"{objective} ({hypervolume_note(data)})"
     known = f", optimum {fmt_value(data['optimum'])}" if data["optimum"] is not None else ""
     return f"{objective} ({data['direction']}{known})"
+
+
+def hypervolume_note(data: dict[str, Any]) -> str:
+    """How an objective of several values is scored in a comparison."""
+    reference = data["reference_point"]
+    if reference is None:
+        return f"{', '.join(data['objectives'])}: no trial completed yet"
+    point = "(" + ", ".join(fmt_value(v) for v in reference) + ")"
+    source = "given" if data["reference_given"] else "derived from every trial"
+    return (
+        f"hypervolume of {', '.join(data['objectives'])}, higher is better; "
+        f"reference point {point}, {source}"
+    )
 
 
 def comparison_rows(
@@ -477,6 +498,18 @@ def fmt_mean_se(cell: dict[str, float | None]) -> str:
     return f"{cell['mean']:.4g} ± {cell['se']:.2g}"
 
 
+def _best_text(study: Study) -> str:
+    """'best 0.39', or 'front of 7 trials' for a study of several objectives."""
+    if not any(t.state == TrialState.COMPLETE for t in study.trials):
+        return "best -"
+    if study.n_objectives > 1:
+        try:
+            return f"front of {len(study.best_trials)} trials"
+        except NoCompletedTrialsError:  # (none feasible)
+            return "front of 0 trials"
+    return f"best {fmt_value(study.best_value)}"
+
+
 class CompareProgress:
     """Progress of `hpo compare`: studies done / total, the current study's trial, ETA.
 
@@ -515,15 +548,10 @@ class CompareProgress:
             self._terminal.show(lambda: line, now=done >= (study.budget or 0))
             return
         if study.budget is not None and done >= study.budget:
-            best = (
-                "-"
-                if not any(t.state == TrialState.COMPLETE for t in study.trials)
-                else fmt_value(study.best_value)
-            )
             write_line(
                 self._stream,
-                f"study {self._index + 1}/{self._total} {self._label}: best "
-                f"{best}  [{self._eta_text()}]",
+                f"study {self._index + 1}/{self._total} {self._label}: "
+                f"{_best_text(study)}  [{self._eta_text()}]",
             )
 
     def _line(self, done: int) -> str:

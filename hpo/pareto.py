@@ -139,13 +139,22 @@ def _hv_slicing(points: np.ndarray, reference: np.ndarray) -> float:
 def hypervolume_history(
     trials: Sequence[FrozenTrial], directions: Sequence[Direction], reference: np.ndarray
 ) -> np.ndarray:
-    """(n,): the hypervolume of the completed feasible trials after each of `trials`."""
+    """(n,): the hypervolume of the completed feasible trials after each of `trials`.
+
+    The front is kept as trials come: a point that a point of the front weakly
+    dominates adds no volume (nothing is recomputed); any other replaces the
+    points it weakly dominates, and the volume of the new front is computed.
+    """
     out = np.zeros(len(trials))
-    done: list[FrozenTrial] = []
+    front = np.empty((0, len(directions)))  # (m, k): losses, mutually non-dominated
+    volume = 0.0
     for i, trial in enumerate(trials):
         if trial.values is not None and trial.state.value == "COMPLETE" and trial.feasible:
-            done.append(trial)
-        out[i] = hypervolume(losses(done, directions), reference) if done else 0.0
+            point = losses([trial], directions)[0]  # (k,)
+            if not np.any(np.all(front <= point, axis=1)):
+                front = np.vstack([front[~np.all(point <= front, axis=1)], point])
+                volume = hypervolume(front, reference)
+        out[i] = volume
     return out
 
 

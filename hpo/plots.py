@@ -7,9 +7,11 @@ font and carries no markup from the data), `save` writes PNG or SVG.
 
 Study figures (`STUDY_KINDS`): the optimization history, parameter
 importance (PED-ANOVA, `hpo.importance`), a slice plot per parameter,
-parallel coordinates and the intermediate values. Comparison figures: the
-best value so far per sampler (mean and standard error over seeds) and the
-median time per ask.
+parallel coordinates and the intermediate values; for a study of several
+objectives the Pareto front and the hypervolume history instead
+(`hpo.pareto_plots`). Comparison figures: the best value so far per sampler
+(mean and standard error over seeds; the hypervolume so far for an
+objective of several values) and the median time per ask.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import numpy as np
 
 from hpo.errors import HpoError
 from hpo.importance import ped_anova
-from hpo.plot_kinds import COMPARISON_KINDS, STUDY_KINDS
+from hpo.plot_kinds import COMPARISON_KINDS, STUDY_KINDS, refusal, study_kinds
 from hpo.records import FrozenTrial, TrialState, completed_finite, value_of
 from hpo.space import Numeric, Param
 
@@ -48,12 +50,16 @@ class PlotError(HpoError):
 
 
 def study_figure(kind: str, study: Study) -> Figure:
+    from hpo import pareto_plots
+
     makers: dict[str, Callable[[Study], Figure]] = {
         "history": history,
         "importance": importance,
         "slice": slices,
         "parallel": parallel,
         "intermediate": intermediate,
+        "pareto": pareto_plots.pareto,
+        "hypervolume": pareto_plots.hypervolume,
     }
     if kind not in makers:
         from hpo.errors import did_you_mean
@@ -62,11 +68,9 @@ def study_figure(kind: str, study: Study) -> Figure:
             f"unknown plot kind {kind!r}{did_you_mean(kind, makers)}; "
             f"kinds: {', '.join(STUDY_KINDS)}"
         )
-    if study.n_objectives > 1 and kind != "intermediate":
-        raise PlotError(
-            f"study {study.name!r} has {study.n_objectives} objectives: its {kind} figure "
-            "of one value is not drawn (its Pareto front: hpo best NAME)"
-        )
+    why = refusal(kind, study.name, study.n_objectives)
+    if why is not None:
+        raise PlotError(why)
     return makers[kind](study)
 
 
@@ -75,13 +79,13 @@ def study_params(study: Study) -> list[Param]:
     return [dim.param for dim in study.space.dims] + list(study.suggested_params.values())
 
 
-def _figure(height: float, width: float = WIDTH) -> Figure:
+def new_figure(height: float, width: float = WIDTH) -> Figure:
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height), dpi=100, layout="constrained")
 
 
-def _plain_text(draw: Callable[..., Figure]) -> Callable[..., Figure]:
+def plain_text(draw: Callable[..., Figure]) -> Callable[..., Figure]:
     """Draw with mathtext off: names and values from the data are text ("$" stays "$").
 
     matplotlib reads the setting when each Text is made; a context keeps it
@@ -105,13 +109,13 @@ def _need(trials: Sequence[FrozenTrial], what: str, at_least: int = 1) -> None:
         )
 
 
-@_plain_text
+@plain_text
 def history(study: Study) -> Figure:
     """Each trial's value by number, and the best value so far."""
     trials = study.trials
     done = completed_finite(trials)
     _need(done, "history")
-    fig = _figure(3.6)
+    fig = new_figure(3.6)
     ax = fig.add_subplot()
     ax.scatter(
         [t.number for t in done],
@@ -146,7 +150,7 @@ def history(study: Study) -> Figure:
         linewidth=2,
         label="best so far",
     )
-    _maybe_log(ax, list(values))
+    maybe_log(ax, list(values))
     ax.set_xlabel("trial")
     ax.set_ylabel("value")
     ax.set_title("Optimization history")
@@ -154,15 +158,15 @@ def history(study: Study) -> Figure:
     return fig
 
 
-def _maybe_log(ax: Any, values: Sequence[float], axis: str = "y") -> None:
-    """A log scale when positive values span more than three decades."""
+def maybe_log(ax: Any, values: Sequence[float], axis: str = "y", span: float = 1e3) -> None:
+    """A log scale when positive values span more than `span` (three decades)."""
     positive = [v for v in values if v > 0]
-    if len(positive) == len(values) and positive and max(positive) / min(positive) > 1e3:
+    if len(positive) == len(values) and positive and max(positive) / min(positive) > span:
         _log_scale(ax, axis)
 
 
 def _log_scale(ax: Any, axis: str = "y") -> None:
-    """A log axis with plain-text tick labels (mathtext is off, _plain_text: matplotlib's
+    """A log axis with plain-text tick labels (mathtext is off, plain_text: matplotlib's
     own labels would show their source, $\\mathdefault{10^{1}}$). Powers of ten are
     labelled (at most 6, skipping decades on a wide axis); on an axis under 2.5
     decades wide, 3 x a power of ten too, and under one decade 2 x and 5 x, so that
@@ -186,7 +190,7 @@ def _log_scale(ax: Any, axis: str = "y") -> None:
     ticks.set_minor_formatter(FuncFormatter(minor_label))
 
 
-@_plain_text
+@plain_text
 def importance(study: Study) -> Figure:
     """PED-ANOVA importance of each parameter (the best 10% against all trials)."""
     params = study_params(study)
@@ -195,13 +199,13 @@ def importance(study: Study) -> Figure:
     return importance_bars(ped_anova(params, study.trials, study.direction))
 
 
-@_plain_text
+@plain_text
 def importance_bars(scores: dict[str, float]) -> Figure:
     """Bars of importance scores (parameter -> share), most important on top."""
     if not scores:
         raise PlotError("no data for the importance plot: it needs at least 4 completed trials")
     names = list(scores)[::-1]
-    fig = _figure(0.9 + 0.35 * len(names))
+    fig = new_figure(0.9 + 0.35 * len(names))
     ax = fig.add_subplot()
     ax.barh(names, [scores[n] for n in names], color=COMPLETE_COLOR)
     ax.set_xlabel("importance (PED-ANOVA, share of the total)")
@@ -210,7 +214,7 @@ def importance_bars(scores: dict[str, float]) -> Figure:
     return fig
 
 
-@_plain_text
+@plain_text
 def slices(study: Study) -> Figure:
     """The value against each parameter, coloured by trial number."""
     done = completed_finite(study.trials)
@@ -220,7 +224,7 @@ def slices(study: Study) -> Figure:
         raise PlotError("no data for the slice plot: the trials have no parameters")
     columns = min(3, len(params))
     rows = math.ceil(len(params) / columns)
-    fig = _figure(2.6 * rows)
+    fig = new_figure(2.6 * rows)
     axes = fig.subplots(rows, columns, squeeze=False)
     values = [value_of(t) for t in done]
     for ax, param in zip(axes.flat, params, strict=False):
@@ -236,7 +240,7 @@ def slices(study: Study) -> Figure:
             vmax=max(t.number for t in done),
         )
         _label_axis(ax, param)
-        _maybe_log(ax, values)
+        maybe_log(ax, values)
         ax.set_ylabel("value", fontsize=8)
     for ax in list(axes.flat)[len(params) :]:
         ax.set_visible(False)
@@ -269,7 +273,7 @@ def _label_axis(ax: Any, param: Param) -> None:
     ax.set_xlim(-0.5, len(labels) - 0.5)
 
 
-@_plain_text
+@plain_text
 def parallel(study: Study) -> Figure:
     """Parallel coordinates: a line per completed trial across the parameters' axes.
 
@@ -282,7 +286,7 @@ def parallel(study: Study) -> Figure:
     params = [p for p in study_params(study) if any(p.name in t.params for t in done)]
     if not params:
         raise PlotError("no data for the parallel coordinates: the trials have no parameters")
-    fig = _figure(3.8)
+    fig = new_figure(3.8)
     ax = fig.add_subplot()
     ordered = sorted(done, key=lambda t: -study.direction.loss(value_of(t)))  # worst first
     low, high = min(map(value_of, done)), max(map(value_of, done))
@@ -327,7 +331,7 @@ def _ends(param: Param) -> tuple[str, str]:
     return str(param.choices[0]), str(param.choices[-1])
 
 
-@_plain_text
+@plain_text
 def intermediate(study: Study) -> Figure:
     """Every trial's intermediate values by step; pruned trials in red, ending in x."""
     trials = [t for t in study.trials if t.intermediate]
@@ -336,7 +340,7 @@ def intermediate(study: Study) -> Figure:
             "no data for the intermediate plot: no trial reported intermediate "
             "values (trial.report)"
         )
-    fig = _figure(3.6)
+    fig = new_figure(3.6)
     ax = fig.add_subplot()
     shown: set[str] = set()
     for trial in trials:
@@ -360,7 +364,7 @@ def intermediate(study: Study) -> Figure:
         shown.add(label)
         if pruned:
             ax.plot(steps[-1], values[-1], marker="x", color=PRUNED_COLOR, markersize=6)
-    _maybe_log(ax, [v for t in trials for v in t.intermediate.values() if math.isfinite(v)])
+    maybe_log(ax, [v for t in trials for v in t.intermediate.values() if math.isfinite(v)])
     ax.set_xlabel("step")
     ax.set_ylabel("intermediate value")
     ax.set_title("Intermediate values (pruned trials in red)")
@@ -371,10 +375,10 @@ def intermediate(study: Study) -> Figure:
 # -- comparisons ------------------------------------------------------------------------
 
 
-@_plain_text
+@plain_text
 def comparison_curves(comparison: Comparison, objective: str) -> Figure:
     """Per sampler: the mean best value so far over seeds, with a ±1 standard error band."""
-    fig = _figure(3.6)
+    fig = new_figure(3.6)
     ax = fig.add_subplot()
     optimum = comparison.optimum.get(objective)
     everything = []
@@ -398,22 +402,28 @@ def comparison_curves(comparison: Comparison, objective: str) -> Figure:
             linewidth=0,
         )
         everything += [v for v in mean if np.isfinite(v)]
+    several = objective in comparison.tradeoffs
     if optimum is not None:
         _log_scale(ax)
         ax.set_ylabel("regret (best value so far - optimum)")
+    elif several:
+        ax.set_ylabel("hypervolume so far")
     else:
-        _maybe_log(ax, everything)
+        maybe_log(ax, everything)
         ax.set_ylabel("best value so far")
     ax.set_xlabel("trial")
-    ax.set_title(f"{objective}: best so far, mean ± standard error over seeds")
+    ax.set_title(
+        f"{objective}: {'hypervolume' if several else 'best'} so far, mean ± standard "
+        "error over seeds"
+    )
     ax.legend(loc="best", fontsize=8, ncols=2)
     return fig
 
 
-@_plain_text
+@plain_text
 def ask_times(comparison: Comparison) -> Figure:
     """Median time per ask (ms) by trial number, per sampler, over objectives and seeds."""
-    fig = _figure(3.6)
+    fig = new_figure(3.6)
     ax = fig.add_subplot()
     labels: dict[str, list[np.ndarray]] = {}
     for by_sampler in comparison.curves.values():
@@ -496,7 +506,7 @@ def plot(
             if kind in COMPARISON_KINDS:
                 raise PlotError(
                     f"{kind!r} is a figure of a comparison; {name!r} is a study "
-                    f"(its kinds: {', '.join(STUDY_KINDS)})"
+                    f"(its kinds: {', '.join(study_kinds(study.n_objectives))})"
                 )
             figure = study_figure(kind, study)
     save(figure, output)
@@ -506,14 +516,20 @@ def plot(
 def comparison_figure(kind: str, comparison: Comparison, objective: str | None) -> Figure:
     if kind == "ask-time":
         return ask_times(comparison)
-    if kind != "best-so-far":
+    if kind not in ("best-so-far", "fronts"):
         raise PlotError(
             f"{kind!r} is not a figure of a comparison; its kinds: {', '.join(COMPARISON_KINDS)}"
         )
-    objective = objective or next(iter(comparison.curves))
+    # (by default the first objective; for fronts, the first of several values)
+    candidates = list(comparison.tradeoffs if kind == "fronts" else comparison.curves)
+    objective = objective or next(iter(candidates), None) or next(iter(comparison.curves))
     if objective not in comparison.curves:
         raise PlotError(
             f"comparison {comparison.name!r} has no objective {objective!r}; it "
             f"has {', '.join(comparison.curves)}"
         )
+    if kind == "fronts":
+        from hpo.pareto_plots import comparison_fronts
+
+        return comparison_fronts(comparison, objective)
     return comparison_curves(comparison, objective)

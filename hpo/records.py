@@ -221,6 +221,11 @@ def param_names(trials: Sequence[FrozenTrial]) -> list[str]:
     return list(names)
 
 
+OBJECTIVE_NAMES_ATTR = "objective_names"  # the study user attribute that names its objectives
+# a study's own reference point for its hypervolume, in its values (comparisons set it)
+REFERENCE_POINT_ATTR = "reference_point"
+
+
 @dataclass(frozen=True)
 class StudyInfo:
     """A study's definition as stored."""
@@ -260,6 +265,22 @@ class StudyInfo:
     def directions_text(self) -> str:
         """'minimize', or 'minimize, maximize' for a study of several objectives."""
         return ", ".join(self.directions)
+
+    @property
+    def objective_names(self) -> list[str] | None:
+        """The objectives' names, if the study was given them (create_study's
+        `objective_names`, kept in the user attribute of that name)."""
+        names = self.user_attrs.get(OBJECTIVE_NAMES_ATTR)
+        if isinstance(names, list) and len(names) == self.n_objectives:
+            return [str(n) for n in names]
+        return None
+
+    def objective_label(self, index: int) -> str:
+        """What figures and tables call objective `index`: 'error (minimize)', or
+        'objective 0 (minimize)' when the study did not name its objectives."""
+        names = self.objective_names
+        name = names[index] if names else f"objective {index}"
+        return f"{name} ({self.directions[index]})"
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,13 @@ goes through `_text` (html.escape), so a study named
 ``<script>alert(1)</script>`` renders as that text.
 
 Study report sections: summary, optimization history, parameter importance,
-slices, parallel coordinates, intermediate values, best trials. Comparison
-report sections: summary, results table, best so far per objective, time per
-ask, the studies.
+slices, parallel coordinates, intermediate values, best trials; for a study
+of several objectives: summary (with the front's size and hypervolume),
+the Pareto front, the hypervolume history, each objective's best, median,
+worst and span on the front, intermediate values, the front's trials.
+Comparison report sections: summary, results table, best so far per
+objective (the hypervolume so far for an objective of several values), each
+sampler's front (objectives of several values), time per ask.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from hpo import plots
 from hpo.display import (
@@ -45,6 +51,7 @@ if TYPE_CHECKING:
     from hpo.study import Study
 
 BEST_SHOWN = 10
+FRONT_SHOWN = 50  # a study of several objectives: the front trials in its table
 
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0 auto;
@@ -119,25 +126,12 @@ def _definitions(items: Sequence[tuple[str, Any]]) -> str:
 
 def study_report(study: Study) -> str:
     if study.n_objectives > 1:
-        raise HpoError(
-            f"study {study.name!r} has {study.n_objectives} objectives: its HTML report is "
-            f"not written yet; its Pareto front: hpo best {study.name}"
-        )
+        return tradeoff_report(study)
     trials = study.trials
-    counts = {k: v for k, v in state_counts(trials).items() if v}
     info = study.info
     complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
-    summary = [
-        ("direction", info.directions_text),
-        ("objective", info.objective or "(a Python function)"),
-        ("sampler", _with_options(info.sampler, info.sampler_options)),
-        ("pruner", _with_options(info.pruner, info.pruner_options)),
-        ("budget", info.budget or "-"),
-        ("seed", info.seed),
-        ("trials", ", ".join(f"{n} {s.lower()}" for s, n in counts.items()) or "none"),
-        ("created", fmt_time(info.created_at)),
-        ("storage", study.storage.display_url),
-    ]
+    summary = _summary(study)
+    ident, heading, intermediate = _intermediate_section()
     if complete:
         best = study.best_trial
         summary.insert(0, ("best value", f"{fmt_value(best.value)} (trial {best.number})"))
@@ -170,18 +164,164 @@ def study_report(study: Study) -> str:
                 "value (the best are drawn last, on top).",
             ),
         ),
-        (
-            "intermediate",
-            "Intermediate values",
-            _figure(
-                lambda: plots.intermediate(study),
-                "Values reported with trial.report at each step; pruned trials in red, "
-                "an x where they stopped.",
-            ),
-        ),
+        (ident, heading, intermediate(study)),
         ("best-trials", "Best trials", _best_trials(study, complete)),
     ]
     return _page(f"Study {info.name}", sections)
+
+
+def _summary(study: Study) -> list[tuple[str, Any]]:
+    """The study's definition and its trial counts: the summary's items."""
+    info = study.info
+    counts = {k: v for k, v in state_counts(study.trials).items() if v}
+    return [
+        ("direction", info.directions_text),
+        ("objective", info.objective or "(a Python function)"),
+        ("sampler", _with_options(info.sampler, info.sampler_options)),
+        ("pruner", _with_options(info.pruner, info.pruner_options)),
+        ("budget", info.budget or "-"),
+        ("seed", info.seed),
+        ("trials", ", ".join(f"{n} {s.lower()}" for s, n in counts.items()) or "none"),
+        ("created", fmt_time(info.created_at)),
+        ("storage", study.storage.display_url),
+    ]
+
+
+def _intermediate_section() -> tuple[str, str, Callable[[Study], str]]:
+    return (
+        "intermediate",
+        "Intermediate values",
+        lambda study: _figure(
+            lambda: plots.intermediate(study),
+            "Values reported with trial.report at each step; pruned trials in red, "
+            "an x where they stopped.",
+        ),
+    )
+
+
+# -- a study of several objectives ---------------------------------------------------------
+
+
+def tradeoff_report(study: Study) -> str:
+    """A study of several objectives: its front, its figures, each objective's spread."""
+    from hpo import pareto_plots
+
+    groups = pareto_plots.trial_groups(study)
+    feasible = groups["front"] + groups["dominated"]
+    summary = _summary(study)
+    summary[0] = (
+        "objectives",
+        ", ".join(study.info.objective_label(i) for i in range(study.n_objectives)),
+    )
+    summary[1:1] = _front_summary(study, groups)
+    ident, heading, intermediate = _intermediate_section()
+    sections = [
+        ("summary", "Summary", _definitions(summary)),
+        (
+            "pareto",
+            "Pareto front",
+            _figure(
+                lambda: pareto_plots.pareto(study),
+                "Every completed trial by its values, a panel per pair of objectives: the "
+                "front (feasible trials no other feasible trial beats in every objective) "
+                "highlighted, the feasible trials it dominates plain, the infeasible ones "
+                "(a constraint above 0) as grey crosses.",
+            ),
+        ),
+        (
+            "hypervolume",
+            "Hypervolume history",
+            _figure(
+                lambda: pareto_plots.hypervolume(study),
+                "The hypervolume of the feasible front after each trial: the volume it "
+                "dominates up to the reference point in the title.",
+            ),
+        ),
+        ("objectives", "Objectives", _objective_summaries(study, feasible, groups["front"])),
+        (ident, heading, intermediate(study)),
+        ("front", "Pareto front trials", _front_table(study, groups["front"])),
+    ]
+    return _page(f"Study {study.info.name}", sections)
+
+
+def _front_summary(study: Study, groups: dict[str, list[FrozenTrial]]) -> list[tuple[str, Any]]:
+    from hpo import pareto_plots
+    from hpo.pareto import hypervolume, losses
+
+    if not groups["front"]:
+        return [("Pareto front", "no completed feasible trial")]
+    point = pareto_plots.study_reference(study)
+    signs = np.array([d.sign for d in study.directions])  # (k,)
+    volume = hypervolume(losses(groups["front"], study.directions), point * signs)
+    return [
+        ("Pareto front", f"{len(groups['front'])} trials"),
+        (
+            "hypervolume",
+            f"{fmt_value(volume)} (reference point "
+            f"({', '.join(fmt_value(float(v)) for v in point)}))",
+        ),
+        ("infeasible trials", len(groups["infeasible"])),
+    ]
+
+
+def _objective_summaries(
+    study: Study, feasible: Sequence[FrozenTrial], front: Sequence[FrozenTrial]
+) -> str:
+    """Per objective, over the completed feasible trials: the best (and its trial), the
+    median, the worst, and the range the front spans."""
+    if not feasible:
+        return '<p class="note">No completed feasible trial.</p>'
+    table = np.array([t.values for t in feasible])  # (n, k)
+    rows = []
+    for i, direction in enumerate(study.directions):
+        losses = direction.sign * table[:, i]  # (n,)
+        best = int(np.argmin(losses))
+        on_front = [(t.values or [])[i] for t in front]
+        rows.append(
+            [
+                study.info.objective_label(i),
+                f"{fmt_value(float(table[best, i]))} (trial {feasible[best].number})",
+                fmt_value(float(np.median(table[:, i]))),
+                fmt_value(float(table[int(np.argmax(losses)), i])),
+                f"{fmt_value(min(on_front))} to {fmt_value(max(on_front))}",
+            ]
+        )
+    headers = ["objective", "best", "median", "worst", "on the front"]
+    return (
+        _table(headers, rows, [False, True, True, True, True])
+        + f'<p class="note">Over the {len(feasible)} completed feasible trials.</p>'
+    )
+
+
+def _front_table(study: Study, front: Sequence[FrozenTrial]) -> str:
+    if not front:
+        return '<p class="note">No completed feasible trial.</p>'
+    first = study.directions[0]
+    shown = sorted(front, key=lambda t: first.loss((t.values or [])[0]))[:FRONT_SHOWN]
+    names = list(dict.fromkeys(k for t in shown for k in t.params))
+    attrs = list(dict.fromkeys(k for t in shown for k in t.user_attrs))
+    constrained = any(t.constraints is not None for t in shown)
+    rows = [
+        [
+            t.number,
+            *(fmt_value(v) for v in t.values or []),
+            *([", ".join(fmt_value(c) for c in t.constraints or [])] if constrained else []),
+            *(fmt_value(t.params.get(n)) for n in names),
+            *(fmt_value(t.user_attrs.get(a)) for a in attrs),
+            fmt_duration(t.duration),
+        ]
+        for t in shown
+    ]
+    labels = [study.info.objective_label(i) for i in range(study.n_objectives)]
+    headers = ["trial", *labels, *(["constraints"] if constrained else []), *names, *attrs]
+    numeric = [True] * (1 + len(labels)) + [False] * (len(headers) - 1 - len(labels)) + [True]
+    more = (
+        f'<p class="note">The first {FRONT_SHOWN} of {len(front)}, by '
+        f"{_text(labels[0])}; all of them: hpo best {_text(study.name)}</p>"
+        if len(front) > FRONT_SHOWN
+        else ""
+    )
+    return _table([*headers, "duration"], rows, numeric) + more
 
 
 def _with_options(name: str, options: dict[str, Any]) -> str:
@@ -264,6 +404,8 @@ def comparison_report(comparison: Comparison, summary: dict[str, Any]) -> str:
         for objective in comparison.curves
     )
     sections.append(("curves", "Best so far", curves))
+    if comparison.tradeoffs:
+        sections.append(("fronts", "Fronts", _fronts(comparison)))
     sections.append(
         (
             "ask-times",
@@ -276,6 +418,20 @@ def comparison_report(comparison: Comparison, summary: dict[str, Any]) -> str:
         )
     )
     return _page(f"Comparison {comparison.name}", sections)
+
+
+def _fronts(comparison: Comparison) -> str:
+    """Objectives of several values: each sampler's front, a figure per objective."""
+    from hpo.pareto_plots import comparison_fronts
+
+    return "\n".join(
+        _figure(
+            functools.partial(comparison_fronts, comparison, objective),
+            f"{objective}: per sampler, the front of its studies' feasible trials, the "
+            "seeds pooled. The table ranks the samplers by each study's own hypervolume.",
+        )
+        for objective in comparison.tradeoffs
+    )
 
 
 def report(name: str, storage: str | Storage, output: str | Path | None = None) -> Path:

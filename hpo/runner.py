@@ -138,6 +138,7 @@ def _create(config: StudyConfig, store: str | Storage, objective: Objective | No
             pruner=config.pruner,
             pruner_options=config.pruner_options,
             directions=config.directions,
+            objective_names=config.objective_names,
         )
     except DuplicateStudyError as exc:
         raise DuplicateStudyError(

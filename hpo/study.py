@@ -383,7 +383,8 @@ class Study:
                     f"{trial.state} one; queue a point to run with enqueue_trial"
                 )
             if trial.state == TrialState.COMPLETE:
-                self._result(trial.values if self.n_objectives > 1 else trial.value, "added")
+                several = self.n_objectives > 1 or trial.objective_values is not None
+                self._result(trial.values if several else trial.value, "added")
             for definition in trial.distributions.values():
                 self.define_param(definition)
             self._checked_point(trial.params)

@@ -2,7 +2,8 @@
 
     name = "branin-random"
     objective = "branin"            # built-in, "pkg.module:fn" or "file.py:fn"
-    direction = "minimize"
+    direction = "minimize"          # several objectives: directions = ["minimize", "maximize"]
+    # objective_names = ["error", "size"]  (several: what figures and tables call them)
     trials = 50                     # the study's budget (total trials)
     seed = 0
     sampler = "tpe"                 # the default; or a table: [sampler] name = "grid", points = 5
@@ -21,13 +22,20 @@ Relative file paths in ``objective`` are relative to the study file.
 from __future__ import annotations
 
 import json
+import math
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from hpo.checks import check_count, check_name, check_seed, check_timeout
+from hpo.checks import (
+    check_count,
+    check_name,
+    check_objective_names,
+    check_seed,
+    check_timeout,
+)
 from hpo.direction import Direction
 from hpo.errors import HpoError, StudyConfigError, StudyFileError, did_you_mean
 from hpo.samplers import DEFAULT_SAMPLER
@@ -37,6 +45,7 @@ KEYS = (
     "objective",
     "direction",
     "directions",
+    "objective_names",
     "space",
     "sampler",
     "pruner",
@@ -56,6 +65,7 @@ class StudyConfig:
     objective_options: dict[str, Any] = field(default_factory=dict)
     direction: str = "minimize"
     directions: list[str] | None = None  # a study of several objectives: one each
+    objective_names: list[str] | None = None  # their names, for figures and tables
     space: list[dict[str, Any]] | None = None
     sampler: str = DEFAULT_SAMPLER
     sampler_options: dict[str, Any] = field(default_factory=dict)
@@ -139,6 +149,7 @@ def config_from_dict(
         objective_options=objective_options,
         direction=data.get("direction", "minimize"),
         directions=_directions(data, source),
+        objective_names=data.get("objective_names"),
         space=space,
         sampler=sampler,
         sampler_options=sampler_options,
@@ -191,6 +202,8 @@ def _check_scalars(config: StudyConfig, source: str) -> None:
     try:
         check_name(config.name)
         Direction.parse(config.direction)
+        if config.objective_names is not None:
+            check_objective_names(config.objective_names, len(config.directions or ["one"]))
         check_count(config.trials, "trials")
         check_timeout(config.timeout)
         check_seed(config.seed)
@@ -227,6 +240,8 @@ COMPARE_KEYS = (
     "storage",
     "objective_options",
     "direction",
+    "directions",
+    "reference_point",
 )
 DEFAULT_CHECKPOINTS = (0.25, 0.5, 1.0)
 
@@ -249,6 +264,10 @@ class CompareConfig:
     checkpoints: tuple[float, ...] = DEFAULT_CHECKPOINTS
     objective_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     direction: str | None = None  # None: each built-in objective's own
+    directions: tuple[str, ...] | None = None  # several objectives: None, the objective's own
+    # several objectives: the hypervolume's reference point per objective of the
+    # comparison, in the objectives' values; none given: derived from every trial
+    reference_point: dict[str, tuple[float, ...]] = field(default_factory=dict)
     storage: str | None = None
     base_dir: Path = Path(".")
 
@@ -305,11 +324,49 @@ def compare_config_from_dict(
         checkpoints=tuple(data.get("checkpoints", DEFAULT_CHECKPOINTS)),
         objective_options=dict(data.get("objective_options", {})),
         direction=data.get("direction"),
+        directions=_compare_directions(data, source),
+        reference_point=_reference_points(data.get("reference_point"), objectives, source),
         storage=data.get("storage"),
         base_dir=base_dir,
     )
     check_config(config, source)
     return config
+
+
+def _compare_directions(data: Mapping[str, Any], source: str) -> tuple[str, ...] | None:
+    directions = _directions(data, source)
+    return None if directions is None else tuple(directions)
+
+
+def _reference_points(
+    value: Any, objectives: Sequence[str], source: str
+) -> dict[str, tuple[float, ...]]:
+    """`reference_point`: a list of numbers (for every objective of the comparison) or a
+    table of lists by objective name."""
+    if value is None:
+        return {}
+    table = value if isinstance(value, Mapping) else {name: value for name in objectives}
+    points = {}
+    for name, point in table.items():
+        if name not in objectives:
+            raise StudyFileError(
+                f"{source}: reference_point.{name}: not an objective of the comparison "
+                f"{list(objectives)}"
+            )
+        if (
+            not isinstance(point, list)
+            or len(point) < 2
+            or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                for v in point
+            )
+        ):
+            raise StudyFileError(
+                f"{source}: reference_point must be a list of finite numbers, one per "
+                f"objective (or a table of such lists by objective name), got {point!r}"
+            )
+        points[name] = tuple(float(v) for v in point)
+    return points
 
 
 def _sampler_spec(value: Any, source: str) -> SamplerSpec:

@@ -324,16 +324,23 @@ def create_trial(
     user_attrs: Mapping[str, Any] | None = None,
     system_attrs: Mapping[str, Any] | None = None,
     intermediate_values: Mapping[int, float] | None = None,
+    constraints: Sequence[float] | None = None,
 ) -> FrozenTrial:
     """A finished trial made by hand (Optuna's `create_trial`), for `study.add_trial`:
     a result known from elsewhere. `distributions`: each parameter's definition
-    (`hpo.distributions`, or spec dicts); the study learns those it does not know."""
+    (`hpo.distributions`, or spec dicts); the study learns those it does not know.
+    `values`: one per objective (for a study of several); `constraints`: as
+    `trial.set_constraints` takes them (feasible when all <= 0)."""
     from hpo.distributions import named
 
+    several = None
     if values is not None:
-        if value is not None or len(values) != 1:
-            raise ValueError(f"a study has one objective: give one value, got values={values!r}")
-        value = values[0]
+        if value is not None or not len(values):
+            raise ValueError(f"give value or values (one per objective), got {value!r}, {values!r}")
+        if len(values) == 1:
+            value = values[0]
+        else:
+            several = [float(v) for v in values]
     now = time.time()
     return FrozenTrial(
         trial_id=-1,
@@ -347,4 +354,6 @@ def create_trial(
         user_attrs=dict(user_attrs or {}),
         system_attrs=dict(system_attrs or {}),
         param_defs=named(distributions or {}),
+        objective_values=several,
+        constraints=None if constraints is None else [float(c) for c in constraints],
     )

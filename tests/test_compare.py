@@ -19,7 +19,9 @@ from hpo.comparison import (
     summarize,
 )
 from hpo.direction import Direction
+from hpo.display import comparison_heading
 from hpo.errors import StudyFileError
+from hpo.pareto_plots import comparison_fronts, hypervolume
 from hpo.records import FrozenTrial, TrialState
 from hpo.studyfile import compare_config_from_dict
 
@@ -348,3 +350,144 @@ def test_live_progress_labels_each_line_with_the_study_it_counts(tmp_path):
     progress.close()
     lines = stream.getvalue().replace("\033[K", "").split("\r")
     assert lines[-1].startswith("study 1/2 (branin / grid / seed 0) | trial 9/10 | ")
+
+
+# -- objectives of several values: scored by hypervolume -----------------------------------
+
+SPACE_X = [{"name": "x", "type": "float", "low": 0.0, "high": 1.0}]
+
+
+def _tradeoff_study(storage: str, label: str, seed: int, points, reference=None) -> None:
+    """A member study of comparison "mo" for objective "two", its trials told."""
+    study = hpo.create_study(
+        f"mo/two/{label}/seed-{seed}",
+        storage,
+        SPACE_X,
+        sampler="random",
+        seed=seed,
+        directions=["minimize", "maximize"],
+        budget=len(points),
+        user_attrs={
+            "comparison": "mo",
+            "objective": "two",
+            "sampler": label,
+            "seed_index": seed,
+            "checkpoints": [0.5, 1.0],
+            "reference_point": reference,
+        },
+    )
+    study.add_trials([hpo.create_trial(values=p, params={"x": 0.5}) for p in points])
+
+
+def test_samplers_of_several_objectives_rank_by_hypervolume(tmp_path):
+    storage = str(tmp_path / "mo.db")
+    # minimize the first, maximize the second; "good" reaches (1, 9), "bad" (2, 8); the
+    # worst feasible values of all of them: 4 and 5, so the derived reference point is
+    # (4 + 0.3, 5 - 0.4) for every study alike
+    for seed in range(4):
+        _tradeoff_study(storage, "good", seed, [(4.0, 5.0), (1.0, 9.0 - seed / 10)])
+        _tradeoff_study(storage, "bad", seed, [(4.0 - seed / 10, 6.0), (2.0, 8.0)])
+    comparison = load_comparison("mo", storage)
+    assert comparison.tradeoffs["two"].reference == pytest.approx((4.3, 4.6))
+    summary = summarize(comparison)
+    data = summary["objectives"]["two"]
+    assert data["score"] == "hypervolume" and data["best_sampler"] == "good"
+    assert data["reference_point"] == pytest.approx([4.3, 4.6]) and not data["reference_given"]
+    rows = data["samplers"]
+    assert rows["good"]["mean_rank"] == 1.0 and rows["bad"]["mean_rank"] == 2.0
+    assert rows["bad"]["significant"] is True  # 4 seeds each, all apart
+    good = [(4.3 - 1.0) * (9.0 - seed / 10 - 4.6) for seed in range(4)]
+    assert rows["good"]["best"]["100%"]["mean"] == pytest.approx(np.mean(good))
+    assert rows["good"]["best"]["50%"]["mean"] == pytest.approx(0.3 * 0.4)  # (4, 5) alone
+    assert "hypervolume of objective 0 (minimize), objective 1 (maximize)" in (
+        comparison_heading("two", data)
+    )
+    # each sampler's front, its seeds pooled: (1, 9) beats the other seeds' (1, 8.x)
+    (ax,) = comparison_fronts(comparison, "two").axes
+    drawn = {c.get_label(): c.get_offsets().tolist() for c in ax.collections}
+    assert drawn == {"good (1)": [[1.0, 9.0]], "bad (1)": [[2.0, 8.0]]}
+    assert ax.get_ylabel() == "objective 1 (maximize)"
+    member = hpo.load_study("mo/two/good/seed-0", storage)  # its reference point: None
+    assert "derived from its trials" in hypervolume(member).axes[0].get_title()
+
+
+def test_a_given_reference_point_is_used_as_given(tmp_path):
+    storage = str(tmp_path / "mo.db")
+    for seed in range(2):
+        _tradeoff_study(storage, "a", seed, [(1.0, 2.0)], reference=[3.0, 0.0])
+        _tradeoff_study(storage, "b", seed, [(2.0, 1.0)], reference=[3.0, 0.0])
+    data = summarize(load_comparison("mo", storage))["objectives"]["two"]
+    assert data["reference_given"] and data["reference_point"] == [3.0, 0.0]
+    assert data["samplers"]["a"]["best"]["100%"]["mean"] == pytest.approx(4.0)  # 2 x 2
+    assert data["samplers"]["b"]["best"]["100%"]["mean"] == pytest.approx(1.0)
+    assert data["best_sampler"] == "a"
+
+
+MO_COMPARISON = """
+name = "mo-run"
+objective = "boston_tradeoff"
+samplers = ["random", "sobol"]
+seeds = 2
+trials = 3
+reference_point = [500.0, 120.0]
+
+[objective_options.boston_tradeoff]
+max_epochs = 2
+"""
+
+
+def test_a_comparison_of_a_bundled_tradeoff_runs_and_reports(workdir):
+    (workdir / "mo.toml").write_text(MO_COMPARISON)
+    result = invoke("compare", "mo.toml")
+    assert result.exit_code == 0, result.output
+    assert "boston_tradeoff (hypervolume of held-out MSE (minimize), hidden units" in (
+        result.stdout
+    )
+    assert "reference point (500, 120), given" in result.stdout
+    study = hpo.load_study("mo-run/boston_tradeoff/sobol/seed-1", "hpo.db")
+    assert study.n_objectives == 2 and study.info.objective_names == [
+        "held-out MSE",
+        "hidden units",
+    ]
+    title = hypervolume(study).axes[0].get_title()  # the member's figure: the same point
+    assert "reference point (500, 120), the study's" in title
+    assert invoke("report", "mo-run", "-o", "mo.html").exit_code == 0
+    page = (workdir / "mo.html").read_text()
+    assert "<!-- hypervolume so far -->" in page  # the curves figure's axis
+    assert page.count("<svg") == 3  # hypervolume so far, the fronts, time per ask
+    assert '<section id="fronts">' in page and "reference point (500, 120), given" in page
+    for kind in ("best-so-far", "fronts"):
+        assert invoke("plot", "mo-run", "--kind", kind, "-o", f"{kind}.svg").exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("reference_point = [1.0, 2.0, 3.0]", "reference point of 'boston_tradeoff' has 3"),
+        ('directions = ["minimize"] * 0', "invalid TOML"),
+        ('directions = ["minimize", "minimize", "minimize"]', "returns 2 value(s)"),
+        ('reference_point = ["a", 1]', "reference_point must be a list of finite numbers"),
+        ("reference_point = { branin = [1, 2] }", "not an objective of the comparison"),
+    ],
+)
+def test_bad_comparisons_of_several_objectives(workdir, extra, message):
+    text = MO_COMPARISON.replace("reference_point = [500.0, 120.0]", extra)
+    (workdir / "bad.toml").write_text(text)
+    result = invoke("compare", "bad.toml")
+    assert result.exit_code == 2 and message in result.stderr, result.output
+    assert not (workdir / "hpo.db").exists()
+
+
+def test_a_sampler_for_one_objective_is_refused_for_a_tradeoff(workdir):
+    from hpo.samplers import SAMPLERS
+
+    # (a native one that optimizes one objective only, whichever samplers learn several)
+    native = [n for n in SAMPLERS if "-" not in n]
+    single = [n for n in native if not getattr(SAMPLERS.factory(n), "multi_objective", 0)]
+    if not single:
+        pytest.skip("every native sampler takes several objectives")
+    one = single[0]
+    (workdir / "tpe.toml").write_text(MO_COMPARISON.replace('"sobol"', f'"{one}"'))
+    result = invoke("compare", "tpe.toml")
+    assert result.exit_code == 2 and "optimizes one objective" in result.stderr
+    assert not (workdir / "hpo.db").exists()

@@ -295,3 +295,30 @@ def test_constraints_steer_the_samplers_to_feasible_points(sampler):
     late = np.mean([t.feasible for t in study.trials[-15:]])
     assert late > max(early, 0.6)
     assert all(t.feasible for t in study.best_trials)
+def test_hypervolume_history_matches_recomputing_after_each_trial():
+    from hpo.pareto import hypervolume_history, losses
+    from hpo.records import FrozenTrial
+
+    rng = np.random.default_rng(5)
+    for k in (2, 3):
+        directions = [Direction.MINIMIZE, Direction.MAXIMIZE, Direction.MINIMIZE][:k]
+        trials = [
+            FrozenTrial(
+                trial_id=i + 1,
+                number=i,
+                state=TrialState.FAIL if i % 7 == 3 else TrialState.COMPLETE,
+                params={},
+                value=None,
+                objective_values=list(rng.integers(0, 5, size=k).astype(float)),  # ties
+                constraints=[1.0] if i % 5 == 4 else None,
+            )
+            for i in range(40)
+        ]
+        reference = np.array([6.0, 1.0, 6.0][:k])  # (losses: the maximized one is -value)
+        expected = []
+        for i in range(len(trials)):
+            done = [t for t in trials[: i + 1] if t.state == TrialState.COMPLETE and t.feasible]
+            expected.append(hypervolume(losses(done, directions), reference) if done else 0.0)
+        assert hypervolume_history(trials, directions, reference).tolist() == pytest.approx(
+            expected
+        )

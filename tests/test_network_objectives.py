@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import math
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -127,3 +129,72 @@ def test_unknown_objective_option_is_refused(workdir):
     result = CliRunner().invoke(cli, ["run", "s.toml"])
     assert result.exit_code == 2 and "no option 'epochz'" in result.stderr
     assert not (workdir / "hpo.db").exists()
+
+
+# -- two objectives: error against size ------------------------------------------------------
+
+TRADEOFFS = {
+    "mnist_tradeoff": "max_epochs = 1\nsubset = 600\nvalidation = 300\n",
+    "boston_tradeoff": "max_epochs = 3\n",
+}
+STUDIES = Path(__file__).resolve().parent.parent / "studies"
+
+
+@pytest.mark.parametrize("name", list(TRADEOFFS))
+def test_a_tradeoff_returns_error_and_size_through_the_cli(workdir, name):
+    (workdir / "s.toml").write_text(
+        f'name = "s"\ndirections = ["minimize", "minimize"]\ntrials = 2\nseed = 0\n'
+        f'sampler = "random"\n[objective]\nname = "{name}"\n{TRADEOFFS[name]}'
+    )
+    result = CliRunner().invoke(cli, ["run", "s.toml"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    study = hpo.load_study("s", "hpo.db")
+    names = load_objective(name).names
+    assert study.info.objective_names == list(names)  # named by the objective itself
+    assert f"0: {names[0]} (minimize)" in result.stdout
+    for trial in study.trials:
+        error, size = trial.values
+        assert trial.state == TrialState.COMPLETE and trial.value is None
+        assert error > 0 and size >= 1 and size == int(size)
+    if name == "boston_tradeoff":
+        assert [t.values[1] for t in study.trials] == [t.params["units"] for t in study.trials]
+    else:  # every weight and bias of a 784-...-10 network
+        trial = study.trials[0]
+        units = [trial.params[k] for k in sorted(trial.params) if k.startswith("units")]
+        sizes = [784, *units, 10]
+        slopes = sum(units) if trial.params["activation"] == "prelu" else 0  # one a unit
+        weights = sum((a + 1) * b for a, b in itertools.pairwise(sizes))
+        assert trial.values[1] == weights + slopes
+        assert trial.values[0] == pytest.approx(1 - trial.user_attrs["accuracy"])
+
+
+def test_a_tradeoff_without_directions_says_to_give_them(workdir):
+    (workdir / "s.toml").write_text('trials = 1\nobjective = "boston_tradeoff"\n')
+    result = CliRunner().invoke(cli, ["run", "s.toml"])
+    assert result.exit_code == 2 and "returns 2 values (held-out MSE, hidden units)" in (
+        result.stderr
+    )
+    assert "give directions" in result.stderr and not (workdir / "hpo.db").exists()
+    # from Python, the objective's own directions are the default
+    study = hpo.create_study(objective="boston_tradeoff", sampler="random")
+    assert study.directions == ["minimize", "minimize"]
+
+
+@pytest.mark.parametrize(
+    "path", ["boston_tradeoff.toml", "mnist_tradeoff.toml", "compare_tradeoff_quick.toml"]
+)
+def test_the_tradeoff_study_files_load_and_plan(path):
+    from hpo.comparison import plan
+    from hpo.studyfile import load_compare_file, load_study_file
+
+    if path.startswith("compare"):
+        _, objectives = plan(load_compare_file(STUDIES / path))
+        assert {o.names for o in objectives.values()} == {
+            ("held-out MSE", "hidden units"),
+            ("validation error", "weights"),
+        }
+        return
+    config = load_study_file(STUDIES / path)
+    assert config.directions == ["minimize", "minimize"]
+    objective = load_objective(config.objective, config.objective_options)
+    assert tuple(config.objective_names) == objective.names

@@ -71,7 +71,8 @@ OBJECTIVE_SOURCE = """\
 
 def test_builtin_registry_holds_the_benchmark_problems_and_the_networks():
     assert list(synthetic.PROBLEMS) == list(BENCH)
-    assert list(BUILTIN) == [*BENCH, "mnist_mlp", "boston", "sofm"]
+    networks = ["mnist_mlp", "boston", "sofm", "mnist_tradeoff", "boston_tradeoff"]
+    assert list(BUILTIN) == [*BENCH, *networks]
     assert objective_names() == list(BUILTIN)
 
 

@@ -404,6 +404,7 @@ def test_every_allowed_key_is_accepted(tmp_path):
         "objective",
         "direction",
         "directions",
+        "objective_names",
         "space",
         "sampler",
         "pruner",
@@ -413,12 +414,17 @@ def test_every_allowed_key_is_accepted(tmp_path):
         "storage",
     }
     config = load_study_file(write(tmp_path / "full.toml", FULL_TOML))
-    assert all(getattr(config, key) is not None for key in KEYS if key != "directions")
-    several = FULL_TOML.replace('direction = "maximize"', 'directions = ["minimize", "maximize"]')
-    assert load_study_file(write(tmp_path / "two.toml", several)).directions == [
-        "minimize",
-        "maximize",
-    ]
+    several_only = ("directions", "objective_names")
+    assert all(getattr(config, key) is not None for key in KEYS if key not in several_only)
+    several = FULL_TOML.replace(
+        'direction = "maximize"',
+        'directions = ["minimize", "maximize"]\nobjective_names = ["error", "size"]',
+    )
+    two = load_study_file(write(tmp_path / "two.toml", several))
+    assert two.directions == ["minimize", "maximize"] and two.objective_names == ["error", "size"]
+    for bad in ('["error"]', '["a", "a"]', '"error"'):
+        with pytest.raises(StudyFileError, match="objective_names must be 2 distinct"):
+            load_study_file(write(tmp_path / "bad.toml", several.replace('["error", "size"]', bad)))
     both = several.replace("directions =", 'direction = "minimize"\ndirections =')
     with pytest.raises(StudyFileError, match="not both"):
         load_study_file(write(tmp_path / "both.toml", both))

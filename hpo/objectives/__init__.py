@@ -37,6 +37,9 @@ class Objective:
     space: list[dict[str, Any]] | None = None  # a built-in's default space spec
     direction: str | None = None
     optimum: float | None = None  # the known best value, for regret
+    # a bundled objective of several values: each one's direction and name
+    directions: tuple[str, ...] | None = None
+    names: tuple[str, ...] | None = None
 
 
 def _synthetic(name: str) -> Callable[..., Objective]:
@@ -51,14 +54,25 @@ def _synthetic(name: str) -> Callable[..., Objective]:
     return make
 
 
-def _network(name: str, module: str) -> Callable[..., Objective]:
-    """A bundled network objective: `module` defines SPACE and a function `name`."""
+def _network(
+    name: str, module: str, space: str = "SPACE", minimized: tuple[str, ...] | None = None
+) -> Callable[..., Objective]:
+    """A bundled network objective: `module` defines the space named `space` and a
+    function `name`; `minimized`: the names of its values when it returns several
+    (each minimized)."""
 
     def make(**options: Any) -> Objective:
         loaded = importlib.import_module(f"hpo.objectives.{module}")  # numpy work: on demand
         fn = getattr(loaded, name)
         _check_accepts(fn, options, f"objective {name!r}", takes_trial=True)
-        return Objective(name, functools.partial(fn, **options), loaded.SPACE, "minimize")
+        return Objective(
+            name,
+            functools.partial(fn, **options),
+            getattr(loaded, space),
+            None if minimized else "minimize",
+            directions=("minimize",) * len(minimized) if minimized else None,
+            names=minimized,
+        )
 
     make.__doc__ = f"The bundled {name!r} network objective (hpo/objectives/{module}.py)."
     return make
@@ -69,6 +83,13 @@ BUILTIN: dict[str, Callable[..., Objective]] = {
     "mnist_mlp": _network("mnist_mlp", "mnist"),
     "boston": _network("boston", "boston"),
     "sofm": _network("sofm", "sofm"),
+    # two objectives: the trade-off between error and size
+    "mnist_tradeoff": _network(
+        "mnist_tradeoff", "mnist", "TRADEOFF_SPACE", ("validation error", "weights")
+    ),
+    "boston_tradeoff": _network(
+        "boston_tradeoff", "boston", "TRADEOFF_SPACE", ("held-out MSE", "hidden units")
+    ),
 }
 
 

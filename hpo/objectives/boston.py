@@ -120,6 +120,27 @@ def boston(
     return float(value)
 
 
+TRADEOFF_SPACE = [
+    {"name": "units", "type": "int", "low": 1, "high": 100, "log": True},
+    *SPACE[1:],  # activation, optimizer
+]
+
+
+def boston_tradeoff(
+    trial: Trial,
+    max_epochs: int = 100,
+    batch_size: int = 32,
+    patience: int = 10,
+    validation: float = 0.15,
+    stopping: float = 0.15,
+    drop_b: bool = False,
+) -> tuple[float, float]:
+    """Train the trial's network (as `boston`); its held-out MSE in $1000s² and its
+    number of hidden units, both minimized. Options: as `boston`'s."""
+    mse = boston(trial, max_epochs, batch_size, patience, validation, stopping, drop_b)
+    return mse, float(trial.params["units"])
+
+
 def _optimizer(p: dict[str, Any]) -> Any:
     if p["optimizer"] == "lm":
         return LevenbergMarquardt(mu=p["mu"], factor=p["mu_factor"])
