@@ -13,6 +13,8 @@ issue 21 as met / missed.
     python bench/multiobjective.py --seeds 5 --trials 100 --jobs 2
     python bench/multiobjective.py --samplers optuna-gp --seeds 2 --json gp.json
     python bench/multiobjective.py --merge a.json b.json            # one table from several runs
+                                        # (a study of b.json replaces a.json's of the same
+                                        # sampler, problem and seed)
 
 Reference samplers whose library is missing are skipped with a note
 (pip install 'hpo[reference]'; optuna-gp also needs torch). BLAS runs
@@ -224,11 +226,17 @@ def main() -> int:
     )
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--json", help="write the raw results to this file")
-    parser.add_argument("--merge", nargs="+", help="report on the results of earlier --json runs")
+    parser.add_argument(
+        "--merge", nargs="+", help="report on earlier --json runs (later files win)"
+    )
     args = parser.parse_args()
 
     if args.merge:
-        results = [r for path in args.merge for r in json.loads(Path(path).read_text())["results"]]
+        merged: dict[tuple[str, str, int], dict[str, Any]] = {}
+        for path in args.merge:  # a later file's study replaces an earlier one's
+            for r in json.loads(Path(path).read_text())["results"]:
+                merged[(r["sampler"], r["problem"], r["seed"])] = r
+        results = list(merged.values())
         samplers = [s for s in SAMPLERS if any(r["sampler"] == s for r in results)]
     else:
         samplers = available(args.samplers.split(","))

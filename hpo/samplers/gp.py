@@ -194,8 +194,11 @@ class GPSampler:
         for values in constraints.T:
             mean, std = values.mean(), values.std()
             std = std if std > 0 else 1.0
-            theta = hyperparameters(x, values, self.n_restarts)
-            gps.append(GaussianProcess.with_params(x, (values - mean) / std, theta))
+            y = (values - mean) / std
+            # fitted on the values it conditions on (not warped: the threshold must keep its
+            # place), from starts seeded by the number of trials, so the ask stays pure
+            rng = np.random.default_rng(len(y))
+            gps.append(GaussianProcess.fit(x, y, rng, self.n_restarts))
             thresholds.append(-mean / std)
         return LogPoF(gps, thresholds)
 
