@@ -71,6 +71,7 @@ def serve(
         port=port,
         access_log=access_log,
         server_header=False,
+        timeout_graceful_shutdown=5,  # requests cut short are retried by clients
         proxy_headers=False,  # X-Forwarded-For is not trusted: clients are named as they connect
         log_level="info",
     )

@@ -103,7 +103,8 @@ class StudyPool:
     """One Study object per study name, kept between requests: a Study keeps its trials
     in memory and refreshes only what changed, so an ask costs what changed since the
     last one, not the size of the study. Every server thread shares it (a Study
-    serializes its own calls)."""
+    serializes its own calls). A study's settings are read when it is first served;
+    a budget raised elsewhere is seen when ask finds the old one met."""
 
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
@@ -256,7 +257,11 @@ def delete(name: str, pool: Pool) -> Response:
 def ask(name: str, pool: Pool, request: Request, body: AskBody | None = None) -> dict[str, Any]:
     body = body or AskBody()
     worker = body.worker or f"http-client {request.client.host if request.client else ''}"
-    trial = pool.get(name).ask(worker=worker, lease=body.lease)
+    try:
+        trial = pool.get(name).ask(worker=worker, lease=body.lease)
+    except errors.BudgetMet:  # the budget may have been raised elsewhere (hpo resume --trials)
+        pool.forget(name)
+        trial = pool.get(name).ask(worker=worker, lease=body.lease)
     record = {
         "number": trial.number,
         "state": TrialState.RUNNING,
@@ -450,7 +455,8 @@ ASGIApp = Callable[[MutableMapping[str, Any], Any, Any], Awaitable[None]]
 
 class BodyLimit:
     """ASGI middleware: a request body over `limit` bytes gets 413 before a route reads
-    it, whether it announces its length (Content-Length) or streams in chunks."""
+    it, whether it announces its length (Content-Length) or streams in chunks (read
+    here, at most `limit` bytes of it, then handed on)."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
@@ -461,31 +467,38 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         length = dict(scope.get("headers") or []).get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.limit):
-            await self._too_large(scope, receive, send)
+        if length is not None:
+            if not length.isdigit() or int(length) > self.limit:
+                await self._too_large(scope, receive, send)
+                return
+            await self.app(scope, receive, send)
             return
-        seen = 0
-
-        async def counted() -> Any:
-            nonlocal seen
+        chunks, size, more = [], 0, True
+        while more:
             message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.limit:
-                raise _TooLarge
-            return message
+            if message["type"] != "http.request":  # the client went away
+                return
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            more = message.get("more_body", False)
+            if size > self.limit:
+                await self._too_large(scope, receive, send)
+                return
+        body = b"".join(chunks)
+        replayed = False
 
-        try:
-            await self.app(scope, counted, send)
-        except _TooLarge:
-            await self._too_large(scope, receive, send)
+        async def replay() -> Any:
+            nonlocal replayed
+            if replayed:
+                return await receive()  # the disconnect, when it comes
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
 
     async def _too_large(self, scope: Any, receive: Any, send: Any) -> None:
         response = _error(413, f"request body over {self.limit} bytes", "RequestTooLarge")
         await response(scope, receive, send)
-
-
-class _TooLarge(Exception):  # noqa: N818 - a signal inside BodyLimit
-    pass
 
 
 # -- the app ---------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -132,3 +133,52 @@ def test_hpo_worker_runs_a_study_on_the_server(served: Served, tmp_path: Path) -
     )
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1
     assert READ_TOKEN not in refused.stderr
+
+
+def readme_blocks(section: str) -> list[tuple[str, str]]:
+    """(language, code) of each fenced block in the README section titled `section`."""
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    body = text.split(f"\n## {section}\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```(\w+)\n(.*?)```", body, flags=re.S)
+
+
+def test_the_readmes_service_examples_run(served: Served, tmp_path: Path) -> None:
+    blocks = readme_blocks("Running hpo as a service")
+    assert [lang for lang, _ in blocks] == ["bash", "bash", "python"]
+    assert "hpo serve" in blocks[0][1]  # started here instead, on a free port
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HPO_")}
+    env["HPO_TOKEN"] = WRITE_TOKEN
+    here = served.url.removeprefix("http://")
+    for lang, code in blocks[1:]:
+        code = code.replace("127.0.0.1:8000", here)
+        command = ["bash", "-euo", "pipefail", "-c", code] if lang == "bash" else [sys.executable]
+        done = subprocess.run(
+            command,
+            input=code if lang == "python" else None,
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, (code, done.stdout, done.stderr)
+    study = hpo.connect(served.url, "demo", token=READ_TOKEN)
+    assert len(study.trials) == 11 and study.trial(0).value == 0.49
+
+
+def test_the_bash_loop_over_http_in_docs_runs(served: Served, tmp_path: Path) -> None:
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "service.md").read_text()
+    section = docs.split("\n## A training loop in bash, over HTTP\n", 1)[1].split("\n## ", 1)[0]
+    (loop,) = re.findall(r"```bash\n(.*?)```", section, flags=re.S)
+    hpo.connect(served.url, token=WRITE_TOKEN).create_study("demo-loop", SPACE, budget=4)
+    loop = loop.replace("127.0.0.1:8000", served.url.removeprefix("http://"))
+    loop = loop.replace("/studies/demo/", "/studies/demo-loop/")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HPO_")}
+    env["HPO_TOKEN"] = WRITE_TOKEN
+    done = subprocess.run(
+        ["bash", "-uo", "pipefail", "-c", loop], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    study = hpo.connect(served.url, "demo-loop", token=READ_TOKEN)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 4
+    assert all(t.value == pytest.approx((t.params["x"] - 1) ** 2) for t in study.trials)

@@ -9,6 +9,7 @@ operation from the server's own OpenAPI schema with zero 5xx.
 
 from __future__ import annotations
 
+import http.client
 import threading
 import time
 from collections.abc import Iterator
@@ -186,6 +187,16 @@ def test_bad_input_on_every_endpoint_is_a_4xx_with_one_message(served: Served) -
     assert served.request("POST", f"{trial}/tell", data=b"{not json")[0] == 422
     status, answer = served.request("POST", f"{trial}/tell", data=b"x" * (2 << 20))
     assert status == 413 and "bytes" in answer["detail"]
+    chunked = http.client.HTTPConnection("127.0.0.1", served.port, timeout=30)
+    chunked.request(
+        "POST",
+        f"{trial}/tell",
+        body=iter([b" " * 700_000, b" " * 700_000]),  # no Content-Length: counted as it comes
+        headers={"Content-Type": "application/json"},
+        encode_chunked=True,
+    )
+    assert chunked.getresponse().status == 413
+    chunked.close()
     assert served.request("POST", f"{trial}/tell", {"value": 2.0})[0] == 200  # unharmed
 
 
