@@ -89,7 +89,13 @@ def dashboard(port: int, browser: bool, url_file: Path | None, storage: str | No
     else:
         listening.close()
         raise UserError(NOWHERE)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, server_header=False)
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=False,
+        server_header=False,
+        timeout_graceful_shutdown=5,  # (an open tab keeps its connection: do not wait on it)
+    )
     uvicorn.Server(config).run(sockets=[listening])
 
 
