@@ -352,6 +352,7 @@ def comparison(request: Request, name: str) -> dict[str, Any]:
                 "headers": headers,
                 "rows": [[str(c) for c in row] for row in rows],
                 "curves": _spread(found.curves[objective]),
+                "ask_ms": {label: row["median_ask_ms"] for label, row in data["samplers"].items()},
             }
         )
     return _clean(

@@ -682,7 +682,7 @@ function compareView(main, name) {
           class: i === verdict && (cell === "best" || cell === "n.s.") ? "sig" : null,
           text: cell })))))),
         h("figure", {}, h("figcaption", { text: "Best so far per sampler: median and " +
-          "quartiles over seeds" }), chart));
+          "quartiles over seeds" }), chart), askTimes(o.ask_ms));
       Charts.spread(chart, o.curves, o.direction);
     }
     if (Object.keys(c.mean_rank).length && c.objectives.length > 1) {
@@ -692,6 +692,21 @@ function compareView(main, name) {
     box.append(h("p", { class: "muted", text: c.note }), h("h2", { text: "Studies" }),
       h("ul", {}, c.studies.map((s) => h("li", {}, h("a", { href: "#/study/" + enc(s), text: s })))));
   }, 5000);
+}
+
+// Median time per ask of each sampler, as bars (a log scale would hide little here:
+// the bars are labelled with their value).
+function askTimes(asks) {
+  const entries = Object.entries(asks).filter(([, v]) => v != null);
+  if (!entries.length) return null;
+  const top = Math.max(...entries.map(([, v]) => v));
+  const bars = entries.map(([label, ms]) => {
+    const bar = h("div", { class: "bar", "aria-hidden": "true" });
+    bar.style.width = Math.max(0.5, (100 * ms) / top) + "%";
+    return [h("span", { text: label }), bar, h("span", { class: "num", text: (+ms.toPrecision(2)) + " ms" })];
+  });
+  return h("figure", { "aria-label": "ask times" }, h("figcaption", { text: "Median time per ask" }),
+    h("div", { class: "bars" }, bars));
 }
 
 // -- start -------------------------------------------------------------------------------
