@@ -46,6 +46,7 @@ CSP = (
 ASSETS = {  # the files the page may load: name -> content type
     "app.js": "text/javascript; charset=utf-8",
     "charts.js": "text/javascript; charset=utf-8",
+    "study.js": "text/javascript; charset=utf-8",
     "app.css": "text/css; charset=utf-8",
     "vendor/uPlot.iife.min.js": "text/javascript; charset=utf-8",
     "vendor/uPlot.min.css": "text/css; charset=utf-8",
