@@ -89,7 +89,13 @@ def dashboard(port: int, browser: bool, url_file: Path | None, storage: str | No
     else:
         listening.close()
         raise UserError(NOWHERE)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, server_header=False)
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=False,
+        server_header=False,
+        timeout_graceful_shutdown=5,  # (an open tab keeps its connection: do not wait on it)
+    )
     uvicorn.Server(config).run(sockets=[listening])
 
 
@@ -105,8 +111,16 @@ def _bind(port: int) -> socket.socket:
 
 
 def _open(link: str) -> bool:
+    """Open the link in a graphical browser. Without a display (a server, an ssh
+    session) Python would fall back to a text browser in this terminal (lynx, w3m),
+    which cannot run the page: then nothing is opened."""
     import webbrowser
 
+    graphical = sys.platform in ("darwin", "win32") or any(
+        os.environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY")
+    )
+    if not graphical:
+        return False
     try:
         return webbrowser.open(link)
     except webbrowser.Error:

@@ -46,6 +46,7 @@ CSP = (
 ASSETS = {  # the files the page may load: name -> content type
     "app.js": "text/javascript; charset=utf-8",
     "charts.js": "text/javascript; charset=utf-8",
+    "study.js": "text/javascript; charset=utf-8",
     "app.css": "text/css; charset=utf-8",
     "vendor/uPlot.iife.min.js": "text/javascript; charset=utf-8",
     "vendor/uPlot.min.css": "text/css; charset=utf-8",
@@ -290,6 +291,8 @@ def trials(
         rows, total = shape.page(
             chosen, study.info.directions[0], state or [], sort, descending, limit, offset
         )
+        stored = {t.number: t for t in _stored(study, [t.number for t in rows])}
+        rows = [stored.get(t.number, t) for t in rows]  # (notes added since it was loaded)
     return _clean({"total": total, "offset": offset, "trials": [_row(t) for t in rows]})
 
 
@@ -310,13 +313,21 @@ def _row(trial: FrozenTrial) -> dict[str, Any]:
 @router.get("/api/dashboard/trial", dependencies=[Read])
 def trial(request: Request, name: str, number: int) -> dict[str, Any]:
     """One trial as stored now (read afresh: a note added to a finished trial shows)."""
-    study = _study(request, name)
-    stored = study.storage.load_trials(study.info.study_id, after=2**62, numbers=[number])
+    stored = _stored(_study(request, name), [number])
     if not stored:
         from hpo.errors import TrialNotFoundError
 
         raise TrialNotFoundError(f"study {name!r} has no trial {number}")
     return _clean(stored[0].to_dict())
+
+
+def _stored(study: Study, numbers: list[int]) -> list[FrozenTrial]:
+    """These trials as stored now, in one query. (The Study the server keeps refreshes
+    only unfinished trials; a note added to a finished one is in the database only.)"""
+    if not numbers:
+        return []
+    # trials numbered above `after` or listed: an `after` above every number lists only these
+    return study.storage.load_trials(study.info.study_id, after=2**62, numbers=numbers)
 
 
 @router.get("/api/dashboard/comparison", dependencies=[Read])
@@ -342,6 +353,7 @@ def comparison(request: Request, name: str) -> dict[str, Any]:
                 "headers": headers,
                 "rows": [[str(c) for c in row] for row in rows],
                 "curves": _spread(found.curves[objective]),
+                "ask_ms": {label: row["median_ask_ms"] for label, row in data["samplers"].items()},
             }
         )
     return _clean(

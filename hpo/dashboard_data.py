@@ -207,11 +207,6 @@ def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def trial_detail(trial: FrozenTrial) -> dict[str, Any]:
-    """Everything about one trial (the stored record, as `hpo trial --json` gives it)."""
-    return trial.to_dict()
-
-
 def filtered(
     trials: Sequence[FrozenTrial],
     param: Param,
@@ -241,7 +236,6 @@ _OPS: Mapping[str, Any] = {
     ">": lambda a, b: a > b,
     ">=": lambda a, b: a >= b,
 }
-FILTER_OPS = tuple(_OPS)
 
 
 def _compare(value: Any, op: str, bound: float) -> bool:

@@ -8,7 +8,9 @@ space, tells, leases) lives in the API, as it does for the CLI.
 
 Everything is under /api; `/` is left to the dashboard, which mounts its own
 routes on the app `create_app` returns and guards them with the same
-`require_read` / `require_write` dependencies.
+`require_read` / `require_write` dependencies (`dependencies=[Depends(require_read)]`).
+The app's state holds `storage` (the Storage), `studies` (the StudyPool: one
+Study per name, `app.state.studies.get(name)`) and `tokens`.
 
     GET    /api/studies                               list
     POST   /api/studies                               create
@@ -54,6 +56,7 @@ from hpo.study import Study
 from hpo.tokens import Access, Tokens
 
 MAX_BODY_BYTES = 1 << 20  # a study's space or a told result is far smaller
+DRAIN_BYTES = 16 << 20  # what a refused body may still send before the connection closes
 TRIAL_PAGE_LIMIT = 1000  # the most trials one page may hold
 log = logging.getLogger("hpo.server")
 
@@ -482,7 +485,7 @@ class BodyLimit:
             size += len(chunks[-1])
             more = message.get("more_body", False)
             if size > self.limit:
-                await self._too_large(scope, receive, send)
+                await self._too_large(scope, receive, send, more)
                 return
         body = b"".join(chunks)
         replayed = False
@@ -496,7 +499,16 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    async def _too_large(self, scope: Any, receive: Any, send: Any) -> None:
+    async def _too_large(self, scope: Any, receive: Any, send: Any, more: bool = True) -> None:
+        """413; the rest of the body is read first (up to DRAIN_BYTES) and dropped, so
+        that the client, still sending, reads the answer instead of a broken pipe."""
+        drained = 0
+        while more and drained < DRAIN_BYTES:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            drained += len(message.get("body", b""))
+            more = message.get("more_body", False)
         response = _error(413, f"request body over {self.limit} bytes", "RequestTooLarge")
         await response(scope, receive, send)
 

@@ -317,6 +317,9 @@ def test_every_page_loads_cleanly(watched):
     assert "mean rank" in headers and "vs best" in headers
     response = page.request.get(w.base + "/")
     assert "script-src 'self'" in response.headers["content-security-policy"]
+    assert page.request.get(w.base + "/dashboard/app.js").headers["x-content-type-options"]
+    assert page.request.get(w.base + "/dashboard/index.html").status == 404  # listed files only
+    assert page.request.get(w.base + "/api/dashboard/studies").status == 401  # no token
 
 
 def test_a_told_trial_appears_in_the_table_and_the_history(watched, server):

@@ -191,6 +191,9 @@ const Charts = (() => {
     el.textContent = "";
     const c = document.createElement("canvas");
     c.className = "plain";
+    c.setAttribute("role", "img"); // (named by its figure's caption)
+    const named = el.closest("figure");
+    if (named && named.getAttribute("aria-label")) c.setAttribute("aria-label", named.getAttribute("aria-label"));
     const ratio = window.devicePixelRatio || 1;
     const w = width(el);
     c.width = w * ratio; c.height = height * ratio;
