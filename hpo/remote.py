@@ -13,10 +13,10 @@ server through the `TrialHost` surface: `suggest_*` of a new parameter asks
 the server to sample it, `report` sends the value and gets the pruner's
 decision back, which `should_prune` returns.
 
-HTTP is the standard library's (urllib): a client needs nothing else. A
-dropped connection, a refused one (the server restarting) or a 503 (its
-database briefly away) is retried with backoff for `retry_seconds`. Every
-request is retried but enqueue (and create), which is retried only when the
+HTTP is the standard library's (urllib, `hpo.http_client`): a client needs
+nothing else. A dropped connection, a refused one (the server restarting) or
+a 503 (its database briefly away) is retried with backoff for
+`retry_seconds`. Every request is retried but enqueue (and create), which is retried only when the
 request surely did not reach the server: a tell sent twice is answered with
 the trial as told, never a second result or an error. An ask whose answer
 was lost leaves a trial nobody runs; its lease runs out and its point is
@@ -29,142 +29,27 @@ While a trial runs here, a background thread beats its heartbeat every
 
 from __future__ import annotations
 
-import http.client
-import json
 import logging
-import os
-import random
 import threading
 import time
 import traceback
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, overload
 
 from hpo import errors
 from hpo.direction import Direction
 from hpo.distributions import named
-from hpo.errors import HpoError, ServerError, StudyConfigError
+from hpo.errors import HpoError
 from hpo.heartbeat import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S, Heartbeat, worker_id
+from hpo.http_client import RETRY_SECONDS, Http
 from hpo.records import FrozenTrial, TrialPage, TrialState, value_of
 from hpo.space import Param, Space, check_suggest_kind
-from hpo.tokens import TOKEN_VARIABLE
 from hpo.trial import Trial, as_objective_value, as_objective_values
 
-RETRY_SECONDS = 120.0  # long enough for a server to restart
-TIMEOUT_S = 60.0  # one request
 PAGE = 1000  # trials per request when reading them all
 POLL_INTERVAL_S = 0.5
 log = logging.getLogger("hpo")
-
-# -- HTTP ----------------------------------------------------------------------------------
-
-
-class _Retry(Exception):  # noqa: N818 - a signal inside Http
-    """A failure worth another try; `unsent`: the server surely did not act on it."""
-
-    def __init__(self, reason: str, unsent: bool) -> None:
-        super().__init__(reason)
-        self.unsent = unsent
-
-
-class Http:
-    """JSON requests to one server, with the token and the retries."""
-
-    def __init__(
-        self,
-        url: str,
-        token: str | None = None,
-        timeout: float = TIMEOUT_S,
-        retry_seconds: float = RETRY_SECONDS,
-    ) -> None:
-        parts = urllib.parse.urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise StudyConfigError(
-                f"an hpo server's URL starts with http:// or https://, got {url!r}"
-            )
-        self.url = url.rstrip("/")
-        token = os.environ.get(TOKEN_VARIABLE) if token is None else token
-        self._headers = {"Accept": "application/json", "Content-Type": "application/json"}
-        if token:
-            self._headers["Authorization"] = f"Bearer {token}"
-        self.timeout = timeout
-        self.retry_seconds = retry_seconds
-
-    def __repr__(self) -> str:  # never the token
-        return f"Http({self.url!r})"
-
-    def call(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        query: Mapping[str, Any] | Sequence[tuple[str, Any]] | None = None,
-        idempotent: bool = True,
-        patience: float | None = None,
-    ) -> Any:
-        """The decoded JSON answer; an hpo exception for a 4xx (the server's class when
-        it names one), ServerError when the server stays out of reach. `patience`: how
-        long to retry (default retry_seconds), and the limit of one attempt too."""
-        url = self.url + path + (f"?{urllib.parse.urlencode(query, doseq=True)}" if query else "")
-        data = None if body is None else _encode(body)
-        patience = self.retry_seconds if patience is None else patience
-        timeout = self.timeout if patience >= self.timeout else max(patience, 1.0)
-        deadline = time.monotonic() + patience
-        for attempt in range(1_000_000):
-            try:
-                return self._once(method, url, data, timeout)
-            except _Retry as exc:
-                if not (idempotent or exc.unsent) or time.monotonic() >= deadline:
-                    raise ServerError(f"hpo server {self.url}: {exc}") from None
-                pause = min(2.0, 0.05 * 2 ** min(attempt, 6)) * random.uniform(0.5, 1.0)
-                time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
-        raise AssertionError("unreachable")
-
-    def _once(self, method: str, url: str, data: bytes | None, timeout: float) -> Any:
-        request = urllib.request.Request(url, data=data, method=method, headers=self._headers)
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                raw = response.read()
-        except urllib.error.HTTPError as exc:
-            raise _http_error(exc) from None
-        except urllib.error.URLError as exc:
-            refused = isinstance(exc.reason, ConnectionRefusedError)
-            raise _Retry(str(exc.reason), unsent=refused) from None
-        except (http.client.HTTPException, OSError) as exc:  # dropped, reset, timed out
-            raise _Retry(f"{type(exc).__name__}: {exc}", unsent=False) from None
-        return json.loads(raw) if raw else None
-
-
-def _encode(body: Any) -> bytes:
-    try:
-        return json.dumps(body, allow_nan=False).encode()
-    except ValueError:
-        raise errors.InvalidValueError(
-            f"a value that is not a finite number cannot be sent: {body!r:.200}"
-        ) from None
-
-
-def _http_error(exc: urllib.error.HTTPError) -> Exception:
-    try:
-        payload = json.loads(exc.read() or b"{}")
-    except (ValueError, OSError):
-        payload = {}
-    detail = str(payload.get("detail") or exc.reason)
-    if exc.code == 503:  # the server's database, briefly away: nothing was done
-        return _Retry(detail, unsent=True)
-    if exc.code in (502, 504):  # a proxy in between: the request may have been acted on
-        return _Retry(detail, unsent=False)
-    if exc.code in (401, 403):
-        return errors.AccessDeniedError(f"hpo server: {detail}")
-    if exc.code >= 500:
-        return ServerError(f"hpo server: {detail}")
-    kind = getattr(errors, str(payload.get("error")), None)
-    if isinstance(kind, type) and issubclass(kind, HpoError):
-        return kind(detail)
-    return HpoError(detail)
 
 
 def _study_path(name: str, *parts: Any) -> str:

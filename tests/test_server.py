@@ -292,6 +292,8 @@ def test_server_killed_under_load_then_restarted_loses_nothing(tmp_path: Path) -
 # -- the schema, fuzzed -----------------------------------------------------------------------
 
 
+# schemathesis' own strategies draw randomness Hypothesis sometimes warns of
+@pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisWarning")
 def test_fuzz_every_operation_from_the_openapi_schema_no_5xx(tmp_path: Path) -> None:
     import schemathesis
     from hypothesis import HealthCheck, given, settings
