@@ -418,7 +418,25 @@ def run_task(
             _terminate(process)
     process.wait()
     reader.join(timeout=5.0)
+    if stopped and process.returncode != 0:
+        _reap(name, storage)
     return TaskResult(worker.address, process.returncode, tuple(messages), stopped)
+
+
+def _reap(name: str, storage: str) -> None:
+    """A worker stopped in the instant between claiming a trial and running it leaves
+    that trial RUNNING: reap it now (its process is gone from this machine, so it is
+    lost at once and its point queued again) rather than when the study next runs."""
+    from hpo.catalog import load_study
+
+    try:
+        study = load_study(name, storage)
+        try:
+            study.reap_lost_trials()
+        finally:
+            study.storage.close()
+    except Exception as exc:  # noqa: BLE001 - the next run of the study reaps it anyway
+        log.warning("could not check study %s for a trial left running: %s", name, exc)
 
 
 def _worker_command(name: str, objective: str, deadline: float | None) -> list[str]:

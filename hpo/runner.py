@@ -170,25 +170,26 @@ def resume(
     _check_workers(workers, store, cluster)
     study = load_study(name, store)
     objective = _stored_objective(study)
+    _check_resume(study, trials, timeout, sampler, pruner)
     with _session(cluster, workers, objective, study.info.objective_options) as session:
-        _resume(
-            study, objective, store, trials, timeout, sampler, pruner, workers, callbacks, session
-        )
+        if sampler is not None and sampler != study.info.sampler:
+            study.set_sampler(sampler)
+        if pruner is not None and pruner != study.info.pruner:
+            study.set_pruner(pruner)
+        if trials is not None:
+            study.set_budget(trials)
+        _optimize(study, objective, store, workers, timeout, callbacks, session)
     return study
 
 
-def _resume(
+def _check_resume(
     study: Study,
-    objective: Objective,
-    store: str | Storage,
     trials: int | None,
     timeout: float | None,
     sampler: str | None,
     pruner: str | None,
-    workers: int | None,
-    callbacks: Iterable[Callback],
-    session: Session | None,
 ) -> None:
+    """What resume is asked to change is valid (before anything is changed)."""
     name = study.name
     if sampler is not None:
         make_sampler(sampler).check(study.space)
@@ -202,13 +203,6 @@ def _resume(
     budget = trials if trials is not None else study.budget
     if budget is None and timeout is None and (sampler or study.info.sampler) != "grid":
         raise HpoError(f"study {name!r} has no budget: pass --trials or --timeout")
-    if sampler is not None and sampler != study.info.sampler:
-        study.set_sampler(sampler)
-    if pruner is not None and pruner != study.info.pruner:
-        study.set_pruner(pruner)
-    if trials is not None:
-        study.set_budget(trials)
-    _optimize(study, objective, store, workers, timeout, callbacks, session)
 
 
 def worker(
