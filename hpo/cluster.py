@@ -14,7 +14,7 @@ running trial as interrupted and re-queues its point. When the Dask worker
 process dies, its `hpo worker` notices within a second (hpo.workers.
 watch_parent) and stops the same way; when the whole machine is lost, the
 trial's heartbeat stops and a live worker reaps it (hpo.heartbeat). Either
-way Dask reruns the task elsewhere and the budget stays exact.
+way its point runs again, Dask may rerun the task, and the budget stays exact.
 
 Dask is imported here only, inside functions: `import hpo` does not need it.
 """
