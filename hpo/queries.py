@@ -135,19 +135,20 @@ PAGE_KEYS = {
 PAGE_BY_IDS = 1000  # pages up to this size are read by their ids (binds are limited)
 
 
+def paged(query: sa.Select[Any], limit: int | None, offset: int) -> sa.Select[Any]:
+    """`query` limited to `limit` rows (all without one) from `offset` on."""
+    if limit is not None:
+        query = query.limit(limit)
+    return query.offset(offset) if offset else query
+
+
 def page_by_ids(
     conn: Connection, where: Any, ordered: tuple[Any, ...], limit: int, offset: int
 ) -> tuple[Sequence[Any], Sequence[Any]]:
     """A page's rows and intermediate values: its ids first (a deep offset then sorts
     narrow rows, not whole trials), then those trials and their values."""
     ids = (
-        conn.execute(
-            sa.select(_t.c.trial_id)
-            .where(where)
-            .order_by(*ordered)
-            .limit(limit)
-            .offset(offset or None)
-        )
+        conn.execute(paged(sa.select(_t.c.trial_id).where(where).order_by(*ordered), limit, offset))
         .scalars()
         .all()
     )

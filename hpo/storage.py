@@ -74,6 +74,7 @@ from hpo.queries import (
     insert_trial,
     lock_study,
     page_by_ids,
+    paged,
     row_of,
     same_value,
     study_from_row,
@@ -161,13 +162,10 @@ def _insert_trials(
     rows = [row_of(t, study_id, first + i) for i, t in enumerate(trials)]
     if rows:
         conn.execute(INSERT_TRIAL, rows)
-    ids = dict(
-        conn.execute(
-            sa.select(_t.c.number, _t.c.trial_id).where(
-                _t.c.study_id == study_id, _t.c.number >= first
-            )
-        ).all()
+    numbered = sa.select(_t.c.number, _t.c.trial_id).where(
+        _t.c.study_id == study_id, _t.c.number >= first
     )
+    ids = {number: trial_id for number, trial_id in conn.execute(numbered)}
     steps = [
         {"trial_id": ids[first + i], "step": step, "value": value}
         for i, t in enumerate(trials)
@@ -553,11 +551,7 @@ class Storage:
                 rows, values = page_by_ids(conn, where, ordered, limit, offset)
             else:  # (all the filter's intermediate values: too many ids to bind)
                 rows = conn.execute(
-                    sa.select(*TRIAL_COLUMNS)
-                    .where(where)
-                    .order_by(*ordered)
-                    .limit(limit)
-                    .offset(offset or None)
+                    paged(sa.select(*TRIAL_COLUMNS).where(where).order_by(*ordered), limit, offset)
                 ).all()
                 values = conn.execute(
                     sa.select(*VALUE_COLUMNS)
