@@ -241,22 +241,7 @@ def create(body: StudyCreate, pool: Pool) -> dict[str, Any]:
     return study_dict(pool.get(study.name))
 
 
-@router.get("/studies/{name}", dependencies=[Read])
-def get_study(name: str, pool: Pool) -> dict[str, Any]:
-    from hpo.export import study_dict
-
-    study = pool.get(name)
-    return {**study_dict(study), "n_trials": len(study.trials), "n_counted": study.n_counted}
-
-
-@router.delete("/studies/{name}", status_code=204, dependencies=[Write])
-def delete(name: str, pool: Pool) -> Response:
-    pool.forget(name)
-    pool.storage.delete_study(name)
-    return Response(status_code=204)
-
-
-@router.post("/studies/{name}/ask", dependencies=[Write])
+@router.post("/studies/{name:path}/ask", dependencies=[Write])
 def ask(name: str, pool: Pool, request: Request, body: AskBody | None = None) -> dict[str, Any]:
     body = body or AskBody()
     worker = body.worker or f"http-client {request.client.host if request.client else ''}"
@@ -276,13 +261,13 @@ def ask(name: str, pool: Pool, request: Request, body: AskBody | None = None) ->
     return {"study": name, "number": trial.number, "params": trial.params, "trial": record}
 
 
-@router.post("/studies/{name}/enqueue", status_code=201, dependencies=[Write])
+@router.post("/studies/{name:path}/enqueue", status_code=201, dependencies=[Write])
 def enqueue(name: str, body: EnqueueBody, pool: Pool) -> dict[str, Any]:
     record = pool.get(name).enqueue(body.params, body.user_attrs, body.skip_if_exists)
     return record.to_dict()
 
 
-@router.get("/studies/{name}/trials", dependencies=[Read])
+@router.get("/studies/{name:path}/trials", dependencies=[Read])
 def trials(
     name: str,
     pool: Pool,
@@ -296,12 +281,12 @@ def trials(
     return {"total": page.total, "trials": [t.to_dict() for t in page.trials]}
 
 
-@router.get("/studies/{name}/trials/{number}", dependencies=[Read])
+@router.get("/studies/{name:path}/trials/{number}", dependencies=[Read])
 def trial(name: str, number: int, pool: Pool) -> dict[str, Any]:
     return pool.get(name).trial(number).to_dict()
 
 
-@router.post("/studies/{name}/trials/{number}/tell", dependencies=[Write])
+@router.post("/studies/{name:path}/trials/{number}/tell", dependencies=[Write])
 def tell(name: str, number: int, body: TellBody, pool: Pool) -> dict[str, Any]:
     told = pool.get(name).tell(
         number,
@@ -315,19 +300,19 @@ def tell(name: str, number: int, body: TellBody, pool: Pool) -> dict[str, Any]:
     return told.to_dict()
 
 
-@router.post("/studies/{name}/trials/{number}/report", dependencies=[Write])
+@router.post("/studies/{name:path}/trials/{number}/report", dependencies=[Write])
 def report(name: str, number: int, body: ReportBody, pool: Pool) -> dict[str, Any]:
     prune = pool.get(name).report(number, body.value, body.step)
     return {"number": number, "step": body.step, "prune": prune}
 
 
-@router.post("/studies/{name}/trials/{number}/heartbeat", dependencies=[Write])
+@router.post("/studies/{name:path}/trials/{number}/heartbeat", dependencies=[Write])
 def heartbeat(name: str, number: int, pool: Pool) -> dict[str, Any]:
     record = pool.get(name).heartbeat(number)
     return {"number": number, "heartbeat_at": record.heartbeat_at}
 
 
-@router.post("/studies/{name}/trials/{number}/suggest", dependencies=[Write])
+@router.post("/studies/{name:path}/trials/{number}/suggest", dependencies=[Write])
 def suggest(name: str, number: int, body: SuggestBody, pool: Pool) -> dict[str, Any]:
     """A parameter the client's objective defines by run (trial.suggest_*): sampled and
     stored here, as for a trial run in the server's process."""
@@ -340,7 +325,7 @@ def suggest(name: str, number: int, body: SuggestBody, pool: Pool) -> dict[str, 
     return {"name": param.name, "value": live.suggest(param)}
 
 
-@router.post("/studies/{name}/params", dependencies=[Write])
+@router.post("/studies/{name:path}/params", dependencies=[Write])
 def define_param(name: str, body: SuggestBody, pool: Pool) -> dict[str, Any]:
     """Teach the study a parameter an objective defines by run; its first definition
     stays, and is returned."""
@@ -349,7 +334,7 @@ def define_param(name: str, body: SuggestBody, pool: Pool) -> dict[str, Any]:
     return pool.get(name).define_param(Space.from_spec([body.param]).params[0]).to_spec()
 
 
-@router.put("/studies/{name}/trials/{number}/user_attrs", dependencies=[Write])
+@router.put("/studies/{name:path}/trials/{number}/user_attrs", dependencies=[Write])
 def user_attrs(name: str, number: int, body: dict[str, Any], pool: Pool) -> dict[str, Any]:
     from hpo.trial import Trial
 
@@ -360,14 +345,31 @@ def user_attrs(name: str, number: int, body: dict[str, Any], pool: Pool) -> dict
     return live.user_attrs
 
 
-@router.get("/studies/{name}/best", dependencies=[Read])
+@router.get("/studies/{name:path}/best", dependencies=[Read])
 def best(name: str, pool: Pool) -> dict[str, Any]:
     return pool.get(name).best_trial.to_dict()
 
 
-@router.get("/studies/{name}/best_trials", dependencies=[Read])
+@router.get("/studies/{name:path}/best_trials", dependencies=[Read])
 def best_trials(name: str, pool: Pool) -> list[dict[str, Any]]:
     return [t.to_dict() for t in pool.get(name).best_trials]
+
+
+# A study's own routes come last: its name may hold "/" (a comparison's members are
+# NAME/objective/sampler/seed-K), so `{name:path}` alone would swallow the routes above.
+@router.get("/studies/{name:path}", dependencies=[Read])
+def get_study(name: str, pool: Pool) -> dict[str, Any]:
+    from hpo.export import study_dict
+
+    study = pool.get(name)
+    return {**study_dict(study), "n_trials": len(study.trials), "n_counted": study.n_counted}
+
+
+@router.delete("/studies/{name:path}", status_code=204, dependencies=[Write])
+def delete(name: str, pool: Pool) -> Response:
+    pool.forget(name)
+    pool.storage.delete_study(name)
+    return Response(status_code=204)
 
 
 def _running(study: Study, number: int) -> FrozenTrial:

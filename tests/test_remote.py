@@ -90,6 +90,24 @@ def test_ask_tell_errors_are_hpos_own(served: Served) -> None:
         hpo.connect(served.url, study.name, token="x" * 20)
 
 
+def test_a_study_whose_name_holds_slashes_is_reached(served: Served) -> None:
+    """A comparison's members are named NAME/objective/sampler/seed-K: every route takes
+    them, the study's own (get, delete) included."""
+    server = hpo.connect(served.url, token=WRITE_TOKEN)
+    member = f"{name()}/branin/random/seed-0"
+    study = server.create_study(member, SPACE, budget=2, sampler="random")
+    trial = study.ask()
+    assert not study.report(trial.number, 1.0, 0)
+    study.tell(trial, 0.5)
+    assert hpo.connect(served.url, member, token=READ_TOKEN).best_value == 0.5
+    assert [t.number for t in study.trials] == [0]
+    assert study.trials_page(limit=1).total == 1
+    assert member in [s["name"] for s in server.studies()]
+    server.delete_study(member)
+    with pytest.raises(hpo.StudyNotFoundError):
+        hpo.connect(served.url, member, token=WRITE_TOKEN)
+
+
 def test_a_client_that_vanishes_mid_trial_has_its_point_asked_again(served: Served) -> None:
     study = hpo.connect(served.url, token=WRITE_TOKEN).create_study(name(), SPACE, budget=3)
     vanish = (
