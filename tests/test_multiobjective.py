@@ -295,6 +295,8 @@ def test_constraints_steer_the_samplers_to_feasible_points(sampler):
     late = np.mean([t.feasible for t in study.trials[-15:]])
     assert late > max(early, 0.6)
     assert all(t.feasible for t in study.best_trials)
+
+
 def test_hypervolume_history_matches_recomputing_after_each_trial():
     from hpo.pareto import hypervolume_history, losses
     from hpo.records import FrozenTrial
