@@ -349,6 +349,16 @@ class RemoteStudy:
         self._close(number)
         return told
 
+    def interrupt(self, trial: Trial | FrozenTrial | int) -> FrozenTrial:
+        """Give a running trial back without a result, as `hpo.Study.interrupt`: FAIL
+        "interrupted" and its point asked again. Safe to retry."""
+        number = trial if isinstance(trial, int) else trial.number
+        told = FrozenTrial.from_dict(
+            self._http.call("POST", self._path("trials", number, "interrupt"))
+        )
+        self._close(number)
+        return told
+
     def report(self, trial: Trial | FrozenTrial | int, value: float, step: int) -> bool:
         """Store an intermediate value; the pruner's decision: True means stop the trial."""
         number = trial if isinstance(trial, int) else trial.number
@@ -428,7 +438,7 @@ class RemoteStudy:
         try:
             result = fn(trial)
         except KeyboardInterrupt:
-            self.tell(trial, state="fail", error="interrupted (Ctrl-C or SIGTERM)")
+            self.interrupt(trial)
             raise
         except BaseException as exc:
             if errors.is_pruned(exc):

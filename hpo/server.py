@@ -306,6 +306,13 @@ def report(name: str, number: int, body: ReportBody, pool: Pool) -> dict[str, An
     return {"number": number, "step": body.step, "prune": prune}
 
 
+@router.post("/studies/{name:path}/trials/{number}/interrupt", dependencies=[Write])
+def interrupt(name: str, number: int, pool: Pool) -> dict[str, Any]:
+    """A client stopped mid-trial (Ctrl-C): the trial FAILs "interrupted" and its point
+    is asked again, as for a local worker."""
+    return pool.get(name).interrupt(number).to_dict()
+
+
 @router.post("/studies/{name:path}/trials/{number}/heartbeat", dependencies=[Write])
 def heartbeat(name: str, number: int, pool: Pool) -> dict[str, Any]:
     record = pool.get(name).heartbeat(number)

@@ -480,6 +480,21 @@ class Study:
             self._close(record)
             return finished
 
+    def interrupt(self, trial: Trial | FrozenTrial | int) -> FrozenTrial:
+        """Give a running trial back without a result (Ctrl-C or SIGTERM where it ran):
+        FAIL "interrupted" and its point queued to run again, as for a worker stopped
+        mid-trial. A trial finished already is left as it is, so a retried request is
+        harmless. Returns the trial as stored."""
+        number = trial if isinstance(trial, int) else trial.number
+        with self._lock:
+            record = self._told_trial(number)
+            if record.state.is_finished:
+                return record
+            live = self._live.pop(number, None) or Trial(self, record)
+            self._interrupt(live, record)
+            self._close(record)
+            return self._cache.records[number]
+
     def heartbeat(self, trial: Trial | FrozenTrial | int) -> FrozenTrial:
         """Keep a running trial alive (a client that runs it elsewhere beats while it
         works); TrialStateError if it is no longer running."""

@@ -11,6 +11,7 @@ import pytest
 
 import hpo
 from hpo.distributions import CategoricalDistribution, FloatDistribution
+from hpo.errors import TrialNotFoundError
 from hpo.records import TrialState
 
 SPACE = [{"name": "x", "type": "float", "low": -5.0, "high": 5.0}]
@@ -173,3 +174,19 @@ def test_an_asked_trial_keeps_its_heartbeat_until_told(db_path):
         time.sleep(0.02)
     study.tell(trial, 1.0)
     assert study._heartbeat is None  # no trial left to keep alive
+
+
+def test_interrupt_gives_a_running_trial_back_and_its_point_runs_again(db_path):
+    study = hpo.create_study(
+        "give-back", db_path, [{"name": "x", "type": "float", "low": 0.0, "high": 1.0}], budget=2
+    )
+    trial = study.ask()
+    given_back = study.interrupt(trial)
+    assert given_back.state == TrialState.FAIL and "interrupted" in (given_back.error or "")
+    assert study.interrupt(trial.number) == given_back  # a retried request: harmless
+    retry = study.ask()
+    assert retry.params == trial.params and retry.number != trial.number
+    study.tell(retry, 0.5)
+    assert study.n_counted == 1  # the interrupted trial takes no place in the budget
+    with pytest.raises(TrialNotFoundError):
+        study.interrupt(99)

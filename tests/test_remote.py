@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -123,6 +124,36 @@ def test_a_client_that_vanishes_mid_trial_has_its_point_asked_again(served: Serv
     retry = study.ask()
     assert retry.params["x"] == float(x) and retry.number != int(number)
     assert study.trial(int(number)).state == TrialState.FAIL
+
+
+def test_ctrl_c_in_a_client_gives_its_trial_back(served: Served) -> None:
+    """Ctrl-C in study.optimize on a client: the trial FAILs "interrupted" on the server
+    and its point is asked again, as for a local worker."""
+    study = hpo.connect(served.url, token=WRITE_TOKEN).create_study(name(), SPACE, budget=3)
+    client = (
+        "import os, sys, time, hpo\n"
+        "study = hpo.connect(os.environ['URL'], os.environ['NAME'])\n"
+        "def objective(trial):\n"
+        "    print(trial.number, trial.params['x'], flush=True)\n"
+        "    time.sleep(60)\n"
+        "try:\n"
+        "    study.optimize(objective)\n"
+        "except KeyboardInterrupt:\n"
+        "    sys.exit(7)\n"
+    )
+    env = {**os.environ, "URL": served.url, "NAME": study.name, "HPO_TOKEN": WRITE_TOKEN}
+    process = subprocess.Popen(
+        [sys.executable, "-c", client], env=env, stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None
+    number, x = process.stdout.readline().split()
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=60) == 7
+    given_back = study.trial(int(number))
+    assert given_back.state == TrialState.FAIL and "interrupted" in (given_back.error or "")
+    retry = study.ask()
+    assert retry.params["x"] == float(x) and retry.number != int(number)
+    assert study.interrupt(int(number)).state == TrialState.FAIL  # again: harmless
 
 
 def test_hpo_worker_runs_a_study_on_the_server(served: Served, tmp_path: Path) -> None:
