@@ -38,10 +38,12 @@ hypervolume subset selection; a good trial weighs its hypervolume
 contribution to the good group's front (trials behind that front, next to
 nothing). The rest of an ask is as with one objective.
 
-Constraints (`trial.set_constraints`): the good group takes feasible trials
-only, infeasible ones go to the bad group (as Optuna's TPE with
-constraints_func, a light form of c-TPE, Watanabe & Hutter, 2023); while no
-trial is feasible, the good group is the least violating.
+Constraints (`trial.set_constraints`): feasible trials rank before every
+infeasible one, and the infeasible by their total violation; when fewer
+trials are feasible than the good group holds, the least violating fill it,
+each at a weight of next to nothing, as Optuna's TPE with constraints_func
+splits (a light form of c-TPE, Watanabe & Hutter, 2023); while no trial is
+feasible, the good group is the least violating, weighed alike.
 
 Tree-structured spaces: each coordinate (or, multivariate, each group of
 coordinates that are active together) is modelled only over the trials where
@@ -187,7 +189,8 @@ class TPESampler:
         its improvement over the best feasible bad loss (scaled to a mean of 1,
         as the prior's weight is set against weights of 1); bad points, running
         ones included, weigh 1. Infeasible trials rank after the feasible ones,
-        by violation, and join the good group only while none is feasible.
+        by violation: when too few are feasible, the least violating fill the
+        good group (as Optuna's c-TPE split), at a weight of MIN_WEIGHT.
         Several objectives: `_split_several`.
         """
         if history.losses.shape[1] > 1:
@@ -199,15 +202,14 @@ class TPESampler:
             violation = np.concatenate([history.violation, np.zeros(len(history.pruned_loss))])
             # by violation (0 when feasible), by loss, then completed, then by step reached
             ranked = np.lexsort((-went, loss, violation))
-            n_feasible = int(np.count_nonzero(violation <= 0))
-            n_good = self.n_good(len(ranked))
-            n_good = min(n_good, n_feasible) if n_feasible else n_good
-            good, bad = ranked[:n_good], ranked[n_good:]
-            good_weights = (
-                _improvement_weights(loss, good, bad[violation[bad] <= 0])
-                if n_feasible
-                else np.ones(len(good))
-            )
+            good, bad = ranked[: self.n_good(len(ranked))], ranked[self.n_good(len(ranked)) :]
+            good_weights = np.ones(len(good))
+            feasible = violation[good] <= 0
+            if feasible.any():  # the infeasible that fill the group barely count
+                good_weights[feasible] = _improvement_weights(
+                    loss, good[feasible], bad[violation[bad] <= 0]
+                )
+                good_weights[~feasible] = MIN_WEIGHT
         bad_x = x[bad]
         if self.constant_liar and len(history.pending):
             bad_x = np.vstack([bad_x, history.pending])  # running: assumed bad
@@ -218,7 +220,8 @@ class TPESampler:
         trials (indices), the bad ones, the good ones' weights.
 
         Whole fronts of non-domination rank go to the good group while they fit
-        (feasible trials only, while any is); of the front that does not fit
+        (infeasible trials rank after every feasible one, by violation, and fill
+        the group at MIN_WEIGHT when too few are feasible); of the front that does not fit
         whole, the subset of largest hypervolume, chosen greedily. Weights: each
         good trial's hypervolume contribution to the good group's front (the
         reference point 10% beyond its worst), over the largest, at least
@@ -227,21 +230,23 @@ class TPESampler:
         losses, violation = history.losses, history.violation  # (n, k), (n,)
         n_feasible = int(np.count_nonzero(violation <= 0))
         n_good = self.n_good(len(losses))
-        n_good = min(n_good, n_feasible) if n_feasible else n_good
         ranks = nondominated_ranks(losses, violation, needed=n_good)
         order = np.argsort(ranks, kind="stable")  # (n,) by rank, older first
         cut = ranks[order[n_good - 1]]  # the rank of the front that may not fit whole
         whole = order[ranks[order] < cut]
         last = order[ranks[order] == cut]
-        if n_feasible and len(last) > n_good - len(whole):
+        if n_feasible and len(last) > n_good - len(whole) and (violation[last] <= 0).all():
             front = losses[last]
             subset = hypervolume_subset(front, reference_point(front), n_good - len(whole))
             last = last[np.sort(subset)]
         good = np.concatenate([whole, last[: n_good - len(whole)]])
         bad = np.setdiff1d(np.arange(len(losses)), good)
-        if not n_feasible:
-            return good, bad, np.ones(len(good))
-        return good, bad, _contribution_weights(losses[good])
+        weights = np.ones(len(good))
+        feasible = violation[good] <= 0
+        if feasible.any():  # the infeasible that fill the group barely count (as Optuna's)
+            weights[feasible] = _contribution_weights(losses[good[feasible]])
+            weights[~feasible] = MIN_WEIGHT
+        return good, bad, weights
 
     def n_good(self, n: int) -> int:
         """The size of the good group among n ranked trials (see the class docstring)."""
