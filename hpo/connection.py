@@ -262,6 +262,7 @@ _DROPPED = (
     "connection reset",
     "broken pipe",
     "consuming input failed",
+    "socket closed",  # psycopg 3.2+: "connection socket closed"
     "ssl syscall",
 )
 _TRANSIENT = (

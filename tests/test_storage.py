@@ -923,3 +923,22 @@ def test_import_study_refuses_running_trials(storage: Storage) -> None:
     with pytest.raises(ValueError, match="RUNNING"):
         storage.import_study(study_info(), [], [FrozenTrial(-1, -1, TrialState.RUNNING, {})])
     assert storage.list_studies() == []
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "terminating connection due to administrator command",
+        "connection socket closed",  # psycopg 3.2+, a connection the server dropped
+        "consuming input failed: server closed the connection unexpectedly",
+        "(2013, 'Lost connection to MySQL server during query')",
+    ],
+)
+def test_a_connection_the_server_dropped_is_retried_not_fatal(message):
+    import sqlalchemy as sa
+
+    from hpo.connection import translated_errors
+    from hpo.errors import DroppedConnectionError
+
+    with pytest.raises(DroppedConnectionError), translated_errors("db"):
+        raise sa.exc.OperationalError("SELECT 1", {}, Exception(message))
