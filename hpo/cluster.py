@@ -285,6 +285,18 @@ def _connect_to(distributed: Any, address: str) -> Any:
     """A client of the scheduler at `address`; one line when it cannot be reached (how
     long Dask tries: distributed.comm.timeouts.connect, env
     DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT)."""
+    from distributed.comm.addressing import parse_address
+    from distributed.comm.registry import get_backend
+
+    try:  # before a Client exists: one that fails on a malformed address leaves its
+        # event loop running, and the interpreter then never exits
+        scheme, location = parse_address(address)
+        get_backend(scheme).get_address_host_port(location)
+    except ValueError as exc:
+        raise ClusterError(
+            f"{address!r} is not a Dask scheduler address (e.g. tcp://HOST:8786, or "
+            f"'local'): {_one_line(exc)}"
+        ) from None
     try:
         return distributed.Client(address, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as exc:

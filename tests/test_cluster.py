@@ -334,6 +334,18 @@ def test_an_unreachable_scheduler_is_one_line_and_writes_nothing(postgres, tmp_p
     assert not _studies(postgres)
 
 
+@pytest.mark.parametrize("address", ["foo://bar", "not an address", "127.0.0.1:8786x"])
+def test_a_malformed_scheduler_address_is_one_line_and_the_command_ends(
+    postgres, tmp_path, address
+):
+    path = _study_file(tmp_path, "malformed", trials=4, sleep=0.0)
+    done = _hpo("run", str(path), "--cluster", address, "--storage", postgres)
+    _, err = done.communicate(timeout=60)  # (it used to hang after its message)
+    assert done.returncode == 2, err
+    assert err.count("\n") == 1 and "is not a Dask scheduler address" in err, err
+    assert not _studies(postgres)
+
+
 def test_an_sqlite_file_is_refused_for_a_remote_cluster(tmp_path):
     path = _study_file(tmp_path, "file", trials=4, sleep=0.0)
     db = tmp_path / "hpo.db"
