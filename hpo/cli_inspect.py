@@ -362,17 +362,22 @@ def _typed(param: Param, text: str, pair: str) -> Any:
 
 
 def _trial_details(name: str, trial: FrozenTrial) -> str:
-    from hpo.display import curve, fmt_duration, fmt_time, fmt_value
+    from hpo.display import curve, fmt_duration, fmt_result, fmt_time, fmt_value
 
+    several = trial.objective_values is not None
     lines = [
         f"study {name!r}, trial {trial.number}: {trial.state}",
-        f"value     {fmt_value(trial.value)}",
+        f"{'values' if several else 'value '}    {fmt_result(trial)}",
         f"started   {fmt_time(trial.started_at)}",
         f"finished  {fmt_time(trial.finished_at)}",
         f"duration  {fmt_duration(trial.duration)}",
         f"worker    {trial.worker or '-'}",
-        "params:",
     ]
+    if trial.constraints is not None:
+        verdict = "feasible" if trial.feasible else "infeasible"
+        shown = ", ".join(fmt_value(c) for c in trial.constraints)
+        lines.append(f"constraints ({shown}): {verdict}, each must be <= 0")
+    lines.append("params:")
     lines += [f"  {k} = {fmt_value(v)}" for k, v in trial.params.items()] or ["  (none)"]
     if trial.intermediate:
         lines.append("intermediate values (step: value):")

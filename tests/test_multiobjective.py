@@ -141,6 +141,27 @@ def test_a_study_file_with_directions_runs_from_the_command_line(workdir):
     assert "minimize, minimize" in invoke("studies").stdout
 
 
+def test_hpo_show_prints_every_value_and_the_constraints(workdir):
+    write(
+        workdir / "objective.py",
+        "def f(trial):\n    x = trial.params['x']\n    trial.set_constraints([x - 0.5])\n"
+        "    return x, 1 - x\n",
+    )
+    write(
+        workdir / "two.toml",
+        'objective = "objective.py:f"\ndirections = ["minimize", '
+        '"minimize"]\nsampler = "random"\ntrials = 4\nseed = 0\n[[space]]\nname = "x"\n'
+        'type = "float"\nlow = 0.0\nhigh = 1.0\n',
+    )
+    assert invoke("run", "two.toml").exit_code == 0
+    trial = hpo.load_study("two", "hpo.db").trials[0]
+    shown = invoke("show", "two", "0").stdout
+    x = trial.params["x"]
+    assert f"values    ({x:.6g}, {1 - x:.6g})" in shown, shown
+    verdict = "feasible" if x <= 0.5 else "infeasible"
+    assert f"constraints ({x - 0.5:.6g}): {verdict}" in shown, shown
+
+
 # -- the front and the hypervolume against brute force ------------------------------------
 
 
