@@ -68,7 +68,9 @@ def dashboard(port: int, browser: bool, url_file: Path | None, storage: str | No
 
         from hpo.server import create_app
     except ModuleNotFoundError as exc:
-        raise UserError(f"hpo dashboard needs {exc.name}: pip install 'hpo[server]'") from None
+        raise UserError(
+            f"hpo dashboard needs {exc.name}: pip install -e '.[server]' (in hpo's checkout)"
+        ) from None
     token = secrets.token_urlsafe(32)
     app = create_app(choose_storage(storage), Tokens(write=(token,)))
     listening = _bind(port)

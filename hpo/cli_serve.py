@@ -11,6 +11,8 @@ reach it, so it refuses to listen beyond the loopback address without one.
 from __future__ import annotations
 
 import ipaddress
+import logging
+import socket
 from pathlib import Path
 
 import click
@@ -61,20 +63,50 @@ def serve(
 
         from hpo.server import create_app
     except ModuleNotFoundError as exc:
-        raise UserError(f"hpo serve needs {exc.name}: pip install 'hpo[server]'") from None
+        raise UserError(
+            f"hpo serve needs {exc.name}: pip install -e '.[server]' (in hpo's checkout)"
+        ) from None
+    listening = listen(host, port)  # before anything is said: a port taken is one line
     app = create_app(choose_storage(storage), tokens)
     shown = app.state.storage.display_url
-    say(f"hpo: serving {shown} at http://{host}:{port}/api (docs: /docs); {tokens!r}", err=True)
-    uvicorn.run(
+    access = f"{len(tokens.write)} read-write and {len(tokens.read)} read-only tokens"
+    say(f"hpo: serving {shown} at http://{host}:{port}/api (docs: /docs); {access}", err=True)
+    config = uvicorn.Config(
         app,
-        host=host,
-        port=port,
         access_log=access_log,
         server_header=False,
         timeout_graceful_shutdown=5,  # requests cut short are retried by clients
         proxy_headers=False,  # X-Forwarded-For is not trusted: clients are named as they connect
         log_level="info",
     )
+    logging.getLogger("uvicorn.access").addFilter(_without_query)
+    uvicorn.Server(config).run(sockets=[listening])
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound to host:port for the server; UserError when that cannot be."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), port))
+    except OSError as exc:
+        sock.close()
+        raise UserError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc} (another server "
+            "there? choose one with --port)"
+        ) from None
+    return sock
+
+
+def _without_query(record: logging.LogRecord) -> bool:
+    """The access log shows each request's path without its query string: a client
+    that put a token there by mistake must not find it in the log."""
+    if isinstance(record.args, tuple) and len(record.args) >= 3:
+        args = list(record.args)
+        args[2] = str(args[2]).split("?", 1)[0]
+        record.args = tuple(args)
+    return True
 
 
 def is_loopback(host: str) -> bool:

@@ -335,7 +335,9 @@ def _import_distributed() -> Any:
     try:
         import distributed
     except ImportError:
-        raise ClusterError("--cluster needs Dask distributed: pip install 'hpo[dask]'") from None
+        raise ClusterError(
+            "--cluster needs Dask distributed: pip install -e '.[dask]' (in hpo's checkout)"
+        ) from None
     return distributed
 
 

@@ -433,8 +433,20 @@ class RemoteStudy:
         record: FrozenTrial,
         catch: tuple[type[BaseException], ...] = (Exception,),
     ) -> FrozenTrial:
-        """Evaluate a started trial here and tell the server its outcome."""
+        """Evaluate a started trial here and tell the server its outcome. A trial the
+        server found lost meanwhile (it was out of reach past the lease) has had its
+        point handed out again: its outcome is dropped with a warning."""
         trial = self._open(record)
+        try:
+            return self._evaluate(fn, trial, catch)
+        except errors.TrialStateError as exc:
+            self._close(trial.number)
+            log.warning("%s; its point runs again elsewhere", exc)
+            return self.trial(trial.number)
+
+    def _evaluate(
+        self, fn: Callable[[Trial], Any], trial: Trial, catch: tuple[type[BaseException], ...]
+    ) -> FrozenTrial:
         try:
             result = fn(trial)
         except KeyboardInterrupt:
