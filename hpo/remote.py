@@ -475,7 +475,9 @@ class RemoteStudy:
             ref = self._data.get("objective")
             if ref is None:
                 raise HpoError(
-                    f"study {self.name!r} has no stored objective; pass one to optimize()"
+                    f"study {self.name!r} has no stored objective: `hpo worker` runs a study "
+                    "created with one (over HTTP, a built-in objective's name); otherwise "
+                    "ask and tell from your own code, or pass the objective to optimize()"
                 )
             return load_objective(ref, self._data.get("objective_options")).fn
         if isinstance(objective, str):
