@@ -50,6 +50,8 @@ ASSETS = {  # the files the page may load: name -> content type
     "app.css": "text/css; charset=utf-8",
     "vendor/uPlot.iife.min.js": "text/javascript; charset=utf-8",
     "vendor/uPlot.min.css": "text/css; charset=utf-8",
+    "vendor/swagger-ui-bundle.js": "text/javascript; charset=utf-8",  # /docs
+    "vendor/swagger-ui.css": "text/css; charset=utf-8",
 }
 PAGE_LIMIT = 500  # the most rows one page of the table holds
 IMPORTANCE_TRIALS = 10_000  # PED-ANOVA judges at most this many (an even spread)

@@ -525,6 +525,20 @@ class BodyLimit:
 # -- the app ---------------------------------------------------------------------------
 
 
+def api_docs() -> Response:
+    """The browsable API docs (Swagger UI, vendored in hpo/static/vendor: nothing is
+    fetched from elsewhere)."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+
+    return get_swagger_ui_html(
+        openapi_url="/openapi.json",
+        title="hpo API",
+        swagger_js_url="/dashboard/vendor/swagger-ui-bundle.js",
+        swagger_css_url="/dashboard/vendor/swagger-ui.css",
+        swagger_favicon_url="data:,",
+    )
+
+
 def create_app(
     storage: str | Storage | None,
     tokens: Tokens | None = None,
@@ -541,7 +555,10 @@ def create_app(
         version=__version__,
         description="Ask and tell hyperparameter trials over HTTP. Send "
         "'Authorization: Bearer TOKEN'.",
+        docs_url=None,  # FastAPI's own pages load Swagger UI from a CDN: ours, offline
+        redoc_url=None,
     )
+    app.add_api_route("/docs", api_docs, include_in_schema=False)
     store = open_storage(storage)
     app.state.storage = store
     app.state.tokens = tokens or Tokens()

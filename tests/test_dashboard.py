@@ -322,6 +322,17 @@ def test_every_page_loads_cleanly(watched):
     assert page.request.get(w.base + "/api/dashboard/studies").status == 401  # no token
 
 
+def test_the_api_docs_render_offline(watched):
+    """/docs is Swagger UI from the package: it renders the API's operations, and asks
+    nothing of any other origin (FastAPI's default page loads it from a CDN)."""
+    w = watched()
+    page = w.page
+    page.goto(w.base + "/docs")
+    page.wait_for_selector(".opblock-summary-path")  # an operation, rendered
+    paths = page.locator(".opblock-summary-path").all_inner_texts()
+    assert any("/api/studies/{name}/ask" in path for path in paths), paths
+
+
 def test_a_told_trial_appears_in_the_table_and_the_history(watched, server):
     w = watched(READ)
     page = w.open(_study_route("live"))
