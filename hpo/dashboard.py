@@ -153,7 +153,9 @@ def study(request: Request, name: str) -> dict[str, Any]:
     version: list[Any] = [len(trials), len(trials) - len(running)]
     version += [len(t.intermediate) for t in running]
     version += [info.sampler, info.pruner, info.budget]
-    best = _best(request, study, trials, tuple(version[:2]))
+    several = len(info.directions) > 1  # the headline: the front's size, not a best value
+    best = None if several else _best(request, study, trials, tuple(version[:2]))
+    front = _front_size(request, study, tuple(version[:2])) if several else None
     return {
         "name": info.name,
         "directions": list(info.directions),
@@ -169,11 +171,22 @@ def study(request: Request, name: str) -> dict[str, Any]:
         "counted": study.n_counted,
         "best_number": None if best is None else best[0],
         "best_value": None if best is None else best[1],
+        "front_size": front,
         "params": [shape.axis(p) for p in study_params(study)],
         "space": info.space,
         "comparison": info.user_attrs.get("comparison"),
         "version": ".".join(map(str, version)),
     }
+
+
+def _front_size(request: Request, study: Study, key: tuple[Any, ...]) -> int:
+    """How many trials the Pareto front of a study of several objectives holds (feasible
+    trials only), kept per study until a trial finishes."""
+    kept: dict[str, tuple[tuple[Any, ...], int]] = _state(request, "dashboard_front")
+    hit = kept.get(study.name)
+    if hit is None or hit[0] != key:
+        hit = kept[study.name] = (key, len(study.best_trials))
+    return hit[1]
 
 
 def _best(

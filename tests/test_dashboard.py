@@ -333,6 +333,23 @@ def test_the_api_docs_render_offline(watched):
     assert any("/api/studies/{name}/ask" in path for path in paths), paths
 
 
+def test_a_study_of_several_objectives_heads_with_its_front_not_a_best_value(server):
+    """The headline of a study of two objectives: its Pareto front's size (feasible
+    trials only), never one objective's lowest value (that trial may be infeasible)."""
+    study = hpo.connect(server, token=WRITE).create_study(
+        "two-goals",
+        [{"name": "x", "type": "float", "low": 0.0, "high": 1.0}],
+        directions=["minimize", "minimize"],
+        sampler="random",
+    )
+    for x, feasible in ((0.1, False), (0.4, True), (0.6, True)):
+        trial = study.ask()
+        study.tell(trial, values=[x, 1 - x], constraints=[0.0 if feasible else 1.0])
+    status, answer = _request(server, "GET", "/api/dashboard/study?name=two-goals")
+    assert status == 200
+    assert answer["front_size"] == 2 and answer["best_value"] is None
+
+
 def test_a_told_trial_appears_in_the_table_and_the_history(watched, server):
     w = watched(READ)
     page = w.open(_study_route("live"))

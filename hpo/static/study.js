@@ -48,7 +48,8 @@ function studyView(main, name) {
         "aria-label": "budget" }), " " + s.counted + "/" + s.budget] : "no limit"),
       item("trials", STATES.filter((k) => c[k]).map((k) => h("span", { class: "state-" + k,
         text: c[k] + " " + k.toLowerCase() + " " }))),
-      item("best", s.best_number == null ? "–" : [fmt(s.best_value), " (#" + s.best_number + ")"]),
+      s.front_size != null ? item("Pareto front", s.front_size + " trials (hpo best)") :
+        item("best", s.best_number == null ? "–" : [fmt(s.best_value), " (#" + s.best_number + ")"]),
       item("finished", String(finished)),
       s.comparison ? item("comparison", h("a", { href: "#/compare/" + enc(s.comparison),
         text: s.comparison })) : null));
