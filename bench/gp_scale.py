@@ -40,7 +40,6 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 # (the imports come after: NumPy and torch read those settings when they load)
 import argparse
-import importlib.util
 import logging
 import math
 import statistics
@@ -48,10 +47,10 @@ import sys
 import time
 import warnings
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
+from bench_common import load_problems
 
 import hpo
 from hpo.samplers import gp_fit, make_sampler
@@ -60,20 +59,10 @@ from hpo.samplers.reference_optuna import OptunaGPSampler, _suggest
 from hpo.space import Space
 from hpo.trial import FrozenTrial
 
-HERE = Path(__file__).resolve().parent
 RATIO_TARGET = 3.0
 SECONDS_ALONE = 1.5
 
 Asker = Callable[[int], tuple[float, float]]  # k -> wall and CPU seconds of an ask on k trials
-
-
-def load_problems() -> dict[str, dict[str, Any]]:
-    spec = importlib.util.spec_from_file_location("problems", HERE / "problems.py")
-    if spec is None or spec.loader is None:
-        raise FileNotFoundError(HERE / "problems.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.PROBLEMS
 
 
 def build_history(problem: dict[str, Any], n: int) -> tuple[Space, list[FrozenTrial]]:

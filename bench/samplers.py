@@ -29,7 +29,6 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 # (the imports come after: NumPy reads those settings when it loads)
 import argparse
-import importlib.util
 import json
 import logging
 import statistics
@@ -41,38 +40,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from bench_common import TimedSampler, load_problems
 
 import hpo
 from hpo.errors import SamplerError
 from hpo.samplers import make_sampler
 
-HERE = Path(__file__).resolve().parent
 CHECKPOINTS = (20, 40, 60)
 NATIVE = ["random", "sobol", "halton", "tpe", "gp"]
 REFERENCE = ["optuna-tpe", "optuna-qmc", "hyperopt-tpe", "skopt-gp", "optuna-gp"]
-
-
-def load_problems() -> dict[str, dict[str, Any]]:
-    spec = importlib.util.spec_from_file_location("problems", HERE / "problems.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.PROBLEMS
-
-
-class TimedSampler:
-    """Wraps a study's sampler to record the seconds of each ask."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner, self.seconds = inner, []
-
-    def check(self, space: hpo.Space) -> None:
-        self.inner.check(space)
-
-    def ask(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        start = time.perf_counter()
-        params = self.inner.ask(*args, **kwargs)
-        self.seconds.append(time.perf_counter() - start)
-        return params
 
 
 def run_one(task: tuple[str, str, int, int]) -> dict[str, Any]:

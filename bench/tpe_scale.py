@@ -34,7 +34,6 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 # (the imports come after: NumPy reads those settings when it loads)
 import argparse
-import importlib.util
 import json
 import platform
 import statistics
@@ -46,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from bench_common import load_problems
 
 import hpo
 from hpo.records import FrozenTrial, TrialState
@@ -54,17 +54,7 @@ from hpo.samplers.reference import active_params, library_keys
 from hpo.samplers.reference_optuna import OptunaTPESampler, _suggest
 from hpo.space import Param
 
-HERE = Path(__file__).resolve().parent
 TARGET_MS, TARGET_SIZE = 50.0, 10_000
-
-
-def load_problems() -> dict[str, dict[str, Any]]:
-    spec = importlib.util.spec_from_file_location("problems", HERE / "problems.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    problems: dict[str, dict[str, Any]] = module.PROBLEMS
-    return problems
 
 
 def random_history(problem: dict[str, Any], n: int, seed: int) -> tuple[hpo.Space, list]:
