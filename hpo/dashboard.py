@@ -153,9 +153,9 @@ def study(request: Request, name: str) -> dict[str, Any]:
     version: list[Any] = [len(trials), len(trials) - len(running)]
     version += [len(t.intermediate) for t in running]
     version += [info.sampler, info.pruner, info.budget]
-    several = len(info.directions) > 1  # the headline: the front's size, not a best value
-    best = None if several else _best(request, study, trials, tuple(version[:2]))
-    front = _front_size(request, study, tuple(version[:2])) if several else None
+    headline = _headline(request, study, trials, tuple(version[:2]))
+    best = None if isinstance(headline, int) else headline  # (several: the front's size)
+    front = headline if isinstance(headline, int) else None
     return {
         "name": info.name,
         "directions": list(info.directions),
@@ -179,32 +179,28 @@ def study(request: Request, name: str) -> dict[str, Any]:
     }
 
 
-def _front_size(request: Request, study: Study, key: tuple[Any, ...]) -> int:
-    """How many trials the Pareto front of a study of several objectives holds (feasible
-    trials only), kept per study until a trial finishes."""
-    kept: dict[str, tuple[tuple[Any, ...], int]] = _state(request, "dashboard_front")
+def _headline(
+    request: Request, study: Study, trials: list[FrozenTrial], key: tuple[Any, ...]
+) -> Any:
+    """The study's headline, kept per study until a trial finishes (the page asks every
+    second; a pass over 100,000 trials is not free): with one objective (number, value)
+    of the best trial, or None; with several, how many trials the Pareto front holds
+    (feasible trials only)."""
+    kept: dict[str, tuple[tuple[Any, ...], Any]] = _state(request, "dashboard_headline")
     hit = kept.get(study.name)
     if hit is None or hit[0] != key:
-        hit = kept[study.name] = (key, len(study.best_trials))
+        hit = kept[study.name] = (key, _best(study, trials))
     return hit[1]
 
 
-def _best(
-    request: Request, study: Study, trials: list[FrozenTrial], key: tuple[Any, ...]
-) -> tuple[int, float] | None:
-    """(number, value) of the best trial, kept per study until a trial finishes (the
-    page asks every second; a pass over 100,000 trials is not free)."""
-    kept: dict[str, tuple[tuple[Any, ...], Any]] = _state(request, "dashboard_best")
-    hit = kept.get(study.name)
-    if hit is not None and hit[0] == key:
-        return hit[1]
+def _best(study: Study, trials: list[FrozenTrial]) -> Any:
+    if study.n_objectives > 1:
+        return len(study.best_trials)
     done = shape.Completed(trials)
-    best = None
-    if len(done):
-        at = int((study.info.directions[0].sign * done.values).argmin())
-        best = (int(done.numbers[at]), float(done.values[at]))
-    kept[study.name] = (key, best)
-    return best
+    if not len(done):
+        return None
+    at = int((study.info.directions[0].sign * done.values).argmin())
+    return int(done.numbers[at]), float(done.values[at])
 
 
 @router.get("/api/dashboard/charts", dependencies=[Read])
