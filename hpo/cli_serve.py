@@ -86,7 +86,10 @@ def serve(
 def listen(host: str, port: int) -> socket.socket:
     """A socket bound to host:port for the server; UserError when that cannot be."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not the default 0: asyncio sets TCP_NODELAY only on connections whose
+    # proto says TCP, and without it a keep-alive response's body waits ~40 ms for the
+    # client's delayed ACK of its headers (Nagle).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host.strip("[]"), port))

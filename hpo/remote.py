@@ -13,12 +13,13 @@ server through the `TrialHost` surface: `suggest_*` of a new parameter asks
 the server to sample it, `report` sends the value and gets the pruner's
 decision back, which `should_prune` returns.
 
-HTTP is the standard library's (urllib, `hpo.http_client`): a client needs
-nothing else. A dropped connection, a refused one (the server restarting) or
-a 503 (its database briefly away) is retried with backoff for
-`retry_seconds`. Every request is retried but enqueue (and create), which is retried only when the
-request surely did not reach the server: a tell sent twice is answered with
-the trial as told, never a second result or an error. An ask whose answer
+HTTP is the standard library's (http.client, `hpo.http_client`), on kept-alive
+connections: a client needs nothing else. A dropped connection, a refused one
+(the server restarting) or a 503 (its database briefly away) is retried with
+backoff for `retry_seconds`. Every request is retried but enqueue (and create),
+which is retried only when the request surely did not reach the server: a tell
+sent twice is answered with the trial as told, never a second result or an
+error. An ask whose answer
 was lost leaves a trial nobody runs; its lease runs out and its point is
 asked for again, as for a worker that died.
 

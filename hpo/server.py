@@ -71,13 +71,15 @@ def _access(request: Request, credentials: HTTPAuthorizationCredentials | None) 
     return tokens.access(None if credentials is None else credentials.credentials)
 
 
-def require_read(request: Request, credentials: Credentials) -> None:
-    """A dependency: the request carries a read-only or read-write token (401 if not)."""
+async def require_read(request: Request, credentials: Credentials) -> None:
+    """A dependency: the request carries a read-only or read-write token (401 if not).
+    The dependencies are async (they do not block): FastAPI would run a plain def in
+    a worker thread, a hop that costs more than the check."""
     if _access(request, credentials) < Access.READ:
         raise _unauthorized(credentials)
 
 
-def require_write(request: Request, credentials: Credentials) -> None:
+async def require_write(request: Request, credentials: Credentials) -> None:
     """A dependency: the request carries a read-write token (401 if none, 403 if
     read-only)."""
     access = _access(request, credentials)
@@ -129,9 +131,13 @@ class StudyPool:
             self._studies.pop(name, None)
 
 
-def _pool(request: Request) -> StudyPool:
+def _studies(request: Request) -> StudyPool:
     pool: StudyPool = request.app.state.studies
     return pool
+
+
+async def _pool(request: Request) -> StudyPool:  # async: no worker thread for a lookup
+    return _studies(request)
 
 
 Pool = Annotated[StudyPool, Depends(_pool)]
@@ -433,7 +439,7 @@ async def _hpo_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, errors.StudyNotFoundError | errors.TrialNotFoundError):
         name = request.path_params.get("name")
         if name is not None:
-            _pool(request).forget(name)  # deleted elsewhere: load afresh next time
+            _studies(request).forget(name)  # deleted elsewhere: load afresh next time
     if status >= 500:
         log.warning("%s %s: %s", request.method, request.url.path, exc)
     return _error(status, str(exc) or type(exc).__name__, type(exc).__name__)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import http.client
+import http.server
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -92,3 +96,67 @@ class Served:
         if raw and "json" not in (kind.get("content-type") or ""):
             raise AssertionError(f"{method} {path}: {status} not JSON: {raw[:200]!r}")
         return status, json.loads(raw) if raw else None
+
+
+class Proxy:
+    """A plain HTTP proxy in a thread of the test (tests only), in front of `target`
+    (a server's URL): a forward proxy (requests name an absolute URL, as under
+    http_proxy) and a reverse one (paths under `prefix`, which it strips). `forwarded`:
+    the (method, path) of every request it passed on."""
+
+    def __init__(self, target: str, prefix: str = "") -> None:
+        self.target = urllib.parse.urlsplit(target)
+        self.prefix = prefix
+        self.forwarded: list[tuple[str, str]] = []
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:  # quiet
+                pass
+
+            def forward(self) -> None:
+                path = self.path
+                if path.startswith("http://"):
+                    parts = urllib.parse.urlsplit(path)
+                    path = parts.path + (f"?{parts.query}" if parts.query else "")
+                elif path.startswith(proxy.prefix):
+                    path = path[len(proxy.prefix) :]
+                proxy.forwarded.append((self.command, self.path))
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                skip = {"host", "connection", "proxy-connection", "keep-alive"}
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in skip}
+                upstream = http.client.HTTPConnection(
+                    proxy.target.hostname or "", proxy.target.port, timeout=30
+                )
+                upstream.request(self.command, path, body, headers)
+                answer = upstream.getresponse()
+                data = answer.read()
+                upstream.close()
+                self.send_response(answer.status)
+                drop = {"transfer-encoding", "connection", "content-length", "server", "date"}
+                for key, value in answer.getheaders():
+                    if key.lower() not in drop:
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_DELETE = forward  # noqa: N815
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def __enter__(self) -> Proxy:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -12,9 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from serving import HPO, READ_TOKEN, WRITE_TOKEN, Served
+from serving import HPO, READ_TOKEN, WRITE_TOKEN, Proxy, Served
 
 import hpo
+from hpo.http_client import Http
 from hpo.records import TrialState
 
 SPACE = [{"name": "x", "type": "float", "low": -5.0, "high": 5.0}]
@@ -107,6 +108,60 @@ def test_a_study_whose_name_holds_slashes_is_reached(served: Served) -> None:
     server.delete_study(member)
     with pytest.raises(hpo.StudyNotFoundError):
         hpo.connect(served.url, member, token=WRITE_TOKEN)
+
+
+def test_a_fast_loop_reuses_its_connection(served: Served) -> None:
+    """Back-to-back requests go over one kept-alive connection: the server's access log
+    names each request's client port, and they repeat."""
+    created = hpo.connect(served.url, token=WRITE_TOKEN).create_study(name(), SPACE)
+    for _ in range(10):
+        record = created.start_trial()
+        created.tell(record.number, 1.0)
+    path = f"/api/studies/{created.name}/ask"
+    ports = re.findall(rf'127\.0\.0\.1:(\d+) - "POST {re.escape(path)} ', served.log.read_text())
+    assert len(ports) == 10
+    assert len(set(ports)) < len(ports)
+
+
+def test_a_call_after_the_server_restarted_is_made_afresh(served: Served) -> None:
+    """The kept connection died with the server: the next call, even one that is not
+    safe to repeat, opens a new one (and waits for the server) instead of failing."""
+    server = hpo.connect(served.url, token=WRITE_TOKEN)
+    server.create_study(name(), SPACE)
+    served.kill()
+    served.start()
+    created = server.create_study(name(), SPACE)  # not retried if it might have been sent
+    assert created.start_trial().number == 0
+
+
+def test_a_client_goes_through_the_proxy_its_environment_names(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for variable in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(variable, raising=False)
+    served.request("GET", "/api/studies")  # urllib used before the proxy is named
+    with Proxy(served.url) as proxy:
+        monkeypatch.setenv("http_proxy", proxy.url)
+        study = hpo.connect(served.url, token=WRITE_TOKEN).create_study(name(), SPACE)
+        study.tell(study.start_trial().number, 2.0)
+        assert study.best_value == 2.0
+    assert ("POST", f"{served.url}/api/studies/{study.name}/ask") in proxy.forwarded
+
+
+def test_a_server_under_a_path_prefix_is_reached(served: Served) -> None:
+    """A reverse proxy that serves hpo at https://host/hpo/: the URL's path is kept."""
+    with Proxy(served.url, prefix="/hpo") as proxy:
+        study = hpo.connect(f"{proxy.url}/hpo/", token=WRITE_TOKEN).create_study(name(), SPACE)
+        study.tell(study.start_trial().number, 3.0)
+        assert study.best_value == 3.0
+    assert ("POST", f"/hpo/api/studies/{study.name}/ask") in proxy.forwarded
+
+
+def test_an_error_answer_is_read_and_the_connection_kept(served: Served) -> None:
+    http = Http(served.url, token=WRITE_TOKEN)
+    with pytest.raises(hpo.StudyNotFoundError):
+        http.call("GET", "/api/studies/no-such-study")
+    assert http.call("GET", "/api/studies") is not None
 
 
 def test_a_client_that_vanishes_mid_trial_has_its_point_asked_again(served: Served) -> None:
