@@ -14,7 +14,10 @@ same database kind, the same number of processes, the same sampler, a study
 pre-filled with the same number of trials): the reference the throughput
 target is measured against.
 
-Then the budget check: 32 clients on a study with a budget of --budget trials
+With --server-workers 1,2 each measurement of hpo is made against `hpo serve
+--workers 1`, then `--workers 2` (Optuna once, beside the first).
+
+Then the budget check (for each server): 32 clients on a study with a budget of --budget trials
 past its pre-filled ones run until ask answers that the budget is met; the
 study must hold exactly the budget, with zero 5xx.
 
@@ -94,11 +97,12 @@ def prefill_points(size: int, seed: int) -> list[hpo.FrozenTrial]:
 
 
 @contextmanager
-def serving(storage: str, workdir: Path) -> Iterator[str]:
+def serving(storage: str, workdir: Path, workers: int) -> Iterator[str]:
     port = free_port()
     log = open(workdir / f"serve-{port}.log", "wb")  # noqa: SIM115 - closed below
+    command = [HPO, "serve", "--port", str(port), "--storage", storage, "--no-access-log"]
     process = subprocess.Popen(
-        [HPO, "serve", "--port", str(port), "--storage", storage, "--no-access-log"],
+        [*command, "--workers", str(workers)],
         stdout=log,
         stderr=subprocess.STDOUT,
         env={k: v for k, v in os.environ.items() if not k.startswith("HPO_")},
@@ -209,14 +213,21 @@ def math_nan() -> float:
 
 
 def measure_hpo(
-    url: str, storage: str, backend: str, size: int, sampler: str, clients: int, seconds: float
+    url: str,
+    storage: str,
+    system: str,
+    backend: str,
+    size: int,
+    sampler: str,
+    clients: int,
+    seconds: float,
 ) -> Cell:
-    name = f"bench-{sampler}-{size}-{clients}"
+    name = f"bench-{system.replace(' ', '-')}-{sampler}-{size}-{clients}"
     study = hpo.create_study(name, storage, SPACE, sampler=sampler, seed=0)
     study.add_trials(prefill_points(size, clients))
     asks, trips, errors, elapsed = run_clients(hpo_client, (url, name, seconds, False), clients)
     return Cell(
-        "hpo serve", backend, size, sampler, clients, len(trips) / elapsed,
+        system, backend, size, sampler, clients, len(trips) / elapsed,
         percentiles(asks), percentiles(trips), errors,
     )  # fmt: skip
 
@@ -247,7 +258,7 @@ def measure_optuna(
 
 def budget_check(url: str, storage: str, size: int, budget: int, clients: int) -> tuple[int, int]:
     """(trials counted at the end minus the pre-filled ones, 5xx seen)."""
-    name = f"bench-budget-{size}"
+    name = f"bench-budget-{size}-{url.rsplit(':', 1)[-1]}"
     study = hpo.create_study(name, storage, SPACE, sampler="random", seed=0, budget=size + budget)
     study.add_trials(prefill_points(size, 1))
     _, _, errors, _ = run_clients(hpo_client, (url, name, 600.0, True), clients)
@@ -268,10 +279,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=3.0, help="per measurement")
     parser.add_argument("--optuna-sizes", default="1000", help="Optuna's pre-fill is slow")
     parser.add_argument("--budget", type=int, default=400, help="trials of the budget check")
+    parser.add_argument(
+        "--server-workers", default="1", help="hpo serve --workers: one server per count"
+    )
     args = parser.parse_args(argv)
     cells: list[Cell] = []
     budgets: list[tuple[str, int, int]] = []
     optuna_sizes = {int(s) for s in args.optuna_sizes.split(",") if s}
+    first_workers = int(args.server_workers.split(",")[0])  # Optuna is measured beside it
     for backend in args.backends.split(","):
         with tempfile.TemporaryDirectory() as tmp:
             workdir = Path(tmp)
@@ -284,26 +299,29 @@ def main(argv: Sequence[str] | None = None) -> int:
                 storage = optuna_url = args.postgres_url
                 reset(storage)
             hpo.create_study("bench-init", storage, SPACE)  # the schema, before the server
-            with serving(storage, workdir) as url:
-                for size in map(int, args.sizes.split(",")):
-                    for sampler in args.samplers.split(","):
-                        for clients in map(int, args.clients.split(",")):
-                            cell = measure_hpo(
-                                url, storage, backend, size, sampler, clients, args.seconds
-                            )
-                            cells.append(cell)
-                            report(cell)
-                            if size in optuna_sizes:
-                                cell = measure_optuna(
-                                    optuna_url, backend, size, sampler, clients, args.seconds
-                                )
+            for workers in map(int, args.server_workers.split(",")):
+                system = "hpo serve" if workers == 1 else f"hpo serve x{workers}"
+                with serving(storage, workdir, workers) as url:
+                    for size in map(int, args.sizes.split(",")):
+                        for sampler in args.samplers.split(","):
+                            for clients in map(int, args.clients.split(",")):
+                                cell = measure_hpo(
+                                    url, storage, system, backend, size, sampler, clients,
+                                    args.seconds,
+                                )  # fmt: skip
                                 cells.append(cell)
                                 report(cell)
-                size = max(map(int, args.sizes.split(",")))
-                counted, errors = budget_check(url, storage, size, args.budget, 32)
-                budgets.append((backend, counted, errors))
-                print(f"budget check, {backend}: 32 clients, budget {args.budget}: "
-                      f"{counted} trials counted, {errors} 5xx", flush=True)  # fmt: skip
+                                if size in optuna_sizes and workers == first_workers:
+                                    cell = measure_optuna(
+                                        optuna_url, backend, size, sampler, clients, args.seconds
+                                    )
+                                    cells.append(cell)
+                                    report(cell)
+                    size = max(map(int, args.sizes.split(",")))
+                    counted, errors = budget_check(url, storage, size, args.budget, 32)
+                    budgets.append((f"{backend}, {system}", counted, errors))
+                    print(f"budget check, {backend}, {system}: 32 clients, budget {args.budget}: "
+                          f"{counted} trials counted, {errors} 5xx", flush=True)  # fmt: skip
     return verdict(cells, budgets, args.budget)
 
 
@@ -321,18 +339,25 @@ def verdict(cells: list[Cell], budgets: list[tuple[str, int, int]], budget: int)
     for backend, counted, errors in budgets:
         if counted != budget or errors:
             missed.append(f"{backend}: {counted} of a budget of {budget}, {errors} 5xx")
-    ours = {(c.backend, c.size, c.sampler, c.clients): c for c in cells if c.system == "hpo serve"}
-    for c in cells:
-        if c.system != "hpo serve":
-            ratio = ours[(c.backend, c.size, c.sampler, c.clients)].rate / c.rate
-            print(f"ratio vs Optuna, {c.backend} {c.size} {c.sampler} {c.clients}: {ratio:.1f}x")
+    ours = [c for c in cells if c.system.startswith("hpo serve")]
+    optuna = {
+        (c.backend, c.size, c.sampler, c.clients): c for c in cells if c.system.startswith("Optuna")
+    }
+    for c in ours:
+        reference = optuna.get((c.backend, c.size, c.sampler, c.clients))
+        if reference is not None:
+            ratio = c.rate / reference.rate
+            print(f"ratio vs Optuna, {c.system}, {c.backend} {c.size} {c.sampler} "
+                  f"{c.clients}: {ratio:.1f}x")  # fmt: skip
             if ratio < OPTUNA_RATIO:
-                missed.append(f"{c.backend} {c.size} {c.sampler} x{c.clients}: {ratio:.1f}x Optuna")
-    for c in ours.values():
+                missed.append(
+                    f"{c.system}, {c.backend} {c.size} {c.sampler} x{c.clients}: "
+                    f"{ratio:.1f}x Optuna"
+                )
         if c.size >= 10_000 and c.sampler == "random" and c.ask_ms[1] > P99_ASK_MS:
-            missed.append(f"{c.backend} x{c.clients}: p99 ask {c.ask_ms[1]:.1f} ms")
+            missed.append(f"{c.system}, {c.backend} x{c.clients}: p99 ask {c.ask_ms[1]:.1f} ms")
         if c.errors:  # a 5xx, or the server out of reach
-            missed.append(f"{c.backend} {c.sampler} x{c.clients}: {c.errors} 5xx")
+            missed.append(f"{c.system}, {c.backend} {c.sampler} x{c.clients}: {c.errors} 5xx")
     for line in missed:
         print("target missed:", line)
     return 1 if missed else 0

@@ -32,8 +32,15 @@ def free_port() -> int:
 class Served:
     """`hpo serve --storage STORAGE` as a subprocess; its output in `log`."""
 
-    def __init__(self, storage: str, workdir: Path, token_file: Path | None = None) -> None:
+    def __init__(
+        self,
+        storage: str,
+        workdir: Path,
+        token_file: Path | None = None,
+        options: tuple[str, ...] = (),
+    ) -> None:
         self.storage = storage
+        self.options = options
         self.workdir = workdir
         self.token_file = token_file
         self.port = free_port()
@@ -45,7 +52,7 @@ class Served:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> Served:
-        args = [HPO, "serve", "--port", str(self.port), "--storage", self.storage]
+        args = [HPO, "serve", "--port", str(self.port), "--storage", self.storage, *self.options]
         if self.token_file is not None:
             args += ["--token-file", str(self.token_file)]
         env = {k: v for k, v in os.environ.items() if not k.startswith("HPO_")}
@@ -96,6 +103,19 @@ class Served:
         if raw and "json" not in (kind.get("content-type") or ""):
             raise AssertionError(f"{method} {path}: {status} not JSON: {raw[:200]!r}")
         return status, json.loads(raw) if raw else None
+
+
+def children_of(pid: int) -> set[int]:
+    """The processes whose parent is `pid` (Linux: read from /proc)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # it ended meanwhile
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
 
 
 class Proxy:

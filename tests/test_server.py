@@ -10,6 +10,8 @@ operation from the server's own OpenAPI schema with zero 5xx.
 from __future__ import annotations
 
 import http.client
+import os
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -18,10 +20,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from conftest import drop_hpo_tables, server_url
-from serving import READ_TOKEN, WRITE_TOKEN, Served
+from serving import READ_TOKEN, WRITE_TOKEN, Served, children_of
 
 import hpo
 from hpo.cli import cli
+from hpo.records import TrialState
 
 SPACE = [
     {"name": "x", "type": "float", "low": -5.0, "high": 5.0},
@@ -260,6 +263,60 @@ def test_the_listening_socket_says_tcp_so_replies_are_not_held_back() -> None:
 
     with listen("127.0.0.1", 0) as sock:
         assert sock.proto == socket.IPPROTO_TCP
+
+
+def test_serve_workers_needs_a_shared_database() -> None:
+    result = CliRunner().invoke(cli, ["serve", "--workers", "2", "--storage", "sqlite://"])
+    assert result.exit_code == 2, result.output
+    assert result.output.count("\n") == 1 and "in-memory" in result.output
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+def test_several_server_processes_keep_the_budget_and_replace_one_that_dies(
+    tmp_path: Path,
+) -> None:
+    """`hpo serve --workers 2`: clients on both processes take exactly the budget, with
+    gapless numbers; a process killed with SIGKILL is replaced and serving goes on;
+    SIGTERM stops them all."""
+    served = Served(str(tmp_path / "hpo.db"), tmp_path, options=("--workers", "2")).start()
+    try:
+        parent = served.process
+        assert parent is not None
+        hpo.connect(served.url).create_study("shared", SPACE, sampler="random", budget=24)
+
+        def client() -> None:
+            study = hpo.connect(served.url, "shared")
+            while True:
+                try:
+                    record = study.start_trial()
+                except hpo.BudgetMet:
+                    return
+                study.tell(record.number, record.params["x"] ** 2)
+
+        threads = [threading.Thread(target=client) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        trials = hpo.load_study("shared", str(tmp_path / "hpo.db")).trials
+        assert sorted(t.number for t in trials) == list(range(24))
+        assert all(t.state == TrialState.COMPLETE for t in trials)
+
+        before = children_of(parent.pid)
+        assert len(before) == 2
+        os.kill(min(before), signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while len(children_of(parent.pid) - before) < 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(children_of(parent.pid)) == 2
+        assert "ended (killed by signal 9); starting another" in served.log.read_text()
+        assert hpo.connect(served.url, "shared").n_counted == 24  # still served
+
+        served.stop()
+        assert parent.returncode == 0
+        assert not children_of(parent.pid)
+    finally:
+        served.kill()
 
 
 def test_no_cors_headers(served: Served) -> None:
