@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import default_sigint
 from serving import HPO, READ_TOKEN, WRITE_TOKEN, Proxy, Served
 
 import hpo
@@ -198,7 +199,11 @@ def test_ctrl_c_in_a_client_gives_its_trial_back(served: Served) -> None:
     )
     env = {**os.environ, "URL": served.url, "NAME": study.name, "HPO_TOKEN": WRITE_TOKEN}
     process = subprocess.Popen(
-        [sys.executable, "-c", client], env=env, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", client],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=default_sigint,  # Ctrl-C reaches it even from a test run in the background
     )
     assert process.stdout is not None
     number, x = process.stdout.readline().split()
