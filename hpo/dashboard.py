@@ -221,6 +221,10 @@ def charts(request: Request, name: str) -> dict[str, Any]:
             "distribution": shape.distribution(done),
             "curves": shape.curves(trials),
             "timeline": shape.timeline(trials, time.time()),
+            "front": (
+                shape.front(trials, study.info.directions) if study.n_objectives > 1 else None
+            ),
+            "objectives": [study.info.objective_label(i) for i in range(study.n_objectives)],
         },
         digits=7,
     )

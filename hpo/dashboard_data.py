@@ -14,8 +14,12 @@ does not grow with the study: the browser never receives 100,000 trials.
 - the empirical distribution of values at fixed quantiles, intermediate
   values of a bounded number of trials, the timeline of the latest trials.
 
-Studies of several objectives are drawn on their first objective (the charts
-say so); hpo's own Pareto plots are not drawn here yet.
+- front: a study of several objectives, its completed trials' objective values
+  (the Pareto front of the feasible ones in full, an even stride of the rest)
+  and which are on the front.
+
+The other charts draw a study of several objectives on its first objective
+(they say so).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ SAMPLE_POINTS = 1000  # trials drawn in slice plots and parallel coordinates
 CURVES = 100  # trials whose intermediate values are drawn
 CURVE_STEPS = 400  # steps drawn per curve
 TIMELINE_TRIALS = 2000  # the latest trials on the timeline
+FRONT_POINTS = 2000  # trials drawn on the Pareto front chart (the front itself always)
 QUANTILES = 200  # points of the empirical distribution
 
 
@@ -57,6 +62,48 @@ class Completed:
 
     def __len__(self) -> int:
         return len(self.trials)
+
+
+def front(
+    trials: Sequence[FrozenTrial], directions: Sequence[Direction], points: int = FRONT_POINTS
+) -> dict[str, Any]:
+    """The Pareto front chart: per objective (k columns) the values of the completed
+    trials drawn, with their numbers and what each is: on the front (feasible and
+    dominated by no feasible trial), feasible, or infeasible. Every front trial is
+    drawn; past `points`, an even stride of the others."""
+    import numpy as np
+
+    from hpo.pareto import front_mask, losses
+
+    k = len(directions)
+    done = [
+        t
+        for t in trials
+        if t.state is TrialState.COMPLETE
+        and t.objective_values is not None
+        and len(t.objective_values) == k
+        and all(math.isfinite(v) for v in t.objective_values)
+    ]
+    feasible = np.array([t.feasible for t in done], dtype=bool)  # (n,)
+    on_front = np.zeros(len(done), dtype=bool)
+    if feasible.any():
+        mine = np.flatnonzero(feasible)
+        on_front[mine[front_mask(losses([done[i] for i in mine], directions))]] = True
+    rest = np.flatnonzero(~on_front)
+    room = max(points - int(on_front.sum()), 0)
+    if len(rest) > room:
+        rest = rest[np.linspace(0, len(rest) - 1, room).astype(np.int64)]
+    drawn = np.union1d(np.flatnonzero(on_front), rest).astype(np.int64)
+    return {
+        "total": len(done),
+        "shown": len(drawn),
+        "front_size": int(on_front.sum()),
+        "number": [done[i].number for i in drawn],
+        "values": [[done[i].objective_values[j] for i in drawn] for j in range(k)],  # (k, m)
+        "kind": [
+            "front" if on_front[i] else "feasible" if feasible[i] else "infeasible" for i in drawn
+        ],
+    }
 
 
 def _first(trial: FrozenTrial) -> float:

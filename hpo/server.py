@@ -160,6 +160,9 @@ class StudyCreate(_Body):
     )
     direction: Literal["minimize", "maximize"] | None = None
     directions: list[Literal["minimize", "maximize"]] | None = None
+    objective_names: list[str] | None = Field(
+        default=None, description="one name per objective, for tables and figures"
+    )
     sampler: str = "tpe"
     sampler_options: dict[str, Any] = Field(default_factory=dict)
     pruner: str = "none"
@@ -237,6 +240,7 @@ def create(body: StudyCreate, pool: Pool) -> dict[str, Any]:
         pruner_options=body.pruner_options,
         direction=body.direction,
         directions=body.directions,
+        objective_names=body.objective_names,
         budget=body.budget,
         seed=body.seed,
         user_attrs=body.user_attrs,

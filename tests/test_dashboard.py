@@ -89,6 +89,33 @@ def test_the_sample_holds_the_best_trials():
     assert set(best) <= set(chosen.tolist())
 
 
+def _done(number: int, values: list[float], feasible: bool = True) -> FrozenTrial:
+    return FrozenTrial(trial_id=number, number=number, state=TrialState.COMPLETE, params={},
+                       objective_values=values, constraints=[0.0 if feasible else 1.0])  # fmt: skip
+
+
+def test_the_front_chart_draws_the_whole_front_and_marks_each_trial():
+    """Two objectives, both minimized: the front of the feasible trials in full, an
+    infeasible trial that would dominate it kept off, the rest thinned past the limit."""
+    xs = np.random.default_rng(2).uniform(size=3000)
+    trials = [
+        _done(n, [x, 1 - x] if n % 300 == 0 else [x + 0.5, 1.5 - x])  # 10 on the front
+        for n, x in enumerate(xs.tolist())
+    ]
+    trials.append(_done(3000, [-1.0, -1.0], feasible=False))
+    trials.append(FrozenTrial(trial_id=3001, number=3001, state=TrialState.FAIL, params={}))
+    drawn = shape.front(trials, [Direction.MINIMIZE, Direction.MINIMIZE], points=500)
+    assert drawn["total"] == 3001 and drawn["front_size"] == 10 and drawn["shown"] == 500
+    on_front = {n for n, k in zip(drawn["number"], drawn["kind"], strict=True) if k == "front"}
+    assert on_front == set(range(0, 3000, 300))
+    kinds = dict(zip(drawn["number"], drawn["kind"], strict=True))
+    assert kinds.get(3000, "infeasible") == "infeasible"
+    assert len(drawn["values"]) == 2 and len(drawn["values"][0]) == 500
+    pair = [_done(0, [1.0, 1.0]), _done(1, [2.0, 2.0])]
+    assert shape.front(pair, [Direction.MINIMIZE] * 2)["kind"] == ["front", "feasible"]
+    assert shape.front(pair, [Direction.MAXIMIZE] * 2)["kind"] == ["feasible", "front"]
+
+
 def test_distribution_is_bounded_and_ends_at_one():
     done = shape.Completed(_trials(list(np.arange(1000.0))))
     d = shape.distribution(done, quantiles=50)
@@ -348,6 +375,30 @@ def test_a_study_of_several_objectives_heads_with_its_front_not_a_best_value(ser
     status, answer = _request(server, "GET", "/api/dashboard/study?name=two-goals")
     assert status == 200
     assert answer["front_size"] == 2 and answer["best_value"] is None
+
+
+def test_a_study_of_several_objectives_draws_its_pareto_front(watched, server):
+    study = hpo.connect(server, token=WRITE).create_study(
+        "front-page",
+        [{"name": "x", "type": "float", "low": 0.0, "high": 1.0}],
+        directions=["minimize", "maximize"],
+        objective_names=["error", "speed"],
+        sampler="random",
+    )
+    for x, speed, feasible in ((0.2, 0.2, True), (0.5, 0.5, True), (0.3, 0.9, False),
+                               (0.9, 0.1, True)):  # fmt: skip
+        study.tell(study.ask(), values=[x, speed], constraints=[0.0 if feasible else 1.0])
+    page = watched().open(_study_route("front-page"))
+    page.wait_for_selector("[data-chart=front][data-front] canvas")
+    assert page.locator("[data-chart=front]").get_attribute("data-front") == "2"  # 0.2, 0.5
+    figure = page.locator("figure[aria-label='Pareto front']")
+    expect(figure).to_be_visible()
+    expect(figure.locator("figcaption")).to_contain_text("2 on the front of 4 completed")
+    expect(figure.locator("select").first).to_be_hidden()  # two objectives: nothing to pick
+    assert "error (minimize)" in page.locator("[data-chart=front]").inner_text()  # the legend
+    page = watched().open(_study_route("big"))  # one objective: no front chart
+    _wait_rendered(page)
+    expect(page.locator("figure[aria-label='Pareto front']")).to_be_hidden()
 
 
 def test_a_told_trial_appears_in_the_table_and_the_history(watched, server):

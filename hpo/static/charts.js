@@ -55,6 +55,31 @@ const Charts = (() => {
     }, data);
   }
 
+  // A study of several objectives: two of them against each other, the Pareto front's
+  // trials in the "best" colour, other feasible trials as points, infeasible ones muted.
+  function front(el, xLabel, yLabel, xs, ys, kinds) {
+    const t = theme();
+    const groups = ["front", "feasible", "infeasible"].map((kind) => {
+      const idx = kinds.map((k, i) => i).filter((i) => kinds[i] === kind && xs[i] != null &&
+        ys[i] != null).sort((a, b) => xs[a] - xs[b]);
+      return [idx.map((i) => xs[i]), idx.map((i) => ys[i])];
+    });
+    const dot = (color, size) => ({ paths: scatterPaths, stroke: color,
+      points: { show: true, size, stroke: color, fill: color } });
+    plot(el, {
+      height: 260,
+      scales: { x: { time: false } },
+      axes: axes(t, xLabel, yLabel),
+      legend: { show: true },
+      series: [
+        { label: xLabel },
+        Object.assign({ label: "Pareto front" }, dot(t.best, 7)),
+        Object.assign({ label: "feasible" }, dot(t.pt, 4)),
+        Object.assign({ label: "infeasible" }, dot(t.muted, 4)),
+      ],
+    }, uPlot.join(groups));
+  }
+
   function curves(el, c, objective) {
     const t = theme();
     if (!c.trials.length) return empty(el, "No trial reported intermediate values.");
@@ -299,5 +324,5 @@ const Charts = (() => {
     el.appendChild(p);
   }
 
-  return { history, curves, distribution, steps, pair, slice, spread, timeline, parallel, empty };
+  return { history, front, curves, distribution, steps, pair, slice, spread, timeline, parallel, empty };
 })();

@@ -15,6 +15,7 @@ function studyView(main, name) {
     return { note, box, el: h("figure", { "aria-label": title }, h("figcaption", {}, title, " ", note), box) };
   };
   const F = {
+    front: fig("front", "Pareto front"),
     history: fig("history", "Optimization history"),
     importance: fig("importance", "Parameter importance"),
     curves: fig("curves", "Intermediate values"),
@@ -26,6 +27,12 @@ function studyView(main, name) {
   const pairX = h("select", { "aria-label": "first parameter", onchange: () => drawPair() });
   const pairY = h("select", { "aria-label": "second parameter", onchange: () => drawPair() });
   F.pair.note.append(pairX, " × ", pairY);
+  F.front.el.hidden = true;  // shown for a study of several objectives
+  const frontCount = h("span");
+  const frontX = h("select", { "aria-label": "first objective", onchange: () => drawFront() });
+  const frontY = h("select", { "aria-label": "second objective", onchange: () => drawFront() });
+  const frontPick = h("span", {}, " ", frontX, " × ", frontY);
+  F.front.note.append(frontCount, frontPick);
   const slices = h("div", { class: "slices", "data-chart": "slices" });
   const table = trialTable(name);
   main.append(h("p", {}, h("a", { href: "#/", text: "← Studies" })), head, actions,
@@ -83,6 +90,7 @@ function studyView(main, name) {
       "(" + c.points.shown + " of " + c.points.total + ": the best fifth and a spread of the rest; best in orange)" :
       "(best tenth in orange)";
     drawPair();
+    drawFront();
     slices.textContent = "";
     c.points.axes.forEach((axis, j) => {
       const box = h("div", { class: "chart" });
@@ -106,6 +114,27 @@ function studyView(main, name) {
     const p = charts.points;
     Charts.pair(F.pair.box, axes[i], axes[j], p.coords[i], p.coords[j], p.values,
       info.directions[0] === "minimize");
+  }
+
+  function drawFront() {
+    const fr = charts ? charts.front : null;
+    F.front.el.hidden = !fr;
+    if (!fr) return;
+    const names = charts.objectives;
+    if (frontX.options.length !== names.length) {
+      for (const select of [frontX, frontY]) {
+        select.textContent = "";
+        select.append(...names.map((n, i) => h("option", { value: i, text: n })));
+      }
+      frontY.value = "1";
+    }
+    frontPick.hidden = names.length < 3;
+    frontCount.textContent = "(" + fr.front_size + " on the front of " + fr.total + " completed" +
+      (fr.total > fr.shown ? "; " + fr.shown + " drawn" : "") + ")";
+    F.front.box.dataset.front = String(fr.front_size);
+    if (!fr.total) return Charts.empty(F.front.box, "No completed trial yet.");
+    const i = Number(frontX.value), j = Number(frontY.value);
+    Charts.front(F.front.box, names[i], names[j], fr.values[i], fr.values[j], fr.kind);
   }
 
   async function drawImportance(asked) {
