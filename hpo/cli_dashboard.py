@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import sys
 from pathlib import Path
 
@@ -60,6 +59,7 @@ def dashboard(port: int, browser: bool, url_file: Path | None, storage: str | No
     show = sys.stderr.isatty()
     if not browser and url_file is None and not show:  # (before the slow imports)
         raise UserError(NOWHERE)
+    from hpo.cli_serve import listen
     from hpo.connection import choose_storage
     from hpo.tokens import Tokens
 
@@ -73,7 +73,7 @@ def dashboard(port: int, browser: bool, url_file: Path | None, storage: str | No
         ) from None
     token = secrets.token_urlsafe(32)
     app = create_app(choose_storage(storage), Tokens(write=(token,)))
-    listening = _bind(port)
+    listening = listen(HOST, port)
     base = f"http://{HOST}:{listening.getsockname()[1]}/"
     link = f"{base}#token={token}"
     if url_file is not None:
@@ -99,17 +99,6 @@ def dashboard(port: int, browser: bool, url_file: Path | None, storage: str | No
         timeout_graceful_shutdown=5,  # (an open tab keeps its connection: do not wait on it)
     )
     uvicorn.Server(config).run(sockets=[listening])
-
-
-def _bind(port: int) -> socket.socket:
-    listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        listening.bind((HOST, port))
-    except OSError as exc:
-        listening.close()
-        raise UserError(f"cannot listen on {HOST}:{port}: {exc.strerror}") from None
-    return listening
 
 
 def _open(link: str) -> bool:
