@@ -225,7 +225,8 @@ class TPESampler:
         whole, the subset of largest hypervolume, chosen greedily. Weights: each
         good trial's hypervolume contribution to the good group's front (the
         reference point 10% beyond its worst), over the largest, at least
-        MIN_WEIGHT (as Optuna's MOTPE), then scaled to a mean of 1.
+        MIN_WEIGHT, as Optuna's MOTPE (not scaled to a mean of 1: see
+        `_contribution_weights`).
         """
         losses, violation = history.losses, history.violation  # (n, k), (n,)
         n_feasible = int(np.count_nonzero(violation <= 0))
@@ -336,15 +337,21 @@ def _improvement_weights(loss: np.ndarray, good: np.ndarray, bad: np.ndarray) ->
 
 def _contribution_weights(losses: np.ndarray) -> np.ndarray:
     """Weights (g,) of good trials with losses (g, k): hypervolume contributions to their
-    front (0 behind it), over the largest, at least MIN_WEIGHT, scaled to a mean of 1."""
+    front (0 behind it), over the largest, at least MIN_WEIGHT (Optuna's MOTPE).
+
+    The largest weighs 1, as much as the prior's kernel, and a front's few large
+    contributors (its ends, its gaps) carry most of the rest: l(x) stays broad along
+    the front. Scaled to a mean of 1 (as improvements are with one objective) the
+    good trials drowned the prior, and on C2-DTLZ2, whose feasible regions lie apart,
+    the search settled in the first region found (10 seeds x 300 trials, hypervolume
+    12.79 +- 0.76 against 14.69 +- 0.11 unscaled; docs/multiobjective.md)."""
     weights = np.zeros(len(losses))
     on_front = front_mask(losses)
     front = losses[on_front]
     weights[on_front] = hypervolume_contributions(front, reference_point(losses))
     if not weights.max() > 0:  # equal points: none stands out
         return np.ones(len(losses))
-    weights = np.maximum(weights / weights.max(), MIN_WEIGHT)
-    return weights / weights.mean()
+    return np.maximum(weights / weights.max(), MIN_WEIGHT)
 
 
 def _sobol_point(d: int, n_startup: int, index: int, seed: int, fallback: np.ndarray) -> np.ndarray:
