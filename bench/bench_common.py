@@ -1,4 +1,5 @@
-"""What several benchmark scripts share: the problem files and an ask timer.
+"""What several benchmark scripts share: the problem files, the samplers this machine
+can make, and an ask timer.
 
 The scripts run as `python bench/NAME.py`, so this folder is on their path.
 """
@@ -6,11 +7,14 @@ The scripts run as `python bench/NAME.py`, so this folder is on their path.
 from __future__ import annotations
 
 import importlib.util
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import hpo
+from hpo.errors import SamplerError
+from hpo.samplers import make_sampler
 
 HERE = Path(__file__).resolve().parent
 
@@ -26,6 +30,20 @@ def load_problems(file_name: str = "problems.py") -> dict[str, dict[str, Any]]:
     spec.loader.exec_module(module)
     problems: dict[str, dict[str, Any]] = module.PROBLEMS
     return problems
+
+
+def available(samplers: list[str]) -> list[str]:
+    """The samplers that can be made here; each other one skipped with a line saying why
+    (a reference sampler whose library is not installed)."""
+    kept = []
+    for name in samplers:
+        try:
+            make_sampler(name)
+        except SamplerError as exc:
+            print(f"skipped {name}: {exc}", file=sys.stderr)
+            continue
+        kept.append(name)
+    return kept
 
 
 class TimedSampler:

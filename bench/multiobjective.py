@@ -41,12 +41,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from bench_common import TimedSampler, load_problems
+from bench_common import TimedSampler, available, load_problems
 
 import hpo
-from hpo.errors import SamplerError
 from hpo.pareto import hypervolume
-from hpo.samplers import make_sampler
 
 SAMPLERS = ["random", "nsga2", "tpe", "gp", "optuna-nsga2", "optuna-tpe", "optuna-gp"]
 PROBLEMS = ["zdt1", "zdt2", "zdt3", "dtlz2", "c2_dtlz2"]
@@ -88,18 +86,6 @@ def run_one(task: tuple[str, str, int, list[int]]) -> dict[str, Any]:
         "hv": hv,
         "ask_ms": [1000 * s for s in timed.seconds],
     }
-
-
-def available(samplers: list[str]) -> list[str]:
-    kept = []
-    for name in samplers:
-        try:
-            make_sampler(name)
-        except SamplerError as exc:
-            print(f"skipped {name}: {exc}", file=sys.stderr)
-            continue
-        kept.append(name)
-    return kept
 
 
 def summarize(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -40,10 +40,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from bench_common import TimedSampler, load_problems
+from bench_common import TimedSampler, available, load_problems
 
 import hpo
-from hpo.errors import SamplerError
 from hpo.samplers import make_sampler
 
 CHECKPOINTS = (20, 40, 60)
@@ -71,18 +70,6 @@ def run_one(task: tuple[str, str, int, int]) -> dict[str, Any]:
         "regret": [float(best[c - 1]) for c in CHECKPOINTS if c <= len(best)],
         "ask_ms": 1000 * statistics.fmean(timed.seconds),
     }
-
-
-def available(samplers: list[str]) -> list[str]:
-    kept = []
-    for name in samplers:
-        try:
-            make_sampler(name)
-        except SamplerError as exc:
-            print(f"skipped {name}: {exc}", file=sys.stderr)
-            continue
-        kept.append(name)
-    return kept
 
 
 def tpe_ask_ms_with(finished: int, asks: int = 20) -> float:
