@@ -105,6 +105,14 @@ class Served:
         return status, json.loads(raw) if raw else None
 
 
+def guarded_server(workdir: Path) -> Served:
+    """A started server on an SQLite file in `workdir`, with a read-write token
+    (WRITE_TOKEN) and a read-only one (READ_TOKEN) in its token file."""
+    tokens = workdir / "tokens.txt"
+    tokens.write_text(f"# tokens\nwrite {WRITE_TOKEN}\nread {READ_TOKEN}\n")
+    return Served(str(workdir / "hpo.db"), workdir, token_file=tokens).start()
+
+
 def children_of(pid: int) -> set[int]:
     """The processes whose parent is `pid` (Linux: read from /proc)."""
     found = set()

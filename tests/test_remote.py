@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import default_sigint
-from serving import HPO, READ_TOKEN, WRITE_TOKEN, Proxy, Served
+from serving import HPO, READ_TOKEN, WRITE_TOKEN, Proxy, Served, guarded_server
 
 import hpo
 from hpo.http_client import Http
@@ -25,10 +25,7 @@ _names = iter(range(10**6))
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    workdir = tmp_path_factory.mktemp("remote")
-    tokens = workdir / "tokens.txt"
-    tokens.write_text(f"write {WRITE_TOKEN}\nread {READ_TOKEN}\n")
-    server = Served(str(workdir / "hpo.db"), workdir, token_file=tokens).start()
+    server = guarded_server(tmp_path_factory.mktemp("remote"))
     yield server
     server.stop()
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from conftest import drop_hpo_tables, server_url
-from serving import READ_TOKEN, WRITE_TOKEN, Served, children_of
+from serving import READ_TOKEN, WRITE_TOKEN, Served, children_of, guarded_server
 
 import hpo
 from hpo.cli import cli
@@ -60,10 +60,7 @@ def served(
 @pytest.fixture(scope="module")
 def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """A server on SQLite with a read-write and a read-only token."""
-    workdir = tmp_path_factory.mktemp("guarded")
-    tokens = workdir / "tokens.txt"
-    tokens.write_text(f"# tokens\nwrite {WRITE_TOKEN}\nread {READ_TOKEN}\n")
-    server = Served(str(workdir / "hpo.db"), workdir, token_file=tokens).start()
+    server = guarded_server(tmp_path_factory.mktemp("guarded"))
     yield server
     server.stop()
 
