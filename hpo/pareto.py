@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from hpo.records import FrozenTrial
 
 SMALL_FRONT = 64  # up to this many points, dominance by an (n, n) comparison
+BLOCK = 512  # past it, points are screened against the front found so far this many at once
 REFERENCE_MARGIN = 0.1  # a derived reference point: the worst loss plus 10% of the range
 
 
@@ -55,14 +56,21 @@ def front_mask(points: np.ndarray) -> np.ndarray:
     keep = np.ones(n, dtype=bool)
     order = np.lexsort(points.T[::-1])  # by the first loss, then the next: a dominator first
     front: list[int] = []
-    for i in order:
-        p = points[i]
-        if front:
-            kept = points[front]  # (m, k)
-            if np.any(np.all(kept <= p, axis=1) & np.any(kept < p, axis=1)):
-                keep[i] = False
-                continue
-        front.append(int(i))
+    for start in range(0, n, BLOCK):
+        block = order[start : start + BLOCK]
+        if front:  # most points fall to the front so far, in one comparison (b, m, k)
+            kept, those = points[front][None, :, :], points[block][:, None, :]
+            beaten = np.any(np.all(kept <= those, axis=2) & np.any(kept < those, axis=2), axis=1)
+            keep[block[beaten]] = False
+            block = block[~beaten]
+        for i in block:  # the rest one by one, in order: the front grows as they pass
+            p = points[i]
+            if front:
+                kept = points[front]  # (m, k)
+                if np.any(np.all(kept <= p, axis=1) & np.any(kept < p, axis=1)):
+                    keep[i] = False
+                    continue
+            front.append(int(i))
     return keep
 
 

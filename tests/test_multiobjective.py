@@ -166,11 +166,20 @@ def test_hpo_show_prints_every_value_and_the_constraints(workdir):
 
 
 def test_front_mask_matches_pairwise_dominance():
+    """Small sets (one comparison of every pair) and large ones (screened in blocks
+    against the front so far, then one by one), with ties, and a set that is all front."""
     rng = np.random.default_rng(0)
-    for k in (2, 3, 4):
-        points = rng.integers(0, 6, size=(60, k)).astype(float)  # ties on purpose
-        expected = [not any(np.all(q <= p) and np.any(q < p) for q in points) for p in points]
-        assert front_mask(points).tolist() == expected
+    line = np.column_stack([np.arange(1500.0), -np.arange(1500.0)])  # nobody dominates
+    for points in [
+        *(rng.integers(0, 6, size=(60, k)).astype(float) for k in (2, 3, 4)),  # ties on purpose
+        *(rng.integers(0, 40, size=(1500, k)).astype(float) for k in (2, 3)),
+        rng.uniform(size=(1500, 3)),
+        line,
+    ]:
+        below = np.all(points[:, None, :] <= points[None, :, :], axis=2)  # (n, n): i <= j
+        strictly = np.any(points[:, None, :] < points[None, :, :], axis=2)
+        expected = ~np.any(below & strictly, axis=0)
+        assert front_mask(points).tolist() == expected.tolist()
 
 
 def _box_volume(points: np.ndarray, reference: np.ndarray) -> float:
