@@ -11,7 +11,7 @@ from threadpoolctl import threadpool_limits
 
 import hpo
 from hpo.samplers import gp_fit, make_sampler
-from hpo.samplers.gp import Features
+from hpo.samplers.gp import Features, _ehvi_reference
 from hpo.samplers.gp_fit import (
     EVERY_TRIAL_UNTIL,
     FIT_ROWS,
@@ -478,3 +478,23 @@ def test_single_objective_gp_with_a_constraint_keeps_to_the_feasible_side():
     assert 0.4 <= study.best_trial.params["x"] < 0.45
     # the model search hugs the boundary (some land a hair on the infeasible side)
     assert all(abs(t.params["x"] - 0.4) < 0.02 for t in study.trials[-8:])
+
+
+def test_ehvi_reference_point_is_beyond_the_front_only_for_three_free_objectives():
+    rng = np.random.default_rng(0)
+    for k in (2, 3):
+        points = rng.standard_normal((40, k))  # standardized losses of feasible trials
+        front = points[hpo.pareto.front_mask(points)]
+        for constrained in (False, True):
+            reference = _ehvi_reference(points, front, constrained)
+            if k == 3 and not constrained:  # just beyond the front: other trials lie outside
+                margin = np.maximum(0.1 * np.ptp(front, axis=0), 0.1)
+                assert (front < reference).all()
+                assert np.allclose(reference, front.max(axis=0) + margin)
+                assert not (points < reference).all()
+            else:  # beyond every trial
+                assert (points < reference).all()
+                assert (reference >= points.max(axis=0) + 0.1).all()
+    # a front of one point still leaves a box a tenth of a standard deviation deep
+    one = np.zeros((1, 3))
+    assert np.allclose(_ehvi_reference(np.vstack([one, one + 5]), one, False), 0.1)

@@ -362,7 +362,7 @@ def test_motpe_fills_the_good_group_front_by_front():
     good, bad, weights, _ = sampler._split(history)
     assert len(good) == 2 and len(bad) == 18
     assert set(np.round(good[:, 0] * 20).astype(int)) <= {0, 1, 2}
-    assert np.isclose(weights.max(), 1.0) and (weights > 0).all()
+    assert np.isclose(weights.mean(), 1.0) and (weights > 0).all()
     # 40 trials: 4 good: the whole front (3) and the best of the second front
     values = [(0, 3), (1, 1), (3, 0), (2, 2)] + [(5 + i, 5 + i) for i in range(36)]
     history = HistoryEncoder()(X_SPACE, _trials([i / 40 for i in range(40)], values), TWO)
@@ -370,10 +370,27 @@ def test_motpe_fills_the_good_group_front_by_front():
     assert sorted(np.round(good[:, 0] * 40).astype(int).tolist()) == [0, 1, 2, 3]
     # behind the good group's front, (2, 2) weighs next to nothing
     assert weights[np.argmin(np.abs(good[:, 0] - 3 / 40))] < 1e-6
-    # the largest contribution weighs 1, as the prior's kernel does: weights are not
-    # scaled up to a mean of 1 (the good trials would drown the prior, and the search
-    # would stay near the first region it found)
-    assert np.isclose(weights.max(), 1.0) and weights.mean() < 0.8
+    # without constraints, scaled to a mean of 1, as improvements are with one objective
+    assert np.isclose(weights.mean(), 1.0) and weights.max() > 1.2
+    # with constraints, the largest contribution weighs 1, as the prior's kernel does:
+    # at a mean of 1 the good trials would drown the prior, and the search would stay
+    # in the first feasible region it found
+    constrained, _, constrained_weights, _ = sampler._split(history, constrained=True)
+    assert np.array_equal(constrained, good)
+    assert np.allclose(constrained_weights, weights / weights.max())
+
+
+def test_motpe_scales_its_weights_by_whether_the_study_sets_constraints():
+    # the same losses, all feasible; only whether the trials set constraints differs
+    values = [(i / 30, 1 - (i / 30) ** 0.5) for i in range(30)]
+    points = [i / 30 for i in range(30)]
+    free = _trials(points, values)
+    feasible = _trials(points, values, constraints=[-1.0] * 30)
+    sampler = make_sampler("tpe", {"n_startup": 5})
+    rng = np.random.default_rng
+    asked_free = [sampler.ask(X_SPACE, free, rng(seed), TWO)["x"] for seed in range(20)]
+    asked_feasible = [sampler.ask(X_SPACE, feasible, rng(seed), TWO)["x"] for seed in range(20)]
+    assert asked_free != asked_feasible
 
 
 def test_tpe_keeps_infeasible_trials_out_of_the_good_group():

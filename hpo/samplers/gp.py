@@ -179,7 +179,7 @@ class GPSampler:
             if len(gps) == 1:
                 parts.append(LogEI(gps[0], float(points[:, 0].min())))
             else:
-                reference = np.maximum(reference_point(points), points.max(axis=0) + 0.1)
+                reference = _ehvi_reference(points, y_all[front], constraints is not None)
                 parts.append(LogEHVI(gps, y_all[front], reference))
         if constraints is not None:
             parts.append(self._feasibility(x_done, constraints))
@@ -245,6 +245,25 @@ class GPSampler:
         )
         best_u = ends[int(np.argmax(acquisition(features(ends))))]
         return np.where(np.isnan(best_u), 0.5, best_u)
+
+
+def _ehvi_reference(points: np.ndarray, front: np.ndarray, constrained: bool) -> np.ndarray:
+    """The reference point (k,) of log EHVI, from the feasible trials' standardized
+    losses (n, k) and their Pareto front (f, k): 10% of the range beyond the worst, at
+    least 0.1 (a tenth of a standard deviation) beyond it.
+
+    With three objectives and no constraints, beyond the front's worst; otherwise
+    beyond the worst of every feasible trial. With three objectives the volume that a
+    point at an edge of the front adds grows with the product of the box's other two
+    sides, so a far reference point drew the search to the front's edges and away from
+    its interior (DTLZ2, 10 seeds: hypervolume 14.41 -> 14.67 at 100 trials, 14.64 ->
+    15.03 at 300). Where the front may have parts that lie apart, a reference point at
+    the front's worst leaves the parts not found yet outside the box, worth nothing:
+    ZDT3's segments (11.75 -> 11.58 at 100 trials) and C2-DTLZ2's feasible regions
+    (13.12 -> 12.49) lost with it (docs/multiobjective.md).
+    """
+    base = front if points.shape[1] >= 3 and not constrained else points
+    return np.maximum(reference_point(base), base.max(axis=0) + 0.1)
 
 
 def _on_grid(space: Space, u: np.ndarray) -> np.ndarray:
