@@ -225,7 +225,7 @@ def test_workers_reconnect_when_postgres_drops_their_connections(objective, monk
 
 
 def test_ctrl_c_stops_every_worker_and_resume_finishes(objective, tmp_path, monkeypatch):
-    monkeypatch.setenv("HPO_TEST_SLEEP", "0.2")
+    monkeypatch.setenv("HPO_TEST_SLEEP", "1.0")
     db = tmp_path / "hpo.db"
     hpo.create_study("stop", str(db), SPACE, objective=objective, seed=5, budget=100)
     parent = subprocess.Popen(
@@ -237,9 +237,15 @@ def test_ctrl_c_stops_every_worker_and_resume_finishes(objective, tmp_path, monk
         preexec_fn=default_sigint,
     )
     deadline = time.monotonic() + 60
-    while len(evaluations(tmp_path)) < 6:  # every worker is at work
+    while len(evaluations(tmp_path)) < 4:  # every worker is at work
         assert time.monotonic() < deadline and parent.poll() is None
-        time.sleep(0.05)
+        time.sleep(0.02)
+    # Ctrl-C just after an evaluation starts, so that at least that trial is interrupted
+    # in its objective (between two trials, every worker could be asking or telling)
+    started = len(evaluations(tmp_path))
+    while len(evaluations(tmp_path)) == started:
+        assert time.monotonic() < deadline and parent.poll() is None
+        time.sleep(0.01)
     os.killpg(parent.pid, signal.SIGINT)  # what Ctrl-C does: the whole process group
     _, stderr = parent.communicate(timeout=60)
     assert parent.returncode == 130, stderr
