@@ -480,21 +480,29 @@ def test_single_objective_gp_with_a_constraint_keeps_to_the_feasible_side():
     assert all(abs(t.params["x"] - 0.4) < 0.02 for t in study.trials[-8:])
 
 
-def test_ehvi_reference_point_is_beyond_the_front_only_for_three_free_objectives():
+def test_ehvi_reference_point_by_objectives_and_constraints():
     rng = np.random.default_rng(0)
     for k in (2, 3):
-        points = rng.standard_normal((40, k))  # standardized losses of feasible trials
-        front = points[hpo.pareto.front_mask(points)]
-        for constrained in (False, True):
-            reference = _ehvi_reference(points, front, constrained)
-            if k == 3 and not constrained:  # just beyond the front: other trials lie outside
-                margin = np.maximum(0.1 * np.ptp(front, axis=0), 0.1)
-                assert (front < reference).all()
-                assert np.allclose(reference, front.max(axis=0) + margin)
-                assert not (points < reference).all()
-            else:  # beyond every trial
-                assert (points < reference).all()
-                assert (reference >= points.max(axis=0) + 0.1).all()
+        every = rng.standard_normal((60, k))  # standardized losses of every trial
+        feasible = every[:40]  # the first 40 are feasible
+        front = feasible[hpo.pareto.front_mask(feasible)]
+        # no constraints, three objectives: just beyond the front; other trials lie outside
+        # no constraints, two: beyond every (feasible) trial
+        reference = _ehvi_reference(feasible, front, None)
+        if k == 3:
+            margin = np.maximum(0.1 * np.ptp(front, axis=0), 0.1)
+            assert (front < reference).all()
+            assert np.allclose(reference, front.max(axis=0) + margin)
+            assert not (feasible < reference).all()
+        else:
+            assert (feasible < reference).all()
+            assert (reference >= feasible.max(axis=0) + 0.1).all()
+        # constraints: beyond every trial, the infeasible included, where the feasible
+        # regions not found yet may lie
+        reference = _ehvi_reference(feasible, front, every)
+        assert (every < reference).all()
+        assert (reference >= every.max(axis=0) + 0.1).all()
+        assert (reference >= _ehvi_reference(feasible, front, None)).all()
     # a front of one point still leaves a box a tenth of a standard deviation deep
     one = np.zeros((1, 3))
-    assert np.allclose(_ehvi_reference(np.vstack([one, one + 5]), one, False), 0.1)
+    assert np.allclose(_ehvi_reference(np.vstack([one, one + 5]), one, None), 0.1)
