@@ -58,6 +58,7 @@ from hpo.errors import (
     is_pruned,
 )
 from hpo.heartbeat import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S, Heartbeat, is_lost, worker_id
+from hpo.interrupts import held_interrupts
 from hpo.objectives import Objective, load_objective
 from hpo.optimize import Loop
 from hpo.pareto import pareto_front
@@ -97,6 +98,7 @@ TELL_STATES = {
 _CONFLICT_PAUSE_S = 0.005
 _JITTER = random.Random()
 
+INTERRUPTED = "interrupted (Ctrl-C or SIGTERM)"  # the error of a trial stopped by Ctrl-C
 log = logging.getLogger("hpo")
 
 Callback = Callable[["Study", FrozenTrial], None]
@@ -580,20 +582,32 @@ class Study:
         """The next trial, started (RUNNING in storage, counted in the budget): what
         ask and each round of optimize begin with. BudgetMet when the budget is
         taken (met, or the rest running elsewhere); SamplerExhausted after a grid.
-        `worker` and `lease`: see `ask`."""
-        with self._lock:
+        `worker` and `lease`: see `ask`. A Ctrl-C while it starts is held until the
+        trial is stored (hpo.interrupts), which then is stored as interrupted."""
+        with held_interrupts() as held, self._lock:
             self._prepare()
             self.reap_lost_trials()
             budget = self._info.budget
             if budget is not None and self._cache.n_counted >= budget:
                 raise BudgetMet(f"study {self.name!r} has met its budget of {budget} trials")
             try:
-                return self._next_trial(worker, lease)
+                record = self._next_trial(worker, lease)
             except BudgetMet:
                 raise BudgetMet(
                     f"study {self.name!r}: the rest of its budget of {budget} trials is "
                     "running in other workers"
                 ) from None
+            if held.received:  # its KeyboardInterrupt comes as the block ends
+                self._storage.fail_and_requeue(
+                    self._info.study_id,
+                    record,
+                    INTERRUPTED,
+                    requeue=True,
+                    params=record.params,
+                    retry_attrs={SEED_INDEX: record.seed_index},
+                )
+                self._refresh()
+            return record
 
     def run_trial(
         self,
@@ -602,7 +616,11 @@ class Study:
         catch: tuple[type[BaseException], ...] = (Exception,),
     ) -> FrozenTrial:
         """Evaluate a started trial with `fn` and store its outcome."""
-        trial = self._open(record)
+        with held_interrupts() as held:
+            trial = self._open(record)
+            if held.received:  # stored as interrupted before its KeyboardInterrupt comes
+                self._interrupt(trial, record)
+                self._close(record)
         try:
             result = fn(trial)
         except KeyboardInterrupt:
@@ -874,8 +892,9 @@ class Study:
         error: str | None = None,
         values: list[float] | None = None,
     ) -> FrozenTrial:
-        """Store the outcome in one transaction and return the finished record."""
-        with self._lock:
+        """Store the outcome in one transaction and return the finished record (a
+        Ctrl-C meanwhile comes after it: hpo.interrupts)."""
+        with held_interrupts(), self._lock:
             intermediate = trial.intermediate_values
             if state == TrialState.PRUNED and intermediate and self.n_objectives == 1:
                 value = intermediate[max(intermediate)]  # a pruned trial keeps its last value
@@ -949,11 +968,11 @@ class Study:
         )
 
     def _interrupt(self, trial: Trial, record: FrozenTrial) -> None:
-        with self._lock:
+        with held_interrupts(), self._lock:  # a second Ctrl-C must not cut this short
             self._storage.fail_and_requeue(
                 self._info.study_id,
                 record,
-                "interrupted (Ctrl-C or SIGTERM)",
+                INTERRUPTED,
                 requeue=True,
                 params=trial.params,
                 retry_attrs={SEED_INDEX: record.seed_index},
