@@ -502,13 +502,17 @@ class RemoteStudy:
         return trial
 
     def _close(self, number: int) -> None:
+        stopping = None
         with self._lock:
             self._live.pop(number, None)
             self._prune.pop(number, None)
             self._running.discard(number)
             if not self._running and self._heartbeat is not None:
-                self._heartbeat.stop()
-                self._heartbeat = None
+                stopping, self._heartbeat = self._heartbeat, None
+        # stopped outside the lock: the beat thread itself takes the lock (in `heartbeat`,
+        # closing a trial the server no longer runs), so a join under it could deadlock
+        if stopping is not None:
+            stopping.stop()
 
     # -- what a live Trial asks of its study (hpo.trial.TrialHost) ---------------------
 
