@@ -493,7 +493,7 @@ class Study:
             if record.state.is_finished:
                 return record
             live = self._live.pop(number, None) or Trial(self, record)
-            self._interrupt(live, record)
+            self._interrupt(record, live.params)
             self._close(record)
             return self._cache.records[number]
 
@@ -598,15 +598,7 @@ class Study:
                     "running in other workers"
                 ) from None
             if held.received:  # its KeyboardInterrupt comes as the block ends
-                self._storage.fail_and_requeue(
-                    self._info.study_id,
-                    record,
-                    INTERRUPTED,
-                    requeue=True,
-                    params=record.params,
-                    retry_attrs={SEED_INDEX: record.seed_index},
-                )
-                self._refresh()
+                self._interrupt(record, record.params)
             return record
 
     def run_trial(
@@ -619,12 +611,12 @@ class Study:
         with held_interrupts() as held:
             trial = self._open(record)
             if held.received:  # stored as interrupted before its KeyboardInterrupt comes
-                self._interrupt(trial, record)
+                self._interrupt(record, trial.params)
                 self._close(record)
         try:
             result = fn(trial)
         except KeyboardInterrupt:
-            self._interrupt(trial, record)
+            self._interrupt(record, trial.params)
             raise
         except BaseException as exc:
             if is_pruned(exc):  # hpo's TrialPruned, or Optuna's
@@ -967,14 +959,15 @@ class Study:
             path,
         )
 
-    def _interrupt(self, trial: Trial, record: FrozenTrial) -> None:
+    def _interrupt(self, record: FrozenTrial, params: dict[str, Any]) -> None:
+        """Store a started trial as interrupted, its point (`params` so far) queued again."""
         with held_interrupts(), self._lock:  # a second Ctrl-C must not cut this short
             self._storage.fail_and_requeue(
                 self._info.study_id,
                 record,
                 INTERRUPTED,
                 requeue=True,
-                params=trial.params,
+                params=params,
                 retry_attrs={SEED_INDEX: record.seed_index},
             )
             self._refresh()
